@@ -1,0 +1,532 @@
+//! The event catalogue, version 1: every fact authlog records. Variants and
+//! fields are only ever added at the end (never reordered, renamed in the
+//! encoding or reinterpreted), so every record ever written stays readable.
+//! A change that cannot be expressed that way gets a new record format
+//! version in `codec`.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::time::Timestamp;
+
+/// HMAC-SHA256 of a secret or token under the server key. The raw value is
+/// never stored; this digest is what the log and projections hold.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+pub struct Digest(pub [u8; 32]);
+
+impl std::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Short form: enough to tell digests apart in test output, never the
+        // whole value in logs.
+        write!(
+            f,
+            "Digest({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
+    }
+}
+
+/// How a client came to exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RegistrationType {
+    /// RFC 7591 dynamic registration.
+    Dynamic,
+    /// Client ID Metadata Document (client_id is an HTTPS URL).
+    Cimd,
+    /// Created by an admin through the admin API.
+    Preregistered,
+    /// Provisioned by authlog itself on first start.
+    Default,
+}
+
+/// RFC 7591 `token_endpoint_auth_method`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TokenEndpointAuthMethod {
+    /// Public client: no secret.
+    None,
+    /// Secret in HTTP Basic.
+    ClientSecretBasic,
+    /// Secret in the form body.
+    ClientSecretPost,
+}
+
+/// OAuth grant types authlog knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum GrantType {
+    /// `authorization_code`
+    AuthorizationCode,
+    /// `refresh_token`
+    RefreshToken,
+    /// `client_credentials`
+    ClientCredentials,
+    /// `urn:ietf:params:oauth:grant-type:device_code`
+    DeviceCode,
+}
+
+/// What a token may do on a user's behalf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AccessPreset {
+    /// Read-only access (the default).
+    ReadOnly,
+    /// Full access.
+    Full,
+}
+
+/// Whether a user picks one team or several at consent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TeamSelection {
+    /// Exactly one team.
+    Single,
+    /// One or more teams.
+    Multiple,
+}
+
+/// A client's registered metadata, stored whole in `ClientRegistered` and
+/// `ClientUpdated` so a fold never needs to merge partial edits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientMetadata {
+    /// Human-readable name (RFC 7591 `client_name`).
+    pub client_name: String,
+    /// Free-text description.
+    pub description: Option<String>,
+    /// Home page (RFC 7591 `client_uri`).
+    pub client_uri: Option<String>,
+    /// Logo (RFC 7591 `logo_uri`).
+    pub logo_uri: Option<String>,
+    /// Exact redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Where to send the user after logout.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Origins allowed to call the token endpoint from a browser.
+    pub allowed_cors_origins: Vec<String>,
+    /// Grant types the client may use.
+    pub grant_types: Vec<GrantType>,
+    /// Response types (`code`).
+    pub response_types: Vec<String>,
+    /// Scopes the client may ask for.
+    pub scopes: Vec<String>,
+    /// How it authenticates at the token endpoint.
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// Read-only or full access on users' behalf.
+    pub access_preset: AccessPreset,
+    /// One team or several at consent.
+    pub team_selection: TeamSelection,
+    /// Teams the client may be granted (empty = all of the user's).
+    pub team_restrictions: Vec<String>,
+    /// Ask for consent every time.
+    pub require_consent: bool,
+    /// May introspect any token (resource servers).
+    pub introspection_allowed: bool,
+    /// Access-token lifetime.
+    pub access_token_ttl_seconds: u32,
+    /// Whether refresh tokens are issued.
+    pub refresh_token_enabled: bool,
+    /// Refresh-token lifetime.
+    pub refresh_token_ttl_seconds: u32,
+    /// Contacts (RFC 7591 `contacts`).
+    pub contacts: Vec<String>,
+    /// Terms of service (RFC 7591 `tos_uri`).
+    pub tos_uri: Option<String>,
+    /// Privacy policy (RFC 7591 `policy_uri`).
+    pub policy_uri: Option<String>,
+    /// RFC 7591 `software_id`.
+    pub software_id: Option<String>,
+    /// RFC 7591 `software_version`.
+    pub software_version: Option<String>,
+}
+
+/// Access token or refresh token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TokenKind {
+    /// Bearer access token (`alat_…`).
+    Access,
+    /// Refresh token (`alrt_…`).
+    Refresh,
+}
+
+/// Why a token stopped being active before its expiry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RevocationReason {
+    /// The client revoked it (RFC 7009).
+    RevokedByClient,
+    /// An admin revoked it.
+    RevokedByAdmin,
+    /// A refresh rotated it out.
+    Rotated,
+    /// A retired refresh token or a used code was presented again.
+    ReuseDetected,
+    /// Its client was paused.
+    ClientPaused,
+    /// Its client was deleted.
+    ClientDeleted,
+    /// Its user was disabled.
+    UserDisabled,
+    /// The user ended the session themselves.
+    RevokedByUser,
+}
+
+/// What a `TokenRevoked` covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RevocationTarget {
+    /// One token.
+    Token(Uuid),
+    /// Every token of a grant family (refresh chain, or all tokens from one code).
+    Family(Uuid),
+}
+
+/// A user's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Role {
+    /// Manages clients, users and tokens.
+    Admin,
+    /// Reads the audit trail.
+    Auditor,
+    /// Ordinary user.
+    Member,
+}
+
+/// Why a login or a client authentication failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AuthFailure {
+    /// No such user or client (indistinguishable to the caller).
+    UnknownPrincipal,
+    /// Wrong password or secret.
+    BadCredentials,
+    /// The user or client is disabled, paused or deleted.
+    Inactive,
+    /// Too many attempts.
+    Throttled,
+    /// Authentication method other than the registered one.
+    WrongMethod,
+}
+
+/// Every event in the log (catalogue v1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    // --- clients ---
+    /// A client came into existence.
+    ClientRegistered {
+        /// The client's id.
+        client_id: String,
+        /// How it registered.
+        registration_type: RegistrationType,
+        /// Its metadata.
+        metadata: ClientMetadata,
+        /// Digest of its secret, for confidential clients.
+        secret_digest: Option<Digest>,
+        /// Digest of the RFC 7592 registration access token, for dynamic clients.
+        registration_access_token_digest: Option<Digest>,
+        /// The admin confirmed a high-risk configuration.
+        confirm_high_risk: bool,
+    },
+    /// A client's metadata changed (the whole new metadata).
+    ClientUpdated {
+        /// The client's id.
+        client_id: String,
+        /// Its new metadata.
+        metadata: ClientMetadata,
+        /// The admin confirmed a high-risk configuration.
+        confirm_high_risk: bool,
+    },
+    /// A client got a new secret; the previous one is honoured until `previous_valid_until`.
+    ClientSecretRotated {
+        /// The client's id.
+        client_id: String,
+        /// Digest of the new secret.
+        secret_digest: Digest,
+        /// The old secret stops working at this instant.
+        previous_valid_until: Timestamp,
+    },
+    /// A client was paused: no new tokens; its tokens are revoked by this event.
+    ClientPaused {
+        /// The client's id.
+        client_id: String,
+        /// How many active tokens this pause revoked.
+        tokens_revoked: u64,
+    },
+    /// A paused client may get tokens again.
+    ClientResumed {
+        /// The client's id.
+        client_id: String,
+    },
+    /// A client was deleted; its tokens and codes are revoked by this event.
+    ClientDeleted {
+        /// The client's id.
+        client_id: String,
+        /// How many active tokens this deletion revoked.
+        tokens_revoked: u64,
+        /// How many unredeemed codes and device authorizations it voided.
+        codes_revoked: u64,
+    },
+
+    // --- grants and tokens ---
+    /// An authorization code was issued.
+    AuthorizationCodeIssued {
+        /// Id of the code (its grant family when redeemed).
+        code_id: Uuid,
+        /// Digest of the code.
+        code_digest: Digest,
+        /// The client it was issued to.
+        client_id: String,
+        /// The user who authorized it.
+        user_id: Uuid,
+        /// The exact redirect URI of the request.
+        redirect_uri: String,
+        /// PKCE S256 challenge.
+        code_challenge: String,
+        /// Granted scopes.
+        scopes: Vec<String>,
+        /// RFC 8707 resource indicators.
+        resources: Vec<String>,
+        /// Teams the user granted.
+        teams: Vec<String>,
+        /// Access preset of the grant.
+        access: AccessPreset,
+        /// Expiry of the code.
+        expires_at: Timestamp,
+    },
+    /// A code was exchanged for tokens.
+    AuthorizationCodeRedeemed {
+        /// Id of the code.
+        code_id: Uuid,
+        /// The client that redeemed it.
+        client_id: String,
+    },
+    /// A device authorization request started (RFC 8628).
+    DeviceAuthorizationStarted {
+        /// Id of the device authorization.
+        device_id: Uuid,
+        /// Digest of the device code.
+        device_code_digest: Digest,
+        /// The user code shown to the user (short-lived, not a secret).
+        user_code: String,
+        /// The client polling for it.
+        client_id: String,
+        /// Requested scopes.
+        scopes: Vec<String>,
+        /// RFC 8707 resource indicators.
+        resources: Vec<String>,
+        /// Expiry.
+        expires_at: Timestamp,
+        /// Minimum polling interval.
+        interval_seconds: u32,
+    },
+    /// The user approved a device authorization.
+    DeviceAuthorizationApproved {
+        /// Id of the device authorization.
+        device_id: Uuid,
+        /// The client.
+        client_id: String,
+        /// The approving user.
+        user_id: Uuid,
+        /// Granted scopes.
+        scopes: Vec<String>,
+        /// Teams the user granted.
+        teams: Vec<String>,
+        /// Access preset of the grant.
+        access: AccessPreset,
+    },
+    /// The user denied a device authorization.
+    DeviceAuthorizationDenied {
+        /// Id of the device authorization.
+        device_id: Uuid,
+        /// The client.
+        client_id: String,
+        /// The denying user.
+        user_id: Uuid,
+    },
+    /// A token was issued.
+    TokenIssued {
+        /// Token id (`jti`).
+        token_id: Uuid,
+        /// Access or refresh.
+        kind: TokenKind,
+        /// Digest of the token value.
+        digest: Digest,
+        /// The client it was issued to.
+        client_id: String,
+        /// The user it acts for (none for client_credentials).
+        subject: Option<Uuid>,
+        /// Granted scopes.
+        scopes: Vec<String>,
+        /// Audience / RFC 8707 resources.
+        audience: Vec<String>,
+        /// Teams granted.
+        teams: Vec<String>,
+        /// Access preset.
+        access: AccessPreset,
+        /// Issue time.
+        issued_at: Timestamp,
+        /// Expiry.
+        expires_at: Timestamp,
+        /// Grant family (refresh chain / code) it belongs to.
+        family_id: Uuid,
+        /// How it was obtained.
+        grant_type: GrantType,
+        /// The refresh token it was rotated from, if any.
+        parent_id: Option<Uuid>,
+    },
+    /// A token, or a whole grant family, was revoked.
+    TokenRevoked {
+        /// What is revoked.
+        target: RevocationTarget,
+        /// The client the tokens belong to.
+        client_id: String,
+        /// Why.
+        reason: RevocationReason,
+        /// How many active tokens this revoked.
+        tokens_revoked: u64,
+    },
+    /// All tokens of one client revoked at once.
+    ClientTokensRevoked {
+        /// The client.
+        client_id: String,
+        /// Why.
+        reason: RevocationReason,
+        /// How many active tokens this revoked.
+        tokens_revoked: u64,
+    },
+    /// Coarse "last used" summary: written at most about once a minute, not per request.
+    TokensUsed {
+        /// (token id, last use) pairs.
+        uses: Vec<(Uuid, Timestamp)>,
+    },
+    /// A client failed to authenticate (wrong secret, unknown client, ...).
+    ClientAuthenticationFailed {
+        /// The client id presented.
+        client_id: String,
+        /// What went wrong.
+        reason: AuthFailure,
+    },
+
+    // --- users ---
+    /// A user was created.
+    UserCreated {
+        /// User id.
+        user_id: Uuid,
+        /// Login name.
+        username: String,
+        /// Display name.
+        display_name: String,
+        /// Email.
+        email: Option<String>,
+        /// Argon2id PHC string of the password (never the password).
+        password_digest: String,
+        /// Roles.
+        roles: Vec<Role>,
+        /// Teams.
+        teams: Vec<String>,
+    },
+    /// A user's profile changed (the whole new profile).
+    UserUpdated {
+        /// User id.
+        user_id: Uuid,
+        /// Display name.
+        display_name: String,
+        /// Email.
+        email: Option<String>,
+        /// New password digest, when the password changed.
+        password_digest: Option<String>,
+        /// Roles.
+        roles: Vec<Role>,
+        /// Teams.
+        teams: Vec<String>,
+    },
+    /// A user was disabled; all their tokens are revoked by this event.
+    UserDisabled {
+        /// User id.
+        user_id: Uuid,
+        /// How many active tokens this revoked.
+        tokens_revoked: u64,
+    },
+    /// A user consented to a client.
+    ConsentGranted {
+        /// User id.
+        user_id: Uuid,
+        /// Client id.
+        client_id: String,
+        /// Scopes consented to.
+        scopes: Vec<String>,
+        /// Teams chosen.
+        teams: Vec<String>,
+        /// Access preset.
+        access: AccessPreset,
+    },
+    /// A user withdrew consent.
+    ConsentRevoked {
+        /// User id.
+        user_id: Uuid,
+        /// Client id.
+        client_id: String,
+    },
+    /// A user logged in.
+    LoginSucceeded {
+        /// User id.
+        user_id: Uuid,
+    },
+    /// A login failed.
+    LoginFailed {
+        /// The username given (as typed, bounded in length).
+        username: String,
+        /// Why.
+        reason: AuthFailure,
+    },
+}
+
+impl Event {
+    /// The variant name, as shown to auditors and used as the `type` filter.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::ClientRegistered { .. } => "ClientRegistered",
+            Event::ClientUpdated { .. } => "ClientUpdated",
+            Event::ClientSecretRotated { .. } => "ClientSecretRotated",
+            Event::ClientPaused { .. } => "ClientPaused",
+            Event::ClientResumed { .. } => "ClientResumed",
+            Event::ClientDeleted { .. } => "ClientDeleted",
+            Event::AuthorizationCodeIssued { .. } => "AuthorizationCodeIssued",
+            Event::AuthorizationCodeRedeemed { .. } => "AuthorizationCodeRedeemed",
+            Event::DeviceAuthorizationStarted { .. } => "DeviceAuthorizationStarted",
+            Event::DeviceAuthorizationApproved { .. } => "DeviceAuthorizationApproved",
+            Event::DeviceAuthorizationDenied { .. } => "DeviceAuthorizationDenied",
+            Event::TokenIssued { .. } => "TokenIssued",
+            Event::TokenRevoked { .. } => "TokenRevoked",
+            Event::ClientTokensRevoked { .. } => "ClientTokensRevoked",
+            Event::TokensUsed { .. } => "TokensUsed",
+            Event::ClientAuthenticationFailed { .. } => "ClientAuthenticationFailed",
+            Event::UserCreated { .. } => "UserCreated",
+            Event::UserUpdated { .. } => "UserUpdated",
+            Event::UserDisabled { .. } => "UserDisabled",
+            Event::ConsentGranted { .. } => "ConsentGranted",
+            Event::ConsentRevoked { .. } => "ConsentRevoked",
+            Event::LoginSucceeded { .. } => "LoginSucceeded",
+            Event::LoginFailed { .. } => "LoginFailed",
+        }
+    }
+
+    /// Every variant name in catalogue order.
+    pub const TYPE_NAMES: [&'static str; 23] = [
+        "ClientRegistered",
+        "ClientUpdated",
+        "ClientSecretRotated",
+        "ClientPaused",
+        "ClientResumed",
+        "ClientDeleted",
+        "AuthorizationCodeIssued",
+        "AuthorizationCodeRedeemed",
+        "DeviceAuthorizationStarted",
+        "DeviceAuthorizationApproved",
+        "DeviceAuthorizationDenied",
+        "TokenIssued",
+        "TokenRevoked",
+        "ClientTokensRevoked",
+        "TokensUsed",
+        "ClientAuthenticationFailed",
+        "UserCreated",
+        "UserUpdated",
+        "UserDisabled",
+        "ConsentGranted",
+        "ConsentRevoked",
+        "LoginSucceeded",
+        "LoginFailed",
+    ];
+}

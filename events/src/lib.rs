@@ -1,0 +1,24 @@
+//! `authlog-events`: the event schema (`catalogue`, `envelope`), its
+//! encoding (`codec`), the hash chain (`chain`) and the append-only log
+//! (`store` contract, `redb_store` embedded backend, `tables`).
+//!
+//! This crate knows nothing about HTTP or projections.
+#![warn(missing_docs)]
+
+pub mod catalogue;
+pub mod chain;
+pub mod codec;
+pub mod envelope;
+pub mod redb_store;
+pub mod store;
+pub mod tables;
+pub mod time;
+
+pub use catalogue::*;
+pub use envelope::{Actor, NewEvent, Principal, RecordedEvent};
+pub use redb_store::RedbStore;
+pub use store::{
+    AppendBatch, BrokenLink, EventStore, ExpectedVersion, Head, StoreError, UnitOutcome,
+    VerifyReport, VersionConflict,
+};
+pub use time::Timestamp;

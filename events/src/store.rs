@@ -1,0 +1,162 @@
+//! The storage contract of the log, independent of any backend. redb is the
+//! embedded default (`redb_store`); another backend (PostgreSQL, for several
+//! replicas) implements this same trait and nothing above it changes.
+
+use thiserror::Error;
+
+use crate::codec::CodecError;
+use crate::envelope::{NewEvent, RecordedEvent};
+
+/// What a unit expects of a stream before it appends to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// No check.
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must be at exactly this version (an `ETag`/`If-Match`).
+    Exact(u64),
+}
+
+/// One caller's atomic unit: all of its events are appended, or none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppendBatch {
+    /// Events in order.
+    pub events: Vec<NewEvent>,
+    /// Per-stream expectations, checked before anything of the unit is written.
+    pub expected: Vec<(String, ExpectedVersion)>,
+}
+
+impl AppendBatch {
+    /// A unit with no version expectations.
+    pub fn new(events: Vec<NewEvent>) -> Self {
+        AppendBatch {
+            events,
+            expected: Vec::new(),
+        }
+    }
+
+    /// Adds an expectation on `stream`.
+    pub fn expect(mut self, stream: impl Into<String>, version: ExpectedVersion) -> Self {
+        self.expected.push((stream.into(), version));
+        self
+    }
+}
+
+/// A unit's expectation did not hold; nothing of the unit was written.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error("stream {stream}: expected {expected:?}, found version {actual}")]
+pub struct VersionConflict {
+    /// The stream.
+    pub stream: String,
+    /// What the unit expected.
+    pub expected: ExpectedVersion,
+    /// Its current version (0 = no stream).
+    pub actual: u64,
+}
+
+/// The outcome of one unit of an append: its stored records (previously
+/// stored ones for repeated event ids), or the conflict that refused it.
+pub type UnitOutcome = Result<Vec<RecordedEvent>, VersionConflict>;
+
+/// The end of the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// Position of the last record.
+    pub position: u64,
+    /// Its hash.
+    pub hash: [u8; 32],
+}
+
+/// Storage failed; the log was not changed by the failed call.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The backend failed (I/O, disk full, lock, ...).
+    #[error("log storage failed: {0}")]
+    Storage(String),
+    /// A stored record could not be decoded.
+    #[error("record at position {position} is unreadable: {source}")]
+    Corrupt {
+        /// Where.
+        position: u64,
+        /// Why.
+        source: CodecError,
+    },
+    /// The database holds something that is not an authlog log.
+    #[error("not an authlog log: {0}")]
+    Format(String),
+}
+
+/// The first place where the chain does not hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokenLink {
+    /// The first position that fails.
+    pub position: u64,
+    /// What failed there.
+    pub reason: String,
+}
+
+/// Result of walking the whole chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Records walked.
+    pub records: u64,
+    /// The head as recorded in the log's metadata.
+    pub head: Option<Head>,
+    /// `None` when every link holds.
+    pub broken: Option<BrokenLink>,
+}
+
+impl VerifyReport {
+    /// Whether the chain is intact.
+    pub fn is_intact(&self) -> bool {
+        self.broken.is_none()
+    }
+}
+
+/// An append-only, hash-chained event log.
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends several units in ONE durable transaction (group commit).
+    /// Each unit either fully succeeds or fails with a conflict without
+    /// affecting the others. When this returns `Ok`, every stored record is
+    /// durable. On `Err` nothing of the call was stored.
+    fn append(&self, units: &[AppendBatch]) -> Result<Vec<UnitOutcome>, StoreError>;
+
+    /// The last record's position and hash; `None` for an empty log.
+    fn head(&self) -> Result<Option<Head>, StoreError>;
+
+    /// Up to `limit` records from `from` (inclusive) onward, in order.
+    fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Up to `limit` records of one stream from `from_version` onward.
+    fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Current version of a stream (0 if it does not exist).
+    fn stream_version(&self, stream: &str) -> Result<u64, StoreError>;
+
+    /// Up to `limit` records attributed to `client_id`, newest first,
+    /// strictly before position `before` when given.
+    fn read_client(
+        &self,
+        client_id: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Up to `limit` records of one actor (`Principal::key`), newest first,
+    /// strictly before position `before` when given.
+    fn read_actor(
+        &self,
+        actor_key: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Walks the chain from the first record and reports the first broken link.
+    fn verify(&self) -> Result<VerifyReport, StoreError>;
+}

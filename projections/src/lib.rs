@@ -1,0 +1,41 @@
+//! `authlog-projections`: pure, deterministic folds over recorded events
+//! into the read models the server answers queries from. No I/O, no clock
+//! reads: time comes from events or from a query argument.
+//!
+//! Depends only on `authlog-events`.
+#![warn(missing_docs)]
+
+pub mod log_stats;
+
+use authlog_events::RecordedEvent;
+
+pub use log_stats::LogStats;
+
+/// A read model folded from the log.
+pub trait Projection {
+    /// Folds one committed event in. Called once per event, in position order.
+    fn apply(&mut self, event: &RecordedEvent);
+}
+
+/// Every read model the server keeps, folded together so that each one has
+/// seen exactly the same prefix of the log.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Projections {
+    /// Position of the last event applied (0 = none).
+    pub applied_position: u64,
+    /// Counts of what the log holds.
+    pub stats: LogStats,
+}
+
+impl Projections {
+    /// Applies an event unless it was applied already (idempotent re-appends
+    /// hand back records that are already folded in).
+    pub fn apply(&mut self, event: &RecordedEvent) -> bool {
+        if event.position <= self.applied_position {
+            return false;
+        }
+        self.stats.apply(event);
+        self.applied_position = event.position;
+        true
+    }
+}

@@ -1,0 +1,165 @@
+//! The command line: `authlog serve` and `authlog verify`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use authlog_events::{EventStore, RedbStore};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Config, RawConfig};
+
+/// authlog: an OAuth 2.1 authorization server whose append-only,
+/// hash-chained event log is the source of truth.
+#[derive(Debug, Parser)]
+#[command(name = "authlog", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the server: open (or create) the log in the data directory,
+    /// replay it into memory, and serve HTTP (`/healthz`, `/readyz`, ...).
+    Serve(ServeArgs),
+    /// Walk the log's hash chain and report the first broken link.
+    /// Exit status 0: intact; 1: broken; 2: the log could not be read
+    /// (for example while a server has it open).
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Data directory holding the log (created if missing).
+    #[arg(long, env = "AUTHLOG_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "AUTHLOG_LISTEN", value_name = "ADDR")]
+    listen: Option<String>,
+    /// Issuer URL (RFC 8414), default http://127.0.0.1:8080.
+    #[arg(long, env = "AUTHLOG_ISSUER", value_name = "URL")]
+    issuer: Option<String>,
+    /// TOML config file; flags and AUTHLOG_* variables override it.
+    #[arg(long, env = "AUTHLOG_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Most write requests committed in one transaction.
+    #[arg(long, env = "AUTHLOG_WRITER_MAX_BATCH", value_name = "N")]
+    writer_max_batch: Option<usize>,
+    /// Write requests that may wait for the writer.
+    #[arg(long, env = "AUTHLOG_WRITER_QUEUE", value_name = "N")]
+    writer_queue: Option<usize>,
+    /// HTTP worker threads (default: number of cores).
+    #[arg(long, env = "AUTHLOG_WORKERS", value_name = "N")]
+    workers: Option<usize>,
+    /// Shift the server clock by this many seconds (tests of expiry).
+    #[arg(
+        long,
+        env = "AUTHLOG_CLOCK_SKEW_SECONDS",
+        value_name = "SECONDS",
+        hide = true
+    )]
+    clock_skew_seconds: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// Data directory holding the log.
+    #[arg(long, env = "AUTHLOG_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+/// Parses the command line and runs it.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Verify(args) => verify(args),
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AUTHLOG_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let flags = RawConfig {
+        data: args.data,
+        listen: args.listen,
+        issuer: args.issuer,
+        writer_max_batch: args.writer_max_batch,
+        writer_queue: args.writer_queue,
+        workers: args.workers,
+        clock_skew_seconds: args.clock_skew_seconds,
+    };
+    let file = match &args.config {
+        Some(path) => match RawConfig::from_file(path) {
+            Ok(file) => file,
+            Err(e) => return fail(&e),
+        },
+        None => RawConfig::default(),
+    };
+    let config = match Config::validate(flags.or(file)) {
+        Ok(config) => config,
+        Err(e) => return fail(&e),
+    };
+    match crate::server::serve(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("authlog: {error}");
+    ExitCode::from(2)
+}
+
+fn verify(args: VerifyArgs) -> ExitCode {
+    let data = args
+        .data
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR));
+    let path = config::log_path(&data);
+    if !path.exists() {
+        eprintln!("authlog: no log at {}", path.display());
+        return ExitCode::from(2);
+    }
+    let store = match RedbStore::open(&path) {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("authlog: cannot open {}: {e} (is a server running on it? use GET /api/audit/verify)", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    match store.verify() {
+        Ok(report) => {
+            let head = report
+                .head
+                .map(|h| format!("position {} hash {}", h.position, hex(&h.hash)))
+                .unwrap_or_else(|| "empty".into());
+            match report.broken {
+                None => {
+                    println!("intact: {} records, head {head}", report.records);
+                    ExitCode::SUCCESS
+                }
+                Some(broken) => {
+                    println!("BROKEN at position {}: {}", broken.position, broken.reason);
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("authlog: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Lower-case hex of a hash.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,274 @@
+//! Configuration: raw values from flags, `AUTHLOG_*` environment variables
+//! and an optional TOML file, validated once into `Config` at start.
+//! Precedence: flag, then environment, then file, then default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Default listen address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default issuer.
+pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8080";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "data";
+
+/// A configuration value that cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML for authlog.
+    #[error("config file {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (names the key).
+        message: String,
+    },
+    /// One setting has a bad value.
+    #[error("invalid {key} {value:?}: {reason}")]
+    Invalid {
+        /// Which setting (as its env var / file key).
+        key: &'static str,
+        /// The value given.
+        value: String,
+        /// What is expected.
+        reason: String,
+    },
+}
+
+/// Settings as given; every field optional. Also the TOML file's schema.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Data directory (`AUTHLOG_DATA`, `--data`).
+    pub data: Option<PathBuf>,
+    /// Listen address (`AUTHLOG_LISTEN`, `--listen`).
+    pub listen: Option<String>,
+    /// Issuer URL (`AUTHLOG_ISSUER`).
+    pub issuer: Option<String>,
+    /// Most write requests committed in one transaction (`AUTHLOG_WRITER_MAX_BATCH`).
+    pub writer_max_batch: Option<usize>,
+    /// Write requests that may wait for the writer (`AUTHLOG_WRITER_QUEUE`).
+    pub writer_queue: Option<usize>,
+    /// HTTP worker threads (`AUTHLOG_WORKERS`); default: number of cores.
+    pub workers: Option<usize>,
+    /// Shift of the server clock in seconds (`AUTHLOG_CLOCK_SKEW_SECONDS`);
+    /// for tests that must move past an expiry. Default 0.
+    pub clock_skew_seconds: Option<i64>,
+}
+
+impl RawConfig {
+    /// Reads a TOML config file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })
+    }
+
+    /// Fills every unset field of `self` from `lower` (lower precedence).
+    pub fn or(self, lower: RawConfig) -> RawConfig {
+        RawConfig {
+            data: self.data.or(lower.data),
+            listen: self.listen.or(lower.listen),
+            issuer: self.issuer.or(lower.issuer),
+            writer_max_batch: self.writer_max_batch.or(lower.writer_max_batch),
+            writer_queue: self.writer_queue.or(lower.writer_queue),
+            workers: self.workers.or(lower.workers),
+            clock_skew_seconds: self.clock_skew_seconds.or(lower.clock_skew_seconds),
+        }
+    }
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data directory (created if missing).
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Issuer URL, without a trailing slash.
+    pub issuer: String,
+    /// Most write requests per commit.
+    pub writer_max_batch: usize,
+    /// Bounded queue in front of the writer.
+    pub writer_queue: usize,
+    /// HTTP worker threads.
+    pub workers: usize,
+    /// Clock shift in seconds.
+    pub clock_skew_seconds: i64,
+}
+
+fn invalid(key: &'static str, value: impl ToString, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        value: value.to_string(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn bounded(key: &'static str, value: usize, min: usize, max: usize) -> Result<usize, ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(
+            key,
+            value,
+            &format!("must be between {min} and {max}"),
+        ))
+    }
+}
+
+impl Config {
+    /// Validates raw settings, applying defaults.
+    pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+        let data_dir = raw.data.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        if data_dir.as_os_str().is_empty() {
+            return Err(invalid("AUTHLOG_DATA", "", "must not be empty"));
+        }
+        let listen_text = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            invalid(
+                "AUTHLOG_LISTEN",
+                &listen_text,
+                "expected IP:PORT, for example 127.0.0.1:8080",
+            )
+        })?;
+        let issuer_text = raw.issuer.unwrap_or_else(|| DEFAULT_ISSUER.to_owned());
+        let issuer = validate_issuer(&issuer_text)?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Config {
+            data_dir,
+            listen,
+            issuer,
+            writer_max_batch: bounded(
+                "AUTHLOG_WRITER_MAX_BATCH",
+                raw.writer_max_batch.unwrap_or(1024),
+                1,
+                65_536,
+            )?,
+            writer_queue: bounded(
+                "AUTHLOG_WRITER_QUEUE",
+                raw.writer_queue.unwrap_or(8192),
+                1,
+                1_048_576,
+            )?,
+            workers: bounded("AUTHLOG_WORKERS", raw.workers.unwrap_or(cores), 1, 1024)?,
+            clock_skew_seconds: raw.clock_skew_seconds.unwrap_or(0),
+        })
+    }
+
+    /// Path of the log file inside the data directory.
+    pub fn log_path(&self) -> PathBuf {
+        log_path(&self.data_dir)
+    }
+}
+
+/// Path of the log file inside a data directory.
+pub fn log_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("authlog.redb")
+}
+
+/// RFC 8414 §2: an `https` URL (or `http` for local use) with no query or
+/// fragment. Returned without a trailing slash.
+fn validate_issuer(text: &str) -> Result<String, ConfigError> {
+    let url = url::Url::parse(text)
+        .map_err(|e| invalid("AUTHLOG_ISSUER", text, &format!("not a URL ({e})")))?;
+    if url.scheme() != "https" && url.scheme() != "http" {
+        return Err(invalid(
+            "AUTHLOG_ISSUER",
+            text,
+            "scheme must be https (or http for local use)",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            "AUTHLOG_ISSUER",
+            text,
+            "must not have a query or fragment (RFC 8414)",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "AUTHLOG_ISSUER",
+            text,
+            "must not contain credentials",
+        ));
+    }
+    if url.host_str().is_none() {
+        return Err(invalid("AUTHLOG_ISSUER", text, "must have a host"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_listen_on_loopback_8080() {
+        let c = Config::validate(RawConfig::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn a_bad_listen_address_names_the_setting() {
+        let raw = RawConfig {
+            listen: Some("localhost".into()),
+            ..Default::default()
+        };
+        let err = Config::validate(raw).unwrap_err().to_string();
+        assert!(err.contains("AUTHLOG_LISTEN"), "{err}");
+    }
+
+    #[test]
+    fn an_issuer_with_a_query_is_refused() {
+        let raw = RawConfig {
+            issuer: Some("https://id.example.com/?x=1".into()),
+            ..Default::default()
+        };
+        assert!(Config::validate(raw).is_err());
+    }
+
+    #[test]
+    fn a_zero_batch_is_refused() {
+        let raw = RawConfig {
+            writer_max_batch: Some(0),
+            ..Default::default()
+        };
+        assert!(Config::validate(raw).is_err());
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let flags = RawConfig {
+            listen: Some("127.0.0.1:9".into()),
+            ..Default::default()
+        };
+        let file: RawConfig =
+            toml::from_str("listen = \"127.0.0.1:7\"\nissuer = \"https://a.example\"").unwrap();
+        let merged = flags.or(file);
+        assert_eq!(merged.listen.as_deref(), Some("127.0.0.1:9"));
+        assert_eq!(merged.issuer.as_deref(), Some("https://a.example"));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        assert!(toml::from_str::<RawConfig>("lisen = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,13 @@
+//! The authlog server: configuration, CLI, the single writer, commands, and
+//! the HTTP surface over the `authlog-events` log and
+//! `authlog-projections` read models.
+
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod http;
+pub mod replay;
+pub mod server;
+pub mod state;
+pub mod writer;

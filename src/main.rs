@@ -1,0 +1,5 @@
+//! The `authlog` binary.
+
+fn main() -> std::process::ExitCode {
+    authlog::cli::run()
+}

@@ -1,0 +1,148 @@
+//! `authlog serve`: opens the log, listens, replays, starts the writer, and
+//! serves until stopped.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpServer};
+use authlog_events::{EventStore, RedbStore, StoreError};
+use thiserror::Error;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::replay::replay;
+use crate::state::AppState;
+use crate::writer::{self, WriterConfig};
+
+/// Why the server could not start or stopped abnormally.
+#[derive(Debug, Error)]
+pub enum ServeError {
+    /// The data directory could not be prepared.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The log could not be opened or replayed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The HTTP server failed.
+    #[error("http server: {0}")]
+    Http(std::io::Error),
+}
+
+/// Creates the data directory (owner-only) if missing.
+pub fn prepare_data_dir(config: &Config) -> Result<(), ServeError> {
+    let err = |source| ServeError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(&config.data_dir).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Runs the server until it is stopped (SIGINT/SIGTERM).
+pub fn serve(config: Config) -> Result<(), ServeError> {
+    prepare_data_dir(&config)?;
+    let store: Arc<dyn EventStore> = Arc::new(RedbStore::open(config.log_path())?);
+    let clock: Arc<dyn Clock> =
+        Arc::new(SystemClock::with_offset_seconds(config.clock_skew_seconds));
+    let state = web::Data::new(AppState::new(config.clone(), clock, store));
+
+    actix_web::rt::System::new().block_on(async move {
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(crate::http::routes)
+        })
+        .workers(config.workers)
+        .shutdown_timeout(10)
+        .bind(config.listen)
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen.to_string(),
+            source,
+        })?;
+        for addr in server.addrs() {
+            // Tests and scripts read this line to learn the bound port.
+            println!("authlog listening on http://{addr}");
+        }
+        let _ = std::io::stdout().flush();
+        let running = server.run();
+
+        let replay_state = state.clone();
+        let writer_config = WriterConfig {
+            max_batch: config.writer_max_batch,
+            queue: config.writer_queue,
+        };
+        let startup =
+            tokio::task::spawn_blocking(move || start_write_side(&replay_state, writer_config));
+        let handle = running.handle();
+        let served = actix_web::rt::spawn(running);
+        match startup.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                handle.stop(false).await;
+                return Err(e);
+            }
+            Err(join) => {
+                handle.stop(false).await;
+                return Err(ServeError::Http(std::io::Error::other(join.to_string())));
+            }
+        }
+        served
+            .await
+            .map_err(|e| ServeError::Http(std::io::Error::other(e.to_string())))?
+            .map_err(ServeError::Http)
+    })
+}
+
+/// Replays the log into the projections, then starts the writer.
+fn start_write_side(state: &AppState, writer_config: WriterConfig) -> Result<(), ServeError> {
+    let summary = {
+        let mut projections = state.projections.write().unwrap_or_else(|e| e.into_inner());
+        replay(state.store.as_ref(), &mut projections)?
+    };
+    tracing::info!(
+        events = summary.events,
+        elapsed_ms = summary.elapsed.as_millis() as u64,
+        events_per_second = rate(summary.events, summary.elapsed),
+        "replayed the event log"
+    );
+    let (writer, _thread) = writer::spawn(
+        state.store.clone(),
+        state.projections.clone(),
+        state.clock.clone(),
+        writer_config,
+    );
+    state.set_ready(writer);
+    tracing::info!("ready");
+    Ok(())
+}
+
+fn rate(events: u64, elapsed: Duration) -> u64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 {
+        (events as f64 / secs) as u64
+    } else {
+        events
+    }
+}

@@ -1,0 +1,280 @@
+//! The single writer: the only code that appends to the log.
+//!
+//! Requests arrive over a bounded channel. The writer thread takes what is
+//! waiting (up to `max_batch`), decides each command against the committed
+//! projections, defers any command that interferes with one already in the
+//! batch (see `commands::Access`), commits all decided units in ONE durable
+//! transaction (group commit), applies the committed events to the
+//! projections, and only then answers each caller. If a commit fails the
+//! writer marks itself failed and refuses all further work, so the
+//! projections never run ahead of the log; a restart replays the log.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use authlog_events::{AppendBatch, EventStore, RecordedEvent, VersionConflict};
+use authlog_projections::Projections;
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::Clock;
+use crate::commands::{Decide, DomainError};
+
+/// Why a write did not happen.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    /// The domain refused the command.
+    #[error(transparent)]
+    Rejected(#[from] DomainError),
+    /// An expected stream version did not hold (`If-Match`).
+    #[error(transparent)]
+    Conflict(#[from] VersionConflict),
+    /// The log cannot be written (storage failed, or the writer stopped).
+    #[error("the event log is unavailable: {0}")]
+    Unavailable(String),
+}
+
+type Reply = oneshot::Sender<Result<Vec<RecordedEvent>, WriteError>>;
+
+struct WriteRequest {
+    command: Box<dyn Decide>,
+    reply: Reply,
+}
+
+/// Counters and health of the writer, readable from anywhere.
+#[derive(Debug, Default)]
+pub struct WriterStatus {
+    failure: Mutex<Option<String>>,
+    /// Transactions committed.
+    pub commits: AtomicU64,
+    /// Events committed.
+    pub events: AtomicU64,
+}
+
+impl WriterStatus {
+    /// `None` while healthy; the first storage failure otherwise.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn fail(&self, message: String) {
+        let mut slot = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(message);
+        }
+    }
+}
+
+/// Shared read side: the projections, updated only after commit.
+pub type SharedProjections = Arc<RwLock<Projections>>;
+
+/// Sends commands to the writer.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<WriteRequest>,
+    status: Arc<WriterStatus>,
+}
+
+impl std::fmt::Debug for WriterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterHandle")
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+impl WriterHandle {
+    /// Submits a command and waits until its events are durable and applied.
+    pub async fn submit(&self, command: impl Decide) -> Result<Vec<RecordedEvent>, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        let request = WriteRequest {
+            command: Box::new(command),
+            reply,
+        };
+        self.tx.send(request).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Like `submit`, for code outside the async runtime (startup, tests).
+    pub fn submit_blocking(&self, command: impl Decide) -> Result<Vec<RecordedEvent>, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        let request = WriteRequest {
+            command: Box::new(command),
+            reply,
+        };
+        self.tx.blocking_send(request).map_err(|_| stopped())?;
+        rx.blocking_recv().map_err(|_| stopped())?
+    }
+
+    /// The writer's health and counters.
+    pub fn status(&self) -> &Arc<WriterStatus> {
+        &self.status
+    }
+}
+
+fn stopped() -> WriteError {
+    WriteError::Unavailable("the writer has stopped".into())
+}
+
+/// Settings of the writer.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    /// Most commands decided per transaction.
+    pub max_batch: usize,
+    /// Commands that may wait in the channel.
+    pub queue: usize,
+}
+
+/// Starts the writer thread. It runs until every `WriterHandle` is dropped.
+pub fn spawn(
+    store: Arc<dyn EventStore>,
+    projections: SharedProjections,
+    clock: Arc<dyn Clock>,
+    config: WriterConfig,
+) -> (WriterHandle, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(config.queue.max(1));
+    let status = Arc::new(WriterStatus::default());
+    let writer = Writer {
+        store,
+        projections,
+        clock,
+        status: status.clone(),
+        max_batch: config.max_batch.max(1),
+    };
+    let thread = std::thread::Builder::new()
+        .name("authlog-writer".into())
+        .spawn(move || writer.run(rx))
+        .expect("spawning the writer thread");
+    (WriterHandle { tx, status }, thread)
+}
+
+struct Writer {
+    store: Arc<dyn EventStore>,
+    projections: SharedProjections,
+    clock: Arc<dyn Clock>,
+    status: Arc<WriterStatus>,
+    max_batch: usize,
+}
+
+/// The streams claimed by the commands already in a batch.
+#[derive(Default)]
+struct Claims {
+    reads: HashSet<String>,
+    writes: HashSet<String>,
+}
+
+impl Claims {
+    /// Claims the access unless it interferes with what is claimed.
+    fn try_claim(&mut self, access: &crate::commands::Access) -> bool {
+        let interferes = access
+            .writes
+            .iter()
+            .any(|s| self.writes.contains(s) || self.reads.contains(s))
+            || access.reads.iter().any(|s| self.writes.contains(s));
+        if interferes {
+            return false;
+        }
+        self.reads.extend(access.reads.iter().cloned());
+        self.writes.extend(access.writes.iter().cloned());
+        true
+    }
+}
+
+impl Writer {
+    fn run(self, mut rx: mpsc::Receiver<WriteRequest>) {
+        let mut waiting: VecDeque<WriteRequest> = VecDeque::new();
+        loop {
+            if waiting.is_empty() {
+                match rx.blocking_recv() {
+                    Some(request) => waiting.push_back(request),
+                    None => return,
+                }
+            }
+            while waiting.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(request) => waiting.push_back(request),
+                    Err(_) => break,
+                }
+            }
+            if let Some(failure) = self.status.failure() {
+                for request in waiting.drain(..) {
+                    let _ = request
+                        .reply
+                        .send(Err(WriteError::Unavailable(failure.clone())));
+                }
+                continue;
+            }
+            let taken = waiting.len().min(self.max_batch);
+            let batch: Vec<WriteRequest> = waiting.drain(..taken).collect();
+            let deferred = self.commit_batch(batch);
+            // Deferred commands go first next time, in their original order.
+            for request in deferred.into_iter().rev() {
+                waiting.push_front(request);
+            }
+        }
+    }
+
+    /// Decides, commits and answers one batch; returns the deferred requests.
+    fn commit_batch(&self, batch: Vec<WriteRequest>) -> Vec<WriteRequest> {
+        let now = self.clock.now();
+        let mut claims = Claims::default();
+        let mut deferred = Vec::new();
+        let mut units: Vec<AppendBatch> = Vec::with_capacity(batch.len());
+        let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+        {
+            let state = self.projections.read().unwrap_or_else(|e| e.into_inner());
+            for request in batch {
+                if !claims.try_claim(&request.command.access()) {
+                    deferred.push(request);
+                    continue;
+                }
+                match request.command.decide(&state, now) {
+                    Ok(unit) => {
+                        units.push(unit);
+                        replies.push(request.reply);
+                    }
+                    Err(rejection) => {
+                        let _ = request.reply.send(Err(WriteError::Rejected(rejection)));
+                    }
+                }
+            }
+        }
+        if units.is_empty() {
+            return deferred;
+        }
+        match self.store.append(&units) {
+            Ok(outcomes) => {
+                let mut committed = 0u64;
+                {
+                    let mut state = self.projections.write().unwrap_or_else(|e| e.into_inner());
+                    for outcome in outcomes.iter().flatten() {
+                        for event in outcome {
+                            if state.apply(event) {
+                                committed += 1;
+                            }
+                        }
+                    }
+                }
+                self.status.commits.fetch_add(1, Ordering::Relaxed);
+                self.status.events.fetch_add(committed, Ordering::Relaxed);
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome.map_err(WriteError::Conflict));
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                tracing::error!(%message, "commit failed; the writer refuses further writes until restart");
+                self.status.fail(message.clone());
+                for reply in replies {
+                    let _ = reply.send(Err(WriteError::Unavailable(message.clone())));
+                }
+            }
+        }
+        deferred
+    }
+}
