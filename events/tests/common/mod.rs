@@ -1,0 +1,226 @@
+//! Shared fixtures for the log's tests: one sample of every event variant,
+//! and builders for new events.
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use authlog_events::*;
+use uuid::Uuid;
+
+pub fn uuid(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+pub fn metadata(name: &str) -> ClientMetadata {
+    ClientMetadata {
+        client_name: name.to_owned(),
+        description: Some("a sample client".into()),
+        client_uri: Some("https://app.example.com".into()),
+        logo_uri: None,
+        redirect_uris: vec![
+            "https://app.example.com/cb".into(),
+            "http://127.0.0.1/cb".into(),
+        ],
+        post_logout_redirect_uris: vec![],
+        allowed_cors_origins: vec!["https://app.example.com".into()],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        response_types: vec!["code".into()],
+        scopes: vec!["openid".into(), "clients:read".into()],
+        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+        access_preset: AccessPreset::ReadOnly,
+        team_selection: TeamSelection::Multiple,
+        team_restrictions: vec!["red".into()],
+        require_consent: true,
+        introspection_allowed: false,
+        access_token_ttl_seconds: 3600,
+        refresh_token_enabled: true,
+        refresh_token_ttl_seconds: 604_800,
+        contacts: vec!["ops@example.com".into()],
+        tos_uri: None,
+        policy_uri: Some("https://app.example.com/privacy".into()),
+        software_id: Some("app".into()),
+        software_version: Some("1.2.3".into()),
+    }
+}
+
+/// One sample of every variant, in catalogue order.
+pub fn every_variant() -> Vec<Event> {
+    let d = Digest([7; 32]);
+    let t = Timestamp(1_764_000_000_000_000);
+    vec![
+        Event::ClientRegistered {
+            client_id: "app".into(),
+            registration_type: RegistrationType::Preregistered,
+            metadata: metadata("App"),
+            secret_digest: Some(d),
+            registration_access_token_digest: None,
+            confirm_high_risk: false,
+        },
+        Event::ClientUpdated {
+            client_id: "app".into(),
+            metadata: metadata("App 2"),
+            confirm_high_risk: true,
+        },
+        Event::ClientSecretRotated {
+            client_id: "app".into(),
+            secret_digest: Digest([8; 32]),
+            previous_valid_until: t,
+        },
+        Event::ClientPaused {
+            client_id: "app".into(),
+            tokens_revoked: 3,
+        },
+        Event::ClientResumed {
+            client_id: "app".into(),
+        },
+        Event::ClientDeleted {
+            client_id: "app".into(),
+            tokens_revoked: 2,
+            codes_revoked: 1,
+        },
+        Event::AuthorizationCodeIssued {
+            code_id: uuid(1),
+            code_digest: d,
+            client_id: "app".into(),
+            user_id: uuid(2),
+            redirect_uri: "https://app.example.com/cb".into(),
+            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+            scopes: vec!["openid".into()],
+            resources: vec!["https://api.example.com".into()],
+            teams: vec!["red".into()],
+            access: AccessPreset::Full,
+            expires_at: t,
+        },
+        Event::AuthorizationCodeRedeemed {
+            code_id: uuid(1),
+            client_id: "app".into(),
+        },
+        Event::DeviceAuthorizationStarted {
+            device_id: uuid(3),
+            device_code_digest: d,
+            user_code: "BCDF-GHJK".into(),
+            client_id: "authlog-cli".into(),
+            scopes: vec!["openid".into()],
+            resources: vec![],
+            expires_at: t,
+            interval_seconds: 5,
+        },
+        Event::DeviceAuthorizationApproved {
+            device_id: uuid(3),
+            client_id: "authlog-cli".into(),
+            user_id: uuid(2),
+            scopes: vec!["openid".into()],
+            teams: vec![],
+            access: AccessPreset::ReadOnly,
+        },
+        Event::DeviceAuthorizationDenied {
+            device_id: uuid(3),
+            client_id: "authlog-cli".into(),
+            user_id: uuid(2),
+        },
+        Event::TokenIssued {
+            token_id: uuid(4),
+            kind: TokenKind::Access,
+            digest: d,
+            client_id: "app".into(),
+            subject: Some(uuid(2)),
+            scopes: vec!["openid".into()],
+            audience: vec!["https://api.example.com".into()],
+            teams: vec!["red".into()],
+            access: AccessPreset::ReadOnly,
+            issued_at: t,
+            expires_at: t.plus_seconds(3600),
+            family_id: uuid(1),
+            grant_type: GrantType::AuthorizationCode,
+            parent_id: None,
+        },
+        Event::TokenRevoked {
+            target: RevocationTarget::Family(uuid(1)),
+            client_id: "app".into(),
+            reason: RevocationReason::ReuseDetected,
+            tokens_revoked: 2,
+        },
+        Event::ClientTokensRevoked {
+            client_id: "app".into(),
+            reason: RevocationReason::RevokedByAdmin,
+            tokens_revoked: 5,
+        },
+        Event::TokensUsed {
+            uses: vec![(uuid(4), t)],
+        },
+        Event::ClientAuthenticationFailed {
+            client_id: "app".into(),
+            reason: AuthFailure::BadCredentials,
+        },
+        Event::UserCreated {
+            user_id: uuid(2),
+            username: "ada".into(),
+            display_name: "Ada".into(),
+            email: Some("ada@example.com".into()),
+            password_digest: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            roles: vec![Role::Admin, Role::Member],
+            teams: vec!["red".into()],
+        },
+        Event::UserUpdated {
+            user_id: uuid(2),
+            display_name: "Ada L.".into(),
+            email: None,
+            password_digest: None,
+            roles: vec![Role::Auditor],
+            teams: vec![],
+        },
+        Event::UserDisabled {
+            user_id: uuid(2),
+            tokens_revoked: 4,
+        },
+        Event::ConsentGranted {
+            user_id: uuid(2),
+            client_id: "app".into(),
+            scopes: vec!["openid".into()],
+            teams: vec!["red".into()],
+            access: AccessPreset::ReadOnly,
+        },
+        Event::ConsentRevoked {
+            user_id: uuid(2),
+            client_id: "app".into(),
+        },
+        Event::LoginSucceeded { user_id: uuid(2) },
+        Event::LoginFailed {
+            username: "ada".into(),
+            reason: AuthFailure::BadCredentials,
+        },
+    ]
+}
+
+pub fn actor() -> Actor {
+    Actor {
+        principal: Principal::User(uuid(2)),
+        ip: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))),
+        user_agent: Some("test/1".into()),
+    }
+}
+
+/// A new event on `stream` with a fresh id.
+pub fn new_event(stream: &str, payload: Event) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::new_v4(),
+        stream: stream.to_owned(),
+        recorded_at: Timestamp(1_764_000_000_000_000),
+        actor: actor(),
+        client_id: Some("app".into()),
+        correlation_id: Some("req-1".into()),
+        payload,
+    }
+}
+
+/// A small event for volume tests.
+pub fn resumed(stream: &str, client: &str) -> NewEvent {
+    let mut e = new_event(
+        stream,
+        Event::ClientResumed {
+            client_id: client.to_owned(),
+        },
+    );
+    e.client_id = Some(client.to_owned());
+    e
+}
