@@ -1,1 +1,188 @@
-fn main() {}
+//! Log benchmarks (a bench binary, not a timed test):
+//!
+//! * durable appends/s through the writer with group commit at 1, 16 and
+//!   256 concurrent appenders, against one commit per event (writer batch
+//!   limit 1) at the same concurrency;
+//! * replay (decode + apply) events/s over 1M events;
+//! * bytes per event on disk.
+//!
+//! Run: `cargo bench --bench log_throughput` (options after `--`:
+//! `--seconds N` per append run, `--events N` for the replay log,
+//! `--replay PATH` to replay an existing log file only). Prints markdown tables.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use authlog::clock::SystemClock;
+use authlog::commands::RawAppend;
+use authlog::replay::replay;
+use authlog::writer::{spawn, SharedProjections, WriterConfig};
+use authlog_events::*;
+use authlog_projections::Projections;
+use uuid::Uuid;
+
+fn token_event(n: u64) -> NewEvent {
+    let clients: u64 = std::env::var("BENCH_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let client = format!("client-{}", n % clients);
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        stream: format!("token/{}", Uuid::now_v7()),
+        recorded_at: Timestamp(1_764_000_000_000_000 + n as i64),
+        actor: Actor {
+            principal: Principal::Client(client.clone()),
+            ip: Some("127.0.0.1".parse().unwrap()),
+            user_agent: Some("bench/1".into()),
+        },
+        client_id: Some(client.clone()),
+        correlation_id: Some(format!("req-{n}")),
+        payload: Event::TokenIssued {
+            token_id: Uuid::now_v7(),
+            kind: TokenKind::Access,
+            digest: Digest([n as u8; 32]),
+            client_id: client,
+            subject: None,
+            scopes: vec!["clients:read".into(), "audit:read".into()],
+            audience: vec![],
+            teams: vec![],
+            access: AccessPreset::ReadOnly,
+            issued_at: Timestamp(1_764_000_000_000_000),
+            expires_at: Timestamp(1_764_003_600_000_000),
+            family_id: Uuid::now_v7(),
+            grant_type: GrantType::ClientCredentials,
+            parent_id: None,
+        },
+    }
+}
+
+/// Appends through the writer from `appenders` tasks for `duration`; returns events/s.
+fn appends_per_second(appenders: usize, max_batch: usize, duration: Duration) -> (f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> =
+        Arc::new(RedbStore::open(dir.path().join("log.redb")).unwrap());
+    let (writer, thread) = spawn(
+        store,
+        SharedProjections::default(),
+        Arc::new(SystemClock::default()),
+        WriterConfig {
+            max_batch,
+            queue: 8192,
+        },
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let total: u64 = rt.block_on(async {
+        let tasks: Vec<_> = (0..appenders)
+            .map(|a| {
+                let w = writer.clone();
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while started.elapsed() < duration {
+                        w.submit(RawAppend(AppendBatch::new(vec![token_event(a as u64 + n)])))
+                            .await
+                            .unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        total
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let commits = writer
+        .status()
+        .commits
+        .load(std::sync::atomic::Ordering::Relaxed);
+    drop(writer);
+    thread.join().unwrap();
+    (total as f64 / elapsed, total as f64 / commits.max(1) as f64)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let events: u64 = args
+        .iter()
+        .position(|a| a == "--events")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let secs: u64 = args
+        .iter()
+        .position(|a| a == "--seconds")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let duration = Duration::from_secs(secs);
+    if let Some(path) = args
+        .iter()
+        .position(|a| a == "--replay")
+        .and_then(|i| args.get(i + 1))
+    {
+        let store = RedbStore::open(path).unwrap();
+        for round in 1..=3 {
+            let mut projections = Projections::default();
+            let s = replay(&store, &mut projections).unwrap();
+            println!(
+                "replay {round}: {} events in {:.2} s = {:.0} events/s",
+                s.events,
+                s.elapsed.as_secs_f64(),
+                s.events as f64 / s.elapsed.as_secs_f64()
+            );
+        }
+        return;
+    }
+
+    println!("| appenders | group commit events/s | events per commit | one commit per event events/s | ratio |");
+    println!("|---:|---:|---:|---:|---:|");
+    for appenders in [1usize, 16, 256] {
+        let (grouped, per_commit) = appends_per_second(appenders, 1024, duration);
+        let (single, _) = appends_per_second(appenders, 1, duration);
+        println!(
+            "| {appenders} | {grouped:.0} | {per_commit:.1} | {single:.0} | {:.1}x |",
+            grouped / single
+        );
+    }
+
+    // Replay: build a log of `events` token events in large transactions.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.redb");
+    {
+        let store = RedbStore::open(&path).unwrap();
+        let mut n = 0;
+        while n < events {
+            let chunk: Vec<NewEvent> = (n..(n + 10_000).min(events)).map(token_event).collect();
+            n += chunk.len() as u64;
+            store.append(vec![AppendBatch::new(chunk)]).unwrap();
+        }
+    }
+    let bytes = std::fs::metadata(&path).unwrap().len();
+    let store = RedbStore::open(&path).unwrap();
+    println!();
+    println!("| replayed events | run | seconds | events/s | bytes per event on disk |");
+    println!("|---:|---:|---:|---:|---:|");
+    for run in 1..=3 {
+        let mut projections = Projections::default();
+        let summary = replay(&store, &mut projections).unwrap();
+        assert_eq!(summary.events, events);
+        let rate = events as f64 / summary.elapsed.as_secs_f64();
+        println!(
+            "| {events} | {run} | {:.2} | {rate:.0} | {:.0} |",
+            summary.elapsed.as_secs_f64(),
+            bytes as f64 / events as f64
+        );
+    }
+}

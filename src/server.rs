@@ -108,10 +108,14 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                 return Err(ServeError::Http(std::io::Error::other(join.to_string())));
             }
         }
-        served
+        let result = served
             .await
             .map_err(|e| ServeError::Http(std::io::Error::other(e.to_string())))?
-            .map_err(ServeError::Http)
+            .map_err(ServeError::Http);
+        let closing = state.clone();
+        let _ = tokio::task::spawn_blocking(move || closing.stop_writer()).await;
+        tracing::info!("stopped");
+        result
     })
 }
 
@@ -127,13 +131,13 @@ fn start_write_side(state: &AppState, writer_config: WriterConfig) -> Result<(),
         events_per_second = rate(summary.events, summary.elapsed),
         "replayed the event log"
     );
-    let (writer, _thread) = writer::spawn(
+    let (writer, thread) = writer::spawn(
         state.store.clone(),
         state.projections.clone(),
         state.clock.clone(),
         writer_config,
     );
-    state.set_ready(writer);
+    state.set_ready(writer, thread);
     tracing::info!("ready");
     Ok(())
 }

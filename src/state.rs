@@ -2,7 +2,8 @@
 //! the log (read side), the projections and the writer.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, OnceLock, RwLockReadGuard};
+use std::thread::JoinHandle;
 
 use authlog_events::EventStore;
 use authlog_projections::Projections;
@@ -23,6 +24,7 @@ pub struct AppState {
     pub projections: SharedProjections,
     /// Set once replay is done.
     writer: OnceLock<WriterHandle>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
     ready: AtomicBool,
 }
 
@@ -35,13 +37,15 @@ impl AppState {
             store,
             projections: SharedProjections::default(),
             writer: OnceLock::new(),
+            writer_thread: Mutex::new(None),
             ready: AtomicBool::new(false),
         }
     }
 
     /// Marks replay done and the writer running.
-    pub fn set_ready(&self, writer: WriterHandle) {
+    pub fn set_ready(&self, writer: WriterHandle, thread: JoinHandle<()>) {
         let _ = self.writer.set(writer);
+        *self.writer_thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
         self.ready.store(true, Ordering::Release);
     }
 
@@ -51,6 +55,22 @@ impl AppState {
             self.writer.get()
         } else {
             None
+        }
+    }
+
+    /// Stops the writer after what is queued and waits for it (clean close).
+    pub fn stop_writer(&self) {
+        self.ready.store(false, Ordering::Release);
+        if let Some(writer) = self.writer.get() {
+            writer.stop();
+        }
+        if let Some(thread) = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = thread.join();
         }
     }
 

@@ -43,6 +43,12 @@ struct WriteRequest {
     reply: Reply,
 }
 
+enum Message {
+    Write(WriteRequest),
+    /// Finish what is waiting, then exit (releasing the store).
+    Stop,
+}
+
 /// Counters and health of the writer, readable from anywhere.
 #[derive(Debug, Default)]
 pub struct WriterStatus {
@@ -76,7 +82,7 @@ pub type SharedProjections = Arc<RwLock<Projections>>;
 /// Sends commands to the writer.
 #[derive(Clone)]
 pub struct WriterHandle {
-    tx: mpsc::Sender<WriteRequest>,
+    tx: mpsc::Sender<Message>,
     status: Arc<WriterStatus>,
 }
 
@@ -96,7 +102,10 @@ impl WriterHandle {
             command: Box::new(command),
             reply,
         };
-        self.tx.send(request).await.map_err(|_| stopped())?;
+        self.tx
+            .send(Message::Write(request))
+            .await
+            .map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
 
@@ -107,8 +116,16 @@ impl WriterHandle {
             command: Box::new(command),
             reply,
         };
-        self.tx.blocking_send(request).map_err(|_| stopped())?;
+        self.tx
+            .blocking_send(Message::Write(request))
+            .map_err(|_| stopped())?;
         rx.blocking_recv().map_err(|_| stopped())?
+    }
+
+    /// Asks the writer to finish what is queued and exit; pair with joining
+    /// its thread so the log is closed cleanly.
+    pub fn stop(&self) {
+        let _ = self.tx.blocking_send(Message::Stop);
     }
 
     /// The writer's health and counters.
@@ -186,18 +203,23 @@ impl Claims {
 }
 
 impl Writer {
-    fn run(self, mut rx: mpsc::Receiver<WriteRequest>) {
+    fn run(self, mut rx: mpsc::Receiver<Message>) {
         let mut waiting: VecDeque<WriteRequest> = VecDeque::new();
+        let mut stopping = false;
         loop {
             if waiting.is_empty() {
+                if stopping {
+                    return;
+                }
                 match rx.blocking_recv() {
-                    Some(request) => waiting.push_back(request),
-                    None => return,
+                    Some(Message::Write(request)) => waiting.push_back(request),
+                    Some(Message::Stop) | None => return,
                 }
             }
-            while waiting.len() < self.max_batch {
+            while !stopping && waiting.len() < self.max_batch {
                 match rx.try_recv() {
-                    Ok(request) => waiting.push_back(request),
+                    Ok(Message::Write(request)) => waiting.push_back(request),
+                    Ok(Message::Stop) => stopping = true,
                     Err(_) => break,
                 }
             }
@@ -247,7 +269,7 @@ impl Writer {
         if units.is_empty() {
             return deferred;
         }
-        match self.store.append(&units) {
+        match self.store.append(units) {
             Ok(outcomes) => {
                 let mut committed = 0u64;
                 {
@@ -278,3 +300,6 @@ impl Writer {
         deferred
     }
 }
+
+#[cfg(test)]
+mod tests;

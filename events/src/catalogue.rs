@@ -12,7 +12,7 @@ use crate::time::Timestamp;
 /// HMAC-SHA256 of a secret or token under the server key. The raw value is
 /// never stored; this digest is what the log and projections hold.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
-pub struct Digest(pub [u8; 32]);
+pub struct Digest(#[serde(with = "serde_bytes")] pub [u8; 32]);
 
 impl std::fmt::Debug for Digest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

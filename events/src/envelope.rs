@@ -100,6 +100,7 @@ pub struct RecordedEvent {
     /// The fact itself.
     pub payload: Event,
     /// Hash of the previous record (zeros for position 1).
+    #[serde(with = "serde_bytes")]
     pub prev_hash: [u8; 32],
     /// SHA-256(prev_hash ‖ encoded body); not part of the encoded body.
     #[serde(skip)]

@@ -13,7 +13,7 @@ use crate::store::{
     AppendBatch, BrokenLink, EventStore, ExpectedVersion, Head, StoreError, UnitOutcome,
     VerifyReport, VersionConflict,
 };
-use crate::tables::{ACTOR_INDEX, CLIENT_INDEX, EVENTS, EVENT_IDS, META, META_HEAD, STREAMS};
+use crate::tables::{CLIENT_INDEX, EVENTS, EVENT_IDS, META, META_HEAD, STREAMS};
 
 /// Maps any redb error into the storage variant, keeping its message.
 fn storage<E: Into<redb::Error>>(e: E) -> StoreError {
@@ -89,7 +89,6 @@ impl RedbStore {
             txn.open_table(STREAMS).map_err(storage)?;
             txn.open_table(EVENT_IDS).map_err(storage)?;
             txn.open_table(CLIENT_INDEX).map_err(storage)?;
-            txn.open_table(ACTOR_INDEX).map_err(storage)?;
             txn.open_table(META).map_err(storage)?;
         }
         txn.commit().map_err(storage)?;
@@ -142,13 +141,12 @@ impl RedbStore {
 
     fn append_in(
         txn: &WriteTransaction,
-        units: &[AppendBatch],
+        units: Vec<AppendBatch>,
     ) -> Result<Vec<UnitOutcome>, StoreError> {
         let mut events = txn.open_table(EVENTS).map_err(storage)?;
         let mut streams = txn.open_table(STREAMS).map_err(storage)?;
         let mut ids = txn.open_table(EVENT_IDS).map_err(storage)?;
         let mut clients = txn.open_table(CLIENT_INDEX).map_err(storage)?;
-        let mut actors = txn.open_table(ACTOR_INDEX).map_err(storage)?;
         let mut meta = txn.open_table(META).map_err(storage)?;
 
         let start = Self::read_head(&meta)?;
@@ -205,7 +203,7 @@ impl RedbStore {
             }
 
             let mut recorded = Vec::with_capacity(unit.events.len());
-            for (event, stored) in unit.events.iter().zip(existing) {
+            for (event, stored) in unit.events.into_iter().zip(existing) {
                 if let Some(stored) = stored {
                     recorded.push(stored);
                     continue;
@@ -224,14 +222,14 @@ impl RedbStore {
                 let version = current_version(&streams, &event.stream, &versions)? + 1;
                 let mut record = RecordedEvent {
                     position: head.position + 1,
-                    stream: event.stream.clone(),
+                    stream: event.stream,
                     stream_version: version,
                     event_id: event.event_id,
                     recorded_at: event.recorded_at,
-                    actor: event.actor.clone(),
-                    client_id: event.client_id.clone(),
-                    correlation_id: event.correlation_id.clone(),
-                    payload: event.payload.clone(),
+                    actor: event.actor,
+                    client_id: event.client_id,
+                    correlation_id: event.correlation_id,
+                    payload: event.payload,
                     prev_hash: head.hash,
                     hash: [0; 32],
                 };
@@ -249,9 +247,6 @@ impl RedbStore {
                         .insert((client.as_str(), record.position), ())
                         .map_err(storage)?;
                 }
-                actors
-                    .insert((record.actor.principal.key().as_str(), record.position), ())
-                    .map_err(storage)?;
                 versions.insert(record.stream.clone(), version);
                 head = Head {
                     position: record.position,
@@ -271,7 +266,7 @@ impl RedbStore {
 }
 
 impl EventStore for RedbStore {
-    fn append(&self, units: &[AppendBatch]) -> Result<Vec<UnitOutcome>, StoreError> {
+    fn append(&self, units: Vec<AppendBatch>) -> Result<Vec<UnitOutcome>, StoreError> {
         let txn = self.db.begin_write().map_err(storage)?;
         let outcomes = match Self::append_in(&txn, units) {
             Ok(outcomes) => outcomes,
@@ -345,15 +340,6 @@ impl EventStore for RedbStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.read_indexed(CLIENT_INDEX, client_id, before, limit)
-    }
-
-    fn read_actor(
-        &self,
-        actor_key: &str,
-        before: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read_indexed(ACTOR_INDEX, actor_key, before, limit)
     }
 
     fn verify(&self) -> Result<VerifyReport, StoreError> {

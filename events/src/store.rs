@@ -120,7 +120,7 @@ pub trait EventStore: Send + Sync + 'static {
     /// Each unit either fully succeeds or fails with a conflict without
     /// affecting the others. When this returns `Ok`, every stored record is
     /// durable. On `Err` nothing of the call was stored.
-    fn append(&self, units: &[AppendBatch]) -> Result<Vec<UnitOutcome>, StoreError>;
+    fn append(&self, units: Vec<AppendBatch>) -> Result<Vec<UnitOutcome>, StoreError>;
 
     /// The last record's position and hash; `None` for an empty log.
     fn head(&self) -> Result<Option<Head>, StoreError>;
@@ -144,15 +144,6 @@ pub trait EventStore: Send + Sync + 'static {
     fn read_client(
         &self,
         client_id: &str,
-        before: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError>;
-
-    /// Up to `limit` records of one actor (`Principal::key`), newest first,
-    /// strictly before position `before` when given.
-    fn read_actor(
-        &self,
-        actor_key: &str,
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;

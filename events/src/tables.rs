@@ -14,9 +14,6 @@ pub const EVENT_IDS: TableDefinition<u128, u64> = TableDefinition::new("event_id
 /// (client id, position) -> (); one client's events, newest first by reverse range.
 pub const CLIENT_INDEX: TableDefinition<(&str, u64), ()> = TableDefinition::new("client_index");
 
-/// (actor key, position) -> (); one actor's events (`Principal::key`).
-pub const ACTOR_INDEX: TableDefinition<(&str, u64), ()> = TableDefinition::new("actor_index");
-
 /// Singleton values; see the `META_*` keys.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 

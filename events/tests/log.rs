@@ -14,7 +14,7 @@ fn open(dir: &tempfile::TempDir) -> RedbStore {
 }
 
 fn append_one(store: &RedbStore, unit: AppendBatch) -> UnitOutcome {
-    store.append(&[unit]).unwrap().pop().unwrap()
+    store.append(vec![unit]).unwrap().pop().unwrap()
 }
 
 #[test]
@@ -25,7 +25,7 @@ fn positions_start_at_one_and_are_gapless_across_units() {
         AppendBatch::new(vec![resumed("client/a", "a"), resumed("client/a", "a")]),
         AppendBatch::new(vec![resumed("client/b", "b")]),
     ];
-    let out = store.append(&units).unwrap();
+    let out = store.append(units).unwrap();
     let positions: Vec<u64> = out
         .iter()
         .flat_map(|u| u.as_ref().unwrap())
@@ -51,7 +51,7 @@ fn an_expected_version_conflict_writes_nothing_of_that_unit_and_keeps_the_others
         .expect("client/a", ExpectedVersion::Exact(0));
     let fresh = AppendBatch::new(vec![resumed("client/b", "b")])
         .expect("client/b", ExpectedVersion::NoStream);
-    let out = store.append(&[stale, fresh]).unwrap();
+    let out = store.append(vec![stale, fresh]).unwrap();
     assert_eq!(
         out[0],
         Err(VersionConflict {
@@ -85,7 +85,7 @@ fn exact_expectation_sees_earlier_units_of_the_same_transaction() {
         .expect("client/a", ExpectedVersion::Exact(0));
     let second = AppendBatch::new(vec![resumed("client/a", "a")])
         .expect("client/a", ExpectedVersion::Exact(0));
-    let out = store.append(&[first, second]).unwrap();
+    let out = store.append(vec![first, second]).unwrap();
     assert!(out[0].is_ok());
     assert_eq!(out[1].as_ref().unwrap_err().actual, 1);
 }
@@ -106,7 +106,7 @@ fn re_appending_an_event_id_is_a_no_op_that_returns_the_stored_record() {
     assert_eq!(store.head().unwrap().unwrap().position, 1);
     // Twice in one transaction, too.
     let twice = store
-        .append(&[
+        .append(vec![
             AppendBatch::new(vec![event.clone()]),
             AppendBatch::new(vec![event]),
         ])
@@ -153,10 +153,6 @@ fn client_reads_are_newest_first_and_paginate_by_position() {
         .map(|r| r.position)
         .collect();
     assert_eq!(next, vec![1]);
-    let by_actor = store
-        .read_actor(&actor().principal.key(), None, 10)
-        .unwrap();
-    assert_eq!(by_actor.len(), 5);
     let stream: Vec<u64> = store
         .read_stream("client/odd", 2, 10)
         .unwrap()
@@ -325,7 +321,7 @@ proptest! {
             let store = open(&dir);
             for units in &calls {
                 let units: Vec<AppendBatch> = units.iter().cloned().map(AppendBatch::new).collect();
-                for outcome in store.append(&units).unwrap() {
+                for outcome in store.append(units).unwrap() {
                     written.extend(outcome.unwrap());
                 }
             }

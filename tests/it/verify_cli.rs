@@ -1,0 +1,84 @@
+//! `authlog verify`: exit 0 on an intact log, non-zero naming the broken
+//! position when a stored record was altered.
+
+use std::process::Command;
+
+use authlog_events::tables::EVENTS;
+use redb::ReadableTable;
+
+use crate::harness::{binary, Server};
+
+fn verify(data: &std::path::Path) -> (Option<i32>, String) {
+    let out = Command::new(binary())
+        .args(["verify", "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// Appends `n` events to the log at `data` with the library (the server is stopped).
+fn append_events(data: &std::path::Path, n: usize) {
+    use authlog_events::*;
+    let store = RedbStore::open(data.join("authlog.redb")).unwrap();
+    for i in 0..n {
+        let event = NewEvent {
+            event_id: uuid::Uuid::new_v4(),
+            stream: format!("client/c{i}"),
+            recorded_at: Timestamp(i as i64),
+            actor: Actor::system(),
+            client_id: Some(format!("c{i}")),
+            correlation_id: None,
+            payload: Event::ClientResumed {
+                client_id: format!("c{i}"),
+            },
+        };
+        store.append(vec![AppendBatch::new(vec![event])]).unwrap();
+    }
+}
+
+#[test]
+fn verify_passes_on_an_intact_log_and_names_a_tampered_position() {
+    let server = Server::start();
+    let data = server.data.clone();
+    let _dir = server.stop();
+    append_events(&data, 6);
+
+    let (code, out) = verify(&data);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("intact: 6 records"), "{out}");
+
+    // The restarted server replays what was appended offline.
+    let server = Server::start_on(&data, &[]);
+    let ready: serde_json::Value = reqwest::blocking::get(server.url("/readyz"))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(ready["position"], 6);
+    server.stop();
+
+    let db = redb::Database::create(data.join("authlog.redb")).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut events = txn.open_table(EVENTS).unwrap();
+        let mut bytes = events.get(4).unwrap().unwrap().value().to_vec();
+        bytes[12] ^= 0x40;
+        events.insert(4, bytes.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+    drop(db);
+
+    let (code, out) = verify(&data);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("BROKEN at position 4"), "{out}");
+}
+
+#[test]
+fn verify_without_a_log_exits_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = verify(dir.path());
+    assert_eq!(code, Some(2), "{out}");
+}
