@@ -36,6 +36,7 @@ fn token_event(n: u64) -> NewEvent {
         recorded_at: Timestamp(1_764_000_000_000_000 + n as i64),
         actor: Actor {
             principal: Principal::Client(client.clone()),
+            via_client: None,
             ip: Some("127.0.0.1".parse().unwrap()),
             user_agent: Some("bench/1".into()),
         },

@@ -36,11 +36,16 @@ impl Principal {
     }
 }
 
-/// The actor of an event: the principal plus where the request came from.
+/// The actor of an event: the principal, the client whose token it acted
+/// through, and where the request came from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Actor {
     /// Who.
     pub principal: Principal,
+    /// The OAuth client holding the token the principal acted through, when
+    /// that is not the principal itself (a user acting via `authlog-cli`
+    /// tells integration activity from console activity).
+    pub via_client: Option<String>,
     /// Source IP of the request, when there was one.
     pub ip: Option<IpAddr>,
     /// User agent of the request, when there was one (bounded length).
@@ -52,6 +57,7 @@ impl Actor {
     pub fn system() -> Self {
         Actor {
             principal: Principal::System,
+            via_client: None,
             ip: None,
             user_agent: None,
         }

@@ -195,6 +195,7 @@ pub fn every_variant() -> Vec<Event> {
 pub fn actor() -> Actor {
     Actor {
         principal: Principal::User(uuid(2)),
+        via_client: Some("authlog-cli".into()),
         ip: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))),
         user_agent: Some("test/1".into()),
     }
