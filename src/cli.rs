@@ -96,6 +96,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         writer_queue: args.writer_queue,
         workers: args.workers,
         clock_skew_seconds: args.clock_skew_seconds,
+        // Secrets come from the environment (or the file), never from flags
+        // that `ps` would show.
+        server_key: std::env::var("AUTHLOG_SERVER_KEY").ok(),
+        bootstrap_admin_secret: std::env::var("AUTHLOG_BOOTSTRAP_ADMIN_SECRET").ok(),
     };
     let file = match &args.config {
         Some(path) => match RawConfig::from_file(path) {

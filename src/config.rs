@@ -65,6 +65,10 @@ pub struct RawConfig {
     /// Shift of the server clock in seconds (`AUTHLOG_CLOCK_SKEW_SECONDS`);
     /// for tests that must move past an expiry. Default 0.
     pub clock_skew_seconds: Option<i64>,
+    /// HMAC key, 32 bytes base64url (`AUTHLOG_SERVER_KEY`); default: `<data>/server-key`.
+    pub server_key: Option<String>,
+    /// Secret of `authlog-admin` at first start (`AUTHLOG_BOOTSTRAP_ADMIN_SECRET`).
+    pub bootstrap_admin_secret: Option<String>,
 }
 
 impl RawConfig {
@@ -90,6 +94,8 @@ impl RawConfig {
             writer_queue: self.writer_queue.or(lower.writer_queue),
             workers: self.workers.or(lower.workers),
             clock_skew_seconds: self.clock_skew_seconds.or(lower.clock_skew_seconds),
+            server_key: self.server_key.or(lower.server_key),
+            bootstrap_admin_secret: self.bootstrap_admin_secret.or(lower.bootstrap_admin_secret),
         }
     }
 }
@@ -111,6 +117,10 @@ pub struct Config {
     pub workers: usize,
     /// Clock shift in seconds.
     pub clock_skew_seconds: i64,
+    /// Configured HMAC key (base64url), if any.
+    pub server_key: Option<String>,
+    /// Configured first-start admin secret, if any.
+    pub bootstrap_admin_secret: Option<String>,
 }
 
 fn invalid(key: &'static str, value: impl ToString, reason: &str) -> ConfigError {
@@ -169,6 +179,17 @@ impl Config {
             )?,
             workers: bounded("AUTHLOG_WORKERS", raw.workers.unwrap_or(cores), 1, 1024)?,
             clock_skew_seconds: raw.clock_skew_seconds.unwrap_or(0),
+            server_key: raw.server_key,
+            bootstrap_admin_secret: match raw.bootstrap_admin_secret {
+                Some(s) if s.len() < 16 => {
+                    return Err(invalid(
+                        "AUTHLOG_BOOTSTRAP_ADMIN_SECRET",
+                        "(hidden)",
+                        "must be at least 16 characters",
+                    ))
+                }
+                other => other,
+            },
         })
     }
 

@@ -2,12 +2,15 @@
 //! the HTTP surface over the `authlog-events` log and
 //! `authlog-projections` read models.
 
+pub mod bootstrap;
 pub mod cli;
+pub mod client_policy;
 pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod http;
 pub mod replay;
+pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod writer;

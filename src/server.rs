@@ -9,9 +9,11 @@ use actix_web::{web, App, HttpServer};
 use authlog_events::{EventStore, RedbStore, StoreError};
 use thiserror::Error;
 
+use crate::bootstrap::{self, BootstrapError};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::replay::replay;
+use crate::secrets::{KeyError, ServerKey};
 use crate::state::AppState;
 use crate::writer::{self, WriterConfig};
 
@@ -29,6 +31,12 @@ pub enum ServeError {
     /// The log could not be opened or replayed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The server key could not be loaded.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// First-start provisioning failed.
+    #[error(transparent)]
+    Bootstrap(#[from] BootstrapError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -61,10 +69,11 @@ pub fn prepare_data_dir(config: &Config) -> Result<(), ServeError> {
 /// Runs the server until it is stopped (SIGINT/SIGTERM).
 pub fn serve(config: Config) -> Result<(), ServeError> {
     prepare_data_dir(&config)?;
+    let key = ServerKey::load_or_create(&config.data_dir, config.server_key.as_deref())?;
     let store: Arc<dyn EventStore> = Arc::new(RedbStore::open(config.log_path())?);
     let clock: Arc<dyn Clock> =
         Arc::new(SystemClock::with_offset_seconds(config.clock_skew_seconds));
-    let state = web::Data::new(AppState::new(config.clone(), clock, store));
+    let state = web::Data::new(AppState::new(config.clone(), clock, key, store));
 
     actix_web::rt::System::new().block_on(async move {
         let app_state = state.clone();
@@ -73,6 +82,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                 .app_data(app_state.clone())
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(crate::http::routes)
+                .default_service(web::to(crate::http::not_found))
         })
         .workers(config.workers)
         .shutdown_timeout(10)
@@ -137,7 +147,13 @@ fn start_write_side(state: &AppState, writer_config: WriterConfig) -> Result<(),
         state.clock.clone(),
         writer_config,
     );
-    state.set_ready(writer, thread);
+    state.set_writer(writer, thread);
+    bootstrap::provision(
+        state,
+        &state.key,
+        state.config.bootstrap_admin_secret.as_deref(),
+    )?;
+    state.set_ready();
     tracing::info!("ready");
     Ok(())
 }

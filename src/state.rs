@@ -10,6 +10,7 @@ use authlog_projections::Projections;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::secrets::ServerKey;
 use crate::writer::{SharedProjections, WriterHandle};
 
 /// Shared state of a running server.
@@ -18,6 +19,8 @@ pub struct AppState {
     pub config: Config,
     /// The time source.
     pub clock: Arc<dyn Clock>,
+    /// The HMAC key of every digest.
+    pub key: ServerKey,
     /// The log, for reads (writes go through the writer).
     pub store: Arc<dyn EventStore>,
     /// Read models, updated after each commit.
@@ -30,10 +33,16 @@ pub struct AppState {
 
 impl AppState {
     /// State for a server whose replay has not finished yet.
-    pub fn new(config: Config, clock: Arc<dyn Clock>, store: Arc<dyn EventStore>) -> Self {
+    pub fn new(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        key: ServerKey,
+        store: Arc<dyn EventStore>,
+    ) -> Self {
         AppState {
             config,
             clock,
+            key,
             store,
             projections: SharedProjections::default(),
             writer: OnceLock::new(),
@@ -42,20 +51,25 @@ impl AppState {
         }
     }
 
-    /// Marks replay done and the writer running.
-    pub fn set_ready(&self, writer: WriterHandle, thread: JoinHandle<()>) {
+    /// Hands over the running writer (after replay).
+    pub fn set_writer(&self, writer: WriterHandle, thread: JoinHandle<()>) {
         let _ = self.writer.set(writer);
         *self.writer_thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
+    }
+
+    /// Marks startup (replay, provisioning) done.
+    pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Release);
     }
 
-    /// The writer, once replay is done.
+    /// Whether startup is done and the writer has not stopped.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// The writer, once started.
     pub fn writer(&self) -> Option<&WriterHandle> {
-        if self.ready.load(Ordering::Acquire) {
-            self.writer.get()
-        } else {
-            None
-        }
+        self.writer.get()
     }
 
     /// Stops the writer after what is queued and waits for it (clean close).

@@ -6,10 +6,14 @@
 #![warn(missing_docs)]
 
 pub mod log_stats;
+pub mod registry;
+pub mod tokens;
 
 use authlog_events::RecordedEvent;
 
 pub use log_stats::LogStats;
+pub use registry::{ClientRecord, ClientStatus, Registry};
+pub use tokens::{TokenIndex, TokenRecord};
 
 /// A read model folded from the log.
 pub trait Projection {
@@ -25,6 +29,10 @@ pub struct Projections {
     pub applied_position: u64,
     /// Counts of what the log holds.
     pub stats: LogStats,
+    /// Clients.
+    pub registry: Registry,
+    /// Tokens.
+    pub tokens: TokenIndex,
 }
 
 impl Projections {
@@ -35,6 +43,8 @@ impl Projections {
             return false;
         }
         self.stats.apply(event);
+        self.registry.apply(event);
+        self.tokens.apply(event);
         self.applied_position = event.position;
         true
     }

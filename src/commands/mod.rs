@@ -3,12 +3,16 @@
 //! commands that do not interfere) and decides, against the committed
 //! projections, which events to append, or why not.
 
+pub mod clients;
+pub mod context;
 pub mod raw_append;
+pub mod tokens;
 
 use authlog_events::{AppendBatch, Timestamp};
 use authlog_projections::Projections;
 use thiserror::Error;
 
+pub use context::EventContext;
 pub use raw_append::RawAppend;
 
 /// Why the domain refused a command (nothing is appended).
@@ -17,18 +21,44 @@ pub enum DomainError {
     /// The thing the command is about does not exist.
     #[error("{0} not found")]
     NotFound(String),
-    /// The command contradicts the current state.
+    /// The id exists, or existed and was deleted.
     #[error("{0}")]
     Conflict(String),
-    /// The command is not valid in itself.
-    #[error("{0}")]
-    Invalid(String),
+    /// An `If-Match` version does not match the current one.
+    #[error("version {expected} does not match current version {actual}")]
+    PreconditionFailed {
+        /// What the caller expected.
+        expected: u64,
+        /// What it is.
+        actual: u64,
+    },
+    /// A field breaks a rule.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field, by its JSON name.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The client may not get tokens now.
+    #[error("client {0} is paused")]
+    ClientPaused(String),
+}
+
+impl From<crate::client_policy::FieldError> for DomainError {
+    fn from(e: crate::client_policy::FieldError) -> Self {
+        DomainError::Invalid {
+            field: e.field,
+            message: e.message,
+        }
+    }
 }
 
 /// The streams a decision depends on. Two commands interfere when one
 /// writes a stream the other reads or writes; the writer never puts
 /// interfering commands in the same batch, so every decision sees the
-/// committed effect of every earlier one.
+/// committed effect of every earlier one. Names are stream names, or
+/// resource names that stand for a set of streams (`tokens-of/<client>`).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Access {
     /// Streams whose state the decision reads.
@@ -44,4 +74,20 @@ pub trait Decide: Send + 'static {
 
     /// Decides which events to append, against committed state at `now`.
     fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError>;
+}
+
+/// Stream of a client.
+pub fn client_stream(client_id: &str) -> String {
+    format!("client/{client_id}")
+}
+
+/// Stream of client-wide token revocations; also the resource that stands
+/// for all tokens of a client in `Access`.
+pub fn client_tokens_resource(client_id: &str) -> String {
+    format!("client-tokens/{client_id}")
+}
+
+/// Stream of a grant family.
+pub fn grant_stream(family_id: &uuid::Uuid) -> String {
+    format!("grant/{family_id}")
 }

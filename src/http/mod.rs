@@ -1,12 +1,47 @@
 //! The HTTP surface. Only this module knows actix-web: handlers parse and
 //! authenticate, hand commands to the writer or queries to the projections,
-//! and map errors to responses.
+//! and map errors to responses (`error`, the one place that does).
 
+pub mod admin_clients;
+pub mod admin_tokens;
+pub mod bearer;
+pub mod client_auth;
+pub mod client_json;
+pub mod context;
+pub mod error;
+pub mod form;
 pub mod health;
+pub mod introspection;
+pub mod json_body;
+pub mod metadata;
+pub mod revocation;
+pub mod token_endpoint;
+pub mod token_json;
 
-use actix_web::web;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz).service(health::readyz);
+    metadata::routes(cfg);
+    token_endpoint::routes(cfg);
+    introspection::routes(cfg);
+    revocation::routes(cfg);
+    admin_clients::routes(cfg);
+    admin_tokens::routes(cfg);
+}
+
+/// Unknown paths: a problem document under `/api`, an OAuth error elsewhere.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    if req.path().starts_with("/api/") {
+        error::ApiError::NotFound(format!("{} {}", req.method(), req.path())).error_response()
+    } else {
+        let mut e = error::OAuthError::invalid_request(format!(
+            "no endpoint {} {}",
+            req.method(),
+            req.path()
+        ));
+        e.status = actix_web::http::StatusCode::NOT_FOUND;
+        e.error_response()
+    }
 }

@@ -1,0 +1,314 @@
+//! The token index: every token that can still matter, by digest (for
+//! introspection and bearer authentication), by client, by grant family and
+//! by subject. Revocations are folded in, including the cascades of
+//! `ClientPaused`, `ClientDeleted`, `ClientTokensRevoked` and
+//! `UserDisabled`. Tokens expired for more than `RETENTION_SECONDS` (by the
+//! time of the event being folded) are dropped, so memory follows the live
+//! tokens, not the history; the log keeps the history.
+
+use std::collections::{BTreeSet, HashMap};
+
+use authlog_events::{
+    AccessPreset, Digest, Event, GrantType, RecordedEvent, RevocationReason, RevocationTarget,
+    Timestamp, TokenKind,
+};
+use uuid::Uuid;
+
+use crate::Projection;
+
+/// How long after expiry a token is still remembered (for reuse detection
+/// and history in the admin views).
+pub const RETENTION_SECONDS: i64 = 86_400;
+
+/// One token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// `jti`.
+    pub token_id: Uuid,
+    /// Access or refresh.
+    pub kind: TokenKind,
+    /// Its digest.
+    pub digest: Digest,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user it acts for.
+    pub subject: Option<Uuid>,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Audience / resources.
+    pub audience: Vec<String>,
+    /// Teams.
+    pub teams: Vec<String>,
+    /// Access preset.
+    pub access: AccessPreset,
+    /// Issue time.
+    pub issued_at: Timestamp,
+    /// Expiry.
+    pub expires_at: Timestamp,
+    /// Grant family.
+    pub family_id: Uuid,
+    /// How it was obtained.
+    pub grant_type: GrantType,
+    /// The refresh token it was rotated from.
+    pub parent_id: Option<Uuid>,
+    /// Why and when it was revoked.
+    pub revoked: Option<(RevocationReason, Timestamp)>,
+    /// Last recorded use.
+    pub last_used: Option<Timestamp>,
+}
+
+impl TokenRecord {
+    /// Unrevoked and unexpired at `now`.
+    pub fn is_active(&self, now: Timestamp) -> bool {
+        self.revoked.is_none() && now < self.expires_at
+    }
+}
+
+/// Every remembered token and its indexes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenIndex {
+    tokens: HashMap<Uuid, TokenRecord>,
+    by_digest: HashMap<Digest, Uuid>,
+    /// Unrevoked tokens per client, in id (= issue time, UUIDv7) order.
+    by_client: HashMap<String, BTreeSet<Uuid>>,
+    by_family: HashMap<Uuid, Vec<Uuid>>,
+    /// Unrevoked tokens per subject.
+    by_subject: HashMap<Uuid, BTreeSet<Uuid>>,
+    /// (expiry, id) of every remembered token, for pruning.
+    by_expiry: BTreeSet<(Timestamp, Uuid)>,
+}
+
+impl TokenIndex {
+    /// The token with this digest.
+    pub fn by_digest(&self, digest: &Digest) -> Option<&TokenRecord> {
+        self.by_digest
+            .get(digest)
+            .and_then(|id| self.tokens.get(id))
+    }
+
+    /// The token with this id.
+    pub fn get(&self, token_id: &Uuid) -> Option<&TokenRecord> {
+        self.tokens.get(token_id)
+    }
+
+    /// Active tokens of a client at `now`, oldest first.
+    pub fn active_for_client<'a>(
+        &'a self,
+        client_id: &str,
+        now: Timestamp,
+    ) -> impl Iterator<Item = &'a TokenRecord> + 'a {
+        self.by_client
+            .get(client_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tokens.get(id))
+            .filter(move |t| t.is_active(now))
+    }
+
+    /// How many tokens of a client are active at `now`.
+    pub fn active_count(&self, client_id: &str, now: Timestamp) -> u64 {
+        self.active_for_client(client_id, now).count() as u64
+    }
+
+    /// Active tokens of a user at `now`.
+    pub fn active_for_subject<'a>(
+        &'a self,
+        subject: &Uuid,
+        now: Timestamp,
+    ) -> impl Iterator<Item = &'a TokenRecord> + 'a {
+        self.by_subject
+            .get(subject)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tokens.get(id))
+            .filter(move |t| t.is_active(now))
+    }
+
+    /// Tokens of a grant family (any state).
+    pub fn family<'a>(&'a self, family_id: &Uuid) -> impl Iterator<Item = &'a TokenRecord> + 'a {
+        self.by_family
+            .get(family_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tokens.get(id))
+    }
+
+    /// How many of a family's tokens are active at `now`.
+    pub fn active_in_family(&self, family_id: &Uuid, now: Timestamp) -> u64 {
+        self.family(family_id).filter(|t| t.is_active(now)).count() as u64
+    }
+
+    /// Number of remembered tokens.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Whether no token is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    fn revoke(&mut self, id: Uuid, reason: RevocationReason, at: Timestamp) {
+        let Some(token) = self.tokens.get_mut(&id) else {
+            return;
+        };
+        if token.revoked.is_some() {
+            return;
+        }
+        token.revoked = Some((reason, at));
+        if let Some(set) = self.by_client.get_mut(&token.client_id) {
+            set.remove(&id);
+            if set.is_empty() {
+                self.by_client.remove(&token.client_id);
+            }
+        }
+        if let Some(subject) = token.subject {
+            if let Some(set) = self.by_subject.get_mut(&subject) {
+                set.remove(&id);
+                if set.is_empty() {
+                    self.by_subject.remove(&subject);
+                }
+            }
+        }
+    }
+
+    fn revoke_client(&mut self, client_id: &str, reason: RevocationReason, at: Timestamp) {
+        let ids: Vec<Uuid> = self
+            .by_client
+            .get(client_id)
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        for id in ids {
+            self.revoke(id, reason, at);
+        }
+    }
+
+    fn forget(&mut self, id: Uuid) {
+        self.revoke(id, RevocationReason::Rotated, Timestamp(0));
+        if let Some(token) = self.tokens.remove(&id) {
+            self.by_digest.remove(&token.digest);
+            if let Some(family) = self.by_family.get_mut(&token.family_id) {
+                family.retain(|t| *t != id);
+                if family.is_empty() {
+                    self.by_family.remove(&token.family_id);
+                }
+            }
+        }
+    }
+
+    fn prune(&mut self, at: Timestamp) {
+        let horizon = at.plus_seconds(-RETENTION_SECONDS);
+        while let Some(&(expires_at, id)) = self.by_expiry.first() {
+            if expires_at >= horizon {
+                break;
+            }
+            self.by_expiry.pop_first();
+            self.forget(id);
+        }
+    }
+}
+
+impl Projection for TokenIndex {
+    fn apply(&mut self, event: &RecordedEvent) {
+        let at = event.recorded_at;
+        match &event.payload {
+            Event::TokenIssued {
+                token_id,
+                kind,
+                digest,
+                client_id,
+                subject,
+                scopes,
+                audience,
+                teams,
+                access,
+                issued_at,
+                expires_at,
+                family_id,
+                grant_type,
+                parent_id,
+            } => {
+                self.tokens.insert(
+                    *token_id,
+                    TokenRecord {
+                        token_id: *token_id,
+                        kind: *kind,
+                        digest: *digest,
+                        client_id: client_id.clone(),
+                        subject: *subject,
+                        scopes: scopes.clone(),
+                        audience: audience.clone(),
+                        teams: teams.clone(),
+                        access: *access,
+                        issued_at: *issued_at,
+                        expires_at: *expires_at,
+                        family_id: *family_id,
+                        grant_type: *grant_type,
+                        parent_id: *parent_id,
+                        revoked: None,
+                        last_used: None,
+                    },
+                );
+                self.by_digest.insert(*digest, *token_id);
+                self.by_client
+                    .entry(client_id.clone())
+                    .or_default()
+                    .insert(*token_id);
+                self.by_family
+                    .entry(*family_id)
+                    .or_default()
+                    .push(*token_id);
+                if let Some(subject) = subject {
+                    self.by_subject
+                        .entry(*subject)
+                        .or_default()
+                        .insert(*token_id);
+                }
+                self.by_expiry.insert((*expires_at, *token_id));
+            }
+            Event::TokenRevoked { target, reason, .. } => match target {
+                RevocationTarget::Token(id) => self.revoke(*id, *reason, at),
+                RevocationTarget::Family(family) => {
+                    let ids: Vec<Uuid> = self.by_family.get(family).cloned().unwrap_or_default();
+                    for id in ids {
+                        self.revoke(id, *reason, at);
+                    }
+                }
+            },
+            Event::ClientTokensRevoked {
+                client_id, reason, ..
+            } => self.revoke_client(client_id, *reason, at),
+            Event::ClientPaused { client_id, .. } => {
+                self.revoke_client(client_id, RevocationReason::ClientPaused, at)
+            }
+            Event::ClientDeleted { client_id, .. } => {
+                self.revoke_client(client_id, RevocationReason::ClientDeleted, at)
+            }
+            Event::UserDisabled { user_id, .. } => {
+                let ids: Vec<Uuid> = self
+                    .by_subject
+                    .get(user_id)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .collect();
+                for id in ids {
+                    self.revoke(id, RevocationReason::UserDisabled, at);
+                }
+            }
+            Event::TokensUsed { uses } => {
+                for (id, when) in uses {
+                    if let Some(t) = self.tokens.get_mut(id) {
+                        if t.last_used.is_none_or(|l| l < *when) {
+                            t.last_used = Some(*when);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.prune(at);
+    }
+}

@@ -1,0 +1,658 @@
+//! `/api/admin/oauth-clients`: create, list, export, read, edit, rotate,
+//! pause, resume, delete, bulk-delete, and a client's tokens.
+
+use actix_web::http::header;
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use authlog_events::{RegistrationType, RevocationReason, Timestamp};
+use authlog_projections::{ClientRecord, ClientStatus, Projections};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::bearer::authorize;
+use super::client_json::{default_metadata, registration_type_name, ClientInput, ClientView};
+use super::error::ApiError;
+use super::json_body::{parse_query, read_json};
+use crate::client_policy::{self, validate_client_id};
+use crate::commands::clients::{
+    DeleteClients, RegisterClient, RevokeClientTokens, RotateSecret, SetClientStatus, UpdateClient,
+};
+use crate::secrets::{self, SecretKind};
+use crate::state::AppState;
+use crate::writer::WriterHandle;
+
+/// Longest rotation grace period: 30 days.
+const MAX_GRACE_SECONDS: u64 = 30 * 86_400;
+/// Most ids in one bulk delete.
+const MAX_BULK: usize = 500;
+/// Largest page.
+const MAX_LIMIT: usize = 500;
+
+fn writer(state: &AppState) -> Result<&WriterHandle, ApiError> {
+    match (state.is_ready(), state.writer()) {
+        (true, Some(w)) => Ok(w),
+        _ => Err(ApiError::Unavailable("authlog is starting".into())),
+    }
+}
+
+fn view(projections: &Projections, client: &ClientRecord, now: Timestamp) -> ClientView {
+    ClientView::of(
+        client,
+        projections.tokens.active_count(&client.client_id, now),
+        now,
+    )
+}
+
+fn found<'a>(projections: &'a Projections, id: &str) -> Result<&'a ClientRecord, ApiError> {
+    projections
+        .registry
+        .get(id)
+        .ok_or_else(|| ApiError::NotFound(format!("client {id}")))
+}
+
+fn etag(version: u64) -> (header::HeaderName, String) {
+    (header::ETAG, format!("\"{version}\""))
+}
+
+/// Reads the current view of a client after a write.
+fn current(state: &AppState, id: &str) -> Result<ClientView, ApiError> {
+    let now = state.clock.now();
+    let projections = state.read();
+    Ok(view(&projections, found(&projections, id)?, now))
+}
+
+#[post("/api/admin/oauth-clients")]
+async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state, "clients:write")?;
+    let input: ClientInput = read_json(&req, body)
+        .await?
+        .ok_or_else(|| ApiError::Validation {
+            field: "client_name".into(),
+            message: "is required".into(),
+        })?;
+    let client_id = match &input.client_id {
+        Some(id) => {
+            validate_client_id(id)?;
+            id.clone()
+        }
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    let mut metadata = default_metadata();
+    input.apply(&mut metadata)?;
+    let confirm = input.confirm_high_risk.unwrap_or(false);
+    let warnings = client_policy::validate(&metadata, confirm)?;
+    let secret = (metadata.token_endpoint_auth_method
+        != authlog_events::TokenEndpointAuthMethod::None)
+        .then(|| secrets::generate(SecretKind::ClientSecret));
+    writer(&state)?
+        .submit(RegisterClient {
+            client_id: client_id.clone(),
+            registration_type: RegistrationType::Preregistered,
+            metadata,
+            secret_digest: secret.as_deref().map(|s| state.key.digest(s)),
+            registration_access_token_digest: None,
+            confirm_high_risk: confirm,
+            ctx: caller.context(),
+        })
+        .await?;
+    let view = current(&state, &client_id)?;
+    let mut body = serde_json::to_value(&view).unwrap_or_default();
+    if let Some(secret) = secret {
+        body["client_secret"] = json!(secret);
+        body["client_secret_expires_at"] = json!(0);
+    }
+    body["warnings"] = json!(warnings);
+    Ok(HttpResponse::Created()
+        .insert_header(etag(view.version))
+        .insert_header((
+            header::LOCATION,
+            format!("/api/admin/oauth-clients/{client_id}"),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body))
+}
+
+/// List filters and pagination.
+#[derive(Debug, Default, Deserialize)]
+struct ListQuery {
+    q: Option<String>,
+    scope: Option<String>,
+    team: Option<String>,
+    status: Option<String>,
+    registration_type: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+    format: Option<String>,
+}
+
+impl ListQuery {
+    fn limit(&self) -> Result<usize, ApiError> {
+        let Some(text) = &self.limit else {
+            return Ok(50);
+        };
+        match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            _ => Err(ApiError::Validation {
+                field: "limit".into(),
+                message: format!("must be an integer from 1 to {MAX_LIMIT}"),
+            }),
+        }
+    }
+
+    fn after(&self) -> Result<Option<String>, ApiError> {
+        let Some(cursor) = &self.cursor else {
+            return Ok(None);
+        };
+        URL_SAFE_NO_PAD
+            .decode(cursor)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::Validation {
+                field: "cursor".into(),
+                message: "is not a cursor this API returned".into(),
+            })
+    }
+
+    fn check(&self) -> Result<(), ApiError> {
+        if let Some(s) = &self.status {
+            if s != "active" && s != "paused" {
+                return Err(ApiError::Validation {
+                    field: "status".into(),
+                    message: "must be active or paused".into(),
+                });
+            }
+        }
+        if let Some(r) = &self.registration_type {
+            if !["dynamic", "cimd", "preregistered", "default"].contains(&r.as_str()) {
+                return Err(ApiError::Validation {
+                    field: "registration_type".into(),
+                    message: "must be dynamic, cimd, preregistered or default".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn matches(&self, c: &ClientRecord) -> bool {
+        if let Some(q) = &self.q {
+            let q = q.to_lowercase();
+            if !c.client_id.to_lowercase().contains(&q)
+                && !c.metadata.client_name.to_lowercase().contains(&q)
+            {
+                return false;
+            }
+        }
+        if let Some(scope) = &self.scope {
+            if !c.metadata.scopes.iter().any(|s| s == scope) {
+                return false;
+            }
+        }
+        if let Some(team) = &self.team {
+            if !c.metadata.team_restrictions.iter().any(|t| t == team) {
+                return false;
+            }
+        }
+        if let Some(status) = &self.status {
+            if c.status.as_str() != status {
+                return false;
+            }
+        }
+        if let Some(r) = &self.registration_type {
+            if registration_type_name(c.registration_type) != r {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+#[get("/api/admin/oauth-clients")]
+async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, "clients:read")?;
+    let query: ListQuery = parse_query(&req)?;
+    query.check()?;
+    let limit = query.limit()?;
+    let after = query.after()?;
+    let now = state.clock.now();
+    let projections = state.read();
+    let mut items = Vec::with_capacity(limit);
+    let mut more = false;
+    for c in projections
+        .registry
+        .iter_from(after.as_deref())
+        .filter(|c| query.matches(c))
+    {
+        if items.len() == limit {
+            more = true;
+            break;
+        }
+        items.push(view(&projections, c, now));
+    }
+    let next_cursor = more
+        .then(|| {
+            items
+                .last()
+                .map(|v: &ClientView| URL_SAFE_NO_PAD.encode(&v.client_id))
+        })
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
+}
+
+/// Prefixes cells that a spreadsheet would run as a formula.
+fn csv_cell(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    }
+}
+
+#[get("/api/admin/oauth-clients/export")]
+async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, "clients:read")?;
+    let query: ListQuery = parse_query(&req)?;
+    query.check()?;
+    let now = state.clock.now();
+    let items: Vec<ClientView> = {
+        let projections = state.read();
+        projections
+            .registry
+            .iter_from(None)
+            .filter(|c| query.matches(c))
+            .map(|c| view(&projections, c, now))
+            .collect()
+    };
+    match query.format.as_deref().unwrap_or("json") {
+        "json" => Ok(HttpResponse::Ok()
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"oauth-clients.json\"",
+            ))
+            .json(items)),
+        "csv" => {
+            let mut out = csv::Writer::from_writer(Vec::new());
+            let columns = [
+                "client_id",
+                "client_name",
+                "status",
+                "registration_type",
+                "token_endpoint_auth_method",
+                "grant_types",
+                "scope",
+                "redirect_uris",
+                "team_restrictions",
+                "access_preset",
+                "access_token_ttl_seconds",
+                "refresh_token_enabled",
+                "refresh_token_ttl_seconds",
+                "created_at",
+                "updated_at",
+                "active_token_count",
+            ];
+            let csv_error = |e: csv::Error| ApiError::Unavailable(format!("export failed: {e}"));
+            out.write_record(columns).map_err(csv_error)?;
+            for v in &items {
+                let row = [
+                    v.client_id.clone(),
+                    v.client_name.clone(),
+                    v.status.to_owned(),
+                    v.registration_type.to_owned(),
+                    v.token_endpoint_auth_method.to_owned(),
+                    v.grant_types.join(" "),
+                    v.scope.clone(),
+                    v.redirect_uris.join(" "),
+                    v.team_restrictions.join(" "),
+                    v.access_preset.to_owned(),
+                    v.access_token_ttl_seconds.to_string(),
+                    v.refresh_token_enabled.to_string(),
+                    v.refresh_token_ttl_seconds.to_string(),
+                    v.created_at.clone(),
+                    v.updated_at.clone(),
+                    v.active_token_count.to_string(),
+                ];
+                out.write_record(row.iter().map(|c| csv_cell(c)))
+                    .map_err(csv_error)?;
+            }
+            let bytes = out
+                .into_inner()
+                .map_err(|e| ApiError::Unavailable(format!("export failed: {e}")))?;
+            Ok(HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .insert_header((
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"oauth-clients.csv\"",
+                ))
+                .body(bytes))
+        }
+        other => Err(ApiError::Validation {
+            field: "format".into(),
+            message: format!("{other:?} is not csv or json"),
+        }),
+    }
+}
+
+#[get("/api/admin/oauth-clients/{id}")]
+async fn read(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, "clients:read")?;
+    let view = current(&state, &id)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(view.version))
+        .json(view))
+}
+
+/// Parses `If-Match`: `"N"`, `W/"N"` or `*`.
+fn if_match(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::BadRequest("If-Match is not valid".into()))?
+        .trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map(Some)
+        .map_err(|_| {
+            ApiError::PreconditionFailed(format!("If-Match {text} is not an ETag of this resource"))
+        })
+}
+
+#[patch("/api/admin/oauth-clients/{id}")]
+async fn edit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state, "clients:write")?;
+    let expected_version = if_match(&req)?;
+    let input: ClientInput = read_json(&req, body).await?.unwrap_or_default();
+    if input.client_id.as_ref().is_some_and(|given| *given != *id) {
+        return Err(ApiError::Validation {
+            field: "client_id".into(),
+            message: "is immutable".into(),
+        });
+    }
+    let confirm = input.confirm_high_risk.unwrap_or(false);
+    let edit_input = input.clone();
+    writer(&state)?
+        .submit(UpdateClient {
+            client_id: id.to_string(),
+            edit: Box::new(move |current| {
+                let mut md = current.clone();
+                edit_input.apply(&mut md)?;
+                Ok(md)
+            }),
+            confirm_high_risk: confirm,
+            expected_version,
+            ctx: caller.context(),
+        })
+        .await?;
+    let view = current(&state, &id)?;
+    let warnings = {
+        let projections = state.read();
+        let record = found(&projections, &id)?;
+        client_policy::validate(&record.metadata, true).unwrap_or_default()
+    };
+    let mut body = serde_json::to_value(&view).unwrap_or_default();
+    body["warnings"] = json!(warnings);
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(view.version))
+        .json(body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateInput {
+    previous_secret_valid_for_seconds: Option<u64>,
+}
+
+#[post("/api/admin/oauth-clients/{id}/rotate-secret")]
+async fn rotate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state, "clients:write")?;
+    let input: Option<RotateInput> = read_json(&req, body).await?;
+    let grace = input
+        .and_then(|i| i.previous_secret_valid_for_seconds)
+        .unwrap_or(86_400);
+    if grace > MAX_GRACE_SECONDS {
+        return Err(ApiError::Validation {
+            field: "previous_secret_valid_for_seconds".into(),
+            message: format!("must be between 0 and {MAX_GRACE_SECONDS} (30 days)"),
+        });
+    }
+    let secret = secrets::generate(SecretKind::ClientSecret);
+    writer(&state)?
+        .submit(RotateSecret {
+            client_id: id.to_string(),
+            secret_digest: state.key.digest(&secret),
+            grace_seconds: grace as i64,
+            ctx: caller.context(),
+        })
+        .await?;
+    let view = current(&state, &id)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(view.version))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({
+            "client_id": view.client_id,
+            "client_secret": secret,
+            "client_secret_expires_at": 0,
+            "previous_secret_expires_at": view.previous_secret_expires_at,
+        })))
+}
+
+async fn set_status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: String,
+    status: ClientStatus,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state, "clients:write")?;
+    writer(&state)?
+        .submit(SetClientStatus {
+            client_id: id.clone(),
+            status,
+            ctx: caller.context(),
+        })
+        .await?;
+    let view = current(&state, &id)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(view.version))
+        .json(view))
+}
+
+#[post("/api/admin/oauth-clients/{id}/pause")]
+async fn pause(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_status(req, state, id.into_inner(), ClientStatus::Paused).await
+}
+
+#[post("/api/admin/oauth-clients/{id}/resume")]
+async fn resume(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_status(req, state, id.into_inner(), ClientStatus::Active).await
+}
+
+#[delete("/api/admin/oauth-clients/{id}")]
+async fn remove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state, "clients:write")?;
+    writer(&state)?
+        .submit(DeleteClients {
+            client_ids: vec![id.into_inner()],
+            ctx: caller.context(),
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkDelete {
+    client_ids: Vec<String>,
+}
+
+#[post("/api/admin/oauth-clients/bulk-delete")]
+async fn bulk_delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state, "clients:write")?;
+    let input: BulkDelete = read_json(&req, body)
+        .await?
+        .ok_or_else(|| ApiError::Validation {
+            field: "client_ids".into(),
+            message: "is required".into(),
+        })?;
+    if input.client_ids.is_empty() || input.client_ids.len() > MAX_BULK {
+        return Err(ApiError::Validation {
+            field: "client_ids".into(),
+            message: format!("must hold 1 to {MAX_BULK} ids"),
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    for id in &input.client_ids {
+        if !seen.insert(id) {
+            return Err(ApiError::Validation {
+                field: "client_ids".into(),
+                message: format!("{id} is listed twice"),
+            });
+        }
+    }
+    let count = input.client_ids.len();
+    writer(&state)?
+        .submit(DeleteClients {
+            client_ids: input.client_ids,
+            ctx: caller.context(),
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "deleted": count })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TokensQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[get("/api/admin/oauth-clients/{id}/tokens")]
+async fn tokens(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, "clients:read")?;
+    let query: TokensQuery = parse_query(&req)?;
+    let paging = ListQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+        ..Default::default()
+    };
+    let limit = paging.limit()?;
+    let after = match paging.after()? {
+        Some(text) => Some(
+            text.parse::<uuid::Uuid>()
+                .map_err(|_| ApiError::Validation {
+                    field: "cursor".into(),
+                    message: "is not a cursor this API returned".into(),
+                })?,
+        ),
+        None => None,
+    };
+    let now = state.clock.now();
+    let projections = state.read();
+    found(&projections, &id)?;
+    let mut items = Vec::new();
+    let mut more = false;
+    for t in projections
+        .tokens
+        .active_for_client(&id, now)
+        .filter(|t| after.is_none_or(|a| t.token_id > a))
+    {
+        if items.len() == limit {
+            more = true;
+            break;
+        }
+        items.push(super::token_json::token_view(t));
+    }
+    let next_cursor = more
+        .then(|| {
+            items
+                .last()
+                .and_then(|v| v["token_id"].as_str())
+                .map(|s| URL_SAFE_NO_PAD.encode(s))
+        })
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
+}
+
+#[post("/api/admin/oauth-clients/{id}/tokens/revoke-all")]
+async fn revoke_all(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state, "tokens:revoke")?;
+    let events = writer(&state)?
+        .submit(RevokeClientTokens {
+            client_id: id.into_inner(),
+            reason: RevocationReason::RevokedByAdmin,
+            ctx: caller.context(),
+        })
+        .await?;
+    let revoked = events
+        .iter()
+        .find_map(|e| match e.payload {
+            authlog_events::Event::ClientTokensRevoked { tokens_revoked, .. } => {
+                Some(tokens_revoked)
+            }
+            _ => None,
+        })
+        .unwrap_or(0);
+    Ok(HttpResponse::Ok().json(json!({ "revoked": revoked })))
+}
+
+/// Registers the routes (fixed paths before `{id}`).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(export)
+        .service(bulk_delete)
+        .service(read)
+        .service(edit)
+        .service(rotate)
+        .service(pause)
+        .service(resume)
+        .service(remove)
+        .service(tokens)
+        .service(revoke_all);
+}

@@ -1,0 +1,165 @@
+//! Client authentication at the token, introspection and revocation
+//! endpoints: `client_secret_basic` (credentials form-urlencoded inside
+//! Basic, RFC 6749 §2.3.1), `client_secret_post`, or `none` (public
+//! clients send only `client_id`). Unknown clients and wrong secrets take
+//! the same path and compare digests in constant time.
+
+use actix_web::http::header;
+use actix_web::HttpRequest;
+use authlog_events::{Digest, TokenEndpointAuthMethod};
+use authlog_projections::ClientRecord;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use super::error::OAuthError;
+use super::form::{decode_component, OAuthForm};
+use crate::state::AppState;
+
+/// How the client presented itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented {
+    /// HTTP Basic.
+    Basic,
+    /// `client_secret` in the body.
+    Post,
+    /// Only `client_id` in the body.
+    IdOnly,
+}
+
+/// Credentials found on a request.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The client id.
+    pub client_id: String,
+    /// The secret, when one was sent.
+    pub secret: Option<String>,
+    /// Where they were found.
+    pub presented: Presented,
+}
+
+/// Parses `Authorization: Basic` per RFC 6749 §2.3.1.
+fn parse_basic(value: &str) -> Result<(String, String), OAuthError> {
+    let bad = || OAuthError::invalid_client("malformed HTTP Basic credentials", true);
+    let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(bad());
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
+    let colon = decoded.iter().position(|&b| b == b':').ok_or_else(bad)?;
+    let id = decode_component(&decoded[..colon]).ok_or_else(bad)?;
+    let secret = decode_component(&decoded[colon + 1..]).ok_or_else(bad)?;
+    if id.is_empty() {
+        return Err(bad());
+    }
+    Ok((id, secret))
+}
+
+/// Finds the client's credentials; more than one method is `invalid_request`.
+pub fn credentials(req: &HttpRequest, form: &OAuthForm) -> Result<Credentials, OAuthError> {
+    let basic = req.headers().get(header::AUTHORIZATION).map(|v| {
+        v.to_str()
+            .map_err(|_| OAuthError::invalid_client("malformed HTTP Basic credentials", true))
+            .and_then(parse_basic)
+    });
+    let body_id = form.get("client_id");
+    let body_secret = form.get("client_secret");
+    match basic {
+        Some(parsed) => {
+            let (id, secret) = parsed?;
+            if body_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not HTTP Basic and client_secret",
+                ));
+            }
+            if body_id.is_some_and(|b| b != id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id does not match HTTP Basic",
+                ));
+            }
+            Ok(Credentials {
+                client_id: id,
+                secret: Some(secret),
+                presented: Presented::Basic,
+            })
+        }
+        None => match (body_id, body_secret) {
+            (Some(id), Some(secret)) => Ok(Credentials {
+                client_id: id.to_owned(),
+                secret: Some(secret.to_owned()),
+                presented: Presented::Post,
+            }),
+            (Some(id), None) => Ok(Credentials {
+                client_id: id.to_owned(),
+                secret: None,
+                presented: Presented::IdOnly,
+            }),
+            (None, _) => Err(OAuthError::invalid_client(
+                "client authentication is required",
+                false,
+            )),
+        },
+    }
+}
+
+/// Authenticates the client against the registry, at the state's `now`.
+/// Every failure is the same `invalid_client` (no hint whether the id exists).
+pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<ClientRecord, OAuthError> {
+    let basic = creds.presented == Presented::Basic;
+    let fail = || OAuthError::invalid_client("client authentication failed", basic);
+    let now = state.clock.now();
+    // Digest even when the client is unknown, so both paths cost the same.
+    let presented = creds
+        .secret
+        .as_deref()
+        .map(|s| state.key.digest(s))
+        .unwrap_or(Digest([0; 32]));
+    let projections = state.read();
+    let client = projections.registry.get(&creds.client_id);
+    let Some(client) = client else {
+        return Err(fail());
+    };
+    let method_ok = matches!(
+        (client.metadata.token_endpoint_auth_method, creds.presented),
+        (TokenEndpointAuthMethod::ClientSecretBasic, Presented::Basic)
+            | (TokenEndpointAuthMethod::ClientSecretPost, Presented::Post)
+            | (TokenEndpointAuthMethod::None, Presented::IdOnly)
+    );
+    let secret_ok = match client.metadata.token_endpoint_auth_method {
+        TokenEndpointAuthMethod::None => creds.secret.is_none(),
+        _ => client.secret_matches(&presented, now),
+    };
+    if method_ok && secret_ok {
+        Ok(client.clone())
+    } else {
+        Err(fail())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        // "my%3Aclient:s%2Bc+r" -> id "my:client", secret "s+c r"
+        let header = format!("Basic {}", STANDARD.encode("my%3Aclient:s%2Bc+r"));
+        assert_eq!(
+            parse_basic(&header).unwrap(),
+            ("my:client".to_owned(), "s+c r".to_owned())
+        );
+    }
+
+    #[test]
+    fn malformed_basic_is_invalid_client_with_a_challenge() {
+        for value in [
+            "Basic !!!",
+            "Bearer abc",
+            "Basic",
+            &format!("Basic {}", STANDARD.encode("nocolon")),
+        ] {
+            let e = parse_basic(value).unwrap_err();
+            assert_eq!(e.code, "invalid_client");
+            assert!(e.basic_challenge);
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! Every HTTP error shape, and the one place where domain and write errors
+//! become HTTP responses.
+//!
+//! * `ApiError`: RFC 9457 problem details (`application/problem+json`) for
+//!   the admin API, with a stable `type` URN, `title`, `status`, `detail`
+//!   and, for validation errors, the `field` at fault.
+//! * `OAuthError`: RFC 6749 §5.2 `{"error","error_description"}` for the
+//!   OAuth endpoints; its `Display` is the RFC error code.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::commands::DomainError;
+use crate::writer::WriteError;
+
+/// An admin/audit API error (RFC 9457).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// No valid bearer token (401).
+    Unauthenticated {
+        /// Whether a token was presented (then it is `invalid_token`).
+        token_given: bool,
+    },
+    /// The token lacks a scope (403).
+    Forbidden {
+        /// The scope required.
+        scope: &'static str,
+    },
+    /// No such resource (404).
+    NotFound(String),
+    /// Contradicts current state (409).
+    Conflict(String),
+    /// `If-Match` did not match (412).
+    PreconditionFailed(String),
+    /// A field breaks a rule (422).
+    Validation {
+        /// The field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The request is malformed (400).
+    BadRequest(String),
+    /// The body is too large (413).
+    PayloadTooLarge(usize),
+    /// The log cannot take writes (503).
+    Unavailable(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::Unauthenticated { .. } => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Authentication required",
+            ),
+            ApiError::Forbidden { .. } => (
+                StatusCode::FORBIDDEN,
+                "insufficient-scope",
+                "Insufficient scope",
+            ),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::PreconditionFailed(_) => (
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                "Precondition failed",
+            ),
+            ApiError::Validation { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid field",
+            ),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            ApiError::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+            ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::Unauthenticated { token_given: true } => {
+                "the bearer token is invalid, expired or revoked".into()
+            }
+            ApiError::Unauthenticated { token_given: false } => {
+                "send a bearer token in the Authorization header".into()
+            }
+            ApiError::Forbidden { scope } => format!("this request needs the {scope} scope"),
+            ApiError::NotFound(what) => format!("{what} not found"),
+            ApiError::Conflict(m)
+            | ApiError::PreconditionFailed(m)
+            | ApiError::BadRequest(m)
+            | ApiError::Unavailable(m) => m.clone(),
+            ApiError::Validation { field, message } => format!("{field}: {message}"),
+            ApiError::PayloadTooLarge(limit) => format!("the body is larger than {limit} bytes"),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, slug, title) = self.parts();
+        let mut body = json!({
+            "type": format!("urn:authlog:problem:{slug}"),
+            "title": title,
+            "status": status.as_u16(),
+            "detail": self.detail(),
+        });
+        if let ApiError::Validation { field, .. } = self {
+            body["field"] = json!(field);
+        }
+        let mut response = HttpResponse::build(status);
+        response.content_type("application/problem+json");
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        match self {
+            ApiError::Unauthenticated { token_given: false } => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"authlog\""));
+            }
+            ApiError::Unauthenticated { token_given: true } => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    "Bearer realm=\"authlog\", error=\"invalid_token\"",
+                ));
+            }
+            ApiError::Forbidden { scope } => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!(
+                        "Bearer realm=\"authlog\", error=\"insufficient_scope\", scope=\"{scope}\""
+                    ),
+                ));
+            }
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
+        }
+        response.body(body.to_string())
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Rejected(d) => d.into(),
+            WriteError::Conflict(c) => ApiError::PreconditionFailed(c.to_string()),
+            WriteError::Unavailable(m) => {
+                ApiError::Unavailable(format!("the event log is unavailable: {m}"))
+            }
+        }
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::NotFound(what) => ApiError::NotFound(what),
+            DomainError::Conflict(m) => ApiError::Conflict(m),
+            DomainError::PreconditionFailed { .. } => ApiError::PreconditionFailed(e.to_string()),
+            DomainError::Invalid { field, message } => ApiError::Validation { field, message },
+            DomainError::ClientPaused(_) => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::client_policy::FieldError> for ApiError {
+    fn from(e: crate::client_policy::FieldError) -> Self {
+        ApiError::Validation {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+/// An OAuth endpoint error (RFC 6749 §5.2, RFC 7009, RFC 7662).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    /// The RFC error code.
+    pub code: &'static str,
+    /// Human-readable detail.
+    pub description: String,
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Answer with `WWW-Authenticate: Basic` (the client used Basic).
+    pub basic_challenge: bool,
+}
+
+impl OAuthError {
+    fn new(code: &'static str, status: StatusCode, description: impl Into<String>) -> Self {
+        OAuthError {
+            code,
+            description: description.into(),
+            status,
+            basic_challenge: false,
+        }
+    }
+
+    /// `invalid_request` (400).
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new("invalid_request", StatusCode::BAD_REQUEST, d)
+    }
+
+    /// `invalid_client` (401); `basic` when the client tried HTTP Basic.
+    pub fn invalid_client(d: impl Into<String>, basic: bool) -> Self {
+        let mut e = Self::new("invalid_client", StatusCode::UNAUTHORIZED, d);
+        e.basic_challenge = basic;
+        e
+    }
+
+    /// `invalid_grant` (400).
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new("invalid_grant", StatusCode::BAD_REQUEST, d)
+    }
+
+    /// `unauthorized_client` (400).
+    pub fn unauthorized_client(d: impl Into<String>) -> Self {
+        Self::new("unauthorized_client", StatusCode::BAD_REQUEST, d)
+    }
+
+    /// `unsupported_grant_type` (400).
+    pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
+        Self::new("unsupported_grant_type", StatusCode::BAD_REQUEST, d)
+    }
+
+    /// `invalid_scope` (400).
+    pub fn invalid_scope(d: impl Into<String>) -> Self {
+        Self::new("invalid_scope", StatusCode::BAD_REQUEST, d)
+    }
+
+    /// `invalid_target` (400, RFC 8707).
+    pub fn invalid_target(d: impl Into<String>) -> Self {
+        Self::new("invalid_target", StatusCode::BAD_REQUEST, d)
+    }
+
+    /// `invalid_request` with 413 for an oversized body.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            "invalid_request",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {limit} bytes"),
+        )
+    }
+
+    /// `temporarily_unavailable` (503).
+    pub fn unavailable(d: impl Into<String>) -> Self {
+        Self::new(
+            "temporarily_unavailable",
+            StatusCode::SERVICE_UNAVAILABLE,
+            d,
+        )
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code)
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        response
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+        if self.basic_challenge {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"authlog\", charset=\"UTF-8\"",
+            ));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, "5"));
+        }
+        response.json(json!({ "error": self.code, "error_description": self.description }))
+    }
+}
+
+impl From<WriteError> for OAuthError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Rejected(DomainError::ClientPaused(id)) => {
+                OAuthError::unauthorized_client(format!("client {id} is paused"))
+            }
+            WriteError::Rejected(DomainError::NotFound(what)) => {
+                OAuthError::invalid_client(format!("{what} not found"), false)
+            }
+            WriteError::Rejected(other) => OAuthError::invalid_request(other.to_string()),
+            WriteError::Conflict(c) => OAuthError::invalid_request(c.to_string()),
+            WriteError::Unavailable(m) => {
+                OAuthError::unavailable(format!("the event log is unavailable: {m}"))
+            }
+        }
+    }
+}
