@@ -92,7 +92,7 @@ pub fn default_metadata() -> ClientMetadata {
         post_logout_redirect_uris: vec![],
         allowed_cors_origins: vec![],
         grant_types: vec![authlog_events::GrantType::AuthorizationCode],
-        response_types: vec![],
+        response_types: vec!["code".into()],
         scopes: vec![],
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         access_preset: AccessPreset::ReadOnly,

@@ -262,14 +262,14 @@ fn a_rejected_command_appends_nothing_and_others_in_its_batch_proceed() {
             Access::default()
         }
         fn decide(&self, _: &Projections, _: Timestamp) -> Result<AppendBatch, DomainError> {
-            Err(DomainError::Invalid("no".into()))
+            Err(DomainError::Conflict("no".into()))
         }
     }
     let dir = tempfile::tempdir().unwrap();
     let h = start(redb_at(dir.path()), 16);
     assert_eq!(
         h.writer.submit_blocking(Refuse),
-        Err(WriteError::Rejected(DomainError::Invalid("no".into())))
+        Err(WriteError::Rejected(DomainError::Conflict("no".into())))
     );
     assert_eq!(h.store.head().unwrap(), None);
     let ok = h

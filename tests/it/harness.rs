@@ -1,9 +1,16 @@
-//! Starting and stopping a real server for a test.
+//! Starting and stopping a real server for a test, and an HTTP client that
+//! speaks its APIs.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::Value;
+
+/// The `authlog-admin` secret every test server starts with.
+pub const ADMIN_SECRET: &str = "test-admin-secret-0123456789";
 
 /// The `authlog` binary under test.
 pub fn binary() -> &'static str {
@@ -17,28 +24,39 @@ pub struct Server {
     pub base: String,
     /// Its data directory.
     pub data: PathBuf,
-    /// Keeps the temporary directory alive.
-    _dir: Option<tempfile::TempDir>,
+    http: Client,
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
     /// Starts a server on a fresh temporary data directory.
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a server on a fresh temporary data directory with extra environment.
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let mut server = Server::start_on(&data, &[]);
-        server._dir = Some(dir);
+        let mut server = Server::start_on(&data, env);
+        server.dir = Some(dir);
         server
     }
 
     /// Starts a server on `data` with extra environment variables, and waits until ready.
     pub fn start_on(data: &Path, env: &[(&str, &str)]) -> Server {
-        let stderr = std::fs::File::create(data.with_extension("stderr.log")).unwrap();
+        std::fs::create_dir_all(data.parent().unwrap()).unwrap();
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.with_extension("stderr.log"))
+            .unwrap();
         let mut child = Command::new(binary())
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
-            .envs(env.iter().copied())
+            .env("AUTHLOG_BOOTSTRAP_ADMIN_SECRET", ADMIN_SECRET)
             .env("AUTHLOG_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -61,7 +79,11 @@ impl Server {
             child,
             base,
             data: data.to_owned(),
-            _dir: None,
+            http: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            dir: None,
         };
         server.wait_ready();
         server
@@ -69,9 +91,8 @@ impl Server {
 
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        let client = reqwest::blocking::Client::new();
         loop {
-            if let Ok(r) = client.get(self.url("/readyz")).send() {
+            if let Ok(r) = self.http.get(self.url("/readyz")).send() {
                 if r.status().is_success() {
                     return;
                 }
@@ -86,24 +107,131 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
-    /// Stops the server gracefully (SIGTERM) and waits for it; returns the data directory's temp holder.
+    /// Stops the server gracefully (SIGTERM) and waits for it; returns the temp dir holder.
     pub fn stop(mut self) -> Option<tempfile::TempDir> {
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
         let status = self.child.wait().unwrap();
         assert!(status.success(), "server exited with {status}");
-        self._dir.take()
+        self.dir.take()
     }
 
     /// Stops and starts the server again on the same data directory.
     pub fn restart(self) -> Server {
+        self.restart_with(&[])
+    }
+
+    /// Restarts with extra environment (for example a clock skew).
+    pub fn restart_with(self, env: &[(&str, &str)]) -> Server {
         let data = self.data.clone();
         let dir = self.stop();
-        let mut server = Server::start_on(&data, &[]);
-        server._dir = dir;
+        let mut server = Server::start_on(&data, env);
+        server.dir = dir;
         server
     }
+
+    /// The server's stderr so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.data.with_extension("stderr.log")).unwrap_or_default()
+    }
+
+    /// A GET.
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.http.get(self.url(path))
+    }
+
+    /// A POST.
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.http.post(self.url(path))
+    }
+
+    /// A PATCH.
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.http.patch(self.url(path))
+    }
+
+    /// A DELETE.
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.http.delete(self.url(path))
+    }
+
+    /// A client_credentials token for `client_id` using HTTP Basic.
+    pub fn token_basic(&self, client_id: &str, secret: &str, scope: Option<&str>) -> Response {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        self.post("/oauth/token")
+            .basic_auth(enc(client_id), Some(enc(secret)))
+            .form(&form)
+            .send()
+            .unwrap()
+    }
+
+    /// An access token of `authlog-admin` with `scope` (all admin scopes when `None`).
+    pub fn admin_token(&self, scope: Option<&str>) -> String {
+        let r = self.token_basic("authlog-admin", ADMIN_SECRET, scope);
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Creates a client through the admin API; returns the response body.
+    pub fn create_client(&self, admin: &str, body: Value) -> Value {
+        let r = self
+            .post("/api/admin/oauth-clients")
+            .bearer_auth(admin)
+            .json(&body)
+            .send()
+            .unwrap();
+        let status = r.status();
+        let body: Value = r.json().unwrap();
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// A confidential client_credentials client with `scope`; returns (id, secret).
+    pub fn service_client(&self, admin: &str, id: &str, scope: &str) -> (String, String) {
+        let body = self.create_client(
+            admin,
+            serde_json::json!({
+                "client_id": id,
+                "client_name": format!("service {id}"),
+                "grant_types": ["client_credentials"],
+                "scope": scope,
+            }),
+        );
+        (
+            id.to_owned(),
+            body["client_secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Introspects `token` as `client_id` (Basic).
+    pub fn introspect(&self, client_id: &str, secret: &str, token: &str) -> Value {
+        let r = self
+            .post("/oauth/introspect")
+            .basic_auth(enc(client_id), Some(enc(secret)))
+            .form(&[("token", token)])
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().unwrap()
+    }
+
+    /// The log head position, from `/readyz`.
+    pub fn head(&self) -> u64 {
+        let ready: Value = self.get("/readyz").send().unwrap().json().unwrap();
+        ready["position"].as_u64().unwrap()
+    }
+}
+
+/// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.
+pub fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 impl Drop for Server {

@@ -1,6 +1,8 @@
 //! End-to-end tests: each starts the real `authlog` binary on a loopback
 //! port with a fresh temporary data directory and talks HTTP to it.
 
+mod admin_clients;
 mod harness;
 mod health;
+mod oauth_tokens;
 mod verify_cli;
