@@ -131,11 +131,6 @@ impl Server {
         server
     }
 
-    /// The server's stderr so far.
-    pub fn logs(&self) -> String {
-        std::fs::read_to_string(self.data.with_extension("stderr.log")).unwrap_or_default()
-    }
-
     /// A GET.
     pub fn get(&self, path: &str) -> RequestBuilder {
         self.http.get(self.url(path))

@@ -5,4 +5,7 @@ mod admin_clients;
 mod harness;
 mod health;
 mod oauth_tokens;
+mod replay_equality;
+mod secrets_at_rest;
+mod shapes;
 mod verify_cli;
