@@ -9,6 +9,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod http;
+pub mod passwords;
 pub mod replay;
 pub mod secrets;
 pub mod server;

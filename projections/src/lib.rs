@@ -5,15 +5,19 @@
 //! Depends only on `authlog-events`.
 #![warn(missing_docs)]
 
+pub mod grants;
 pub mod log_stats;
 pub mod registry;
 pub mod tokens;
+pub mod users;
 
 use authlog_events::RecordedEvent;
 
+pub use grants::{CodeRecord, DeviceRecord, DeviceState, Grants};
 pub use log_stats::LogStats;
 pub use registry::{ClientRecord, ClientStatus, Registry};
 pub use tokens::{TokenIndex, TokenRecord};
+pub use users::{Consent, UserRecord, Users};
 
 /// A read model folded from the log.
 pub trait Projection {
@@ -33,6 +37,10 @@ pub struct Projections {
     pub registry: Registry,
     /// Tokens.
     pub tokens: TokenIndex,
+    /// Users and consents.
+    pub users: Users,
+    /// Codes and device authorizations.
+    pub grants: Grants,
 }
 
 impl Projections {
@@ -45,6 +53,8 @@ impl Projections {
         self.stats.apply(event);
         self.registry.apply(event);
         self.tokens.apply(event);
+        self.users.apply(event);
+        self.grants.apply(event);
         self.applied_position = event.position;
         true
     }

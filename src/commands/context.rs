@@ -29,12 +29,23 @@ impl EventContext {
         now: Timestamp,
         payload: Event,
     ) -> NewEvent {
+        self.event_for(stream, Some(client_id), now, payload)
+    }
+
+    /// An event on `stream`, attributed to a client when there is one.
+    pub fn event_for(
+        &self,
+        stream: String,
+        client_id: Option<&str>,
+        now: Timestamp,
+        payload: Event,
+    ) -> NewEvent {
         NewEvent {
             event_id: Uuid::now_v7(),
             stream,
             recorded_at: now,
             actor: self.actor.clone(),
-            client_id: Some(client_id.to_owned()),
+            client_id: client_id.map(str::to_owned),
             correlation_id: self.correlation_id.clone(),
             payload,
         }

@@ -5,8 +5,11 @@
 
 pub mod clients;
 pub mod context;
+pub mod grants;
+pub mod issue;
 pub mod raw_append;
 pub mod tokens;
+pub mod users;
 
 use authlog_events::{AppendBatch, Timestamp};
 use authlog_projections::Projections;
@@ -43,6 +46,33 @@ pub enum DomainError {
     /// The client may not get tokens now.
     #[error("client {0} is paused")]
     ClientPaused(String),
+    /// A grant cannot be exchanged (token endpoint errors).
+    #[error(transparent)]
+    Grant(#[from] GrantError),
+}
+
+/// Why a grant presented at the token endpoint yields no tokens
+/// (RFC 6749 §5.2, RFC 8628 §3.5).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum GrantError {
+    /// The code, refresh token or device code is invalid, expired, used or not this client's.
+    #[error("{0}")]
+    InvalidGrant(String),
+    /// Asked for more scope than the grant holds.
+    #[error("{0}")]
+    InvalidScope(String),
+    /// The user has not decided yet.
+    #[error("the user has not approved the request yet")]
+    AuthorizationPending,
+    /// Polled faster than the interval.
+    #[error("polling too fast; wait longer between requests")]
+    SlowDown,
+    /// The user denied the request.
+    #[error("the user denied the request")]
+    AccessDenied,
+    /// The device code expired.
+    #[error("the device code has expired")]
+    ExpiredToken,
 }
 
 impl From<crate::client_policy::FieldError> for DomainError {
@@ -85,6 +115,12 @@ pub fn client_stream(client_id: &str) -> String {
 /// for all tokens of a client in `Access`.
 pub fn client_tokens_resource(client_id: &str) -> String {
     format!("client-tokens/{client_id}")
+}
+
+/// Stream of a user (profile, roles, disabling); token issuance for the
+/// user reads it.
+pub fn user_stream(user_id: &uuid::Uuid) -> String {
+    format!("user/{user_id}")
 }
 
 /// Stream of a grant family.

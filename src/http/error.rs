@@ -12,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::commands::DomainError;
+use crate::commands::{DomainError, GrantError};
 use crate::writer::WriteError;
 
 /// An admin/audit API error (RFC 9457).
@@ -179,7 +179,9 @@ impl From<DomainError> for ApiError {
             DomainError::Conflict(m) => ApiError::Conflict(m),
             DomainError::PreconditionFailed { .. } => ApiError::PreconditionFailed(e.to_string()),
             DomainError::Invalid { field, message } => ApiError::Validation { field, message },
-            DomainError::ClientPaused(_) => ApiError::Conflict(e.to_string()),
+            DomainError::ClientPaused(_) | DomainError::Grant(_) => {
+                ApiError::Conflict(e.to_string())
+            }
         }
     }
 }
@@ -298,6 +300,20 @@ impl ResponseError for OAuthError {
             response.insert_header((header::RETRY_AFTER, "5"));
         }
         response.json(json!({ "error": self.code, "error_description": self.description }))
+    }
+}
+
+impl From<GrantError> for OAuthError {
+    fn from(g: GrantError) -> Self {
+        let code = match &g {
+            GrantError::InvalidGrant(_) => "invalid_grant",
+            GrantError::InvalidScope(_) => "invalid_scope",
+            GrantError::AuthorizationPending => "authorization_pending",
+            GrantError::SlowDown => "slow_down",
+            GrantError::AccessDenied => "access_denied",
+            GrantError::ExpiredToken => "expired_token",
+        };
+        OAuthError::new(code, StatusCode::BAD_REQUEST, g.to_string())
     }
 }
 

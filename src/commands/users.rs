@@ -1,0 +1,270 @@
+//! User commands: create, edit, disable (revoking all their tokens in the
+//! same event), record logins, remember consent, and record token use.
+
+use authlog_events::{AppendBatch, AuthFailure, Event, ExpectedVersion, Role, Timestamp};
+use authlog_projections::{users::username_key, Projections, UserRecord};
+use uuid::Uuid;
+
+use super::{user_stream, Access, Decide, DomainError, EventContext};
+
+fn live<'a>(state: &'a Projections, id: &Uuid) -> Result<&'a UserRecord, DomainError> {
+    state
+        .users
+        .get(id)
+        .ok_or_else(|| DomainError::NotFound(format!("user {id}")))
+}
+
+/// Creates a user; usernames are unique (case-insensitive).
+pub struct CreateUser {
+    /// New id.
+    pub user_id: Uuid,
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+    /// Email.
+    pub email: Option<String>,
+    /// Argon2id PHC string.
+    pub password_digest: String,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Teams.
+    pub teams: Vec<String>,
+    /// Attribution.
+    pub ctx: EventContext,
+}
+
+impl Decide for CreateUser {
+    fn access(&self) -> Access {
+        Access {
+            reads: vec![],
+            writes: vec![
+                user_stream(&self.user_id),
+                format!("username/{}", username_key(&self.username)),
+            ],
+        }
+    }
+
+    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+        if state.users.by_username(&self.username).is_some() {
+            return Err(DomainError::Conflict(format!(
+                "username {} is taken",
+                self.username
+            )));
+        }
+        let stream = user_stream(&self.user_id);
+        let event = self.ctx.event_for(
+            stream.clone(),
+            None,
+            now,
+            Event::UserCreated {
+                user_id: self.user_id,
+                username: self.username.clone(),
+                display_name: self.display_name.clone(),
+                email: self.email.clone(),
+                password_digest: self.password_digest.clone(),
+                roles: self.roles.clone(),
+                teams: self.teams.clone(),
+            },
+        );
+        Ok(AppendBatch::new(vec![event]).expect(stream, ExpectedVersion::NoStream))
+    }
+}
+
+/// The editable part of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// Display name.
+    pub display_name: String,
+    /// Email.
+    pub email: Option<String>,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Teams.
+    pub teams: Vec<String>,
+    /// A new password digest, if the password changes.
+    pub password_digest: Option<String>,
+}
+
+/// An edit of a profile, applied to the profile current at decision time.
+pub type ProfileEdit = Box<dyn Fn(&Profile) -> Result<Profile, DomainError> + Send>;
+
+/// Edits a user.
+pub struct UpdateUser {
+    /// The user.
+    pub user_id: Uuid,
+    /// The change.
+    pub edit: ProfileEdit,
+    /// `If-Match` version.
+    pub expected_version: Option<u64>,
+    /// Attribution.
+    pub ctx: EventContext,
+}
+
+impl Decide for UpdateUser {
+    fn access(&self) -> Access {
+        Access {
+            reads: vec![],
+            writes: vec![user_stream(&self.user_id)],
+        }
+    }
+
+    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+        let user = live(state, &self.user_id)?;
+        if let Some(expected) = self.expected_version {
+            if expected != user.version {
+                return Err(DomainError::PreconditionFailed {
+                    expected,
+                    actual: user.version,
+                });
+            }
+        }
+        let current = Profile {
+            display_name: user.display_name.clone(),
+            email: user.email.clone(),
+            roles: user.roles.clone(),
+            teams: user.teams.clone(),
+            password_digest: None,
+        };
+        let next = (self.edit)(&current)?;
+        if next == current {
+            return Ok(AppendBatch::default());
+        }
+        let stream = user_stream(&self.user_id);
+        let event = self.ctx.event_for(
+            stream.clone(),
+            None,
+            now,
+            Event::UserUpdated {
+                user_id: self.user_id,
+                display_name: next.display_name,
+                email: next.email,
+                password_digest: next.password_digest,
+                roles: next.roles,
+                teams: next.teams,
+            },
+        );
+        Ok(AppendBatch::new(vec![event]).expect(stream, ExpectedVersion::Exact(user.version)))
+    }
+}
+
+/// Disables a user; all their tokens stop working in the same event.
+pub struct DisableUser {
+    /// The user.
+    pub user_id: Uuid,
+    /// Attribution.
+    pub ctx: EventContext,
+}
+
+impl Decide for DisableUser {
+    fn access(&self) -> Access {
+        Access {
+            reads: vec![],
+            writes: vec![user_stream(&self.user_id)],
+        }
+    }
+
+    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+        let user = live(state, &self.user_id)?;
+        if user.disabled {
+            return Ok(AppendBatch::default());
+        }
+        let count = state.tokens.active_for_subject(&self.user_id, now).count() as u64;
+        let event = self.ctx.event_for(
+            user_stream(&self.user_id),
+            None,
+            now,
+            Event::UserDisabled {
+                user_id: self.user_id,
+                tokens_revoked: count,
+            },
+        );
+        Ok(AppendBatch::new(vec![event]))
+    }
+}
+
+/// Records a login attempt (`LoginSucceeded` / `LoginFailed`).
+pub struct RecordLogin {
+    /// The user, when the username exists.
+    pub user_id: Option<Uuid>,
+    /// The username as typed (bounded).
+    pub username: String,
+    /// `None` on success.
+    pub failure: Option<AuthFailure>,
+    /// The client the login was for, if any.
+    pub client_id: Option<String>,
+    /// Attribution.
+    pub ctx: EventContext,
+}
+
+impl RecordLogin {
+    fn stream(&self) -> String {
+        match self.user_id {
+            Some(id) => format!("logins/{id}"),
+            None => "logins/unknown".to_owned(),
+        }
+    }
+}
+
+impl Decide for RecordLogin {
+    fn access(&self) -> Access {
+        Access {
+            reads: vec![],
+            writes: vec![self.stream()],
+        }
+    }
+
+    fn decide(&self, _: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+        let payload = match (self.failure, self.user_id) {
+            (None, Some(user_id)) => Event::LoginSucceeded { user_id },
+            (failure, _) => Event::LoginFailed {
+                username: self.username.chars().take(128).collect(),
+                reason: failure.unwrap_or(AuthFailure::UnknownPrincipal),
+            },
+        };
+        Ok(AppendBatch::new(vec![self.ctx.event_for(
+            self.stream(),
+            self.client_id.as_deref(),
+            now,
+            payload,
+        )]))
+    }
+}
+
+/// Appends the coarse "last used" summary of tokens.
+pub struct RecordTokenUse {
+    /// (token, last use).
+    pub uses: Vec<(Uuid, Timestamp)>,
+    /// Attribution.
+    pub ctx: EventContext,
+}
+
+impl Decide for RecordTokenUse {
+    fn access(&self) -> Access {
+        Access {
+            reads: vec![],
+            writes: vec!["token-usage".into()],
+        }
+    }
+
+    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+        let uses: Vec<(Uuid, Timestamp)> = self
+            .uses
+            .iter()
+            .copied()
+            .filter(|(id, at)| {
+                state
+                    .tokens
+                    .get(id)
+                    .is_some_and(|t| t.last_used.is_none_or(|l| l < *at))
+            })
+            .collect();
+        if uses.is_empty() {
+            return Ok(AppendBatch::default());
+        }
+        let event = self
+            .ctx
+            .event_for("token-usage".into(), None, now, Event::TokensUsed { uses });
+        Ok(AppendBatch::new(vec![event]))
+    }
+}
