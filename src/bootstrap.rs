@@ -1,17 +1,20 @@
-//! First-start provisioning: the default clients authlog needs, each
-//! registered once. A default is provisioned when its id was never used, so
+//! First-start provisioning: the default clients and the first admin
+//! user, each registered once. A default is provisioned when its id was never used, so
 //! a restart does nothing and a deleted default stays deleted.
 
 use std::path::Path;
 
 use authlog_events::{
-    AccessPreset, ClientMetadata, GrantType, RegistrationType, TeamSelection,
+    AccessPreset, ClientMetadata, GrantType, RegistrationType, Role, TeamSelection,
     TokenEndpointAuthMethod,
 };
 use thiserror::Error;
 
 use crate::commands::clients::RegisterClient;
+use crate::commands::users::CreateUser;
 use crate::commands::EventContext;
+use crate::passwords;
+use crate::scopes::API_SCOPES;
 use crate::secrets::{self, SecretKind, ServerKey};
 use crate::state::AppState;
 use crate::writer::WriteError;
@@ -20,13 +23,14 @@ use crate::writer::WriteError;
 pub const ADMIN_CLIENT_ID: &str = "authlog-admin";
 /// File (in the data directory) holding a generated admin secret.
 pub const ADMIN_SECRET_FILE: &str = "bootstrap-admin-secret";
-/// Every scope of the admin API.
-pub const ADMIN_SCOPES: [&str; 4] = [
-    "clients:read",
-    "clients:write",
-    "tokens:revoke",
-    "audit:read",
-];
+/// The CLI's client id (public, device flow).
+pub const CLI_CLIENT_ID: &str = "authlog-cli";
+/// The console's client id (public, code + PKCE, loopback redirect).
+pub const CONSOLE_CLIENT_ID: &str = "authlog-console";
+/// The first admin user's name.
+pub const ADMIN_USERNAME: &str = "admin";
+/// File (in the data directory) holding a generated admin password.
+pub const ADMIN_PASSWORD_FILE: &str = "bootstrap-admin-password";
 
 /// Provisioning failed; the server does not start.
 #[derive(Debug, Error)]
@@ -79,32 +83,109 @@ fn base_metadata(name: &str) -> ClientMetadata {
     }
 }
 
-/// Registers the default clients that were never registered.
-/// `admin_secret` comes from `AUTHLOG_BOOTSTRAP_ADMIN_SECRET` when set.
-pub fn provision(
+/// A secret given in configuration, or a generated one written once to
+/// `file` in the data directory (mode 0600).
+fn given_or_generated(
     state: &AppState,
-    key: &ServerKey,
-    admin_secret: Option<&str>,
-) -> Result<(), BootstrapError> {
-    let taken = state.read().registry.id_taken(ADMIN_CLIENT_ID);
-    if !taken {
-        let secret = match admin_secret {
-            Some(s) => s.to_owned(),
-            None => {
-                let secret = secrets::generate(SecretKind::ClientSecret);
-                let path = state.config.data_dir.join(ADMIN_SECRET_FILE);
-                write_secret(&path, &secret)?;
-                tracing::info!(path = %path.display(), "generated the authlog-admin client secret; it is in this file and will not be shown again");
-                secret
-            }
-        };
+    given: Option<&str>,
+    file: &str,
+    what: &str,
+) -> Result<String, BootstrapError> {
+    if let Some(s) = given {
+        return Ok(s.to_owned());
+    }
+    let secret = secrets::generate(SecretKind::ClientSecret);
+    let path = state.config.data_dir.join(file);
+    write_secret(&path, &secret)?;
+    tracing::info!(path = %path.display(), "generated the {what}; it is in this file and will not be shown again");
+    Ok(secret)
+}
+
+/// Provisions what was never provisioned: the `authlog-admin` client, the
+/// `admin` user, `authlog-cli` and `authlog-console`.
+pub fn provision(state: &AppState, key: &ServerKey) -> Result<(), BootstrapError> {
+    let user_scopes = || -> Vec<String> {
+        let mut s: Vec<String> = API_SCOPES.iter().map(|s| s.to_string()).collect();
+        s.extend(["profile".to_owned(), "email".to_owned()]);
+        s
+    };
+    let (admin_client, cli, console, admin_user) = {
+        let p = state.read();
+        (
+            p.registry.id_taken(ADMIN_CLIENT_ID),
+            p.registry.id_taken(CLI_CLIENT_ID),
+            p.registry.id_taken(CONSOLE_CLIENT_ID),
+            p.users.by_username(ADMIN_USERNAME).is_some(),
+        )
+    };
+    if !admin_client {
+        let secret = given_or_generated(
+            state,
+            state.config.bootstrap_admin_secret.as_deref(),
+            ADMIN_SECRET_FILE,
+            "authlog-admin client secret",
+        )?;
         let mut metadata = base_metadata("authlog admin");
         metadata.description = Some("Administration of authlog (client_credentials)".into());
         metadata.grant_types = vec![GrantType::ClientCredentials];
-        metadata.scopes = ADMIN_SCOPES.iter().map(|s| s.to_string()).collect();
+        metadata.scopes = API_SCOPES.iter().map(|s| s.to_string()).collect();
         metadata.token_endpoint_auth_method = TokenEndpointAuthMethod::ClientSecretBasic;
         metadata.access_preset = AccessPreset::Full;
         register(state, ADMIN_CLIENT_ID, metadata, Some(key.digest(&secret)))?;
+    }
+    if !admin_user {
+        let password = given_or_generated(
+            state,
+            state.config.bootstrap_admin_password.as_deref(),
+            ADMIN_PASSWORD_FILE,
+            "admin user's password",
+        )?;
+        let writer = state
+            .writer()
+            .expect("provisioning runs after the writer started");
+        writer
+            .submit_blocking(CreateUser {
+                user_id: uuid::Uuid::now_v7(),
+                username: ADMIN_USERNAME.into(),
+                display_name: "Administrator".into(),
+                email: None,
+                password_digest: passwords::hash(&password),
+                roles: vec![Role::Admin],
+                teams: vec![],
+                ctx: EventContext::system(),
+            })
+            .map_err(|source| BootstrapError::Write {
+                client: ADMIN_USERNAME,
+                source,
+            })?;
+    }
+    if !cli {
+        let mut metadata = base_metadata("authlog CLI");
+        metadata.description = Some("The authlog command line (device flow)".into());
+        metadata.grant_types = vec![GrantType::DeviceCode, GrantType::RefreshToken];
+        metadata.scopes = user_scopes();
+        metadata.access_preset = AccessPreset::Full;
+        metadata.team_selection = TeamSelection::Multiple;
+        metadata.refresh_token_enabled = true;
+        metadata.refresh_token_ttl_seconds = 30 * 86_400;
+        register(state, CLI_CLIENT_ID, metadata, None)?;
+    }
+    if !console {
+        let mut metadata = base_metadata("authlog console");
+        metadata.description =
+            Some("The authlog console (authorization code + PKCE, loopback redirect)".into());
+        metadata.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+        metadata.response_types = vec!["code".into()];
+        metadata.redirect_uris = vec![
+            "http://127.0.0.1/callback".into(),
+            "http://[::1]/callback".into(),
+        ];
+        metadata.scopes = user_scopes();
+        metadata.access_preset = AccessPreset::Full;
+        metadata.team_selection = TeamSelection::Multiple;
+        metadata.refresh_token_enabled = true;
+        metadata.refresh_token_ttl_seconds = 7 * 86_400;
+        register(state, CONSOLE_CLIENT_ID, metadata, None)?;
     }
     Ok(())
 }

@@ -100,6 +100,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         // that `ps` would show.
         server_key: std::env::var("AUTHLOG_SERVER_KEY").ok(),
         bootstrap_admin_secret: std::env::var("AUTHLOG_BOOTSTRAP_ADMIN_SECRET").ok(),
+        bootstrap_admin_password: std::env::var("AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD").ok(),
     };
     let file = match &args.config {
         Some(path) => match RawConfig::from_file(path) {

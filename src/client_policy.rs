@@ -132,7 +132,10 @@ pub fn validate_client_id(id: &str) -> Result<(), FieldError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-' | b':'))
         && id != "."
-        && id != "..";
+        && id != ".."
+        // Fixed paths under /api/admin/oauth-clients/.
+        && id != "export"
+        && id != "bulk-delete";
     if ok {
         Ok(())
     } else {

@@ -69,6 +69,8 @@ pub struct RawConfig {
     pub server_key: Option<String>,
     /// Secret of `authlog-admin` at first start (`AUTHLOG_BOOTSTRAP_ADMIN_SECRET`).
     pub bootstrap_admin_secret: Option<String>,
+    /// Password of the `admin` user at first start (`AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD`).
+    pub bootstrap_admin_password: Option<String>,
 }
 
 impl RawConfig {
@@ -96,6 +98,9 @@ impl RawConfig {
             clock_skew_seconds: self.clock_skew_seconds.or(lower.clock_skew_seconds),
             server_key: self.server_key.or(lower.server_key),
             bootstrap_admin_secret: self.bootstrap_admin_secret.or(lower.bootstrap_admin_secret),
+            bootstrap_admin_password: self
+                .bootstrap_admin_password
+                .or(lower.bootstrap_admin_password),
         }
     }
 }
@@ -121,6 +126,8 @@ pub struct Config {
     pub server_key: Option<String>,
     /// Configured first-start admin secret, if any.
     pub bootstrap_admin_secret: Option<String>,
+    /// Configured first-start admin password, if any.
+    pub bootstrap_admin_password: Option<String>,
 }
 
 fn invalid(key: &'static str, value: impl ToString, reason: &str) -> ConfigError {
@@ -189,6 +196,15 @@ impl Config {
                     ))
                 }
                 other => other,
+            },
+            bootstrap_admin_password: match raw.bootstrap_admin_password {
+                Some(p) => {
+                    crate::passwords::check_policy(&p).map_err(|reason| {
+                        invalid("AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD", "(hidden)", &reason)
+                    })?;
+                    Some(p)
+                }
+                None => None,
             },
         })
     }

@@ -148,11 +148,7 @@ fn start_write_side(state: &AppState, writer_config: WriterConfig) -> Result<(),
         writer_config,
     );
     state.set_writer(writer, thread);
-    bootstrap::provision(
-        state,
-        &state.key,
-        state.config.bootstrap_admin_secret.as_deref(),
-    )?;
+    bootstrap::provision(state, &state.key)?;
     state.set_ready();
     tracing::info!("ready");
     Ok(())

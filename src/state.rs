@@ -11,6 +11,13 @@ use authlog_projections::Projections;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::secrets::ServerKey;
+use crate::throttle::{DevicePolls, FailureThrottle};
+use crate::usage::UsageTracker;
+
+/// Failed logins allowed per username (and per IP) in the window.
+pub const LOGIN_FAILURES: usize = 5;
+/// The login throttle window.
+pub const LOGIN_WINDOW_SECONDS: i64 = 900;
 use crate::writer::{SharedProjections, WriterHandle};
 
 /// Shared state of a running server.
@@ -25,6 +32,12 @@ pub struct AppState {
     pub store: Arc<dyn EventStore>,
     /// Read models, updated after each commit.
     pub projections: SharedProjections,
+    /// Device-flow polling intervals.
+    pub device_polls: DevicePolls,
+    /// Failed logins per username and per IP.
+    pub login_throttle: FailureThrottle,
+    /// Token uses not yet flushed to the log.
+    pub usage: UsageTracker,
     /// Set once replay is done.
     writer: OnceLock<WriterHandle>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
@@ -45,6 +58,9 @@ impl AppState {
             key,
             store,
             projections: SharedProjections::default(),
+            device_polls: DevicePolls::default(),
+            login_throttle: FailureThrottle::new(LOGIN_FAILURES, LOGIN_WINDOW_SECONDS),
+            usage: UsageTracker::default(),
             writer: OnceLock::new(),
             writer_thread: Mutex::new(None),
             ready: AtomicBool::new(false),

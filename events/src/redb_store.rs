@@ -154,6 +154,19 @@ impl RedbStore {
             position: 0,
             hash: GENESIS,
         });
+        // Never trust the head alone: a head behind the stored records
+        // would make this append overwrite them.
+        let last = events
+            .last()
+            .map_err(storage)?
+            .map(|(k, _)| k.value())
+            .unwrap_or(0);
+        if last != head.position {
+            return Err(StoreError::Format(format!(
+                "head says position {} but the last record is {last}; run `authlog verify`",
+                head.position
+            )));
+        }
         // Stream versions touched in this transaction (so later units see earlier ones).
         let mut versions: HashMap<String, u64> = HashMap::new();
         let mut outcomes = Vec::with_capacity(units.len());
@@ -234,9 +247,16 @@ impl RedbStore {
                     hash: [0; 32],
                 };
                 let bytes = seal(&mut record);
-                events
+                if events
                     .insert(record.position, bytes.as_slice())
-                    .map_err(storage)?;
+                    .map_err(storage)?
+                    .is_some()
+                {
+                    return Err(StoreError::Format(format!(
+                        "position {} is already taken",
+                        record.position
+                    )));
+                }
                 streams
                     .insert((record.stream.as_str(), version), record.position)
                     .map_err(storage)?;

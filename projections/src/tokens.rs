@@ -148,6 +148,24 @@ impl TokenIndex {
         self.tokens.is_empty()
     }
 
+    /// Removes a token from the per-client and per-subject indexes of unrevoked tokens.
+    fn unindex_live(&mut self, token: &TokenRecord) {
+        if let Some(set) = self.by_client.get_mut(&token.client_id) {
+            set.remove(&token.token_id);
+            if set.is_empty() {
+                self.by_client.remove(&token.client_id);
+            }
+        }
+        if let Some(subject) = token.subject {
+            if let Some(set) = self.by_subject.get_mut(&subject) {
+                set.remove(&token.token_id);
+                if set.is_empty() {
+                    self.by_subject.remove(&subject);
+                }
+            }
+        }
+    }
+
     fn revoke(&mut self, id: Uuid, reason: RevocationReason, at: Timestamp) {
         let Some(token) = self.tokens.get_mut(&id) else {
             return;
@@ -156,18 +174,16 @@ impl TokenIndex {
             return;
         }
         token.revoked = Some((reason, at));
-        if let Some(set) = self.by_client.get_mut(&token.client_id) {
-            set.remove(&id);
-            if set.is_empty() {
-                self.by_client.remove(&token.client_id);
-            }
-        }
-        if let Some(subject) = token.subject {
-            if let Some(set) = self.by_subject.get_mut(&subject) {
-                set.remove(&id);
-                if set.is_empty() {
-                    self.by_subject.remove(&subject);
-                }
+        let token = token.clone();
+        self.unindex_live(&token);
+    }
+
+    /// Revokes the tokens among `ids` still active at `at`. Expired ones
+    /// are left alone, so each cascade revokes exactly what its event counted.
+    fn revoke_active(&mut self, ids: Vec<Uuid>, reason: RevocationReason, at: Timestamp) {
+        for id in ids {
+            if self.tokens.get(&id).is_some_and(|t| t.is_active(at)) {
+                self.revoke(id, reason, at);
             }
         }
     }
@@ -180,14 +196,13 @@ impl TokenIndex {
             .flatten()
             .copied()
             .collect();
-        for id in ids {
-            self.revoke(id, reason, at);
-        }
+        self.revoke_active(ids, reason, at);
     }
 
+    /// Drops a token and every index entry of it.
     fn forget(&mut self, id: Uuid) {
-        self.revoke(id, RevocationReason::Rotated, Timestamp(0));
         if let Some(token) = self.tokens.remove(&id) {
+            self.unindex_live(&token);
             self.by_digest.remove(&token.digest);
             if let Some(family) = self.by_family.get_mut(&token.family_id) {
                 family.retain(|t| *t != id);
@@ -272,9 +287,7 @@ impl Projection for TokenIndex {
                 RevocationTarget::Token(id) => self.revoke(*id, *reason, at),
                 RevocationTarget::Family(family) => {
                     let ids: Vec<Uuid> = self.by_family.get(family).cloned().unwrap_or_default();
-                    for id in ids {
-                        self.revoke(id, *reason, at);
-                    }
+                    self.revoke_active(ids, *reason, at);
                 }
             },
             Event::ClientTokensRevoked {
@@ -294,9 +307,7 @@ impl Projection for TokenIndex {
                     .flatten()
                     .copied()
                     .collect();
-                for id in ids {
-                    self.revoke(id, RevocationReason::UserDisabled, at);
-                }
+                self.revoke_active(ids, RevocationReason::UserDisabled, at);
             }
             Event::TokensUsed { uses } => {
                 for (id, when) in uses {

@@ -554,11 +554,11 @@ mod tests {
     #[test]
     fn pkce_s256_matches_the_rfc_7636_example() {
         // RFC 7636 Appendix B.
-        let verifier = "dBjftJeZ4CVP-mJ0xinOw1LDjiSZYI3rFd6iOlv8iI0";
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(pkce_s256_matches(verifier, challenge));
         assert!(!pkce_s256_matches(
-            "dBjftJeZ4CVP-mJ0xinOw1LDjiSZYI3rFd6iOlv8iI1",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
             challenge
         ));
         assert!(!pkce_s256_matches("short", challenge));

@@ -46,6 +46,9 @@ pub enum DomainError {
     /// The client may not get tokens now.
     #[error("client {0} is paused")]
     ClientPaused(String),
+    /// The client's credentials no longer hold (rotated or deleted meanwhile).
+    #[error("client authentication failed")]
+    ClientAuthFailed,
     /// A grant cannot be exchanged (token endpoint errors).
     #[error(transparent)]
     Grant(#[from] GrantError),
@@ -61,6 +64,9 @@ pub enum GrantError {
     /// Asked for more scope than the grant holds.
     #[error("{0}")]
     InvalidScope(String),
+    /// The client may not use this grant.
+    #[error("{0}")]
+    UnauthorizedClient(String),
     /// The user has not decided yet.
     #[error("the user has not approved the request yet")]
     AuthorizationPending,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{
     client_stream, client_tokens_resource, grant_stream, Access, Decide, DomainError, EventContext,
+    GrantError,
 };
 
 /// Issues an access token to a client for itself (client_credentials).
@@ -19,7 +20,9 @@ pub struct IssueClientToken {
     pub token_id: Uuid,
     /// Digest of the token value.
     pub digest: Digest,
-    /// Granted scopes (already checked against the client's).
+    /// Digest of the secret the client authenticated with (re-checked at decision time).
+    pub secret_digest: Digest,
+    /// Granted scopes (re-checked against the client's at decision time).
     pub scopes: Vec<String>,
     /// RFC 8707 resources.
     pub audience: Vec<String>,
@@ -43,8 +46,31 @@ impl Decide for IssueClientToken {
             .registry
             .get(&self.client_id)
             .ok_or_else(|| DomainError::NotFound(format!("client {}", self.client_id)))?;
+        // The handler checked these against the state it read; an edit,
+        // rotation or pause may have committed since.
+        if !client.secret_matches(&self.secret_digest, now) {
+            return Err(DomainError::ClientAuthFailed);
+        }
         if client.status == ClientStatus::Paused {
             return Err(DomainError::ClientPaused(self.client_id.clone()));
+        }
+        if !client
+            .metadata
+            .grant_types
+            .contains(&GrantType::ClientCredentials)
+        {
+            return Err(DomainError::Grant(GrantError::UnauthorizedClient(
+                "this client may not use the client_credentials grant".into(),
+            )));
+        }
+        if let Some(extra) = self
+            .scopes
+            .iter()
+            .find(|s| !client.metadata.scopes.contains(s))
+        {
+            return Err(DomainError::Grant(GrantError::InvalidScope(format!(
+                "scope {extra} is not allowed for this client"
+            ))));
         }
         let ttl = i64::from(client.metadata.access_token_ttl_seconds);
         let event = self.ctx.event(
@@ -89,8 +115,10 @@ pub struct RevokeToken {
 
 impl Decide for RevokeToken {
     fn access(&self) -> Access {
+        // Reads the client's tokens, so it never shares a batch with a
+        // cascade (pause, delete, revoke-all) counting the same token.
         Access {
-            reads: vec![],
+            reads: vec![client_tokens_resource(&self.client_id)],
             writes: vec![grant_stream(&self.family_id)],
         }
     }

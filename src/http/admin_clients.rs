@@ -362,8 +362,10 @@ fn if_match(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
     if text == "*" {
         return Ok(None);
     }
-    text.trim_start_matches("W/")
-        .trim_matches('"')
+    // Strong comparison only (RFC 9110 §13.1.1): a weak tag never matches.
+    text.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or("not a strong tag")
         .parse()
         .map(Some)
         .map_err(|_| {

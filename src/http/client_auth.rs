@@ -39,7 +39,7 @@ pub struct Credentials {
 
 /// Parses `Authorization: Basic` per RFC 6749 §2.3.1.
 fn parse_basic(value: &str) -> Result<(String, String), OAuthError> {
-    let bad = || OAuthError::invalid_client("malformed HTTP Basic credentials", true);
+    let bad = || OAuthError::invalid_client("malformed HTTP Basic credentials");
     let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(bad)?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(bad());
@@ -58,7 +58,7 @@ fn parse_basic(value: &str) -> Result<(String, String), OAuthError> {
 pub fn credentials(req: &HttpRequest, form: &OAuthForm) -> Result<Credentials, OAuthError> {
     let basic = req.headers().get(header::AUTHORIZATION).map(|v| {
         v.to_str()
-            .map_err(|_| OAuthError::invalid_client("malformed HTTP Basic credentials", true))
+            .map_err(|_| OAuthError::invalid_client("malformed HTTP Basic credentials"))
             .and_then(parse_basic)
     });
     let body_id = form.get("client_id");
@@ -95,17 +95,25 @@ pub fn credentials(req: &HttpRequest, form: &OAuthForm) -> Result<Credentials, O
             }),
             (None, _) => Err(OAuthError::invalid_client(
                 "client authentication is required",
-                false,
             )),
         },
     }
 }
 
+/// An authenticated client and the digest of the secret it presented
+/// (zeros for public clients), for commands to re-check at decision time.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The client as it was when authenticated.
+    pub client: ClientRecord,
+    /// Digest of the presented secret.
+    pub secret_digest: Digest,
+}
+
 /// Authenticates the client against the registry, at the state's `now`.
 /// Every failure is the same `invalid_client` (no hint whether the id exists).
-pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<ClientRecord, OAuthError> {
-    let basic = creds.presented == Presented::Basic;
-    let fail = || OAuthError::invalid_client("client authentication failed", basic);
+pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Authenticated, OAuthError> {
+    let fail = || OAuthError::invalid_client("client authentication failed");
     let now = state.clock.now();
     // Digest even when the client is unknown, so both paths cost the same.
     let presented = creds
@@ -129,7 +137,10 @@ pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<ClientRecor
         _ => client.secret_matches(&presented, now),
     };
     if method_ok && secret_ok {
-        Ok(client.clone())
+        Ok(Authenticated {
+            client: client.clone(),
+            secret_digest: presented,
+        })
     } else {
         Err(fail())
     }
@@ -159,7 +170,7 @@ mod tests {
         ] {
             let e = parse_basic(value).unwrap_err();
             assert_eq!(e.code, "invalid_client");
-            assert!(e.basic_challenge);
+            assert_eq!(e.status, actix_web::http::StatusCode::UNAUTHORIZED);
         }
     }
 }

@@ -179,9 +179,9 @@ impl From<DomainError> for ApiError {
             DomainError::Conflict(m) => ApiError::Conflict(m),
             DomainError::PreconditionFailed { .. } => ApiError::PreconditionFailed(e.to_string()),
             DomainError::Invalid { field, message } => ApiError::Validation { field, message },
-            DomainError::ClientPaused(_) | DomainError::Grant(_) => {
-                ApiError::Conflict(e.to_string())
-            }
+            DomainError::ClientPaused(_)
+            | DomainError::Grant(_)
+            | DomainError::ClientAuthFailed => ApiError::Conflict(e.to_string()),
         }
     }
 }
@@ -204,8 +204,6 @@ pub struct OAuthError {
     pub description: String,
     /// HTTP status.
     pub status: StatusCode,
-    /// Answer with `WWW-Authenticate: Basic` (the client used Basic).
-    pub basic_challenge: bool,
 }
 
 impl OAuthError {
@@ -214,7 +212,6 @@ impl OAuthError {
             code,
             description: description.into(),
             status,
-            basic_challenge: false,
         }
     }
 
@@ -223,11 +220,14 @@ impl OAuthError {
         Self::new("invalid_request", StatusCode::BAD_REQUEST, d)
     }
 
-    /// `invalid_client` (401); `basic` when the client tried HTTP Basic.
-    pub fn invalid_client(d: impl Into<String>, basic: bool) -> Self {
-        let mut e = Self::new("invalid_client", StatusCode::UNAUTHORIZED, d);
-        e.basic_challenge = basic;
-        e
+    /// `invalid_client` (401, with a `Basic` challenge as RFC 9110 §15.5.2 requires).
+    pub fn invalid_client(d: impl Into<String>) -> Self {
+        Self::new("invalid_client", StatusCode::UNAUTHORIZED, d)
+    }
+
+    /// Any other RFC error code with its status.
+    pub fn other(code: &'static str, status: StatusCode, d: impl Into<String>) -> Self {
+        Self::new(code, status, d)
     }
 
     /// `invalid_grant` (400).
@@ -274,6 +274,19 @@ impl OAuthError {
     }
 }
 
+/// RFC 6749 §5.2: `error_description` holds only %x20-21 / %x23-5B /
+/// %x5D-7E; anything else (quotes, backslashes, non-ASCII, controls from
+/// echoed input) becomes `'` or `?`.
+pub fn rfc6749_text(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            ' '..='~' if c != '\\' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
 impl std::fmt::Display for OAuthError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.code)
@@ -290,7 +303,7 @@ impl ResponseError for OAuthError {
         response
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
-        if self.basic_challenge {
+        if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((
                 header::WWW_AUTHENTICATE,
                 "Basic realm=\"authlog\", charset=\"UTF-8\"",
@@ -299,7 +312,9 @@ impl ResponseError for OAuthError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, "5"));
         }
-        response.json(json!({ "error": self.code, "error_description": self.description }))
+        response.json(
+            json!({ "error": self.code, "error_description": rfc6749_text(&self.description) }),
+        )
     }
 }
 
@@ -308,6 +323,7 @@ impl From<GrantError> for OAuthError {
         let code = match &g {
             GrantError::InvalidGrant(_) => "invalid_grant",
             GrantError::InvalidScope(_) => "invalid_scope",
+            GrantError::UnauthorizedClient(_) => "unauthorized_client",
             GrantError::AuthorizationPending => "authorization_pending",
             GrantError::SlowDown => "slow_down",
             GrantError::AccessDenied => "access_denied",
@@ -324,8 +340,12 @@ impl From<WriteError> for OAuthError {
                 OAuthError::unauthorized_client(format!("client {id} is paused"))
             }
             WriteError::Rejected(DomainError::NotFound(what)) => {
-                OAuthError::invalid_client(format!("{what} not found"), false)
+                OAuthError::invalid_client(format!("{what} not found"))
             }
+            WriteError::Rejected(DomainError::ClientAuthFailed) => {
+                OAuthError::invalid_client("client authentication failed")
+            }
+            WriteError::Rejected(DomainError::Grant(g)) => g.into(),
             WriteError::Rejected(other) => OAuthError::invalid_request(other.to_string()),
             WriteError::Conflict(c) => OAuthError::invalid_request(c.to_string()),
             WriteError::Unavailable(m) => {

@@ -12,6 +12,9 @@ use super::error::OAuthError;
 /// Largest form body accepted.
 pub const FORM_LIMIT: usize = 16 * 1024;
 
+/// Parameters that may appear more than once (RFC 8707 §2: `resource`).
+const REPEATABLE: [&str; 1] = ["resource"];
+
 /// A parsed form.
 #[derive(Debug, Clone, Default)]
 pub struct OAuthForm {
@@ -70,7 +73,7 @@ impl OAuthForm {
             let value = decode_component(value).ok_or_else(|| {
                 OAuthError::invalid_request(format!("parameter {name} is not valid UTF-8"))
             })?;
-            if params.iter().any(|(n, _)| *n == name) {
+            if !REPEATABLE.contains(&name.as_str()) && params.iter().any(|(n, _)| *n == name) {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter {name} is repeated"
                 )));
@@ -85,6 +88,15 @@ impl OAuthForm {
         self.params
             .iter()
             .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Every non-empty value of a repeatable parameter.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.params
+            .iter()
+            .filter(move |(n, _)| n == name)
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     }

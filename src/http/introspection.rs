@@ -26,11 +26,10 @@ async fn introspect(
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::read(&req, body).await?;
     let creds = credentials(&req, &form)?;
-    let caller = authenticate(&state, &creds)?;
+    let caller = authenticate(&state, &creds)?.client;
     if caller.metadata.token_endpoint_auth_method == TokenEndpointAuthMethod::None {
         return Err(OAuthError::invalid_client(
             "public clients cannot introspect tokens",
-            false,
         ));
     }
     let token = form.require("token")?;

@@ -4,7 +4,7 @@
 use actix_web::{get, web, HttpResponse};
 use serde_json::json;
 
-use crate::bootstrap::ADMIN_SCOPES;
+use crate::scopes::API_SCOPES;
 use crate::state::AppState;
 
 #[get("/.well-known/oauth-authorization-server")]
@@ -23,7 +23,7 @@ async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "token_endpoint_auth_methods_supported": auth_methods,
             "introspection_endpoint_auth_methods_supported": auth_methods,
             "revocation_endpoint_auth_methods_supported": auth_methods,
-            "scopes_supported": ADMIN_SCOPES,
+            "scopes_supported": API_SCOPES,
         }))
 }
 

@@ -21,18 +21,9 @@ async fn revoke(
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::read(&req, body).await?;
     let creds = credentials(&req, &form)?;
-    let client = authenticate(&state, &creds)?;
+    let client = authenticate(&state, &creds)?.client;
     let token = form.require("token")?;
-    if let Some(hint) = form.get("token_type_hint") {
-        if hint != "access_token" && hint != "refresh_token" {
-            return Err(OAuthError {
-                code: "unsupported_token_type",
-                description: format!("token_type_hint {hint} is not supported"),
-                status: actix_web::http::StatusCode::BAD_REQUEST,
-                basic_challenge: false,
-            });
-        }
-    }
+    // token_type_hint is optional help (RFC 7009 §2.1); every token type is searched anyway.
     let digest = state.key.digest(token);
     let target = {
         let projections = state.read();

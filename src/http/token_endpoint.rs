@@ -1,50 +1,89 @@
-//! `POST /oauth/token` (RFC 6749 §3.2, §4.4, §5): the grants authlog
-//! supports, dispatched by `grant_type`; responses carry
-//! `Cache-Control: no-store`.
+//! `POST /oauth/token` (RFC 6749 §3.2, §5): every grant authlog supports,
+//! dispatched by `grant_type`: `client_credentials` (§4.4),
+//! `authorization_code` with PKCE (§4.1.3, RFC 7636), `refresh_token` with
+//! rotation (§6, OAuth 2.1 §4.3.1) and the device code (RFC 8628 §3.4).
+//! Responses carry `Cache-Control: no-store`.
 
 use actix_web::http::header;
 use actix_web::{post, web, HttpRequest, HttpResponse};
-use authlog_events::{Event, GrantType, Principal, RecordedEvent, TokenEndpointAuthMethod};
+use authlog_events::{
+    Event, GrantType, Principal, RecordedEvent, TokenEndpointAuthMethod, TokenKind,
+};
 use authlog_projections::{ClientRecord, ClientStatus};
 use serde_json::json;
 
-use super::client_auth::{authenticate, credentials};
+use super::client_auth::{authenticate, credentials, Authenticated};
 use super::context::RequestFacts;
 use super::error::OAuthError;
 use super::form::OAuthForm;
-use crate::client_policy::parse_scope;
+use crate::client_policy::{grant_type_name, parse_grant_type, parse_scope};
+use crate::commands::grants::{RedeemCode, RedeemDevice, RefreshTokens};
+use crate::commands::issue::NewToken;
 use crate::commands::tokens::IssueClientToken;
+use crate::commands::GrantError;
 use crate::secrets::{self, SecretKind};
 use crate::state::AppState;
+use crate::writer::WriterHandle;
 
-/// The successful token response (RFC 6749 §5.1) for the first `TokenIssued`
-/// access token among `events`, with `value` as its secret.
-pub fn token_response(
-    events: &[RecordedEvent],
-    access_token: &str,
-    refresh_token: Option<&str>,
-) -> HttpResponse {
-    let mut body = json!({ "access_token": access_token, "token_type": "Bearer" });
-    if let Some(Event::TokenIssued {
-        scopes,
-        issued_at,
-        expires_at,
-        ..
-    }) = events
-        .iter()
-        .map(|e| &e.payload)
-        .find(|p| matches!(p, Event::TokenIssued { .. }))
-    {
-        body["expires_in"] = json!(expires_at.unix_seconds() - issued_at.unix_seconds());
-        body["scope"] = json!(scopes.join(" "));
+/// The values of the tokens a grant may issue; only the digests reach the log.
+struct Minted {
+    access: String,
+    access_token: NewToken,
+    refresh: String,
+    refresh_token: NewToken,
+}
+
+impl Minted {
+    fn new(state: &AppState) -> Self {
+        let access = secrets::generate(SecretKind::AccessToken);
+        let refresh = secrets::generate(SecretKind::RefreshToken);
+        Minted {
+            access_token: NewToken {
+                id: uuid::Uuid::now_v7(),
+                digest: state.key.digest(&access),
+            },
+            refresh_token: NewToken {
+                id: uuid::Uuid::now_v7(),
+                digest: state.key.digest(&refresh),
+            },
+            access,
+            refresh,
+        }
     }
-    if let Some(refresh) = refresh_token {
-        body["refresh_token"] = json!(refresh);
+
+    /// The RFC 6749 §5.1 response for the tokens among `events`, or `None`
+    /// when the grant issued none (a detected reuse revoked instead).
+    fn response(&self, events: &[RecordedEvent]) -> Option<HttpResponse> {
+        let mut body = json!({ "token_type": "Bearer" });
+        let mut issued = false;
+        for event in events {
+            if let Event::TokenIssued {
+                kind,
+                scopes,
+                issued_at,
+                expires_at,
+                ..
+            } = &event.payload
+            {
+                issued = true;
+                match kind {
+                    TokenKind::Access => {
+                        body["access_token"] = json!(self.access);
+                        body["expires_in"] =
+                            json!(expires_at.unix_seconds() - issued_at.unix_seconds());
+                        body["scope"] = json!(scopes.join(" "));
+                    }
+                    TokenKind::Refresh => body["refresh_token"] = json!(self.refresh),
+                }
+            }
+        }
+        issued.then(|| {
+            HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .insert_header((header::PRAGMA, "no-cache"))
+                .json(body)
+        })
     }
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(body)
 }
 
 /// Requested scopes, checked against what the client may have; none
@@ -65,7 +104,20 @@ pub fn granted_scopes(
     Ok(scopes)
 }
 
-fn writer(state: &AppState) -> Result<&crate::writer::WriterHandle, OAuthError> {
+/// RFC 8707 `resource` values: absolute URIs without a fragment.
+pub fn resources(form: &OAuthForm) -> Result<Vec<String>, OAuthError> {
+    form.get_all("resource")
+        .map(|r| match url::Url::parse(r) {
+            Ok(u) if u.fragment().is_none() => Ok(r.to_owned()),
+            _ => Err(OAuthError::invalid_target(
+                "resource must be an absolute URI without a fragment (RFC 8707)",
+            )),
+        })
+        .collect()
+}
+
+/// The writer, once authlog is ready.
+pub fn writer(state: &AppState) -> Result<&WriterHandle, OAuthError> {
     match (state.is_ready(), state.writer()) {
         (true, Some(w)) => Ok(w),
         _ => Err(OAuthError::unavailable("authlog is starting")),
@@ -81,8 +133,9 @@ async fn token(
     let form = OAuthForm::read(&req, body).await?;
     let grant_type = form.require("grant_type")?;
     let creds = credentials(&req, &form)?;
-    let client = authenticate(&state, &creds)?;
-    let grant = crate::client_policy::parse_grant_type(grant_type).ok_or_else(|| {
+    let auth = authenticate(&state, &creds)?;
+    let client = &auth.client;
+    let grant = parse_grant_type(grant_type).ok_or_else(|| {
         OAuthError::unsupported_grant_type(format!("grant_type {grant_type} is not supported"))
     })?;
     if !client.metadata.grant_types.contains(&grant) {
@@ -96,55 +149,178 @@ async fn token(
             client.client_id
         )));
     }
+    let facts = RequestFacts::of(&req);
     match grant {
-        GrantType::ClientCredentials => client_credentials(&req, &state, &form, &client).await,
-        other => Err(OAuthError::unsupported_grant_type(format!(
-            "grant_type {} is not supported yet",
-            crate::client_policy::grant_type_name(other)
-        ))),
+        GrantType::ClientCredentials => client_credentials(&state, &form, &auth, &facts).await,
+        GrantType::AuthorizationCode => authorization_code(&state, &form, client, &facts).await,
+        GrantType::RefreshToken => refresh_token(&state, &form, client, &facts).await,
+        GrantType::DeviceCode => device_code(&state, &form, client, &facts).await,
     }
 }
 
 /// RFC 6749 §4.4: a confidential client gets a token for itself.
 async fn client_credentials(
-    req: &HttpRequest,
     state: &AppState,
     form: &OAuthForm,
-    client: &ClientRecord,
+    auth: &Authenticated,
+    facts: &RequestFacts,
 ) -> Result<HttpResponse, OAuthError> {
+    let client = &auth.client;
     if client.metadata.token_endpoint_auth_method == TokenEndpointAuthMethod::None {
         return Err(OAuthError::unauthorized_client(
             "public clients cannot use client_credentials",
         ));
     }
     let scopes = granted_scopes(form.get("scope"), client)?;
-    let audience = form
-        .get("resource")
-        .map(|r| vec![r.to_owned()])
-        .unwrap_or_default();
-    if let Some(resource) = audience.first() {
-        let ok = url::Url::parse(resource)
-            .map(|u| u.fragment().is_none())
-            .unwrap_or(false);
-        if !ok {
-            return Err(OAuthError::invalid_target(
-                "resource must be an absolute URI without a fragment (RFC 8707)",
-            ));
-        }
-    }
-    let value = secrets::generate(SecretKind::AccessToken);
-    let facts = RequestFacts::of(req);
+    let audience = resources(form)?;
+    let minted = Minted::new(state);
     let events = writer(state)?
         .submit(IssueClientToken {
             client_id: client.client_id.clone(),
-            token_id: uuid::Uuid::now_v7(),
-            digest: state.key.digest(&value),
+            token_id: minted.access_token.id,
+            digest: minted.access_token.digest,
+            secret_digest: auth.secret_digest,
             scopes,
             audience,
             ctx: facts.context(Principal::Client(client.client_id.clone()), None),
         })
         .await?;
-    Ok(token_response(&events, &value, None))
+    minted
+        .response(&events)
+        .ok_or_else(|| OAuthError::unavailable("no token was issued"))
+}
+
+/// RFC 6749 §4.1.3 with RFC 7636 §4.5: the code, the same redirect URI, and the PKCE verifier.
+async fn authorization_code(
+    state: &AppState,
+    form: &OAuthForm,
+    client: &ClientRecord,
+    facts: &RequestFacts,
+) -> Result<HttpResponse, OAuthError> {
+    let code = form.require("code")?;
+    let verifier = form
+        .get("code_verifier")
+        .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
+    let found = state
+        .read()
+        .grants
+        .code_by_digest(&state.key.digest(code))
+        .map(|c| (c.code_id, c.user_id));
+    let Some((code_id, user_id)) = found else {
+        return Err(GrantError::InvalidGrant("the code is invalid or expired".into()).into());
+    };
+    let minted = Minted::new(state);
+    let events = writer(state)?
+        .submit(RedeemCode {
+            code_id,
+            user_id,
+            client_id: client.client_id.clone(),
+            redirect_uri: form.get("redirect_uri").map(str::to_owned),
+            code_verifier: verifier.to_owned(),
+            access: minted.access_token,
+            refresh: minted.refresh_token,
+            ctx: facts.context(Principal::User(user_id), Some(client.client_id.clone())),
+        })
+        .await?;
+    minted.response(&events).ok_or_else(|| {
+        GrantError::InvalidGrant(
+            "the code was already used; the tokens issued from it are revoked".into(),
+        )
+        .into()
+    })
+}
+
+/// RFC 6749 §6: rotation; a retired refresh token revokes its family.
+async fn refresh_token(
+    state: &AppState,
+    form: &OAuthForm,
+    client: &ClientRecord,
+    facts: &RequestFacts,
+) -> Result<HttpResponse, OAuthError> {
+    let presented = form.require("refresh_token")?;
+    let scopes = form
+        .get("scope")
+        .map(|s| parse_scope(s).map_err(OAuthError::invalid_scope))
+        .transpose()?;
+    let found = state
+        .read()
+        .tokens
+        .by_digest(&state.key.digest(presented))
+        .filter(|t| t.kind == TokenKind::Refresh)
+        .map(|t| (t.token_id, t.family_id, t.subject));
+    let Some((token_id, family_id, Some(user_id))) = found else {
+        return Err(GrantError::InvalidGrant("the refresh token is invalid".into()).into());
+    };
+    let minted = Minted::new(state);
+    let events = writer(state)?
+        .submit(RefreshTokens {
+            token_id,
+            family_id,
+            user_id,
+            client_id: client.client_id.clone(),
+            scopes,
+            access: minted.access_token,
+            refresh: minted.refresh_token,
+            ctx: facts.context(Principal::User(user_id), Some(client.client_id.clone())),
+        })
+        .await?;
+    minted.response(&events).ok_or_else(|| {
+        GrantError::InvalidGrant("the refresh token was already used; its grant is revoked".into())
+            .into()
+    })
+}
+
+/// RFC 8628 §3.4: polling with the device code.
+async fn device_code(
+    state: &AppState,
+    form: &OAuthForm,
+    client: &ClientRecord,
+    facts: &RequestFacts,
+) -> Result<HttpResponse, OAuthError> {
+    let device_code = form.require("device_code")?;
+    let found = state
+        .read()
+        .grants
+        .device_by_digest(&state.key.digest(device_code))
+        .filter(|d| d.client_id == client.client_id)
+        .map(|d| (d.device_id, d.interval_seconds));
+    let Some((device_id, interval)) = found else {
+        return Err(GrantError::InvalidGrant("the device code is invalid".into()).into());
+    };
+    if !state
+        .device_polls
+        .poll(device_id, state.clock.now(), interval)
+    {
+        return Err(GrantError::SlowDown.into());
+    }
+    let minted = Minted::new(state);
+    let user = state
+        .read()
+        .grants
+        .device(&device_id)
+        .and_then(|d| match &d.state {
+            authlog_projections::DeviceState::Approved { user_id, .. } => Some(*user_id),
+            _ => None,
+        });
+    let principal = user
+        .map(Principal::User)
+        .unwrap_or(Principal::Client(client.client_id.clone()));
+    let events = writer(state)?
+        .submit(RedeemDevice {
+            device_id,
+            client_id: client.client_id.clone(),
+            access: minted.access_token,
+            refresh: minted.refresh_token,
+            ctx: facts.context(principal, user.map(|_| client.client_id.clone())),
+        })
+        .await?;
+    minted.response(&events).ok_or_else(|| {
+        GrantError::InvalidGrant(format!(
+            "no token for grant {}",
+            grant_type_name(GrantType::DeviceCode)
+        ))
+        .into()
+    })
 }
 
 /// Registers the routes.

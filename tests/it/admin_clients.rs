@@ -312,7 +312,10 @@ fn list_filters_combine_and_pages_never_skip_or_repeat() {
     assert_eq!(ids("q=even&scope=read"), vec!["c0", "c2"]);
     assert_eq!(ids("team=red"), vec!["c4"]);
     assert_eq!(ids("status=paused"), vec!["c6"]);
-    assert_eq!(ids("registration_type=default"), vec!["authlog-admin"]);
+    assert_eq!(
+        ids("registration_type=default"),
+        vec!["authlog-admin", "authlog-cli", "authlog-console"]
+    );
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -339,7 +342,18 @@ fn list_filters_combine_and_pages_never_skip_or_repeat() {
     }
     assert_eq!(
         seen,
-        vec!["authlog-admin", "c0", "c1", "c2", "c3", "c4", "c5", "c6"]
+        vec![
+            "authlog-admin",
+            "authlog-cli",
+            "authlog-console",
+            "c0",
+            "c1",
+            "c2",
+            "c3",
+            "c4",
+            "c5",
+            "c6"
+        ]
     );
 
     for bad in [
