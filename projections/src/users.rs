@@ -77,7 +77,7 @@ impl Users {
     /// All users, ordered by username.
     pub fn all(&self) -> Vec<&UserRecord> {
         let mut users: Vec<&UserRecord> = self.by_id.values().collect();
-        users.sort_by(|a, b| username_key(&a.username).cmp(&username_key(&b.username)));
+        users.sort_by_key(|u| username_key(&u.username));
         users
     }
 
