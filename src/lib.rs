@@ -8,6 +8,7 @@ pub mod client_policy;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod consent;
 pub mod http;
 pub mod passwords;
 pub mod replay;

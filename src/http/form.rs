@@ -12,8 +12,9 @@ use super::error::OAuthError;
 /// Largest form body accepted.
 pub const FORM_LIMIT: usize = 16 * 1024;
 
-/// Parameters that may appear more than once (RFC 8707 §2: `resource`).
-const REPEATABLE: [&str; 1] = ["resource"];
+/// Parameters that may appear more than once: RFC 8707 §2 `resource`,
+/// and the consent form's `team` checkboxes.
+const REPEATABLE: [&str; 2] = ["resource", "team"];
 
 /// A parsed form.
 #[derive(Debug, Clone, Default)]

@@ -4,17 +4,22 @@
 
 pub mod admin_clients;
 pub mod admin_tokens;
+pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
 pub mod client_json;
 pub mod context;
+pub mod device;
 pub mod error;
 pub mod form;
 pub mod health;
 pub mod introspection;
 pub mod json_body;
+pub mod login;
 pub mod metadata;
+pub mod pages;
 pub mod revocation;
+pub mod session;
 pub mod token_endpoint;
 pub mod token_json;
 
@@ -29,6 +34,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     revocation::routes(cfg);
     admin_clients::routes(cfg);
     admin_tokens::routes(cfg);
+    authorize::routes(cfg);
+    login::routes(cfg);
+    device::routes(cfg);
+    pages::routes(cfg);
 }
 
 /// Unknown paths: a problem document under `/api`, an OAuth error elsewhere.

@@ -1,0 +1,523 @@
+//! `GET /oauth/authorize` and the consent form it leads to
+//! (`POST /oauth/authorize`): RFC 6749 §4.1.1–4.1.2 with OAuth 2.1 rules
+//! (PKCE S256 for every client, exact redirect URIs; a loopback IP redirect
+//! may use any port, RFC 8252 §7.3) and RFC 9207 `iss` in every response.
+//!
+//! An unknown client or a redirect URI that does not match is shown as an
+//! error page and never redirected to; every other error is redirected
+//! back (§4.1.2.1).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use authlog_events::{AccessPreset, GrantType, Principal, TeamSelection};
+use authlog_projections::{ClientRecord, ClientStatus, UserRecord};
+
+use super::context::RequestFacts;
+use super::form::OAuthForm;
+use super::pages::{consent_page, error_page, login_page, ConsentView};
+use super::session::{csrf_ok, csrf_token, current_user};
+use crate::client_policy::parse_scope;
+use crate::commands::grants::IssueCode;
+use crate::consent::{choose_teams, eligible_teams, grantable_scopes};
+use crate::secrets::{self, SecretKind};
+use crate::state::AppState;
+
+/// A validated authorization request.
+#[derive(Debug, Clone)]
+pub struct AuthRequest {
+    /// The client.
+    pub client: ClientRecord,
+    /// Where to send the answer.
+    pub redirect_uri: String,
+    /// The redirect URI as sent ("" when omitted).
+    pub redirect_given: String,
+    /// Round-tripped `state`.
+    pub state: Option<String>,
+    /// Requested scopes (checked against the client's).
+    pub scopes: Vec<String>,
+    /// RFC 8707 resources.
+    pub resources: Vec<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// The query string, carried through login and consent.
+    pub query: String,
+}
+
+/// Why an authorization request fails.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// Shown to the user; never redirected.
+    Page(StatusCode, &'static str, String),
+    /// Redirected back to the client (RFC 6749 §4.1.2.1).
+    Redirect {
+        /// Where.
+        redirect_uri: String,
+        /// RFC error code.
+        error: &'static str,
+        /// Detail.
+        description: String,
+        /// The request's `state`.
+        state: Option<String>,
+    },
+}
+
+/// Whether `given` is the registered `registered` redirect URI: exact
+/// match, except that a loopback IP literal over http may change its port.
+pub fn redirect_matches(registered: &str, given: &str) -> bool {
+    if registered == given {
+        return true;
+    }
+    let (Ok(r), Ok(g)) = (url::Url::parse(registered), url::Url::parse(given)) else {
+        return false;
+    };
+    let loopback_ip = |u: &url::Url| {
+        u.scheme() == "http"
+            && matches!(
+                u.host(),
+                Some(url::Host::Ipv4(ip)) if ip.is_loopback()
+            ) | matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+    };
+    if !loopback_ip(&r) || !loopback_ip(&g) {
+        return false;
+    }
+    let mut g_without_port = g.clone();
+    let _ = g_without_port.set_port(r.port());
+    g_without_port == r && !given.contains('#')
+}
+
+/// Builds the redirect back to the client with `params` and `iss`.
+pub fn redirect_to(
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    issuer: &str,
+    status: StatusCode,
+) -> HttpResponse {
+    let mut url = match url::Url::parse(redirect_uri) {
+        Ok(u) => u,
+        Err(_) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid redirect",
+                "the redirect URI is not valid",
+            )
+        }
+    };
+    {
+        let mut pairs = url.query_pairs_mut();
+        for (k, v) in params {
+            pairs.append_pair(k, v);
+        }
+        pairs.append_pair("iss", issuer);
+    }
+    HttpResponse::build(status)
+        .insert_header((header::LOCATION, url.as_str()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+impl AuthorizeError {
+    fn respond(self, issuer: &str, status: StatusCode) -> HttpResponse {
+        match self {
+            AuthorizeError::Page(code, title, detail) => error_page(code, title, &detail),
+            AuthorizeError::Redirect {
+                redirect_uri,
+                error,
+                description,
+                state,
+            } => {
+                let description = super::error::rfc6749_text(&description);
+                let mut params = vec![
+                    ("error", error),
+                    ("error_description", description.as_str()),
+                ];
+                if let Some(s) = state.as_deref() {
+                    params.push(("state", s));
+                }
+                redirect_to(&redirect_uri, &params, issuer, status)
+            }
+        }
+    }
+}
+
+fn page_error(detail: impl Into<String>) -> AuthorizeError {
+    AuthorizeError::Page(StatusCode::BAD_REQUEST, "Invalid request", detail.into())
+}
+
+/// Validates an authorization request's query string.
+pub fn parse_request(state: &AppState, query: &str) -> Result<AuthRequest, AuthorizeError> {
+    let form = OAuthForm::parse(query.as_bytes()).map_err(|e| page_error(e.description))?;
+    let client_id = form
+        .get("client_id")
+        .ok_or_else(|| page_error("client_id is missing"))?;
+    let client = state
+        .read()
+        .registry
+        .get(client_id)
+        .cloned()
+        .ok_or_else(|| page_error("this application is not registered"))?;
+    let registered = &client.metadata.redirect_uris;
+    let given = form.get("redirect_uri");
+    let redirect_uri = match given {
+        Some(g) => {
+            if !registered.iter().any(|r| redirect_matches(r, g)) {
+                return Err(page_error(
+                    "redirect_uri is not registered for this application",
+                ));
+            }
+            g.to_owned()
+        }
+        None if registered.len() == 1 => registered[0].clone(),
+        None => return Err(page_error("redirect_uri is required")),
+    };
+    let state_param = form.get("state").map(str::to_owned);
+    let fail = |error: &'static str, description: &str| AuthorizeError::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        error,
+        description: description.to_owned(),
+        state: state_param.clone(),
+    };
+    if client.status == ClientStatus::Paused {
+        return Err(fail("unauthorized_client", "this application is paused"));
+    }
+    match form.get("response_type") {
+        None => return Err(fail("invalid_request", "response_type is missing")),
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ))
+        }
+    }
+    if !client
+        .metadata
+        .grant_types
+        .contains(&GrantType::AuthorizationCode)
+    {
+        return Err(fail(
+            "unauthorized_client",
+            "this application may not use the authorization code grant",
+        ));
+    }
+    let challenge = form.get("code_challenge").ok_or_else(|| {
+        fail(
+            "invalid_request",
+            "code_challenge is required (PKCE with S256)",
+        )
+    })?;
+    if form.get("code_challenge_method") != Some("S256") {
+        return Err(fail(
+            "invalid_request",
+            "code_challenge_method must be S256",
+        ));
+    }
+    let well_formed = challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err(fail(
+            "invalid_request",
+            "code_challenge must be a base64url SHA-256 (43 characters)",
+        ));
+    }
+    let scopes = match form.get("scope") {
+        Some(s) => {
+            let scopes = parse_scope(s).map_err(|e| fail("invalid_scope", &e))?;
+            if let Some(extra) = scopes.iter().find(|s| !client.metadata.scopes.contains(s)) {
+                return Err(fail(
+                    "invalid_scope",
+                    &format!("scope {extra} is not allowed for this application"),
+                ));
+            }
+            scopes
+        }
+        None => client.metadata.scopes.clone(),
+    };
+    let mut resources = Vec::new();
+    for r in form.get_all("resource") {
+        match url::Url::parse(r) {
+            Ok(u) if u.fragment().is_none() => resources.push(r.to_owned()),
+            _ => {
+                return Err(fail(
+                    "invalid_target",
+                    "resource must be an absolute URI without a fragment",
+                ))
+            }
+        }
+    }
+    Ok(AuthRequest {
+        redirect_given: given.unwrap_or("").to_owned(),
+        client,
+        redirect_uri,
+        state: state_param,
+        scopes,
+        resources,
+        code_challenge: challenge.to_owned(),
+        query: query.to_owned(),
+    })
+}
+
+/// Origin of a redirect URI, for the consent page's CSP `form-action`.
+fn origin_of(uri: &str) -> Vec<String> {
+    url::Url::parse(uri)
+        .map(|u| vec![u.origin().ascii_serialization()])
+        .unwrap_or_default()
+}
+
+fn access_of(client: &ClientRecord) -> AccessPreset {
+    client.metadata.access_preset
+}
+
+/// Issues the code and redirects with it.
+async fn issue_code(
+    state: &AppState,
+    facts: &RequestFacts,
+    request: &AuthRequest,
+    user: &UserRecord,
+    scopes: Vec<String>,
+    teams: Vec<String>,
+    remember_consent: bool,
+    status: StatusCode,
+) -> HttpResponse {
+    let code = secrets::generate(SecretKind::AuthorizationCode);
+    let writer = match (state.is_ready(), state.writer()) {
+        (true, Some(w)) => w,
+        _ => {
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                "authlog is starting",
+            )
+        }
+    };
+    let result = writer
+        .submit(IssueCode {
+            code_id: uuid::Uuid::now_v7(),
+            code_digest: state.key.digest(&code),
+            client_id: request.client.client_id.clone(),
+            user_id: user.user_id,
+            redirect_uri: request.redirect_given.clone(),
+            code_challenge: request.code_challenge.clone(),
+            scopes,
+            resources: request.resources.clone(),
+            teams,
+            access: access_of(&request.client),
+            remember_consent,
+            ctx: facts.context(
+                Principal::User(user.user_id),
+                Some(request.client.client_id.clone()),
+            ),
+        })
+        .await;
+    match result {
+        Ok(_) => {
+            let mut params = vec![("code", code.as_str())];
+            if let Some(s) = request.state.as_deref() {
+                params.push(("state", s));
+            }
+            redirect_to(&request.redirect_uri, &params, &state.config.issuer, status)
+        }
+        Err(e) => AuthorizeError::Redirect {
+            redirect_uri: request.redirect_uri.clone(),
+            error: match e {
+                crate::writer::WriteError::Unavailable(_) => "temporarily_unavailable",
+                _ => "access_denied",
+            },
+            description: e.to_string(),
+            state: request.state.clone(),
+        }
+        .respond(&state.config.issuer, status),
+    }
+}
+
+fn with_cookie(
+    mut response: HttpResponse,
+    cookie: Option<actix_web::cookie::Cookie<'static>>,
+) -> HttpResponse {
+    if let Some(c) = cookie {
+        let _ = response.add_cookie(&c);
+    }
+    response
+}
+
+/// The consent page for `request`.
+fn show_consent(
+    req: &HttpRequest,
+    state: &AppState,
+    request: &AuthRequest,
+    user: &UserRecord,
+    error: Option<&str>,
+) -> HttpResponse {
+    let (csrf, cookie) = csrf_token(req, state);
+    let scopes = grantable_scopes(&request.scopes, user);
+    let teams = eligible_teams(user, &request.client);
+    let view = ConsentView {
+        client_name: &request.client.metadata.client_name,
+        client_id: &request.client.client_id,
+        scopes: &scopes,
+        full_access: access_of(&request.client) == AccessPreset::Full,
+        teams: &teams,
+        multiple: request.client.metadata.team_selection == TeamSelection::Multiple,
+        action: "/oauth/authorize",
+        hidden: vec![("request", request.query.clone())],
+        csrf: &csrf,
+        error,
+        username: &user.username,
+    };
+    with_cookie(
+        consent_page(&view, &origin_of(&request.redirect_uri)),
+        cookie,
+    )
+}
+
+/// The login page, returning to `return_to` afterwards.
+pub fn show_login(req: &HttpRequest, state: &AppState, return_to: &str) -> HttpResponse {
+    let (csrf, cookie) = csrf_token(req, state);
+    with_cookie(
+        login_page(StatusCode::OK, &csrf, return_to, "", None),
+        cookie,
+    )
+}
+
+#[get("/oauth/authorize")]
+async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let request = match parse_request(&state, req.query_string()) {
+        Ok(r) => r,
+        Err(e) => return e.respond(&state.config.issuer, StatusCode::FOUND),
+    };
+    let Some(user) = current_user(&req, &state) else {
+        return show_login(&req, &state, &format!("/oauth/authorize?{}", request.query));
+    };
+    let scopes = grantable_scopes(&request.scopes, &user);
+    let eligible = eligible_teams(&user, &request.client);
+    if eligible.is_empty() && !request.client.metadata.team_restrictions.is_empty() {
+        return AuthorizeError::Redirect {
+            redirect_uri: request.redirect_uri.clone(),
+            error: "access_denied",
+            description: "you are not in any team this application may access".into(),
+            state: request.state.clone(),
+        }
+        .respond(&state.config.issuer, StatusCode::FOUND);
+    }
+    if !request.client.metadata.require_consent {
+        let remembered = state
+            .read()
+            .users
+            .consent(&user.user_id, &request.client.client_id)
+            .cloned();
+        if let Some(consent) = remembered {
+            let covers = scopes.iter().all(|s| consent.scopes.contains(s));
+            if let (true, Ok(teams)) = (
+                covers,
+                choose_teams(&consent.teams, &eligible, &request.client),
+            ) {
+                let facts = RequestFacts::of(&req);
+                return issue_code(
+                    &state,
+                    &facts,
+                    &request,
+                    &user,
+                    scopes,
+                    teams,
+                    false,
+                    StatusCode::FOUND,
+                )
+                .await;
+            }
+        }
+    }
+    show_consent(&req, &state, &request, &user, None)
+}
+
+#[post("/oauth/authorize")]
+async fn decide(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) -> HttpResponse {
+    let form = match OAuthForm::read(&req, body).await {
+        Ok(f) => f,
+        Err(e) => return error_page(e.status, "Invalid request", &e.description),
+    };
+    if !csrf_ok(&req, &state, form.get("csrf")) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "the form expired or did not come from authlog; go back and try again",
+        );
+    }
+    let request = match parse_request(&state, form.get("request").unwrap_or("")) {
+        Ok(r) => r,
+        Err(e) => return e.respond(&state.config.issuer, StatusCode::SEE_OTHER),
+    };
+    let Some(user) = current_user(&req, &state) else {
+        return show_login(&req, &state, &format!("/oauth/authorize?{}", request.query));
+    };
+    if form.get("decision") != Some("approve") {
+        return AuthorizeError::Redirect {
+            redirect_uri: request.redirect_uri.clone(),
+            error: "access_denied",
+            description: "the user denied the request".into(),
+            state: request.state.clone(),
+        }
+        .respond(&state.config.issuer, StatusCode::SEE_OTHER);
+    }
+    let chosen: Vec<String> = form.get_all("team").map(str::to_owned).collect();
+    let eligible = eligible_teams(&user, &request.client);
+    let teams = match choose_teams(&chosen, &eligible, &request.client) {
+        Ok(t) => t,
+        Err(message) => return show_consent(&req, &state, &request, &user, Some(&message)),
+    };
+    let scopes = grantable_scopes(&request.scopes, &user);
+    let facts = RequestFacts::of(&req);
+    issue_code(
+        &state,
+        &facts,
+        &request,
+        &user,
+        scopes,
+        teams,
+        true,
+        StatusCode::SEE_OTHER,
+    )
+    .await
+}
+
+/// Registers the routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(authorize).service(decide);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_ip_redirects_may_change_port_and_nothing_else() {
+        assert!(redirect_matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:51234/callback"
+        ));
+        assert!(redirect_matches(
+            "http://[::1]/callback",
+            "http://[::1]:8080/callback"
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:5000/other"
+        ));
+        assert!(!redirect_matches(
+            "http://localhost/callback",
+            "http://localhost:5000/callback"
+        ));
+        assert!(!redirect_matches(
+            "https://app.example.com/cb",
+            "https://app.example.com:444/cb"
+        ));
+        assert!(!redirect_matches(
+            "https://app.example.com/cb",
+            "https://app.example.com/cb/"
+        ));
+        assert!(redirect_matches(
+            "https://app.example.com/cb",
+            "https://app.example.com/cb"
+        ));
+    }
+}

@@ -1,0 +1,357 @@
+//! The device flow's user side and its start (RFC 8628):
+//! `POST /oauth/device_authorization` starts it for a client;
+//! `/oauth/device` is where a signed-in user enters or confirms the code,
+//! consents (teams, scopes), and approves or denies.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use authlog_events::{AccessPreset, GrantType, Principal, TeamSelection};
+use authlog_projections::{ClientRecord, DeviceRecord, DeviceState, UserRecord};
+use serde_json::json;
+
+use super::authorize::show_login;
+use super::client_auth::{authenticate, credentials};
+use super::context::RequestFacts;
+use super::error::OAuthError;
+use super::form::OAuthForm;
+use super::pages::{consent_page, device_entry_page, error_page, message_page, ConsentView};
+use super::session::{csrf_ok, csrf_token, current_user};
+use super::token_endpoint::{granted_scopes, resources, writer};
+use crate::commands::grants::{
+    DecideDevice, StartDevice, DEVICE_INTERVAL_SECONDS, DEVICE_TTL_SECONDS,
+};
+use crate::commands::DomainError;
+use crate::consent::{choose_teams, eligible_teams, grantable_scopes};
+use crate::secrets::{self, SecretKind};
+use crate::state::AppState;
+use crate::writer::WriteError;
+
+/// RFC 8628 §6.1: consonants only, no vowels (no words), no look-alikes.
+const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
+
+/// A fresh 8-letter user code (about 34 bits).
+fn new_user_code() -> String {
+    secrets::random_bytes()[..8]
+        .iter()
+        .map(|b| USER_CODE_ALPHABET[usize::from(*b) % USER_CODE_ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Upper-cases and drops separators: `bcdf-ghjk` → `BCDFGHJK`.
+pub fn normalize_user_code(input: &str) -> String {
+    input
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .take(16)
+        .collect()
+}
+
+/// `BCDFGHJK` → `BCDF-GHJK`.
+pub fn display_user_code(code: &str) -> String {
+    if code.len() == 8 {
+        format!("{}-{}", &code[..4], &code[4..])
+    } else {
+        code.to_owned()
+    }
+}
+
+#[post("/oauth/device_authorization")]
+async fn device_authorization(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
+    let form = OAuthForm::read(&req, body).await?;
+    let creds = credentials(&req, &form)?;
+    let client = authenticate(&state, &creds)?.client;
+    if !client.metadata.grant_types.contains(&GrantType::DeviceCode) {
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use the device flow",
+        ));
+    }
+    if client.status == authlog_projections::ClientStatus::Paused {
+        return Err(OAuthError::unauthorized_client(format!(
+            "client {} is paused",
+            client.client_id
+        )));
+    }
+    let scopes = granted_scopes(form.get("scope"), &client)?;
+    let resources = resources(&form)?;
+    let facts = RequestFacts::of(&req);
+    let device_code = secrets::generate(SecretKind::DeviceCode);
+    for _ in 0..5 {
+        let user_code = new_user_code();
+        let result = writer(&state)?
+            .submit(StartDevice {
+                device_id: uuid::Uuid::now_v7(),
+                device_code_digest: state.key.digest(&device_code),
+                user_code: user_code.clone(),
+                client_id: client.client_id.clone(),
+                scopes: scopes.clone(),
+                resources: resources.clone(),
+                ctx: facts.context(Principal::Client(client.client_id.clone()), None),
+            })
+            .await;
+        match result {
+            Ok(_) => {
+                let issuer = &state.config.issuer;
+                let shown = display_user_code(&user_code);
+                return Ok(HttpResponse::Ok()
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .json(json!({
+                        "device_code": device_code,
+                        "user_code": shown,
+                        "verification_uri": format!("{issuer}/oauth/device"),
+                        "verification_uri_complete": format!("{issuer}/oauth/device?user_code={shown}"),
+                        "expires_in": DEVICE_TTL_SECONDS,
+                        "interval": DEVICE_INTERVAL_SECONDS,
+                    })));
+            }
+            Err(WriteError::Rejected(DomainError::Conflict(_))) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(OAuthError::unavailable("could not allocate a user code"))
+}
+
+/// A pending, unexpired device authorization by user code.
+fn pending(state: &AppState, user_code: &str) -> Option<(DeviceRecord, ClientRecord)> {
+    let now = state.clock.now();
+    let p = state.read();
+    let device = p
+        .grants
+        .device_by_user_code(&normalize_user_code(user_code))
+        .filter(|d| d.state == DeviceState::Pending && now < d.expires_at)?
+        .clone();
+    let client = p.registry.get(&device.client_id)?.clone();
+    Some((device, client))
+}
+
+fn device_consent(
+    req: &HttpRequest,
+    state: &AppState,
+    device: &DeviceRecord,
+    client: &ClientRecord,
+    user: &UserRecord,
+    error: Option<&str>,
+) -> HttpResponse {
+    let (csrf, cookie) = csrf_token(req, state);
+    let scopes = grantable_scopes(&device.scopes, user);
+    let teams = eligible_teams(user, client);
+    let view = ConsentView {
+        client_name: &client.metadata.client_name,
+        client_id: &client.client_id,
+        scopes: &scopes,
+        full_access: client.metadata.access_preset == AccessPreset::Full,
+        teams: &teams,
+        multiple: client.metadata.team_selection == TeamSelection::Multiple,
+        action: "/oauth/device/decision",
+        hidden: vec![("user_code", device.user_code.clone())],
+        csrf: &csrf,
+        error,
+        username: &user.username,
+    };
+    let mut response = consent_page(&view, &[]);
+    if let Some(c) = cookie {
+        let _ = response.add_cookie(&c);
+    }
+    response
+}
+
+fn entry(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    code: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    let (csrf, cookie) = csrf_token(req, state);
+    let mut response = device_entry_page(status, &csrf, code, error);
+    if let Some(c) = cookie {
+        let _ = response.add_cookie(&c);
+    }
+    response
+}
+
+#[derive(serde::Deserialize)]
+struct DeviceQuery {
+    user_code: Option<String>,
+}
+
+#[get("/oauth/device")]
+async fn device_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let query: DeviceQuery =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or(DeviceQuery { user_code: None });
+    let code = query.user_code.unwrap_or_default();
+    let Some(user) = current_user(&req, &state) else {
+        let return_to = if code.is_empty() {
+            "/oauth/device".to_owned()
+        } else {
+            format!(
+                "/oauth/device?user_code={}",
+                display_user_code(&normalize_user_code(&code))
+            )
+        };
+        return show_login(&req, &state, &return_to);
+    };
+    if code.is_empty() {
+        return entry(&req, &state, StatusCode::OK, "", None);
+    }
+    match pending(&state, &code) {
+        Some((device, client)) => device_consent(&req, &state, &device, &client, &user, None),
+        None => entry(
+            &req,
+            &state,
+            StatusCode::BAD_REQUEST,
+            &code,
+            Some("That code is not valid or has expired."),
+        ),
+    }
+}
+
+#[post("/oauth/device")]
+async fn enter_code(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Payload,
+) -> HttpResponse {
+    let form = match OAuthForm::read(&req, body).await {
+        Ok(f) => f,
+        Err(e) => return error_page(e.status, "Invalid request", &e.description),
+    };
+    if !csrf_ok(&req, &state, form.get("csrf")) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "the form expired or did not come from authlog; go back and try again",
+        );
+    }
+    let Some(user) = current_user(&req, &state) else {
+        return show_login(&req, &state, "/oauth/device");
+    };
+    let code = form.get("user_code").unwrap_or("");
+    let now = state.clock.now();
+    let key = format!("device:{}", user.user_id);
+    if state.login_throttle.check(&key, now).is_err() {
+        return entry(
+            &req,
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            code,
+            Some("Too many wrong codes. Wait a few minutes."),
+        );
+    }
+    match pending(&state, code) {
+        Some((device, client)) => device_consent(&req, &state, &device, &client, &user, None),
+        None => {
+            state.login_throttle.fail(&key, now);
+            entry(
+                &req,
+                &state,
+                StatusCode::BAD_REQUEST,
+                code,
+                Some("That code is not valid or has expired."),
+            )
+        }
+    }
+}
+
+#[post("/oauth/device/decision")]
+async fn decision(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Payload,
+) -> HttpResponse {
+    let form = match OAuthForm::read(&req, body).await {
+        Ok(f) => f,
+        Err(e) => return error_page(e.status, "Invalid request", &e.description),
+    };
+    if !csrf_ok(&req, &state, form.get("csrf")) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "the form expired or did not come from authlog; go back and try again",
+        );
+    }
+    let Some(user) = current_user(&req, &state) else {
+        return show_login(&req, &state, "/oauth/device");
+    };
+    let Some((device, client)) = pending(&state, form.get("user_code").unwrap_or("")) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Code expired",
+            "That code is not valid or has expired.",
+        );
+    };
+    let approval = if form.get("decision") == Some("approve") {
+        let chosen: Vec<String> = form.get_all("team").map(str::to_owned).collect();
+        let eligible = eligible_teams(&user, &client);
+        match choose_teams(&chosen, &eligible, &client) {
+            Ok(teams) => Some((
+                grantable_scopes(&device.scopes, &user),
+                teams,
+                client.metadata.access_preset,
+            )),
+            Err(message) => {
+                return device_consent(&req, &state, &device, &client, &user, Some(&message))
+            }
+        }
+    } else {
+        None
+    };
+    let approved = approval.is_some();
+    let facts = RequestFacts::of(&req);
+    let Some(writer) = state.writer().filter(|_| state.is_ready()) else {
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            "authlog is starting",
+        );
+    };
+    let result = writer
+        .submit(DecideDevice {
+            device_id: device.device_id,
+            user_id: user.user_id,
+            approval,
+            ctx: facts.context(
+                Principal::User(user.user_id),
+                Some(client.client_id.clone()),
+            ),
+        })
+        .await;
+    match result {
+        Ok(_) if approved => message_page(
+            "Device connected",
+            "You can return to your device; it will finish signing in.",
+        ),
+        Ok(_) => message_page("Request denied", "The device was not connected."),
+        Err(e) => error_page(
+            StatusCode::BAD_REQUEST,
+            "Could not complete",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// Registers the routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(device_authorization)
+        .service(device_page)
+        .service(enter_code)
+        .service(decision);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_codes_are_eight_consonants_shown_with_a_dash() {
+        let code = new_user_code();
+        assert_eq!(code.len(), 8);
+        assert!(code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b)));
+        assert_eq!(display_user_code("BCDFGHJK"), "BCDF-GHJK");
+        assert_eq!(normalize_user_code(" bcdf-ghjk "), "BCDFGHJK");
+    }
+}

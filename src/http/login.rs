@@ -1,0 +1,160 @@
+//! `POST /login`: username and password, CSRF-checked, throttled per
+//! username and per IP, every attempt appended (`LoginSucceeded` /
+//! `LoginFailed`). Success sets the session cookie and returns to the
+//! page that asked (only authlog's own authorize and device pages).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use authlog_events::{AuthFailure, Principal};
+
+use super::context::RequestFacts;
+use super::form::OAuthForm;
+use super::pages::{error_page, login_page};
+use super::session::{csrf_ok, csrf_token, session_cookie};
+use crate::commands::users::RecordLogin;
+use crate::passwords;
+use crate::state::AppState;
+
+/// Whether `return_to` is one of authlog's own pages (no open redirect).
+pub fn safe_return_to(return_to: &str) -> bool {
+    let ours = return_to.starts_with("/oauth/authorize?")
+        || return_to == "/oauth/device"
+        || return_to.starts_with("/oauth/device?");
+    ours && !return_to.contains(['\r', '\n', '\\']) && !return_to.starts_with("//")
+}
+
+#[post("/login")]
+async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) -> HttpResponse {
+    let form = match OAuthForm::read(&req, body).await {
+        Ok(f) => f,
+        Err(e) => return error_page(e.status, "Invalid request", &e.description),
+    };
+    let return_to = form.get("return_to").unwrap_or("");
+    if !safe_return_to(return_to) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "unknown page to return to",
+        );
+    }
+    if !csrf_ok(&req, &state, form.get("csrf")) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "the form expired or did not come from authlog; go back and try again",
+        );
+    }
+    let username: String = form
+        .get("username")
+        .unwrap_or("")
+        .chars()
+        .take(128)
+        .collect();
+    let password = form.get("password").unwrap_or("").to_owned();
+    let facts = RequestFacts::of(&req);
+    let now = state.clock.now();
+    let user_key = format!("user:{}", username.to_lowercase());
+    let ip_key = format!("ip:{}", facts.ip.map(|i| i.to_string()).unwrap_or_default());
+    let (csrf, _) = csrf_token(&req, &state);
+    let throttled = state
+        .login_throttle
+        .check(&user_key, now)
+        .and(state.login_throttle.check(&ip_key, now));
+    let user = state.read().users.by_username(&username).cloned();
+    let writer = match (state.is_ready(), state.writer()) {
+        (true, Some(w)) => w.clone(),
+        _ => {
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                "authlog is starting",
+            )
+        }
+    };
+    let record = |failure: Option<AuthFailure>| RecordLogin {
+        user_id: user.as_ref().map(|u| u.user_id),
+        username: username.clone(),
+        failure,
+        client_id: None,
+        ctx: facts.context(
+            user.as_ref()
+                .map(|u| Principal::User(u.user_id))
+                .unwrap_or(Principal::Anonymous),
+            None,
+        ),
+    };
+    if let Err(wait) = throttled {
+        let _ = writer.submit(record(Some(AuthFailure::Throttled))).await;
+        let mut response = login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &csrf,
+            return_to,
+            &username,
+            Some("Too many failed attempts. Wait a few minutes and try again."),
+        );
+        if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return response;
+    }
+    let digest = user.as_ref().map(|u| u.password_digest.clone());
+    // argon2 is deliberately slow: keep it off the request workers.
+    let verified = web::block(move || passwords::verify(&password, digest.as_deref()))
+        .await
+        .unwrap_or(false);
+    let failure = match &user {
+        None => Some(AuthFailure::UnknownPrincipal),
+        Some(_) if !verified => Some(AuthFailure::BadCredentials),
+        Some(u) if u.disabled => Some(AuthFailure::Inactive),
+        Some(_) => None,
+    };
+    if let Some(failure) = failure {
+        state.login_throttle.fail(&user_key, now);
+        state.login_throttle.fail(&ip_key, now);
+        let _ = writer.submit(record(Some(failure))).await;
+        return login_page(
+            StatusCode::UNAUTHORIZED,
+            &csrf,
+            return_to,
+            &username,
+            Some("Invalid username or password."),
+        );
+    }
+    let Some(user_id) = user.as_ref().map(|u| u.user_id) else {
+        return error_page(StatusCode::UNAUTHORIZED, "Sign-in failed", "unknown user");
+    };
+    state.login_throttle.clear(&user_key);
+    if let Err(e) = writer.submit(record(None)).await {
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            &e.to_string(),
+        );
+    }
+    let mut response = HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, return_to))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish();
+    let _ = response.add_cookie(&session_cookie(&state, user_id, now));
+    response
+}
+
+/// Registers the routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(login);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_return_to;
+
+    #[test]
+    fn only_authlog_pages_are_return_targets() {
+        assert!(safe_return_to("/oauth/authorize?client_id=x"));
+        assert!(safe_return_to("/oauth/device?user_code=ABCD-EFGH"));
+        assert!(!safe_return_to("https://evil.example.com/"));
+        assert!(!safe_return_to("//evil.example.com/oauth/authorize?"));
+        assert!(!safe_return_to("/oauth/authorize?x\r\nSet-Cookie: a=b"));
+        assert!(!safe_return_to("/api/admin/oauth-clients"));
+    }
+}

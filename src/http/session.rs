@@ -1,0 +1,101 @@
+//! The browser session and CSRF protection of the HTML pages.
+//!
+//! * Session: a cookie `authlog_session` = `v1.<user id>.<expiry>.<mac>`,
+//!   the MAC an HMAC under the server key. Stateless, so it survives
+//!   restarts; a disabled user's session stops working at once because the
+//!   user is checked on every use. `HttpOnly`, `SameSite=Lax`, `Secure`
+//!   when the issuer is https.
+//! * CSRF: signed double submit. A random `authlog_csrf` cookie, and every
+//!   form carries HMAC(server key, cookie); a cross-site page can neither
+//!   read the cookie nor compute the MAC.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::HttpRequest;
+use authlog_events::Timestamp;
+use authlog_projections::UserRecord;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::secrets;
+use crate::state::AppState;
+
+/// Session cookie name.
+pub const SESSION_COOKIE: &str = "authlog_session";
+/// CSRF cookie name.
+pub const CSRF_COOKIE: &str = "authlog_csrf";
+/// How long a login lasts.
+pub const SESSION_SECONDS: i64 = 12 * 3600;
+
+fn mac(state: &AppState, purpose: &str, value: &str) -> String {
+    URL_SAFE_NO_PAD.encode(state.key.digest(&format!("{purpose}|{value}")).0)
+}
+
+fn cookie<'a>(state: &AppState, name: &'a str, value: String, max_age: i64) -> Cookie<'a> {
+    let mut c = Cookie::new(name, value);
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Lax);
+    c.set_path("/");
+    c.set_secure(state.config.issuer.starts_with("https://"));
+    c.set_max_age(actix_web::cookie::time::Duration::seconds(max_age));
+    c
+}
+
+/// A session cookie for `user` from `now`.
+pub fn session_cookie(state: &AppState, user: Uuid, now: Timestamp) -> Cookie<'static> {
+    let payload = format!(
+        "{user}.{}",
+        now.plus_seconds(SESSION_SECONDS).unix_seconds()
+    );
+    let value = format!("v1.{payload}.{}", mac(state, "session", &payload));
+    cookie(state, SESSION_COOKIE, value, SESSION_SECONDS)
+}
+
+/// The logged-in, enabled user of this request, if any.
+pub fn current_user(req: &HttpRequest, state: &AppState) -> Option<UserRecord> {
+    let value = req.cookie(SESSION_COOKIE)?.value().to_owned();
+    let rest = value.strip_prefix("v1.")?;
+    let (payload, given) = rest.rsplit_once('.')?;
+    let expected = mac(state, "session", payload);
+    if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+        return None;
+    }
+    let (user, expires) = payload.split_once('.')?;
+    let expires: i64 = expires.parse().ok()?;
+    if state.clock.now().unix_seconds() >= expires {
+        return None;
+    }
+    let user: Uuid = user.parse().ok()?;
+    let projections = state.read();
+    projections
+        .users
+        .get(&user)
+        .filter(|u| !u.disabled)
+        .cloned()
+}
+
+/// The CSRF token for this request's forms, and the cookie to set when the
+/// browser has none yet.
+pub fn csrf_token(req: &HttpRequest, state: &AppState) -> (String, Option<Cookie<'static>>) {
+    match req.cookie(CSRF_COOKIE) {
+        Some(c) if !c.value().is_empty() => (mac(state, "csrf", c.value()), None),
+        _ => {
+            let value = URL_SAFE_NO_PAD.encode(secrets::random_bytes());
+            let token = mac(state, "csrf", &value);
+            (
+                token,
+                Some(cookie(state, CSRF_COOKIE, value, SESSION_SECONDS)),
+            )
+        }
+    }
+}
+
+/// Whether `token` (from a form) matches this request's CSRF cookie.
+pub fn csrf_ok(req: &HttpRequest, state: &AppState, token: Option<&str>) -> bool {
+    let (Some(cookie), Some(token)) = (req.cookie(CSRF_COOKIE), token) else {
+        return false;
+    };
+    let expected = mac(state, "csrf", cookie.value());
+    expected.as_bytes().ct_eq(token.as_bytes()).into()
+}
