@@ -51,6 +51,9 @@ struct ServeArgs {
     /// HTTP worker threads (default: number of cores).
     #[arg(long, env = "AUTHLOG_WORKERS", value_name = "N")]
     workers: Option<usize>,
+    /// Seconds between "last used" summaries appended to the log.
+    #[arg(long, env = "AUTHLOG_USAGE_FLUSH_SECONDS", value_name = "SECONDS")]
+    usage_flush_seconds: Option<u64>,
     /// Shift the server clock by this many seconds (tests of expiry).
     #[arg(
         long,
@@ -101,6 +104,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         server_key: std::env::var("AUTHLOG_SERVER_KEY").ok(),
         bootstrap_admin_secret: std::env::var("AUTHLOG_BOOTSTRAP_ADMIN_SECRET").ok(),
         bootstrap_admin_password: std::env::var("AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD").ok(),
+        usage_flush_seconds: args.usage_flush_seconds,
     };
     let file = match &args.config {
         Some(path) => match RawConfig::from_file(path) {

@@ -71,6 +71,8 @@ pub struct RawConfig {
     pub bootstrap_admin_secret: Option<String>,
     /// Password of the `admin` user at first start (`AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD`).
     pub bootstrap_admin_password: Option<String>,
+    /// Seconds between "last used" summaries (`AUTHLOG_USAGE_FLUSH_SECONDS`, default 60).
+    pub usage_flush_seconds: Option<u64>,
 }
 
 impl RawConfig {
@@ -101,6 +103,7 @@ impl RawConfig {
             bootstrap_admin_password: self
                 .bootstrap_admin_password
                 .or(lower.bootstrap_admin_password),
+            usage_flush_seconds: self.usage_flush_seconds.or(lower.usage_flush_seconds),
         }
     }
 }
@@ -128,6 +131,8 @@ pub struct Config {
     pub bootstrap_admin_secret: Option<String>,
     /// Configured first-start admin password, if any.
     pub bootstrap_admin_password: Option<String>,
+    /// Seconds between "last used" summaries.
+    pub usage_flush_seconds: u64,
 }
 
 fn invalid(key: &'static str, value: impl ToString, reason: &str) -> ConfigError {
@@ -197,6 +202,12 @@ impl Config {
                 }
                 other => other,
             },
+            usage_flush_seconds: bounded(
+                "AUTHLOG_USAGE_FLUSH_SECONDS",
+                raw.usage_flush_seconds.unwrap_or(60) as usize,
+                1,
+                3600,
+            )? as u64,
             bootstrap_admin_password: match raw.bootstrap_admin_password {
                 Some(p) => {
                     crate::passwords::check_policy(&p).map_err(|reason| {

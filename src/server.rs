@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use crate::bootstrap::{self, BootstrapError};
 use crate::clock::{Clock, SystemClock};
+use crate::commands::users::RecordTokenUse;
 use crate::config::Config;
 use crate::replay::replay;
 use crate::secrets::{KeyError, ServerKey};
@@ -118,10 +119,21 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                 return Err(ServeError::Http(std::io::Error::other(join.to_string())));
             }
         }
+        let flushing = state.clone();
+        let every = std::time::Duration::from_secs(config.usage_flush_seconds);
+        actix_web::rt::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                flush_usage(&flushing).await;
+            }
+        });
         let result = served
             .await
             .map_err(|e| ServeError::Http(std::io::Error::other(e.to_string())))?
             .map_err(ServeError::Http);
+        flush_usage(&state).await;
         let closing = state.clone();
         let _ = tokio::task::spawn_blocking(move || closing.stop_writer()).await;
         tracing::info!("stopped");
@@ -152,6 +164,23 @@ fn start_write_side(state: &AppState, writer_config: WriterConfig) -> Result<(),
     state.set_ready();
     tracing::info!("ready");
     Ok(())
+}
+
+/// Appends the token uses noted since the last flush as one `TokensUsed`.
+async fn flush_usage(state: &AppState) {
+    let uses = state.usage.drain();
+    if uses.is_empty() {
+        return;
+    }
+    if let Some(writer) = state.writer() {
+        let command = RecordTokenUse {
+            uses,
+            ctx: crate::commands::EventContext::system(),
+        };
+        if let Err(e) = writer.submit(command).await {
+            tracing::warn!(error = %e, "could not record token use");
+        }
+    }
 }
 
 fn rate(events: u64, elapsed: Duration) -> u64 {

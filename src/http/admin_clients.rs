@@ -350,8 +350,8 @@ async fn read(
         .json(view))
 }
 
-/// Parses `If-Match`: `"N"`, `W/"N"` or `*`.
-fn if_match(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
+/// Parses `If-Match`: `"N"` or `*`.
+pub fn if_match(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
     let Some(value) = req.headers().get(header::IF_MATCH) else {
         return Ok(None);
     };
@@ -604,7 +604,10 @@ async fn tokens(
             more = true;
             break;
         }
-        items.push(super::token_json::token_view(t));
+        items.push(super::token_json::token_view(
+            t,
+            state.usage.pending(&t.token_id),
+        ));
     }
     let next_cursor = more
         .then(|| {

@@ -269,15 +269,21 @@ fn access_of(client: &ClientRecord) -> AccessPreset {
     client.metadata.access_preset
 }
 
+/// What the user grants.
+struct Approval {
+    scopes: Vec<String>,
+    teams: Vec<String>,
+    /// Remember it (`ConsentGranted`): the user just consented.
+    remember: bool,
+}
+
 /// Issues the code and redirects with it.
 async fn issue_code(
     state: &AppState,
     facts: &RequestFacts,
     request: &AuthRequest,
     user: &UserRecord,
-    scopes: Vec<String>,
-    teams: Vec<String>,
-    remember_consent: bool,
+    approval: Approval,
     status: StatusCode,
 ) -> HttpResponse {
     let code = secrets::generate(SecretKind::AuthorizationCode);
@@ -299,11 +305,11 @@ async fn issue_code(
             user_id: user.user_id,
             redirect_uri: request.redirect_given.clone(),
             code_challenge: request.code_challenge.clone(),
-            scopes,
+            scopes: approval.scopes,
             resources: request.resources.clone(),
-            teams,
+            teams: approval.teams,
             access: access_of(&request.client),
-            remember_consent,
+            remember_consent: approval.remember,
             ctx: facts.context(
                 Principal::User(user.user_id),
                 Some(request.client.client_id.clone()),
@@ -413,17 +419,13 @@ async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
                 choose_teams(&consent.teams, &eligible, &request.client),
             ) {
                 let facts = RequestFacts::of(&req);
-                return issue_code(
-                    &state,
-                    &facts,
-                    &request,
-                    &user,
+                let approval = Approval {
                     scopes,
                     teams,
-                    false,
-                    StatusCode::FOUND,
-                )
-                .await;
+                    remember: false,
+                };
+                return issue_code(&state, &facts, &request, &user, approval, StatusCode::FOUND)
+                    .await;
             }
         }
     }
@@ -467,14 +469,17 @@ async fn decide(req: HttpRequest, state: web::Data<AppState>, body: web::Payload
     };
     let scopes = grantable_scopes(&request.scopes, &user);
     let facts = RequestFacts::of(&req);
+    let approval = Approval {
+        scopes,
+        teams,
+        remember: true,
+    };
     issue_code(
         &state,
         &facts,
         &request,
         &user,
-        scopes,
-        teams,
-        true,
+        approval,
         StatusCode::SEE_OTHER,
     )
     .await

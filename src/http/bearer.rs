@@ -1,15 +1,18 @@
-//! Bearer-token authentication for the admin and audit APIs (RFC 6750):
-//! the token must be active, and the request's scope must be among the
-//! token's.
+//! Bearer-token authentication for the admin, audit and self-service APIs
+//! (RFC 6750). The token must be an active access token with the
+//! request's scope. A token acting for a user never does more than the
+//! user: the user must be enabled, their roles must allow the scope, and
+//! write scopes need `full` access. Every use is noted for "last used".
 
 use actix_web::http::header;
 use actix_web::HttpRequest;
-use authlog_events::Principal;
-use authlog_projections::TokenRecord;
+use authlog_events::{Principal, TokenKind};
+use authlog_projections::{TokenRecord, UserRecord};
 
 use super::context::RequestFacts;
 use super::error::ApiError;
 use crate::commands::EventContext;
+use crate::scopes::{access_allows, role_allows};
 use crate::state::AppState;
 
 /// An authenticated API caller.
@@ -17,6 +20,8 @@ use crate::state::AppState;
 pub struct Caller {
     /// The token it presented.
     pub token: TokenRecord,
+    /// The user the token acts for, if any.
+    pub user: Option<UserRecord>,
     /// Request facts for attribution.
     pub facts: RequestFacts,
 }
@@ -30,7 +35,8 @@ impl Caller {
         }
     }
 
-    /// Attribution for the events this caller causes.
+    /// Attribution for the events this caller causes: a user acting
+    /// through a client's token is tagged with that client.
     pub fn context(&self) -> EventContext {
         let via = self.token.subject.map(|_| self.token.client_id.clone());
         self.facts.context(self.principal(), via)
@@ -47,12 +53,8 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Authenticates the request and checks `scope`.
-pub fn authorize(
-    req: &HttpRequest,
-    state: &AppState,
-    scope: &'static str,
-) -> Result<Caller, ApiError> {
+/// Authenticates the request's bearer token (any scope).
+pub fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     let token = bearer_token(req).ok_or(ApiError::Unauthenticated { token_given: false })?;
     let digest = state.key.digest(token);
     let now = state.clock.now();
@@ -60,13 +62,43 @@ pub fn authorize(
     let record = projections
         .tokens
         .by_digest(&digest)
-        .filter(|t| t.is_active(now) && t.kind == authlog_events::TokenKind::Access)
+        .filter(|t| t.is_active(now) && t.kind == TokenKind::Access)
         .ok_or(ApiError::Unauthenticated { token_given: true })?;
-    if !record.scopes.iter().any(|s| s == scope) {
-        return Err(ApiError::Forbidden { scope });
-    }
+    let user = match record.subject {
+        Some(subject) => Some(
+            projections
+                .users
+                .get(&subject)
+                .filter(|u| !u.disabled)
+                .cloned()
+                .ok_or(ApiError::Unauthenticated { token_given: true })?,
+        ),
+        None => None,
+    };
+    state.usage.touch(record.token_id, now);
     Ok(Caller {
         token: record.clone(),
+        user,
         facts: RequestFacts::of(req),
     })
+}
+
+/// Authenticates the request and checks `scope` against the token, the
+/// user's roles and the token's access preset.
+pub fn authorize(
+    req: &HttpRequest,
+    state: &AppState,
+    scope: &'static str,
+) -> Result<Caller, ApiError> {
+    let caller = authenticate(req, state)?;
+    let token_ok = caller.token.scopes.iter().any(|s| s == scope);
+    let user_ok = caller
+        .user
+        .as_ref()
+        .is_none_or(|u| role_allows(&u.roles, scope) && access_allows(caller.token.access, scope));
+    if token_ok && user_ok {
+        Ok(caller)
+    } else {
+        Err(ApiError::Forbidden { scope })
+    }
 }

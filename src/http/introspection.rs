@@ -47,6 +47,7 @@ async fn introspect(
     if !visible || !client_live || !record.is_active(now) {
         return Ok(inactive());
     }
+    state.usage.touch(record.token_id, now);
     let sub = record
         .subject
         .map(|s| s.to_string())
@@ -64,6 +65,14 @@ async fn introspect(
     });
     if !record.audience.is_empty() {
         body["aud"] = json!(record.audience);
+    }
+    if let Some(user) = record.subject.and_then(|s| projections.users.get(&s)) {
+        if user.disabled {
+            return Ok(inactive());
+        }
+        body["username"] = json!(user.username);
+        body["access"] = json!(super::client_json::preset_name(record.access));
+        body["teams"] = json!(record.teams);
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

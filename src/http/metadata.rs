@@ -10,20 +10,34 @@ use crate::state::AppState;
 #[get("/.well-known/oauth-authorization-server")]
 async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let issuer = &state.config.issuer;
-    let auth_methods = ["client_secret_basic", "client_secret_post"];
+    let client_auth = ["client_secret_basic", "client_secret_post", "none"];
+    let confidential_auth = ["client_secret_basic", "client_secret_post"];
+    let mut scopes: Vec<&str> = API_SCOPES.to_vec();
+    scopes.extend(["profile", "email"]);
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
         .json(json!({
             "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/oauth/authorize"),
             "token_endpoint": format!("{issuer}/oauth/token"),
+            "device_authorization_endpoint": format!("{issuer}/oauth/device_authorization"),
             "introspection_endpoint": format!("{issuer}/oauth/introspect"),
             "revocation_endpoint": format!("{issuer}/oauth/revoke"),
-            "grant_types_supported": ["client_credentials"],
-            "response_types_supported": [],
-            "token_endpoint_auth_methods_supported": auth_methods,
-            "introspection_endpoint_auth_methods_supported": auth_methods,
-            "revocation_endpoint_auth_methods_supported": auth_methods,
-            "scopes_supported": API_SCOPES,
+            "userinfo_endpoint": format!("{issuer}/oauth/userinfo"),
+            "grant_types_supported": [
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:device_code",
+            ],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": client_auth,
+            "introspection_endpoint_auth_methods_supported": confidential_auth,
+            "revocation_endpoint_auth_methods_supported": client_auth,
+            "authorization_response_iss_parameter_supported": true,
+            "scopes_supported": scopes,
         }))
 }
 

@@ -4,6 +4,7 @@
 
 pub mod admin_clients;
 pub mod admin_tokens;
+pub mod admin_users;
 pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
@@ -20,8 +21,10 @@ pub mod metadata;
 pub mod pages;
 pub mod revocation;
 pub mod session;
+pub mod sessions;
 pub mod token_endpoint;
 pub mod token_json;
+pub mod userinfo;
 
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
@@ -34,6 +37,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     revocation::routes(cfg);
     admin_clients::routes(cfg);
     admin_tokens::routes(cfg);
+    admin_users::routes(cfg);
+    sessions::routes(cfg);
+    userinfo::routes(cfg);
     authorize::routes(cfg);
     login::routes(cfg);
     device::routes(cfg);

@@ -9,7 +9,7 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 use authlog_events::{
     Event, GrantType, Principal, RecordedEvent, TokenEndpointAuthMethod, TokenKind,
 };
-use authlog_projections::{ClientRecord, ClientStatus};
+use authlog_projections::{ClientRecord, ClientStatus, DeviceState};
 use serde_json::json;
 
 use super::client_auth::{authenticate, credentials, Authenticated};
@@ -283,25 +283,23 @@ async fn device_code(
         .grants
         .device_by_digest(&state.key.digest(device_code))
         .filter(|d| d.client_id == client.client_id)
-        .map(|d| (d.device_id, d.interval_seconds));
-    let Some((device_id, interval)) = found else {
+        .map(|d| (d.device_id, d.interval_seconds, d.state.clone()));
+    let Some((device_id, interval, device_state)) = found else {
         return Err(GrantError::InvalidGrant("the device code is invalid".into()).into());
     };
-    if !state
+    let in_time = state
         .device_polls
-        .poll(device_id, state.clock.now(), interval)
-    {
+        .poll(device_id, state.clock.now(), interval);
+    // slow_down is a variant of authorization_pending (RFC 8628 §3.5);
+    // a decided code gets its definitive answer whatever the pace.
+    if !in_time && device_state == DeviceState::Pending {
         return Err(GrantError::SlowDown.into());
     }
     let minted = Minted::new(state);
-    let user = state
-        .read()
-        .grants
-        .device(&device_id)
-        .and_then(|d| match &d.state {
-            authlog_projections::DeviceState::Approved { user_id, .. } => Some(*user_id),
-            _ => None,
-        });
+    let user = match device_state {
+        DeviceState::Approved { user_id, .. } => Some(user_id),
+        _ => None,
+    };
     let principal = user
         .map(Principal::User)
         .unwrap_or(Principal::Client(client.client_id.clone()));

@@ -2,10 +2,12 @@
 //! port with a fresh temporary data directory and talks HTTP to it.
 
 mod admin_clients;
+mod browser;
 mod harness;
 mod health;
 mod oauth_tokens;
 mod replay_equality;
 mod secrets_at_rest;
 mod shapes;
+mod user_flows;
 mod verify_cli;

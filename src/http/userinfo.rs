@@ -1,0 +1,47 @@
+//! `GET`/`POST /oauth/userinfo`: who the bearer token acts for, and the
+//! teams it was granted. Errors follow RFC 6750 §3 (`invalid_token` with a
+//! `WWW-Authenticate: Bearer` challenge).
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::bearer::authenticate;
+use crate::state::AppState;
+
+fn invalid_token(description: &str) -> HttpResponse {
+    HttpResponse::Unauthorized()
+        .insert_header((
+            header::WWW_AUTHENTICATE,
+            format!("Bearer realm=\"authlog\", error=\"invalid_token\", error_description=\"{description}\""),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "error": "invalid_token", "error_description": description }))
+}
+
+async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let Ok(caller) = authenticate(&req, &state) else {
+        return invalid_token("the access token is invalid, expired or revoked");
+    };
+    let Some(user) = caller.user else {
+        return invalid_token("the access token does not act for a user");
+    };
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({
+            "sub": user.user_id.to_string(),
+            "preferred_username": user.username,
+            "name": user.display_name,
+            "email": user.email,
+            "teams": caller.token.teams,
+            "user_teams": user.teams,
+            "client_id": caller.token.client_id,
+            "access": super::client_json::preset_name(caller.token.access),
+        }))
+}
+
+/// Registers the routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/oauth/userinfo", web::get().to(userinfo))
+        .route("/oauth/userinfo", web::post().to(userinfo));
+}
