@@ -31,6 +31,7 @@ fn redact(mut v: Value) -> Value {
                         | "exp"
                         | "iat"
                         | "next_cursor"
+                        | "last_used_at"
                             if !val.is_null() =>
                         {
                             *val = json!("[redacted]")
