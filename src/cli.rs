@@ -54,6 +54,23 @@ struct ServeArgs {
     /// Seconds between "last used" summaries appended to the log.
     #[arg(long, env = "AUTHLOG_USAGE_FLUSH_SECONDS", value_name = "SECONDS")]
     usage_flush_seconds: Option<u64>,
+    /// Dynamic registration: open, initial_access_token or disabled.
+    #[arg(long, env = "AUTHLOG_REGISTRATION_POLICY", value_name = "POLICY")]
+    registration_policy: Option<String>,
+    /// Registrations allowed per client IP per minute.
+    #[arg(long, env = "AUTHLOG_REGISTRATION_RATE_LIMIT", value_name = "N")]
+    registration_rate_limit: Option<usize>,
+    /// host:port pairs allowed for metadata documents despite private addresses (tests).
+    #[arg(
+        long,
+        env = "AUTHLOG_CIMD_ALLOW_HOSTS",
+        value_name = "HOSTS",
+        hide = true
+    )]
+    cimd_allow_hosts: Option<String>,
+    /// Extra CA certificate (PEM) trusted for metadata documents.
+    #[arg(long, env = "AUTHLOG_CIMD_CA_FILE", value_name = "FILE")]
+    cimd_ca_file: Option<PathBuf>,
     /// Shift the server clock by this many seconds (tests of expiry).
     #[arg(
         long,
@@ -105,6 +122,14 @@ fn serve(args: ServeArgs) -> ExitCode {
         bootstrap_admin_secret: std::env::var("AUTHLOG_BOOTSTRAP_ADMIN_SECRET").ok(),
         bootstrap_admin_password: std::env::var("AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD").ok(),
         usage_flush_seconds: args.usage_flush_seconds,
+        registration_policy: args.registration_policy,
+        registration_initial_access_token: std::env::var(
+            "AUTHLOG_REGISTRATION_INITIAL_ACCESS_TOKEN",
+        )
+        .ok(),
+        registration_rate_limit: args.registration_rate_limit,
+        cimd_allow_hosts: args.cimd_allow_hosts,
+        cimd_ca_file: args.cimd_ca_file,
     };
     let file = match &args.config {
         Some(path) => match RawConfig::from_file(path) {

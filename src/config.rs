@@ -73,6 +73,20 @@ pub struct RawConfig {
     pub bootstrap_admin_password: Option<String>,
     /// Seconds between "last used" summaries (`AUTHLOG_USAGE_FLUSH_SECONDS`, default 60).
     pub usage_flush_seconds: Option<u64>,
+    /// Dynamic registration policy: `open`, `initial_access_token` or
+    /// `disabled` (`AUTHLOG_REGISTRATION_POLICY`, default `open`).
+    pub registration_policy: Option<String>,
+    /// The bearer token required under `initial_access_token`
+    /// (`AUTHLOG_REGISTRATION_INITIAL_ACCESS_TOKEN`).
+    pub registration_initial_access_token: Option<String>,
+    /// Registrations allowed per client IP per minute (`AUTHLOG_REGISTRATION_RATE_LIMIT`, default 10).
+    pub registration_rate_limit: Option<usize>,
+    /// `host:port` pairs whose metadata documents may be fetched although
+    /// they resolve to loopback or private addresses (`AUTHLOG_CIMD_ALLOW_HOSTS`,
+    /// comma-separated; for tests only; default none).
+    pub cimd_allow_hosts: Option<String>,
+    /// Extra CA certificate (PEM) trusted for metadata documents (`AUTHLOG_CIMD_CA_FILE`).
+    pub cimd_ca_file: Option<PathBuf>,
 }
 
 impl RawConfig {
@@ -104,6 +118,15 @@ impl RawConfig {
                 .bootstrap_admin_password
                 .or(lower.bootstrap_admin_password),
             usage_flush_seconds: self.usage_flush_seconds.or(lower.usage_flush_seconds),
+            registration_policy: self.registration_policy.or(lower.registration_policy),
+            registration_initial_access_token: self
+                .registration_initial_access_token
+                .or(lower.registration_initial_access_token),
+            registration_rate_limit: self
+                .registration_rate_limit
+                .or(lower.registration_rate_limit),
+            cimd_allow_hosts: self.cimd_allow_hosts.or(lower.cimd_allow_hosts),
+            cimd_ca_file: self.cimd_ca_file.or(lower.cimd_ca_file),
         }
     }
 }
@@ -133,6 +156,25 @@ pub struct Config {
     pub bootstrap_admin_password: Option<String>,
     /// Seconds between "last used" summaries.
     pub usage_flush_seconds: u64,
+    /// Who may register clients dynamically.
+    pub registration: RegistrationPolicy,
+    /// Registrations per client IP per minute.
+    pub registration_rate_limit: usize,
+    /// `host:port` exceptions to the metadata-document address rules.
+    pub cimd_allow_hosts: Vec<String>,
+    /// Extra CA certificate for metadata documents.
+    pub cimd_ca_file: Option<PathBuf>,
+}
+
+/// RFC 7591 registration policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationPolicy {
+    /// Anyone may register (rate-limited per IP).
+    Open,
+    /// A bearer initial access token is required.
+    InitialAccessToken(String),
+    /// `/oauth/register` answers 403.
+    Disabled,
 }
 
 fn invalid(key: &'static str, value: impl ToString, reason: &str) -> ConfigError {
@@ -202,6 +244,42 @@ impl Config {
                 }
                 other => other,
             },
+            registration: match (
+                raw.registration_policy.as_deref().unwrap_or("open"),
+                raw.registration_initial_access_token,
+            ) {
+                ("open", _) => RegistrationPolicy::Open,
+                ("disabled", _) => RegistrationPolicy::Disabled,
+                ("initial_access_token", Some(t)) if t.len() >= 16 => RegistrationPolicy::InitialAccessToken(t),
+                ("initial_access_token", _) => {
+                    return Err(invalid(
+                        "AUTHLOG_REGISTRATION_INITIAL_ACCESS_TOKEN",
+                        "(hidden)",
+                        "is required (16+ characters) when AUTHLOG_REGISTRATION_POLICY is initial_access_token",
+                    ))
+                }
+                (other, _) => {
+                    return Err(invalid(
+                        "AUTHLOG_REGISTRATION_POLICY",
+                        other,
+                        "must be open, initial_access_token or disabled",
+                    ))
+                }
+            },
+            registration_rate_limit: bounded(
+                "AUTHLOG_REGISTRATION_RATE_LIMIT",
+                raw.registration_rate_limit.unwrap_or(10),
+                1,
+                100_000,
+            )?,
+            cimd_allow_hosts: raw
+                .cimd_allow_hosts
+                .unwrap_or_default()
+                .split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            cimd_ca_file: raw.cimd_ca_file,
             usage_flush_seconds: bounded(
                 "AUTHLOG_USAGE_FLUSH_SECONDS",
                 raw.usage_flush_seconds.unwrap_or(60) as usize,

@@ -81,6 +81,11 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .wrap_fn(|req, srv| {
+                    use actix_web::dev::Service;
+                    let response = srv.call(req);
+                    async move { response.await.map(crate::http::cors::finish) }
+                })
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(crate::http::routes)
                 .default_service(web::to(crate::http::not_found))

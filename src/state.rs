@@ -38,6 +38,8 @@ pub struct AppState {
     pub login_throttle: FailureThrottle,
     /// Token uses not yet flushed to the log.
     pub usage: UsageTracker,
+    /// Dynamic registrations per client IP.
+    pub registrations: FailureThrottle,
     /// Set once replay is done.
     writer: OnceLock<WriterHandle>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
@@ -52,6 +54,7 @@ impl AppState {
         key: ServerKey,
         store: Arc<dyn EventStore>,
     ) -> Self {
+        let registration_rate_limit = config.registration_rate_limit;
         AppState {
             config,
             clock,
@@ -61,6 +64,7 @@ impl AppState {
             device_polls: DevicePolls::default(),
             login_throttle: FailureThrottle::new(LOGIN_FAILURES, LOGIN_WINDOW_SECONDS),
             usage: UsageTracker::default(),
+            registrations: FailureThrottle::new(registration_rate_limit, 60),
             writer: OnceLock::new(),
             writer_thread: Mutex::new(None),
             ready: AtomicBool::new(false),

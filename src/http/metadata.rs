@@ -8,13 +8,13 @@ use crate::scopes::API_SCOPES;
 use crate::state::AppState;
 
 #[get("/.well-known/oauth-authorization-server")]
-async fn metadata(state: web::Data<AppState>) -> HttpResponse {
+async fn metadata(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let issuer = &state.config.issuer;
     let client_auth = ["client_secret_basic", "client_secret_post", "none"];
     let confidential_auth = ["client_secret_basic", "client_secret_post"];
     let mut scopes: Vec<&str> = API_SCOPES.to_vec();
     scopes.extend(["profile", "email"]);
-    HttpResponse::Ok()
+    let response = HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
         .json(json!({
             "issuer": issuer,
@@ -38,7 +38,10 @@ async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "revocation_endpoint_auth_methods_supported": client_auth,
             "authorization_response_iss_parameter_supported": true,
             "scopes_supported": scopes,
-        }))
+            "registration_endpoint": format!("{issuer}/oauth/register"),
+            "client_id_metadata_document_supported": true,
+        }));
+    crate::http::cors::allow_any(&req, response)
 }
 
 /// Registers the routes.

@@ -10,6 +10,7 @@ pub mod bearer;
 pub mod client_auth;
 pub mod client_json;
 pub mod context;
+pub mod cors;
 pub mod device;
 pub mod error;
 pub mod form;
@@ -19,6 +20,7 @@ pub mod json_body;
 pub mod login;
 pub mod metadata;
 pub mod pages;
+pub mod registration;
 pub mod revocation;
 pub mod session;
 pub mod sessions;
@@ -44,6 +46,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     login::routes(cfg);
     device::routes(cfg);
     pages::routes(cfg);
+    registration::routes(cfg);
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/oauth/token",
+        "/oauth/revoke",
+        "/oauth/register",
+        "/oauth/register/{client_id}",
+    ] {
+        cfg.route(
+            path,
+            web::method(actix_web::http::Method::OPTIONS).to(cors::preflight),
+        );
+    }
 }
 
 /// Unknown paths: a problem document under `/api`, an OAuth error elsewhere.

@@ -22,6 +22,7 @@ async fn revoke(
     let form = OAuthForm::read(&req, body).await?;
     let creds = credentials(&req, &form)?;
     let client = authenticate(&state, &creds)?.client;
+    super::cors::allow_client(&req, &client.client_id);
     let token = form.require("token")?;
     // token_type_hint is optional help (RFC 7009 §2.1); every token type is searched anyway.
     let digest = state.key.digest(token);

@@ -135,6 +135,7 @@ async fn token(
     let creds = credentials(&req, &form)?;
     let auth = authenticate(&state, &creds)?;
     let client = &auth.client;
+    super::cors::allow_client(&req, &client.client_id);
     let grant = parse_grant_type(grant_type).ok_or_else(|| {
         OAuthError::unsupported_grant_type(format!("grant_type {grant_type} is not supported"))
     })?;
