@@ -3,7 +3,9 @@
 //! `authlog-projections` read models.
 
 pub mod bootstrap;
+pub mod cimd;
 pub mod cli;
+pub mod client_document;
 pub mod client_policy;
 pub mod clock;
 pub mod commands;

@@ -10,6 +10,7 @@ use authlog_events::{EventStore, RedbStore, StoreError};
 use thiserror::Error;
 
 use crate::bootstrap::{self, BootstrapError};
+use crate::cimd::DocumentFetcher;
 use crate::clock::{Clock, SystemClock};
 use crate::commands::users::RecordTokenUse;
 use crate::config::Config;
@@ -74,7 +75,16 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     let store: Arc<dyn EventStore> = Arc::new(RedbStore::open(config.log_path())?);
     let clock: Arc<dyn Clock> =
         Arc::new(SystemClock::with_offset_seconds(config.clock_skew_seconds));
-    let state = web::Data::new(AppState::new(config.clone(), clock, key, store));
+    let ca = match &config.cimd_ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|source| ServeError::DataDir {
+            path: path.display().to_string(),
+            source,
+        })?),
+        None => None,
+    };
+    let documents = DocumentFetcher::new(config.cimd_allow_hosts.clone(), ca.as_deref())
+        .map_err(|e| ServeError::Http(std::io::Error::other(e)))?;
+    let state = web::Data::new(AppState::new(config.clone(), clock, key, store, documents));
 
     actix_web::rt::System::new().block_on(async move {
         let app_state = state.clone();

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use authlog_events::EventStore;
 use authlog_projections::Projections;
 
+use crate::cimd::DocumentFetcher;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::secrets::ServerKey;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub usage: UsageTracker,
     /// Dynamic registrations per client IP.
     pub registrations: FailureThrottle,
+    /// Client ID Metadata Documents.
+    pub documents: DocumentFetcher,
     /// Set once replay is done.
     writer: OnceLock<WriterHandle>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
@@ -53,6 +56,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
         key: ServerKey,
         store: Arc<dyn EventStore>,
+        documents: DocumentFetcher,
     ) -> Self {
         let registration_rate_limit = config.registration_rate_limit;
         AppState {
@@ -65,6 +69,7 @@ impl AppState {
             login_throttle: FailureThrottle::new(LOGIN_FAILURES, LOGIN_WINDOW_SECONDS),
             usage: UsageTracker::default(),
             registrations: FailureThrottle::new(registration_rate_limit, 60),
+            documents,
             writer: OnceLock::new(),
             writer_thread: Mutex::new(None),
             ready: AtomicBool::new(false),

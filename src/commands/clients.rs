@@ -309,3 +309,56 @@ impl Decide for RevokeClientTokens {
         Ok(AppendBatch::new(vec![event]))
     }
 }
+
+/// Registers or refreshes a client from its metadata document: the first
+/// use appends `ClientRegistered` (type `cimd`), a changed document
+/// `ClientUpdated`, an unchanged one nothing. A deleted id stays deleted.
+pub struct UpsertDocumentClient {
+    /// The document URL.
+    pub client_id: String,
+    /// Metadata from the document.
+    pub metadata: ClientMetadata,
+    /// Attribution.
+    pub ctx: EventContext,
+}
+
+impl Decide for UpsertDocumentClient {
+    fn access(&self) -> Access {
+        Access {
+            reads: vec![],
+            writes: vec![client_stream(&self.client_id)],
+        }
+    }
+
+    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+        if state.registry.is_deleted(&self.client_id) {
+            return Err(DomainError::Conflict(format!(
+                "client {} was deleted",
+                self.client_id
+            )));
+        }
+        let stream = client_stream(&self.client_id);
+        let payload = match state.registry.get(&self.client_id) {
+            None => Event::ClientRegistered {
+                client_id: self.client_id.clone(),
+                registration_type: RegistrationType::Cimd,
+                metadata: self.metadata.clone(),
+                secret_digest: None,
+                registration_access_token_digest: None,
+                confirm_high_risk: false,
+            },
+            Some(c) if c.metadata == self.metadata => return Ok(AppendBatch::default()),
+            Some(_) => Event::ClientUpdated {
+                client_id: self.client_id.clone(),
+                metadata: self.metadata.clone(),
+                confirm_high_risk: false,
+            },
+        };
+        Ok(AppendBatch::new(vec![self.ctx.event(
+            stream,
+            &self.client_id,
+            now,
+            payload,
+        )]))
+    }
+}

@@ -386,8 +386,29 @@ pub fn show_login(req: &HttpRequest, state: &AppState, return_to: &str) -> HttpR
     )
 }
 
+/// Registers a metadata-document client named in `query` before the
+/// request is parsed; an unusable document is an error page.
+async fn ensure_client(
+    req: &HttpRequest,
+    state: &AppState,
+    query: &str,
+) -> Result<(), HttpResponse> {
+    let client_id = OAuthForm::parse(query.as_bytes())
+        .ok()
+        .and_then(|f| f.get("client_id").map(str::to_owned));
+    if let Some(id) = client_id {
+        super::document_client::ensure(state, &id, &RequestFacts::of(req))
+            .await
+            .map_err(|e| error_page(StatusCode::BAD_REQUEST, "Unknown application", &e))?;
+    }
+    Ok(())
+}
+
 #[get("/oauth/authorize")]
 async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(page) = ensure_client(&req, &state, req.query_string()).await {
+        return page;
+    }
     let request = match parse_request(&state, req.query_string()) {
         Ok(r) => r,
         Err(e) => return e.respond(&state.config.issuer, StatusCode::FOUND),
@@ -444,6 +465,9 @@ async fn decide(req: HttpRequest, state: web::Data<AppState>, body: web::Payload
             "Request refused",
             "the form expired or did not come from authlog; go back and try again",
         );
+    }
+    if let Err(page) = ensure_client(&req, &state, form.get("request").unwrap_or("")).await {
+        return page;
     }
     let request = match parse_request(&state, form.get("request").unwrap_or("")) {
         Ok(r) => r,

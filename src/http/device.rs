@@ -64,6 +64,10 @@ async fn device_authorization(
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::read(&req, body).await?;
     let creds = credentials(&req, &form)?;
+    let facts = RequestFacts::of(&req);
+    super::document_client::ensure(&state, &creds.client_id, &facts)
+        .await
+        .map_err(OAuthError::invalid_client)?;
     let client = authenticate(&state, &creds)?.client;
     if !client.metadata.grant_types.contains(&GrantType::DeviceCode) {
         return Err(OAuthError::unauthorized_client(
@@ -78,7 +82,6 @@ async fn device_authorization(
     }
     let scopes = granted_scopes(form.get("scope"), &client)?;
     let resources = resources(&form)?;
-    let facts = RequestFacts::of(&req);
     let device_code = secrets::generate(SecretKind::DeviceCode);
     for _ in 0..5 {
         let user_code = new_user_code();

@@ -12,6 +12,7 @@ pub mod client_json;
 pub mod context;
 pub mod cors;
 pub mod device;
+pub mod document_client;
 pub mod error;
 pub mod form;
 pub mod health;

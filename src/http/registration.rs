@@ -10,23 +10,18 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
-use authlog_events::{
-    ClientMetadata, GrantType, Principal, RegistrationType, TokenEndpointAuthMethod,
-};
+use authlog_events::{Principal, RegistrationType, TokenEndpointAuthMethod};
 use authlog_projections::ClientRecord;
 use futures_util::StreamExt;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use subtle::ConstantTimeEq;
 
 use super::bearer::bearer_token;
-use super::client_json::default_metadata;
 use super::context::RequestFacts;
 use super::cors;
 use super::error::rfc6749_text;
-use crate::client_policy::{
-    self, auth_method_name, grant_type_name, parse_auth_method, parse_grant_type, FieldError,
-};
+use crate::client_document::ClientDocument;
+use crate::client_policy::{self, auth_method_name, grant_type_name, FieldError};
 use crate::commands::clients::{DeleteClients, RegisterClient, UpdateClient};
 use crate::commands::DomainError;
 use crate::config::RegistrationPolicy;
@@ -65,85 +60,11 @@ fn invalid_token() -> HttpResponse {
         .json(json!({ "error": "invalid_token", "error_description": "the registration access token is invalid" }))
 }
 
-/// RFC 7591 §2 client metadata as sent. Unknown members are ignored (§2).
-#[derive(Debug, Default, Deserialize)]
-struct Registration {
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    redirect_uris: Option<Vec<String>>,
-    token_endpoint_auth_method: Option<String>,
-    grant_types: Option<Vec<String>>,
-    response_types: Option<Vec<String>>,
-    client_name: Option<String>,
-    client_uri: Option<String>,
-    logo_uri: Option<String>,
-    scope: Option<String>,
-    contacts: Option<Vec<String>>,
-    tos_uri: Option<String>,
-    policy_uri: Option<String>,
-    software_id: Option<String>,
-    software_version: Option<String>,
-}
-
-impl Registration {
-    /// The metadata to register: dynamic defaults, then what was sent.
-    fn metadata(&self) -> Result<ClientMetadata, FieldError> {
-        let mut md = default_metadata();
-        md.client_name = self
-            .client_name
-            .clone()
-            .unwrap_or_else(|| "Unnamed application".into());
-        md.client_uri = self.client_uri.clone();
-        md.logo_uri = self.logo_uri.clone();
-        md.tos_uri = self.tos_uri.clone();
-        md.policy_uri = self.policy_uri.clone();
-        md.software_id = self.software_id.clone();
-        md.software_version = self.software_version.clone();
-        md.contacts = self.contacts.clone().unwrap_or_default();
-        md.redirect_uris = self.redirect_uris.clone().unwrap_or_default();
-        md.token_endpoint_auth_method = match &self.token_endpoint_auth_method {
-            None => TokenEndpointAuthMethod::None,
-            Some(m) => parse_auth_method(m).ok_or_else(|| {
-                FieldError::new(
-                    "token_endpoint_auth_method",
-                    format!("{m} is not supported"),
-                )
-            })?,
-        };
-        md.grant_types = match &self.grant_types {
-            None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-            Some(list) => {
-                let mut grants = Vec::new();
-                for g in list {
-                    let grant = parse_grant_type(g).ok_or_else(|| {
-                        FieldError::new("grant_types", format!("{g} is not supported"))
-                    })?;
-                    if !grants.contains(&grant) {
-                        grants.push(grant);
-                    }
-                }
-                grants
-            }
-        };
-        md.response_types = match &self.response_types {
-            Some(r) => r.clone(),
-            None if md.grant_types.contains(&GrantType::AuthorizationCode) => vec!["code".into()],
-            None => vec![],
-        };
-        md.scopes = match &self.scope {
-            Some(s) => client_policy::parse_scope(s).map_err(|m| FieldError::new("scope", m))?,
-            None => vec!["profile".into(), "email".into()],
-        };
-        md.refresh_token_enabled = md.grant_types.contains(&GrantType::RefreshToken);
-        Ok(md)
-    }
-}
-
 /// Reads a bounded JSON body; `Err` is the RFC 7591 error response.
 async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
-) -> Result<Registration, HttpResponse> {
+) -> Result<ClientDocument, HttpResponse> {
     let mime = req
         .headers()
         .get(header::CONTENT_TYPE)

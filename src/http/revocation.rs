@@ -21,6 +21,9 @@ async fn revoke(
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::read(&req, body).await?;
     let creds = credentials(&req, &form)?;
+    super::document_client::ensure(&state, &creds.client_id, &RequestFacts::of(&req))
+        .await
+        .map_err(OAuthError::invalid_client)?;
     let client = authenticate(&state, &creds)?.client;
     super::cors::allow_client(&req, &client.client_id);
     let token = form.require("token")?;

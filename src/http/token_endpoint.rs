@@ -133,6 +133,10 @@ async fn token(
     let form = OAuthForm::read(&req, body).await?;
     let grant_type = form.require("grant_type")?;
     let creds = credentials(&req, &form)?;
+    let facts = RequestFacts::of(&req);
+    super::document_client::ensure(&state, &creds.client_id, &facts)
+        .await
+        .map_err(OAuthError::invalid_client)?;
     let auth = authenticate(&state, &creds)?;
     let client = &auth.client;
     super::cors::allow_client(&req, &client.client_id);
@@ -150,7 +154,6 @@ async fn token(
             client.client_id
         )));
     }
-    let facts = RequestFacts::of(&req);
     match grant {
         GrantType::ClientCredentials => client_credentials(&state, &form, &auth, &facts).await,
         GrantType::AuthorizationCode => authorization_code(&state, &form, client, &facts).await,

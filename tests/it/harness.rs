@@ -146,6 +146,21 @@ impl Server {
         self.http.patch(self.url(path))
     }
 
+    /// A PUT.
+    pub fn put(&self, path: &str) -> RequestBuilder {
+        self.http.put(self.url(path))
+    }
+
+    /// A CORS preflight for `path` from `origin`.
+    pub fn http_options(&self, path: &str, origin: &str) -> Response {
+        self.http
+            .request(reqwest::Method::OPTIONS, self.url(path))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .send()
+            .unwrap()
+    }
+
     /// A DELETE.
     pub fn delete(&self, path: &str) -> RequestBuilder {
         self.http.delete(self.url(path))

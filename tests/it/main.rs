@@ -3,9 +3,11 @@
 
 mod admin_clients;
 mod browser;
+mod doc_server;
 mod harness;
 mod health;
 mod oauth_tokens;
+mod registration;
 mod replay_equality;
 mod secrets_at_rest;
 mod shapes;
