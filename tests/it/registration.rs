@@ -372,17 +372,13 @@ fn an_mcp_client_discovers_registers_authorizes_with_resource_and_refreshes() {
     let rs_secret = rs["client_secret"].as_str().unwrap().to_owned();
 
     // Discovery.
-    let meta: Value = s
+    let discovered = s
         .get("/.well-known/oauth-authorization-server")
         .header("Origin", "https://claude.example")
         .send()
-        .map(|r| {
-            assert_eq!(r.headers()["access-control-allow-origin"], "*");
-            r
-        })
-        .unwrap()
-        .json()
         .unwrap();
+    assert_eq!(discovered.headers()["access-control-allow-origin"], "*");
+    let meta: Value = discovered.json().unwrap();
     assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(meta["client_id_metadata_document_supported"], true);
     let registration_endpoint = meta["registration_endpoint"]
