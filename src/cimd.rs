@@ -107,7 +107,8 @@ pub fn is_public(ip: IpAddr) -> bool {
             }
             let s = v6.segments();
             // NAT64 well-known prefix 64:ff9b::/96 embeds an IPv4 address.
-            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+            // NAT64 prefixes 64:ff9b::/96 and 64:ff9b:1::/48 embed an IPv4 address.
+            if s[0] == 0x64 && s[1] == 0xff9b && (s[2..6] == [0, 0, 0, 0] || s[2] == 1) {
                 let v4 =
                     Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
                 return is_public_v4(v4);
@@ -166,7 +167,8 @@ pub fn parse_document(client_id: &str, body: &[u8]) -> Result<ClientMetadata, Ci
             "only token_endpoint_auth_method none is supported (no shared secrets)".into(),
         ));
     }
-    client_policy::validate(&metadata, false)
+    crate::client_document::check_self_registered(&metadata)
+        .and_then(|_| client_policy::validate(&metadata, false).map(|_| ()))
         .map_err(|e| CimdError::Document(format!("{}: {}", e.field, e.message)))?;
     Ok(metadata)
 }
@@ -250,7 +252,10 @@ impl DocumentFetcher {
         if let Some(hit) = self.cached(client_id, now) {
             return hit;
         }
-        let (result, ttl) = match self.fetch(&url).await {
+        let fetched = tokio::time::timeout(TIMEOUT, self.fetch(&url))
+            .await
+            .unwrap_or_else(|_| Err(CimdError::Fetch("timed out".into())));
+        let (result, ttl) = match fetched {
             Ok((body, ttl)) => (parse_document(client_id, &body), ttl),
             // Failures are remembered briefly, so a bad URL cannot make authlog fetch in a loop.
             Err(e) => (Err(e), 30),
@@ -258,6 +263,9 @@ impl DocumentFetcher {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() > 10_000 {
             cache.retain(|_, c| now < c.until);
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
         }
         cache.insert(
             client_id.to_owned(),
@@ -302,6 +310,7 @@ impl DocumentFetcher {
             .timeout(TIMEOUT)
             .connect_timeout(TIMEOUT)
             .https_only(true)
+            .no_proxy()
             .resolve(&host, addr)
             .user_agent("authlog (client metadata fetcher)");
         if let Some(root) = &self.extra_root {

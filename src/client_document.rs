@@ -98,3 +98,40 @@ impl ClientDocument {
         Ok(md)
     }
 }
+
+/// Self-registered clients (dynamic or metadata documents) may not ask
+/// for authlog's own API scopes: those are for clients an admin registers.
+pub fn check_self_registered(md: &ClientMetadata) -> Result<(), FieldError> {
+    if let Some(s) = md
+        .scopes
+        .iter()
+        .find(|s| crate::scopes::API_SCOPES.contains(&s.as_str()))
+    {
+        return Err(FieldError::new(
+            "scope",
+            format!("{s} is reserved for clients registered by an admin"),
+        ));
+    }
+    Ok(())
+}
+
+/// The fields a self-registered client owns (RFC 7591 metadata) taken from
+/// `sent`; everything an admin decides (access preset, teams, consent,
+/// introspection, lifetimes, CORS origins, refresh tokens) kept from `current`.
+pub fn merge_client_owned(current: &ClientMetadata, sent: &ClientMetadata) -> ClientMetadata {
+    let mut md = current.clone();
+    md.client_name = sent.client_name.clone();
+    md.client_uri = sent.client_uri.clone();
+    md.logo_uri = sent.logo_uri.clone();
+    md.tos_uri = sent.tos_uri.clone();
+    md.policy_uri = sent.policy_uri.clone();
+    md.software_id = sent.software_id.clone();
+    md.software_version = sent.software_version.clone();
+    md.contacts = sent.contacts.clone();
+    md.redirect_uris = sent.redirect_uris.clone();
+    md.grant_types = sent.grant_types.clone();
+    md.response_types = sent.response_types.clone();
+    md.scopes = sent.scopes.clone();
+    md.token_endpoint_auth_method = sent.token_endpoint_auth_method;
+    md
+}

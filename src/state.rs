@@ -17,6 +17,8 @@ use crate::usage::UsageTracker;
 
 /// Failed logins allowed per username (and per IP) in the window.
 pub const LOGIN_FAILURES: usize = 5;
+/// Device authorizations one IP may start per minute.
+pub const DEVICE_STARTS_PER_MINUTE: usize = 30;
 /// The login throttle window.
 pub const LOGIN_WINDOW_SECONDS: i64 = 900;
 use crate::writer::{SharedProjections, WriterHandle};
@@ -41,6 +43,8 @@ pub struct AppState {
     pub usage: UsageTracker,
     /// Dynamic registrations per client IP.
     pub registrations: FailureThrottle,
+    /// Device authorizations started per client IP.
+    pub device_starts: FailureThrottle,
     /// Client ID Metadata Documents.
     pub documents: DocumentFetcher,
     /// Set once replay is done.
@@ -69,6 +73,7 @@ impl AppState {
             login_throttle: FailureThrottle::new(LOGIN_FAILURES, LOGIN_WINDOW_SECONDS),
             usage: UsageTracker::default(),
             registrations: FailureThrottle::new(registration_rate_limit, 60),
+            device_starts: FailureThrottle::new(DEVICE_STARTS_PER_MINUTE, 60),
             documents,
             writer: OnceLock::new(),
             writer_thread: Mutex::new(None),

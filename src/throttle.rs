@@ -61,6 +61,14 @@ impl FailureThrottle {
         }
     }
 
+    /// Takes back the latest attempt of `key` (it succeeded).
+    pub fn forgive_one(&self, key: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(times) = map.get_mut(key) {
+            times.pop_back();
+        }
+    }
+
     /// Forgets `key`'s failures (after a success).
     pub fn clear(&self, key: &str) {
         self.failures

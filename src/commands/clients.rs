@@ -347,12 +347,18 @@ impl Decide for UpsertDocumentClient {
                 registration_access_token_digest: None,
                 confirm_high_risk: false,
             },
-            Some(c) if c.metadata == self.metadata => return Ok(AppendBatch::default()),
-            Some(_) => Event::ClientUpdated {
-                client_id: self.client_id.clone(),
-                metadata: self.metadata.clone(),
-                confirm_high_risk: false,
-            },
+            Some(c) => {
+                let metadata =
+                    crate::client_document::merge_client_owned(&c.metadata, &self.metadata);
+                if metadata == c.metadata {
+                    return Ok(AppendBatch::default());
+                }
+                Event::ClientUpdated {
+                    client_id: self.client_id.clone(),
+                    metadata,
+                    confirm_high_risk: c.confirm_high_risk,
+                }
+            }
         };
         Ok(AppendBatch::new(vec![self.ctx.event(
             stream,

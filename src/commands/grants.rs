@@ -6,7 +6,7 @@ use authlog_events::{
     AccessPreset, AppendBatch, Digest, Event, GrantType, RevocationReason, RevocationTarget,
     Timestamp, TokenKind,
 };
-use authlog_projections::{ClientRecord, ClientStatus, DeviceState, Projections};
+use authlog_projections::{ClientRecord, ClientStatus, DeviceState, Projections, UserRecord};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest as _, Sha256};
@@ -44,11 +44,35 @@ fn active_client<'a>(
     Ok(client)
 }
 
-fn active_user(state: &Projections, user_id: &Uuid) -> Result<(), DomainError> {
+fn active_user<'a>(state: &'a Projections, user_id: &Uuid) -> Result<&'a UserRecord, DomainError> {
     match state.users.get(user_id) {
-        Some(u) if !u.disabled => Ok(()),
+        Some(u) if !u.disabled => Ok(u),
         _ => Err(invalid_grant("the user is disabled or unknown")),
     }
+}
+
+fn grant_allowed(client: &ClientRecord, grant: GrantType) -> Result<(), DomainError> {
+    if client.metadata.grant_types.contains(&grant) {
+        Ok(())
+    } else {
+        Err(DomainError::Grant(GrantError::UnauthorizedClient(
+            "this client may no longer use this grant".into(),
+        )))
+    }
+}
+
+/// RFC 8707 at the token endpoint: the requested resources must be among
+/// those granted; none requested means all of them.
+fn narrow_audience(requested: &[String], granted: &[String]) -> Result<Vec<String>, DomainError> {
+    if requested.is_empty() {
+        return Ok(granted.to_vec());
+    }
+    if let Some(r) = requested.iter().find(|r| !granted.contains(r)) {
+        return Err(DomainError::Grant(GrantError::InvalidTarget(format!(
+            "resource {r} was not granted"
+        ))));
+    }
+    Ok(requested.to_vec())
 }
 
 /// RFC 7636 §4.6: BASE64URL(SHA256(ASCII(verifier))) == challenge, and the
@@ -156,6 +180,8 @@ pub struct RedeemCode {
     pub redirect_uri: Option<String>,
     /// PKCE verifier.
     pub code_verifier: String,
+    /// RFC 8707 resources asked for at the token endpoint (empty: all granted).
+    pub resources: Vec<String>,
     /// The access token to issue.
     pub access: NewToken,
     /// The refresh token to issue, if the client gets one.
@@ -218,12 +244,14 @@ impl Decide for RedeemCode {
             ));
         }
         let client = active_client(state, &self.client_id)?;
+        grant_allowed(client, GrantType::AuthorizationCode)?;
         active_user(state, &code.user_id)?;
+        let audience = narrow_audience(&self.resources, &code.resources)?;
         let grant = Grant {
             subject: code.user_id,
             scopes: code.scopes.clone(),
             refresh_scopes: code.scopes.clone(),
-            audience: code.resources.clone(),
+            audience,
             teams: code.teams.clone(),
             access: code.access,
             family_id: code.code_id,
@@ -265,6 +293,8 @@ pub struct RefreshTokens {
     pub client_id: String,
     /// Narrower scopes, if asked.
     pub scopes: Option<Vec<String>>,
+    /// RFC 8707 resources asked for (empty: all granted).
+    pub resources: Vec<String>,
     /// New access token.
     pub access: NewToken,
     /// New refresh token.
@@ -319,24 +349,46 @@ impl Decide for RefreshTokens {
         let subject = token
             .subject
             .ok_or_else(|| invalid_grant("the refresh token has no user"))?;
-        active_user(state, &subject)?;
-        let scopes = match &self.scopes {
-            Some(asked) => {
-                if let Some(extra) = asked.iter().find(|s| !token.scopes.contains(s)) {
-                    return Err(DomainError::Grant(GrantError::InvalidScope(format!(
-                        "scope {extra} was not granted; a refresh can only narrow scope"
-                    ))));
-                }
-                asked.clone()
-            }
-            None => token.scopes.clone(),
+        let user = active_user(state, &subject)?;
+        if let Some(extra) = self
+            .scopes
+            .iter()
+            .flatten()
+            .find(|s| !token.scopes.contains(s))
+        {
+            return Err(DomainError::Grant(GrantError::InvalidScope(format!(
+                "scope {extra} was not granted; a refresh can only narrow scope"
+            ))));
+        }
+        // What the client and the user may still have now: an edit of the
+        // client's scopes, the user's roles or teams since the grant narrows it.
+        let still_allowed = |s: &String| {
+            client.metadata.scopes.contains(s) && crate::scopes::role_allows(&user.roles, s)
         };
+        let refresh_scopes: Vec<String> = token
+            .scopes
+            .iter()
+            .filter(|s| still_allowed(s))
+            .cloned()
+            .collect();
+        let scopes: Vec<String> = match &self.scopes {
+            Some(asked) => asked.iter().filter(|s| still_allowed(s)).cloned().collect(),
+            None => refresh_scopes.clone(),
+        };
+        let eligible = crate::consent::eligible_teams(user, client);
+        let teams: Vec<String> = token
+            .teams
+            .iter()
+            .filter(|t| eligible.contains(t))
+            .cloned()
+            .collect();
+        let audience = narrow_audience(&self.resources, &token.audience)?;
         let grant = Grant {
             subject,
             scopes,
-            refresh_scopes: token.scopes.clone(),
-            audience: token.audience.clone(),
-            teams: token.teams.clone(),
+            refresh_scopes,
+            audience,
+            teams,
             access: token.access,
             family_id: token.family_id,
             grant_type: GrantType::RefreshToken,
@@ -484,6 +536,9 @@ pub struct RedeemDevice {
     pub device_id: Uuid,
     /// The polling client.
     pub client_id: String,
+    /// The user who approved it, as read before submitting (its stream is
+    /// declared so a concurrent disable is never batched with this).
+    pub approved_by: Option<Uuid>,
     /// The access token to issue.
     pub access: NewToken,
     /// The refresh token to issue, if the client gets one.
@@ -494,11 +549,13 @@ pub struct RedeemDevice {
 
 impl Decide for RedeemDevice {
     fn access(&self) -> Access {
+        let mut reads = vec![
+            client_stream(&self.client_id),
+            client_tokens_resource(&self.client_id),
+        ];
+        reads.extend(self.approved_by.map(|u| user_stream(&u)));
         Access {
-            reads: vec![
-                client_stream(&self.client_id),
-                client_tokens_resource(&self.client_id),
-            ],
+            reads,
             writes: vec![grant_stream(&self.device_id)],
         }
     }
@@ -521,7 +578,12 @@ impl Decide for RedeemDevice {
                 access,
             } => (*user_id, scopes.clone(), teams.clone(), *access),
         };
+        if self.approved_by != Some(user_id) {
+            // Approved after the handler looked: its stream was not declared; poll again.
+            return Err(GrantError::AuthorizationPending.into());
+        }
         let client = active_client(state, &self.client_id)?;
+        grant_allowed(client, GrantType::DeviceCode)?;
         if state.users.get(&user_id).is_none_or(|u| u.disabled) {
             return Err(GrantError::AccessDenied.into());
         }

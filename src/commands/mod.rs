@@ -67,6 +67,9 @@ pub enum GrantError {
     /// The client may not use this grant.
     #[error("{0}")]
     UnauthorizedClient(String),
+    /// A `resource` the grant does not cover (RFC 8707).
+    #[error("{0}")]
+    InvalidTarget(String),
     /// The user has not decided yet.
     #[error("the user has not approved the request yet")]
     AuthorizationPending,

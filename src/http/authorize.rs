@@ -434,7 +434,8 @@ async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
             .consent(&user.user_id, &request.client.client_id)
             .cloned();
         if let Some(consent) = remembered {
-            let covers = scopes.iter().all(|s| consent.scopes.contains(s));
+            let covers = scopes.iter().all(|s| consent.scopes.contains(s))
+                && consent.access == access_of(&request.client);
             if let (true, Ok(teams)) = (
                 covers,
                 choose_teams(&consent.teams, &eligible, &request.client),

@@ -83,6 +83,24 @@ pub fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiEr
     })
 }
 
+/// Authenticates a request to authlog's own API (`/api/...`): a token
+/// minted for another resource (RFC 8707 audience) is refused, so a
+/// resource server cannot replay the tokens it receives against authlog.
+pub fn authenticate_api(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
+    let caller = authenticate(req, state)?;
+    let for_authlog = caller.token.audience.is_empty()
+        || caller
+            .token
+            .audience
+            .iter()
+            .any(|a| a.trim_end_matches('/') == state.config.issuer);
+    if for_authlog {
+        Ok(caller)
+    } else {
+        Err(ApiError::Unauthenticated { token_given: true })
+    }
+}
+
 /// Authenticates the request and checks `scope` against the token, the
 /// user's roles and the token's access preset.
 pub fn authorize(
@@ -90,13 +108,13 @@ pub fn authorize(
     state: &AppState,
     scope: &'static str,
 ) -> Result<Caller, ApiError> {
-    let caller = authenticate(req, state)?;
+    let caller = authenticate_api(req, state)?;
     let token_ok = caller.token.scopes.iter().any(|s| s == scope);
     let user_ok = caller
         .user
         .as_ref()
-        .is_none_or(|u| role_allows(&u.roles, scope) && access_allows(caller.token.access, scope));
-    if token_ok && user_ok {
+        .is_none_or(|u| role_allows(&u.roles, scope));
+    if token_ok && user_ok && access_allows(caller.token.access, scope) {
         Ok(caller)
     } else {
         Err(ApiError::Forbidden { scope })

@@ -52,3 +52,16 @@ impl RequestFacts {
         }
     }
 }
+
+/// The key rate limits count a source address under: an IPv4 address, or
+/// the /64 of an IPv6 one (one host usually holds a whole /64).
+pub fn ip_key(ip: Option<IpAddr>) -> String {
+    match ip {
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        None => "unknown".to_owned(),
+    }
+}

@@ -41,7 +41,7 @@ fn new_user_code() -> String {
 pub fn normalize_user_code(input: &str) -> String {
     input
         .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
+        .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_uppercase())
         .take(16)
         .collect()
@@ -82,6 +82,16 @@ async fn device_authorization(
     }
     let scopes = granted_scopes(form.get("scope"), &client)?;
     let resources = resources(&form)?;
+    let now = state.clock.now();
+    let ip_key = super::context::ip_key(facts.ip);
+    if let Err(wait) = state.device_starts.check(&ip_key, now) {
+        return Err(OAuthError::other(
+            "slow_down",
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many device authorizations from this address; retry in {wait} s"),
+        ));
+    }
+    state.device_starts.fail(&ip_key, now);
     let device_code = secrets::generate(SecretKind::DeviceCode);
     for _ in 0..5 {
         let user_code = new_user_code();
@@ -201,15 +211,29 @@ async fn device_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     if code.is_empty() {
         return entry(&req, &state, StatusCode::OK, "", None);
     }
-    match pending(&state, &code) {
-        Some((device, client)) => device_consent(&req, &state, &device, &client, &user, None),
-        None => entry(
+    let now = state.clock.now();
+    let key = format!("device:{}", user.user_id);
+    if state.login_throttle.check(&key, now).is_err() {
+        return entry(
             &req,
             &state,
-            StatusCode::BAD_REQUEST,
+            StatusCode::TOO_MANY_REQUESTS,
             &code,
-            Some("That code is not valid or has expired."),
-        ),
+            Some("Too many wrong codes. Wait a few minutes."),
+        );
+    }
+    match pending(&state, &code) {
+        Some((device, client)) => device_consent(&req, &state, &device, &client, &user, None),
+        None => {
+            state.login_throttle.fail(&key, now);
+            entry(
+                &req,
+                &state,
+                StatusCode::BAD_REQUEST,
+                &code,
+                Some("That code is not valid or has expired."),
+            )
+        }
     }
 }
 
@@ -280,7 +304,17 @@ async fn decision(
     let Some(user) = current_user(&req, &state) else {
         return show_login(&req, &state, "/oauth/device");
     };
+    let now = state.clock.now();
+    let key = format!("device:{}", user.user_id);
+    if state.login_throttle.check(&key, now).is_err() {
+        return error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            "Wait a few minutes and try again.",
+        );
+    }
     let Some((device, client)) = pending(&state, form.get("user_code").unwrap_or("")) else {
+        state.login_throttle.fail(&key, now);
         return error_page(
             StatusCode::BAD_REQUEST,
             "Code expired",

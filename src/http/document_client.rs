@@ -26,10 +26,20 @@ pub async fn ensure(state: &AppState, client_id: &str, facts: &RequestFacts) -> 
         if p.registry.is_deleted(client_id) {
             return Err("this client was deleted".into());
         }
-        p.registry.get(client_id).map(|c| c.metadata == metadata)
+        p.registry.get(client_id).map(|c| {
+            crate::client_document::merge_client_owned(&c.metadata, &metadata) == c.metadata
+        })
     };
     if current == Some(true) {
         return Ok(());
+    }
+    if current.is_none() {
+        // A new document client is a registration: the same per-IP limit applies.
+        let ip_key = super::context::ip_key(facts.ip);
+        if state.registrations.check(&ip_key, now).is_err() {
+            return Err("too many registrations from this address; try again in a minute".into());
+        }
+        state.registrations.fail(&ip_key, now);
     }
     let writer = state
         .writer()

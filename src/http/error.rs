@@ -324,6 +324,7 @@ impl From<GrantError> for OAuthError {
             GrantError::InvalidGrant(_) => "invalid_grant",
             GrantError::InvalidScope(_) => "invalid_scope",
             GrantError::UnauthorizedClient(_) => "unauthorized_client",
+            GrantError::InvalidTarget(_) => "invalid_target",
             GrantError::AuthorizationPending => "authorization_pending",
             GrantError::SlowDown => "slow_down",
             GrantError::AccessDenied => "access_denied",

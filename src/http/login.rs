@@ -54,7 +54,7 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Payload)
     let facts = RequestFacts::of(&req);
     let now = state.clock.now();
     let user_key = format!("user:{}", username.to_lowercase());
-    let ip_key = format!("ip:{}", facts.ip.map(|i| i.to_string()).unwrap_or_default());
+    let ip_key = format!("ip:{}", super::context::ip_key(facts.ip));
     let (csrf, _) = csrf_token(&req, &state);
     let throttled = state
         .login_throttle
@@ -84,7 +84,7 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Payload)
         ),
     };
     if let Err(wait) = throttled {
-        let _ = writer.submit(record(Some(AuthFailure::Throttled))).await;
+        // Refused before any work; not appended (a flood must not become a write flood).
         let mut response = login_page(
             StatusCode::TOO_MANY_REQUESTS,
             &csrf,
@@ -97,6 +97,10 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Payload)
         }
         return response;
     }
+    // Count the attempt before the slow check, so parallel guesses cannot
+    // all pass the throttle; a success gives it back.
+    state.login_throttle.fail(&user_key, now);
+    state.login_throttle.fail(&ip_key, now);
     let digest = user.as_ref().map(|u| u.password_digest.clone());
     // argon2 is deliberately slow: keep it off the request workers.
     let verified = web::block(move || passwords::verify(&password, digest.as_deref()))
@@ -109,8 +113,6 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Payload)
         Some(_) => None,
     };
     if let Some(failure) = failure {
-        state.login_throttle.fail(&user_key, now);
-        state.login_throttle.fail(&ip_key, now);
         let _ = writer.submit(record(Some(failure))).await;
         return login_page(
             StatusCode::UNAUTHORIZED,
@@ -120,10 +122,11 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Payload)
             Some("Invalid username or password."),
         );
     }
-    let Some(user_id) = user.as_ref().map(|u| u.user_id) else {
+    let Some(signed_in) = user.clone() else {
         return error_page(StatusCode::UNAUTHORIZED, "Sign-in failed", "unknown user");
     };
     state.login_throttle.clear(&user_key);
+    state.login_throttle.forgive_one(&ip_key);
     if let Err(e) = writer.submit(record(None)).await {
         return error_page(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -135,7 +138,7 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Payload)
         .insert_header((header::LOCATION, return_to))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish();
-    let _ = response.add_cookie(&session_cookie(&state, user_id, now));
+    let _ = response.add_cookie(&session_cookie(&state, &signed_in, now));
     response
 }
 

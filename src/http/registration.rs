@@ -20,7 +20,7 @@ use super::bearer::bearer_token;
 use super::context::RequestFacts;
 use super::cors;
 use super::error::rfc6749_text;
-use crate::client_document::ClientDocument;
+use crate::client_document::{check_self_registered, merge_client_owned, ClientDocument};
 use crate::client_policy::{self, auth_method_name, grant_type_name, FieldError};
 use crate::commands::clients::{DeleteClients, RegisterClient, UpdateClient};
 use crate::commands::DomainError;
@@ -202,7 +202,7 @@ async fn register_inner(req: &HttpRequest, state: &AppState, body: web::Payload)
     }
     let facts = RequestFacts::of(req);
     let now = state.clock.now();
-    let ip_key = facts.ip.map(|i| i.to_string()).unwrap_or_default();
+    let ip_key = super::context::ip_key(facts.ip);
     if let Err(wait) = state.registrations.check(&ip_key, now) {
         let mut r = error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -223,7 +223,9 @@ async fn register_inner(req: &HttpRequest, state: &AppState, body: web::Payload)
         Ok(m) => m,
         Err(e) => return metadata_error(&e),
     };
-    if let Err(e) = client_policy::validate(&metadata, false) {
+    if let Err(e) = check_self_registered(&metadata)
+        .and_then(|_| client_policy::validate(&metadata, false).map(|_| ()))
+    {
         return metadata_error(&e);
     }
     let client_id = uuid::Uuid::new_v4().to_string();
@@ -281,10 +283,11 @@ fn authorized(req: &HttpRequest, state: &AppState, client_id: &str) -> Option<Cl
 
 #[get("/oauth/register/{client_id}")]
 async fn read(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
-    match authorized(&req, &state, &id) {
+    let response = match authorized(&req, &state, &id) {
         Some(client) => client_information(&state, &client, Map::new()),
         None => invalid_token(),
-    }
+    };
+    cors::allow_any(&req, response)
 }
 
 #[put("/oauth/register/{client_id}")]
@@ -309,18 +312,21 @@ async fn update(
             "client_id must match the client being updated",
         );
     }
-    if input.client_secret.is_some() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_client_metadata",
-            "client_secret cannot be set or changed here",
-        );
+    // A client_secret may be sent back (RFC 7592 §2.2) but must be the current one.
+    if let Some(secret) = &input.client_secret {
+        if !client.secret_matches(&state.key.digest(secret), state.clock.now()) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_client_metadata",
+                "client_secret does not match",
+            );
+        }
     }
     let metadata = match input.metadata() {
         Ok(m) => m,
         Err(e) => return metadata_error(&e),
     };
-    if let Err(e) = client_policy::validate(&metadata, false) {
+    if let Err(e) = check_self_registered(&metadata) {
         return metadata_error(&e);
     }
     let Some(writer) = state.writer().filter(|_| state.is_ready()) else {
@@ -334,7 +340,7 @@ async fn update(
     let result = writer
         .submit(UpdateClient {
             client_id: client.client_id.clone(),
-            edit: Box::new(move |_| Ok(metadata.clone())),
+            edit: Box::new(move |current| Ok(merge_client_owned(current, &metadata))),
             confirm_high_risk: false,
             expected_version: None,
             ctx: facts.context(Principal::Client(client.client_id.clone()), None),

@@ -42,13 +42,23 @@ fn cookie<'a>(state: &AppState, name: &'a str, value: String, max_age: i64) -> C
     c
 }
 
+/// The MAC of a session: over the payload and the user's password digest,
+/// so changing the password ends every session.
+fn session_mac(state: &AppState, payload: &str, password_digest: &str) -> String {
+    mac(state, "session", &format!("{payload}|{password_digest}"))
+}
+
 /// A session cookie for `user` from `now`.
-pub fn session_cookie(state: &AppState, user: Uuid, now: Timestamp) -> Cookie<'static> {
+pub fn session_cookie(state: &AppState, user: &UserRecord, now: Timestamp) -> Cookie<'static> {
     let payload = format!(
-        "{user}.{}",
+        "{}.{}",
+        user.user_id,
         now.plus_seconds(SESSION_SECONDS).unix_seconds()
     );
-    let value = format!("v1.{payload}.{}", mac(state, "session", &payload));
+    let value = format!(
+        "v1.{payload}.{}",
+        session_mac(state, &payload, &user.password_digest)
+    );
     cookie(state, SESSION_COOKIE, value, SESSION_SECONDS)
 }
 
@@ -57,22 +67,23 @@ pub fn current_user(req: &HttpRequest, state: &AppState) -> Option<UserRecord> {
     let value = req.cookie(SESSION_COOKIE)?.value().to_owned();
     let rest = value.strip_prefix("v1.")?;
     let (payload, given) = rest.rsplit_once('.')?;
-    let expected = mac(state, "session", payload);
-    if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
-        return None;
-    }
     let (user, expires) = payload.split_once('.')?;
     let expires: i64 = expires.parse().ok()?;
-    if state.clock.now().unix_seconds() >= expires {
-        return None;
-    }
     let user: Uuid = user.parse().ok()?;
-    let projections = state.read();
-    projections
+    let record = state
+        .read()
         .users
         .get(&user)
         .filter(|u| !u.disabled)
-        .cloned()
+        .cloned()?;
+    let expected = session_mac(state, payload, &record.password_digest);
+    if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+        return None;
+    }
+    if state.clock.now().unix_seconds() >= expires {
+        return None;
+    }
+    Some(record)
 }
 
 /// The CSRF token for this request's forms, and the cookie to set when the

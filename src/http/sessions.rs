@@ -8,7 +8,7 @@ use authlog_projections::TokenRecord;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::bearer::{authenticate, authorize};
+use super::bearer::{authenticate_api, authorize};
 use super::error::ApiError;
 use super::json_body::parse_query;
 use super::token_json::token_view;
@@ -83,7 +83,7 @@ async fn my_sessions(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&req, &state)?;
+    let caller = authenticate_api(&req, &state)?;
     let user = caller.token.subject.ok_or(ApiError::Forbidden {
         scope: "a user's token",
     })?;
@@ -103,7 +103,7 @@ async fn end_session(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&req, &state)?;
+    let caller = authenticate_api(&req, &state)?;
     let user = caller.token.subject.ok_or(ApiError::Forbidden {
         scope: "a user's token",
     })?;

@@ -221,6 +221,7 @@ async fn authorization_code(
             client_id: client.client_id.clone(),
             redirect_uri: form.get("redirect_uri").map(str::to_owned),
             code_verifier: verifier.to_owned(),
+            resources: resources(form)?,
             access: minted.access_token,
             refresh: minted.refresh_token,
             ctx: facts.context(Principal::User(user_id), Some(client.client_id.clone())),
@@ -263,6 +264,7 @@ async fn refresh_token(
             user_id,
             client_id: client.client_id.clone(),
             scopes,
+            resources: resources(form)?,
             access: minted.access_token,
             refresh: minted.refresh_token,
             ctx: facts.context(Principal::User(user_id), Some(client.client_id.clone())),
@@ -311,6 +313,7 @@ async fn device_code(
         .submit(RedeemDevice {
             device_id,
             client_id: client.client_id.clone(),
+            approved_by: user,
             access: minted.access_token,
             refresh: minted.refresh_token,
             ctx: facts.context(principal, user.map(|_| client.client_id.clone())),

@@ -153,6 +153,23 @@ fn registration_errors_follow_rfc_7591_and_append_nothing() {
         400,
         "invalid_client_metadata",
     );
+    // authlog's own API scopes are for admin-registered clients only.
+    rfc7591_error(
+        register(
+            &s,
+            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic", "scope": "users:write"}),
+        ),
+        400,
+        "invalid_client_metadata",
+    );
+    rfc7591_error(
+        register(
+            &s,
+            json!({"redirect_uris": ["https://a.example.com/cb"], "scope": "profile clients:read"}),
+        ),
+        400,
+        "invalid_client_metadata",
+    );
     let not_json = s
         .post("/oauth/register")
         .body("client_name=x")

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Side-by-side load benchmark: authlog against panva's oidc-provider, in one
+# run on one machine. Each server in turn is pinned to core 0, wrk to core 1;
+# 32 connections; a warm-up, then 3 x 10 s per scenario; the median run is
+# reported. Scenarios: client_credentials issuance (client_secret_post) and
+# introspection of one token. authlog makes every token fsync-durable before
+# it answers; the peer keeps tokens in memory.
+#
+#   bash benches/load.sh            # full run (about 3 minutes)
+#   RUNS=1 DURATION=5s bash benches/load.sh
+#
+# Needs: cargo, wrk (Debian package; installed if missing and run as root),
+# node + npm (for the peer), taskset. Loopback only; stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PEERS="${PEERS:-$ROOT/../shared/peers}"
+RUNS="${RUNS:-3}"
+DURATION="${DURATION:-10s}"
+CONNS="${CONNS:-32}"
+AUTHLOG_PORT="${AUTHLOG_PORT:-18480}"
+PEER_PORT="${PEER_PORT:-18481}"
+SERVER_CORE="${SERVER_CORE:-0}"
+WRK_CORE="${WRK_CORE:-1}"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk; then
+  if [ "$(id -u)" = 0 ] && need apt-get; then
+    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+  fi
+fi
+for tool in wrk node npm taskset cargo curl python3; do
+  need "$tool" || { echo "missing: $tool (install it and run again)" >&2; exit 1; }
+done
+[ -d "$PEERS/oidc-provider" ] || { echo "missing: $PEERS/oidc-provider (set PEERS=...)" >&2; exit 1; }
+
+cargo build --release --quiet
+BIN="$ROOT/target/release/authlog"
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+wait_http() { # url
+  for _ in $(seq 1 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "server at $1 did not come up" >&2; exit 1
+}
+
+# Runs wrk RUNS times; prints "req/s p50_ms p99_ms" of the median run.
+measure() { # url script args...
+  local url=$1 script=$2; shift 2
+  taskset -c "$WRK_CORE" wrk -t1 -c"$CONNS" -d3s -s "$script" "$url" -- "$@" >/dev/null 2>&1 || true
+  for _ in $(seq 1 "$RUNS"); do
+    taskset -c "$WRK_CORE" wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$script" "$url" -- "$@"
+  done | python3 -c '
+import re, sys
+text = sys.stdin.read()
+def ms(v, unit):
+    v = float(v)
+    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+runs = []
+for block in text.split("Running ")[1:]:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", block).group(1))
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", block)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", block)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", block)
+    runs.append((rps, ms(*p50.groups()), ms(*p99.groups()), int(non2xx.group(1)) if non2xx else 0))
+runs.sort()
+rps, p50, p99, bad = runs[len(runs) // 2]
+print(f"{rps:.0f} {p50:.2f} {p99:.2f} {bad}")
+'
+}
+
+# --- authlog ---
+SECRET="bench-admin-secret-0123456789"
+AUTHLOG_BOOTSTRAP_ADMIN_SECRET="$SECRET" AUTHLOG_LOG=warn taskset -c "$SERVER_CORE" "$BIN" serve \
+  --data "$WORK/data" --listen "127.0.0.1:$AUTHLOG_PORT" >"$WORK/authlog.out" 2>"$WORK/authlog.err" &
+PIDS+=($!)
+A="http://127.0.0.1:$AUTHLOG_PORT"
+wait_http "$A/readyz"
+ADMIN=$(curl -fsS -u "authlog-admin:$SECRET" -d grant_type=client_credentials "$A/oauth/token" | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
+A_SECRET=$(curl -fsS -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+  -d '{"client_id":"bench-post","client_name":"bench","grant_types":["client_credentials"],"scope":"api:read api:write","token_endpoint_auth_method":"client_secret_post"}' \
+  "$A/api/admin/oauth-clients" | python3 -c 'import json,sys;print(json.load(sys.stdin)["client_secret"])')
+A_TOKEN=$(curl -fsS -d "grant_type=client_credentials&client_id=bench-post&client_secret=$A_SECRET" "$A/oauth/token" | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
+read -r A_TOK_RPS A_TOK_P50 A_TOK_P99 A_TOK_BAD < <(measure "$A/oauth/token" "$PEERS/wrk/token_cc.lua" bench-post "$A_SECRET")
+read -r A_INT_RPS A_INT_P50 A_INT_P99 A_INT_BAD < <(measure "$A/oauth/introspect" "$PEERS/wrk/introspect.lua" "$A_TOKEN" bench-post "$A_SECRET")
+A_EVENTS=$(curl -fsS "$A/readyz" | python3 -c 'import json,sys;print(json.load(sys.stdin)["events"])')
+A_RSS=$(awk '/VmRSS/{print $2}' "/proc/${PIDS[0]}/status")
+kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
+A_BYTES=$(stat -c %s "$WORK/data/authlog.redb")
+
+# --- oidc-provider ---
+PORT="$PEER_PORT" taskset -c "$SERVER_CORE" bash "$PEERS/oidc-provider/start.sh" >"$WORK/peer.out" 2>"$WORK/peer.err" &
+PIDS+=($!)
+P="http://127.0.0.1:$PEER_PORT"
+wait_http "$P/.well-known/openid-configuration"
+P_TOKEN=$(curl -fsS -d "grant_type=client_credentials&client_id=bench-post&client_secret=bench-secret-post" "$P/token" | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
+read -r P_TOK_RPS P_TOK_P50 P_TOK_P99 P_TOK_BAD < <(measure "$P/token" "$PEERS/wrk/token_cc.lua" bench-post bench-secret-post)
+read -r P_INT_RPS P_INT_P50 P_INT_P99 P_INT_BAD < <(measure "$P/token/introspection" "$PEERS/wrk/introspect.lua" "$P_TOKEN" bench-post bench-secret-post)
+
+ratio() { python3 -c "print(f'{$1/$2:.1f}x')"; }
+echo
+echo "machine: $(nproc) cores, $(uname -m); servers on core $SERVER_CORE, wrk on core $WRK_CORE; $CONNS connections; median of $RUNS x $DURATION"
+echo
+echo "| scenario | authlog req/s | p50 ms | p99 ms | oidc-provider req/s | p50 ms | p99 ms | authlog / peer |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| client_credentials (durable) | $A_TOK_RPS | $A_TOK_P50 | $A_TOK_P99 | $P_TOK_RPS | $P_TOK_P50 | $P_TOK_P99 | $(ratio "$A_TOK_RPS" "$P_TOK_RPS") |"
+echo "| introspection | $A_INT_RPS | $A_INT_P50 | $A_INT_P99 | $P_INT_RPS | $P_INT_P50 | $P_INT_P99 | $(ratio "$A_INT_RPS" "$P_INT_RPS") |"
+echo
+echo "non-2xx responses: authlog token $A_TOK_BAD, introspect $A_INT_BAD; peer token $P_TOK_BAD, introspect $P_INT_BAD"
+echo "authlog after the run: $A_EVENTS events in the log, $A_BYTES bytes on disk ($(python3 -c "print(round($A_BYTES/max($A_EVENTS,1)))") bytes/event), RSS ${A_RSS} kB"
