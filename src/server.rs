@@ -101,6 +101,12 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                 .default_service(web::to(crate::http::not_found))
         })
         .workers(config.workers)
+        .on_connect(|conn, _| {
+            // Responses are small and latency matters: no Nagle delay.
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        })
         .shutdown_timeout(10)
         .bind(config.listen)
         .map_err(|source| ServeError::Bind {

@@ -269,7 +269,18 @@ impl Writer {
         if units.is_empty() {
             return deferred;
         }
-        match self.store.append(units) {
+        let started = std::time::Instant::now();
+        let unit_count = units.len();
+        let appended = self.store.append(units);
+        let took = started.elapsed();
+        if took > std::time::Duration::from_millis(100) {
+            tracing::warn!(
+                units = unit_count,
+                ms = took.as_millis() as u64,
+                "slow commit"
+            );
+        }
+        match appended {
             Ok(outcomes) => {
                 let mut committed = 0u64;
                 {
