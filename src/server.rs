@@ -9,6 +9,7 @@ use actix_web::{web, App, HttpServer};
 use authlog_events::{EventStore, RedbStore, StoreError};
 use thiserror::Error;
 
+use crate::audit::AuditKey;
 use crate::bootstrap::{self, BootstrapError};
 use crate::clock::{Clock, SystemClock};
 use crate::commands::users::RecordTokenUse;
@@ -71,10 +72,11 @@ pub fn prepare_data_dir(config: &Config) -> Result<(), ServeError> {
 pub fn serve(config: Config) -> Result<(), ServeError> {
     prepare_data_dir(&config)?;
     let key = ServerKey::load_or_create(&config.data_dir, config.server_key.as_deref())?;
+    let audit_key = AuditKey::load_or_create(&config.data_dir, config.audit_key.as_deref())?;
     let store: Arc<dyn EventStore> = Arc::new(RedbStore::open(config.log_path())?);
     let clock: Arc<dyn Clock> =
         Arc::new(SystemClock::with_offset_seconds(config.clock_skew_seconds));
-    let state = web::Data::new(AppState::new(config.clone(), clock, key, store));
+    let state = web::Data::new(AppState::new(config.clone(), clock, key, audit_key, store));
 
     actix_web::rt::System::new().block_on(async move {
         let app_state = state.clone();

@@ -1,0 +1,206 @@
+//! Newest-first walks over the log for audit queries, strictly before a
+//! position (the cursor), so a page never skips or repeats while appends
+//! continue: new events only ever take higher positions.
+//!
+//! The walk picks its source from the filters, most selective first:
+//! * `client_id`: the log's redb `client_index` (`EventStore::read_client`);
+//! * `actor`: the in-memory actor index of the audit projection;
+//! * `stream`: the log's `streams` table, from the stream's last version;
+//! * otherwise the whole log, backwards from the head.
+//!
+//! Every record it yields is then checked against all the filters. Reads
+//! are blocking (redb); run a walk on a blocking thread.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use authlog_events::{EventStore, RecordedEvent, StoreError};
+
+use super::filter::AuditFilter;
+use super::AuditError;
+use crate::writer::SharedProjections;
+
+/// Records read per step once a walk is past its first page.
+const CHUNK: usize = 256;
+
+/// Where a walk reads from.
+#[derive(Debug, Clone)]
+enum Source {
+    Client(String),
+    Actor(String),
+    /// The stream and the highest version not yet read (`None`: not started).
+    Stream(String, Option<u64>),
+    All,
+}
+
+/// A resumable newest-first walk over the events matching a filter.
+pub struct Walker {
+    store: Arc<dyn EventStore>,
+    actors: Option<SharedProjections>,
+    filter: AuditFilter,
+    source: Source,
+    /// Everything yielded so far is at or above this position; the next
+    /// record read is strictly below it.
+    cursor: u64,
+    buffer: VecDeque<RecordedEvent>,
+    exhausted: bool,
+    next_chunk: usize,
+}
+
+impl std::fmt::Debug for Walker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Walker")
+            .field("source", &self.source)
+            .field("cursor", &self.cursor)
+            .finish()
+    }
+}
+
+impl Walker {
+    /// A walk over `filter`'s events strictly before `before` (all when `None`).
+    /// `actors` is the server's projections; without them an actor filter
+    /// is refused rather than answered by scanning.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        actors: Option<SharedProjections>,
+        filter: AuditFilter,
+        before: Option<u64>,
+        first_chunk: usize,
+    ) -> Result<Walker, AuditError> {
+        let source = if let Some(client) = &filter.client_id {
+            Source::Client(client.clone())
+        } else if let Some(actor) = &filter.actor {
+            if actors.is_none() {
+                return Err(AuditError::NoActorIndex);
+            }
+            Source::Actor(actor.clone())
+        } else if let Some(stream) = &filter.stream {
+            Source::Stream(stream.clone(), None)
+        } else {
+            Source::All
+        };
+        Ok(Walker {
+            store,
+            actors,
+            filter,
+            source,
+            cursor: before.unwrap_or(u64::MAX),
+            buffer: VecDeque::new(),
+            exhausted: false,
+            next_chunk: first_chunk.clamp(1, CHUNK),
+        })
+    }
+
+    /// The position the walk has reached (every record yielded is at or
+    /// above it); the cursor of the next page.
+    pub fn position(&self) -> u64 {
+        self.cursor
+    }
+
+    /// The next matching record, newest first; `None` at the start of the log.
+    pub fn next_match(&mut self) -> Result<Option<RecordedEvent>, AuditError> {
+        loop {
+            if self.buffer.is_empty() {
+                if self.exhausted {
+                    return Ok(None);
+                }
+                self.refill()?;
+                continue;
+            }
+            let Some(record) = self.buffer.pop_front() else {
+                continue;
+            };
+            self.cursor = record.position;
+            if self.filter.matches(&record) {
+                return Ok(Some(record));
+            }
+        }
+    }
+
+    /// Up to `limit` matching records; the second value is the cursor of
+    /// the next page, `None` when the walk reached the start of the log.
+    pub fn page(&mut self, limit: usize) -> Result<(Vec<RecordedEvent>, Option<u64>), AuditError> {
+        let mut items = Vec::with_capacity(limit.min(CHUNK));
+        while items.len() < limit {
+            match self.next_match()? {
+                Some(record) => items.push(record),
+                None => return Ok((items, None)),
+            }
+        }
+        Ok((items, Some(self.cursor)))
+    }
+
+    /// Reads the next chunk below the cursor into the buffer.
+    fn refill(&mut self) -> Result<(), AuditError> {
+        let n = self.next_chunk;
+        self.next_chunk = CHUNK;
+        let before = self.cursor;
+        let chunk = match &mut self.source {
+            Source::Client(client) => self.store.read_client(client, Some(before), n)?,
+            Source::Actor(actor) => {
+                let positions = match &self.actors {
+                    Some(p) => p
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .audit
+                        .actor_positions_before(actor, before, n),
+                    None => return Err(AuditError::NoActorIndex),
+                };
+                let mut out = Vec::with_capacity(positions.len());
+                for position in positions {
+                    out.push(read_at(self.store.as_ref(), position)?);
+                }
+                out
+            }
+            Source::Stream(stream, high) => {
+                let hi = match high {
+                    Some(v) => *v,
+                    None => self.store.stream_version(stream)?,
+                };
+                if hi == 0 {
+                    Vec::new()
+                } else {
+                    let lo = hi.saturating_sub(n as u64 - 1).max(1);
+                    *high = Some(lo - 1);
+                    let mut records = self.store.read_stream(stream, lo, (hi - lo + 1) as usize)?;
+                    records.retain(|r| r.position < before);
+                    records.reverse();
+                    if records.is_empty() && lo > 1 {
+                        // Everything read so far is at or above the cursor:
+                        // keep going down the stream.
+                        self.buffer.clear();
+                        return Ok(());
+                    }
+                    records
+                }
+            }
+            Source::All => {
+                let head = self.store.head()?.map_or(0, |h| h.position);
+                let hi = head.min(before.saturating_sub(1));
+                if hi == 0 {
+                    Vec::new()
+                } else {
+                    let lo = hi.saturating_sub(n as u64 - 1).max(1);
+                    let mut records = self.store.read_all(lo, (hi - lo + 1) as usize)?;
+                    records.reverse();
+                    records
+                }
+            }
+        };
+        if chunk.is_empty() {
+            self.exhausted = true;
+        }
+        self.buffer.extend(chunk);
+        Ok(())
+    }
+}
+
+/// The record at `position`.
+fn read_at(store: &dyn EventStore, position: u64) -> Result<RecordedEvent, StoreError> {
+    store
+        .read_all(position, 1)?
+        .into_iter()
+        .next()
+        .filter(|r| r.position == position)
+        .ok_or_else(|| StoreError::Format(format!("index names missing position {position}")))
+}
