@@ -98,6 +98,8 @@ pub struct ClientAudit {
     pub tokens_revoked: u64,
     /// `ClientAuthenticationFailed` events naming it.
     pub failed_authentications: u64,
+    /// `LoginFailed` events attributed to it (user logins through it).
+    pub failed_logins: u64,
     /// Events attributed to it.
     pub events: u64,
     /// Time of the last event attributed to it.
@@ -231,6 +233,11 @@ impl Projection for AuditIndex {
             Event::ClientAuthenticationFailed { client_id, .. } => {
                 self.entry(client_id).failed_authentications += 1
             }
+            Event::LoginFailed { .. } => {
+                if let Some(client_id) = &event.client_id {
+                    self.entry(client_id).failed_logins += 1;
+                }
+            }
             _ => {}
         }
     }
@@ -337,6 +344,15 @@ mod tests {
         ));
         index.apply(&record(
             4,
+            Principal::Anonymous,
+            c,
+            Event::LoginFailed {
+                username: "mallory".into(),
+                reason: authlog_events::AuthFailure::BadCredentials,
+            },
+        ));
+        index.apply(&record(
+            5,
             admin,
             c,
             Event::ClientDeleted {
@@ -348,9 +364,10 @@ mod tests {
         let s = index.client("svc").unwrap();
         assert_eq!(s.tokens_revoked, 3);
         assert_eq!(s.failed_authentications, 1);
-        assert_eq!(s.events, 4);
+        assert_eq!(s.failed_logins, 1);
+        assert_eq!(s.events, 5);
         assert!(s.deleted);
-        assert_eq!(s.last_activity, Some(Timestamp(4_000_000)));
+        assert_eq!(s.last_activity, Some(Timestamp(5_000_000)));
         let changes: Vec<_> = s.history.iter().map(|h| h.change).collect();
         assert_eq!(changes, vec![ClientChange::Paused, ClientChange::Deleted]);
     }

@@ -138,6 +138,7 @@ async fn client_summary(
             "active_now": projections.tokens.active_count(&id, now),
         },
         "failed_authentications": summary.failed_authentications,
+        "failed_logins": summary.failed_logins,
         "events": summary.events,
         "last_activity": summary.last_activity.map(|t| t.to_rfc3339()),
     });
