@@ -816,3 +816,47 @@ fn authlog_audit_reads_a_running_servers_log() {
     let (code, _) = authlog(&["audit", "--client", "svc", "--format", "xml"], &s.data);
     assert_eq!(code, Some(2));
 }
+
+#[test]
+fn an_admin_action_with_a_users_token_names_the_user_and_the_client_it_went_through() {
+    let s = crate::user_flows::start();
+    let admin = s.admin_token(None);
+    let users = get_json(&s, &admin, "/api/admin/users?q=admin");
+    let admin_user = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "admin")
+        .unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let console =
+        crate::user_flows::console_token(&s, "admin", crate::user_flows::ADMIN_PASSWORD, &[]);
+    let r = s
+        .post("/api/admin/oauth-clients")
+        .bearer_auth(&console)
+        .header("User-Agent", "audit-test/1")
+        .json(&json!({"client_id": "via", "client_name": "Via", "grant_types": ["client_credentials"]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    let by_user = all_pages(
+        &s,
+        &admin,
+        &format!("actor=user:{admin_user}&type=ClientRegistered"),
+        50,
+    );
+    assert_eq!(by_user.len(), 1);
+    let actor = &by_user[0]["actor"];
+    assert_eq!(actor["principal"], format!("user:{admin_user}"));
+    assert_eq!(actor["via_client"], "authlog-console");
+    assert_eq!(actor["user_agent"], "audit-test/1");
+    assert_eq!(by_user[0]["client_id"], "via");
+    assert!(by_user[0]["correlation_id"].is_string());
+
+    // Console activity is told apart from the integration's own.
+    let by_admin_client = all_pages(&s, &admin, "actor=client:authlog-admin&client_id=via", 50);
+    assert!(by_admin_client.is_empty());
+}
