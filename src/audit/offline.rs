@@ -50,13 +50,22 @@ pub enum OfflineError {
     Key(#[from] KeyError),
 }
 
-/// Opens the log of `data` read-only.
+/// Opens the log of `data` read-only. A log left unclean by a crash is
+/// refused by a read-only open (a live writer would repair it); when no
+/// server has it open, it is then opened once as the writer, which runs
+/// redb's crash recovery, exactly as the server's next start would.
 pub fn open_log(data: &Path) -> Result<Arc<dyn EventStore>, OfflineError> {
     let path = config::log_path(data);
     if !path.exists() {
         return Err(OfflineError::NoLog(path));
     }
-    Ok(Arc::new(RedbStore::open_read_only(&path)?))
+    match RedbStore::open_read_only(&path) {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(read_only) => match RedbStore::open(&path) {
+            Ok(store) => Ok(Arc::new(store)),
+            Err(_) => Err(read_only.into()),
+        },
+    }
 }
 
 /// Writes the events of `filter` (which must name a client; there is no

@@ -860,3 +860,18 @@ fn an_admin_action_with_a_users_token_names_the_user_and_the_client_it_went_thro
     let by_admin_client = all_pages(&s, &admin, "actor=client:authlog-admin&client_id=via", 50);
     assert!(by_admin_client.is_empty());
 }
+
+#[test]
+fn the_offline_commands_read_a_log_left_unclean_by_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = Server::start_on(&data, &[]);
+    let admin = s.admin_token(None);
+    s.service_client(&admin, "svc", "read");
+    drop(s); // SIGKILL: no clean close.
+    let (code, out) = authlog(&["verify"], &data);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = authlog(&["audit", "--client", "svc", "--format", "ndjson"], &data);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+}
