@@ -127,7 +127,7 @@ fn main() {
         ..AuditFilter::default()
     };
     let actor = AuditFilter {
-        actor: Some("client:client-7".into()),
+        actor: Some(Principal::Client("client-7".into())),
         ..AuditFilter::default()
     };
     println!("| query ({events} events, {clients} clients, first page of 50) | cold ms | p50 ms | p99 ms |");

@@ -1,8 +1,8 @@
 //! The audit read model: what auditors ask that the log's own redb indexes
 //! do not answer.
 //!
-//! * The actor index: principal key (`Principal::key`, e.g. `user:<uuid>`)
-//!   -> positions of the events that principal caused, ascending. It lives
+//! * The actor index: principal (`system`, `client:<id>`, `user:<uuid>`,
+//!   `anonymous`) -> positions of the events it caused, ascending. It lives
 //!   here, in memory, rebuilt by replay, rather than as a redb table: an
 //!   index whose keys scatter dirties a page per event and halved the
 //!   group-commit rate (see ARCHITECTURE.md). Eight bytes per event.
@@ -15,7 +15,9 @@
 
 use std::collections::HashMap;
 
-use authlog_events::{Actor, Event, GrantType, RecordedEvent, RegistrationType, Timestamp};
+use authlog_events::{
+    Actor, Event, GrantType, Principal, RecordedEvent, RegistrationType, Timestamp,
+};
 
 use crate::Projection;
 
@@ -111,14 +113,14 @@ pub struct ClientAudit {
 /// The audit read model.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditIndex {
-    by_actor: HashMap<String, Vec<u64>>,
+    by_actor: HashMap<Principal, Vec<u64>>,
     clients: HashMap<String, ClientAudit>,
 }
 
 impl AuditIndex {
-    /// Up to `limit` positions of events caused by `actor` (a principal key),
-    /// strictly before `before`, newest first.
-    pub fn actor_positions_before(&self, actor: &str, before: u64, limit: usize) -> Vec<u64> {
+    /// Up to `limit` positions of events caused by `actor`, strictly before
+    /// `before`, newest first.
+    pub fn actor_positions_before(&self, actor: &Principal, before: u64, limit: usize) -> Vec<u64> {
         let Some(positions) = self.by_actor.get(actor) else {
             return Vec::new();
         };
@@ -127,7 +129,7 @@ impl AuditIndex {
     }
 
     /// How many events `actor` caused.
-    pub fn actor_event_count(&self, actor: &str) -> usize {
+    pub fn actor_event_count(&self, actor: &Principal) -> usize {
         self.by_actor.get(actor).map_or(0, Vec::len)
     }
 
@@ -152,11 +154,12 @@ impl AuditIndex {
 
 impl Projection for AuditIndex {
     fn apply(&mut self, event: &RecordedEvent) {
-        let key = event.actor.principal.key();
-        match self.by_actor.get_mut(&key) {
+        // No allocation for a principal already seen.
+        match self.by_actor.get_mut(&event.actor.principal) {
             Some(positions) => positions.push(event.position),
             None => {
-                self.by_actor.insert(key, vec![event.position]);
+                self.by_actor
+                    .insert(event.actor.principal.clone(), vec![event.position]);
             }
         }
         if let Some(client_id) = &event.client_id {
@@ -295,15 +298,18 @@ mod tests {
                 },
             ));
         }
-        let key = user.key();
+        let key = user.clone();
         assert_eq!(
             index.actor_positions_before(&key, u64::MAX, 3),
             vec![10, 8, 6]
         );
         assert_eq!(index.actor_positions_before(&key, 6, 10), vec![4, 2]);
-        assert_eq!(index.actor_positions_before("system", 2, 10), vec![1]);
+        assert_eq!(
+            index.actor_positions_before(&Principal::System, 2, 10),
+            vec![1]
+        );
         assert!(index
-            .actor_positions_before("anonymous", u64::MAX, 10)
+            .actor_positions_before(&Principal::Anonymous, u64::MAX, 10)
             .is_empty());
         assert_eq!(index.actor_event_count(&key), 5);
     }

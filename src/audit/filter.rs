@@ -3,7 +3,7 @@
 //! `cursor`), parsed strictly from a query string (an unknown or repeated
 //! single-valued parameter is an error, not silently ignored).
 
-use authlog_events::{Event, RecordedEvent, Timestamp};
+use authlog_events::{Event, Principal, RecordedEvent, Timestamp};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::DateTime;
@@ -22,8 +22,8 @@ const MAX_VALUE: usize = 512;
 pub struct AuditFilter {
     /// Events attributed to this client.
     pub client_id: Option<String>,
-    /// Events caused by this principal (`Principal::key` form).
-    pub actor: Option<String>,
+    /// Events caused by this principal.
+    pub actor: Option<Principal>,
     /// Events of any of these types (empty = all).
     pub types: Vec<&'static str>,
     /// Recorded at or after.
@@ -43,7 +43,7 @@ impl AuditFilter {
             }
         }
         if let Some(actor) = &self.actor {
-            if event.actor.principal.key() != *actor {
+            if event.actor.principal != *actor {
                 return false;
             }
         }
@@ -103,22 +103,22 @@ pub fn parse_time(field: &str, text: &str) -> Result<Timestamp, AuditError> {
         })
 }
 
-/// Checks an `actor` value: `system`, `anonymous`, `client:<id>` or `user:<uuid>`.
-pub fn parse_actor(text: &str) -> Result<String, AuditError> {
-    let ok = match text.split_once(':') {
-        None => text == "system" || text == "anonymous",
-        Some(("client", id)) => !id.is_empty(),
-        Some(("user", id)) => uuid::Uuid::parse_str(id).is_ok(),
-        Some(_) => false,
+/// Reads an `actor` value (`Principal::key` form): `system`, `anonymous`,
+/// `client:<id>` or `user:<uuid>`.
+pub fn parse_actor(text: &str) -> Result<Principal, AuditError> {
+    let principal = match text.split_once(':') {
+        None if text == "system" => Some(Principal::System),
+        None if text == "anonymous" => Some(Principal::Anonymous),
+        Some(("client", id)) if !id.is_empty() => Some(Principal::Client(id.to_owned())),
+        Some(("user", id)) => uuid::Uuid::parse_str(id).ok().map(Principal::User),
+        _ => None,
     };
-    if ok {
-        Ok(text.to_owned())
-    } else {
-        Err(AuditError::invalid(
+    principal.ok_or_else(|| {
+        AuditError::invalid(
             "actor",
             "must be system, anonymous, client:<client_id> or user:<uuid>",
-        ))
-    }
+        )
+    })
 }
 
 /// Checks a `type` value against the catalogue.
@@ -255,6 +255,19 @@ mod tests {
         assert_eq!(field_of("actor=user:not-a-uuid"), "actor");
         assert_eq!(field_of("cursor=%%%"), "cursor");
         assert_eq!(field_of("clientid=x"), "clientid");
+    }
+
+    #[test]
+    fn actors_parse_from_their_key_form() {
+        for key in [
+            "system",
+            "anonymous",
+            "client:a:b",
+            "user:0190a0b0-0000-7000-8000-000000000000",
+        ] {
+            assert_eq!(parse_actor(key).unwrap().key(), key);
+        }
+        assert!(parse_actor("client:").is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use authlog_events::{EventStore, RecordedEvent, StoreError};
+use authlog_events::{EventStore, Principal, RecordedEvent, StoreError};
 
 use super::filter::AuditFilter;
 use super::AuditError;
@@ -27,7 +27,7 @@ const CHUNK: usize = 256;
 #[derive(Debug, Clone)]
 enum Source {
     Client(String),
-    Actor(String),
+    Actor(Principal),
     /// The stream and the highest version not yet read (`None`: not started).
     Stream(String, Option<u64>),
     All,
@@ -260,7 +260,7 @@ mod tests {
                 ..f()
             },
             AuditFilter {
-                actor: Some("client:a3".into()),
+                actor: Some(Principal::Client("a3".into())),
                 ..f()
             },
             AuditFilter {
@@ -276,7 +276,7 @@ mod tests {
             },
             AuditFilter {
                 client_id: Some("c2".into()),
-                actor: Some("client:a1".into()),
+                actor: Some(Principal::Client("a1".into())),
                 types: vec!["LoginSucceeded"],
                 ..f()
             },
@@ -345,7 +345,7 @@ mod tests {
     fn an_actor_filter_without_the_actor_index_is_refused() {
         let (_dir, store, _) = log();
         let filter = AuditFilter {
-            actor: Some("system".into()),
+            actor: Some(Principal::System),
             ..AuditFilter::default()
         };
         assert!(matches!(
