@@ -20,7 +20,7 @@ use crate::audit::filter::AuditFilter;
 use crate::audit::item::ActorView;
 use crate::audit::summary::registration_type_name;
 use crate::audit::{AuditError, AuditItem, AuditQuery, Walker};
-use crate::scopes::AUDIT_READ;
+use crate::scopes::{role_allows, AUDIT_READ};
 use crate::state::AppState;
 
 /// Records per export chunk.
@@ -215,14 +215,25 @@ struct Feed {
 }
 
 impl Feed {
-    /// Whether the token that opened the feed is still active.
+    /// Whether the token that opened the feed is still active and, for a
+    /// user's token, the user is still enabled and may read the audit.
     fn authorized(&self) -> bool {
         let now = self.state.clock.now();
-        self.state
-            .read()
+        let projections = self.state.read();
+        let Some(token) = projections
             .tokens
             .get(&self.token_id)
-            .is_some_and(|t| t.is_active(now))
+            .filter(|t| t.is_active(now))
+        else {
+            return false;
+        };
+        match token.subject {
+            None => true,
+            Some(user) => projections
+                .users
+                .get(&user)
+                .is_some_and(|u| !u.disabled && role_allows(&u.roles, AUDIT_READ)),
+        }
     }
 
     /// The next bytes of the feed; `None` ends it.

@@ -875,3 +875,30 @@ fn the_offline_commands_read_a_log_left_unclean_by_a_crash() {
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(out.lines().count(), 1, "{out}");
 }
+
+#[test]
+fn the_live_feed_ends_when_its_token_is_revoked() {
+    let s = Server::start();
+    let auditor = s.admin_token(Some("audit:read"));
+    let r = s
+        .get("/api/audit/stream")
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut reader = BufReader::new(r);
+    let r = s
+        .post("/oauth/revoke")
+        .basic_auth("authlog-admin", Some(ADMIN_SECRET))
+        .form(&[("token", auditor.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The feed ends (a still-open feed would hit the client's timeout here).
+    let started = std::time::Instant::now();
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 {
+        line.clear();
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
