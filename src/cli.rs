@@ -1,11 +1,14 @@
-//! The command line: `authlog serve` and `authlog verify`.
+//! The command line: `authlog serve`, `authlog verify` and `authlog audit`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use authlog_events::{EventStore, RedbStore};
 use clap::{Args, Parser, Subcommand};
 
+use crate::audit::checkpoint::{Extension, AUDIT_KEY_ENV};
+use crate::audit::export::ExportFormat;
+use crate::audit::filter::{parse_time, parse_type, AuditFilter};
+use crate::audit::offline;
 use crate::config::{self, Config, RawConfig};
 
 /// authlog: an OAuth 2.1 authorization server whose append-only,
@@ -24,10 +27,14 @@ enum Command {
     /// Start the server: open (or create) the log in the data directory,
     /// replay it into memory, and serve HTTP (`/healthz`, `/readyz`, ...).
     Serve(ServeArgs),
-    /// Walk the log's hash chain and report the first broken link.
-    /// Exit status 0: intact; 1: broken; 2: the log could not be read
-    /// (for example while a server has it open).
+    /// Walk the log's hash chain and report the first broken link; with
+    /// `--checkpoint`, also prove the log still extends a checkpoint.
+    /// Read-only: safe while a server runs. Exit status 0: intact; 1: broken
+    /// or not extending the checkpoint; 2: the log could not be read.
     Verify(VerifyArgs),
+    /// Print one client's events, newest first, reading the data directory
+    /// read-only (safe while a server runs).
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +95,33 @@ struct VerifyArgs {
     /// Data directory holding the log.
     #[arg(long, env = "AUTHLOG_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
+    /// A checkpoint saved from `GET /api/audit/checkpoint`: the log must
+    /// still have that hash at that position. Its signature is checked too
+    /// when the audit key is available (AUTHLOG_AUDIT_KEY or DIR/audit-key).
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct AuditArgs {
+    /// Data directory holding the log.
+    #[arg(long, env = "AUTHLOG_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// The client whose events to show.
+    #[arg(long, value_name = "ID")]
+    client: String,
+    /// Only events recorded at or after this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Only events recorded before this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// Only events of this type (repeatable).
+    #[arg(long = "type", value_name = "TYPE")]
+    types: Vec<String>,
+    /// Output format: ndjson, csv or table.
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    format: String,
 }
 
 /// Parses the command line and runs it.
@@ -97,6 +131,7 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Verify(args) => verify(args),
+        Command::Audit(args) => audit(args),
     }
 }
 
@@ -121,6 +156,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         // Secrets come from the environment (or the file), never from flags
         // that `ps` would show.
         server_key: std::env::var("AUTHLOG_SERVER_KEY").ok(),
+        audit_key: std::env::var("AUTHLOG_AUDIT_KEY").ok(),
         bootstrap_admin_secret: std::env::var("AUTHLOG_BOOTSTRAP_ADMIN_SECRET").ok(),
         bootstrap_admin_password: std::env::var("AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD").ok(),
         usage_flush_seconds: args.usage_flush_seconds,
@@ -159,19 +195,14 @@ fn verify(args: VerifyArgs) -> ExitCode {
     let data = args
         .data
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR));
-    let path = config::log_path(&data);
-    if !path.exists() {
-        eprintln!("authlog: no log at {}", path.display());
-        return ExitCode::from(2);
-    }
-    let store = match RedbStore::open(&path) {
+    let store = match offline::open_log(&data) {
         Ok(store) => store,
         Err(e) => {
-            eprintln!("authlog: cannot open {}: {e} (is a server running on it? use GET /api/audit/verify)", path.display());
+            eprintln!("authlog: {e}");
             return ExitCode::from(2);
         }
     };
-    match store.verify() {
+    let chain = match store.verify() {
         Ok(report) => {
             let head = report
                 .head
@@ -180,14 +211,90 @@ fn verify(args: VerifyArgs) -> ExitCode {
             match report.broken {
                 None => {
                     println!("intact: {} records, head {head}", report.records);
-                    ExitCode::SUCCESS
+                    0
                 }
                 Some(broken) => {
                     println!("BROKEN at position {}: {}", broken.position, broken.reason);
-                    ExitCode::from(1)
+                    1
                 }
             }
         }
+        Err(e) => {
+            eprintln!("authlog: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    drop(store);
+    let checkpoint = match args.checkpoint {
+        Some(file) => verify_checkpoint(&data, &file),
+        None => 0,
+    };
+    ExitCode::from(chain.max(checkpoint))
+}
+
+/// Checks a checkpoint file; the exit status (0 holds, 1 fails, 2 unreadable).
+fn verify_checkpoint(data: &std::path::Path, file: &std::path::Path) -> u8 {
+    let configured = std::env::var(AUDIT_KEY_ENV).ok();
+    let verdict = match offline::verify_checkpoint(data, file, configured.as_deref()) {
+        Ok(verdict) => verdict,
+        Err(e) => {
+            eprintln!("authlog: {e}");
+            return 2;
+        }
+    };
+    match &verdict.extension {
+        Extension::Extends { records_after } => {
+            println!("checkpoint holds: the log extends it by {records_after} records")
+        }
+        Extension::Diverges(why) => println!("CHECKPOINT FAILS: {why}"),
+    }
+    match verdict.signature_valid {
+        Some(true) => println!("checkpoint signature: valid"),
+        Some(false) => println!("CHECKPOINT SIGNATURE INVALID (not signed by this audit key)"),
+        None => println!("checkpoint signature: not checked (no audit key)"),
+    }
+    if verdict.holds() {
+        0
+    } else {
+        1
+    }
+}
+
+fn audit(args: AuditArgs) -> ExitCode {
+    let data = args
+        .data
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR));
+    let filter = (|| {
+        Ok::<_, crate::audit::AuditError>(AuditFilter {
+            client_id: Some(args.client.clone()),
+            types: args
+                .types
+                .iter()
+                .map(|t| parse_type(t))
+                .collect::<Result<_, _>>()?,
+            since: args
+                .since
+                .as_deref()
+                .map(|t| parse_time("since", t))
+                .transpose()?,
+            until: args
+                .until
+                .as_deref()
+                .map(|t| parse_time("until", t))
+                .transpose()?,
+            ..AuditFilter::default()
+        })
+    })();
+    let run = filter
+        .map_err(offline::OfflineError::from)
+        .and_then(|filter| {
+            let format = ExportFormat::parse(&args.format, true)?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            offline::audit(&data, filter, format, &mut out)
+        });
+    match run {
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("authlog: {e}");
             ExitCode::from(2)

@@ -67,6 +67,9 @@ pub struct RawConfig {
     pub clock_skew_seconds: Option<i64>,
     /// HMAC key, 32 bytes base64url (`AUTHLOG_SERVER_KEY`); default: `<data>/server-key`.
     pub server_key: Option<String>,
+    /// Checkpoint-signing key, 32 bytes base64url (`AUTHLOG_AUDIT_KEY`);
+    /// default: `<data>/audit-key`. Separate from the server key.
+    pub audit_key: Option<String>,
     /// Secret of `authlog-admin` at first start (`AUTHLOG_BOOTSTRAP_ADMIN_SECRET`).
     pub bootstrap_admin_secret: Option<String>,
     /// Password of the `admin` user at first start (`AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD`).
@@ -113,6 +116,7 @@ impl RawConfig {
             workers: self.workers.or(lower.workers),
             clock_skew_seconds: self.clock_skew_seconds.or(lower.clock_skew_seconds),
             server_key: self.server_key.or(lower.server_key),
+            audit_key: self.audit_key.or(lower.audit_key),
             bootstrap_admin_secret: self.bootstrap_admin_secret.or(lower.bootstrap_admin_secret),
             bootstrap_admin_password: self
                 .bootstrap_admin_password
@@ -150,6 +154,8 @@ pub struct Config {
     pub clock_skew_seconds: i64,
     /// Configured HMAC key (base64url), if any.
     pub server_key: Option<String>,
+    /// Configured checkpoint-signing key (base64url), if any.
+    pub audit_key: Option<String>,
     /// Configured first-start admin secret, if any.
     pub bootstrap_admin_secret: Option<String>,
     /// Configured first-start admin password, if any.
@@ -234,6 +240,7 @@ impl Config {
             workers: bounded("AUTHLOG_WORKERS", raw.workers.unwrap_or(cores), 1, 1024)?,
             clock_skew_seconds: raw.clock_skew_seconds.unwrap_or(0),
             server_key: raw.server_key,
+            audit_key: raw.audit_key,
             bootstrap_admin_secret: match raw.bootstrap_admin_secret {
                 Some(s) if s.len() < 16 => {
                     return Err(invalid(

@@ -61,11 +61,11 @@ pub fn generate(kind: SecretKind) -> String {
     )
 }
 
-/// The server key could not be loaded or created.
+/// A key (the server key, the audit key) could not be loaded or created.
 #[derive(Debug, Error)]
 pub enum KeyError {
     /// File trouble.
-    #[error("server key {path}: {source}")]
+    #[error("key file {path}: {source}")]
     Io {
         /// The key file.
         path: PathBuf,
@@ -73,10 +73,10 @@ pub enum KeyError {
         source: std::io::Error,
     },
     /// The key file or configured key is not 32 base64url bytes.
-    #[error("server key {0} is not 32 bytes of base64url")]
+    #[error("key {0} is not 32 bytes of base64url")]
     Malformed(String),
     /// The key file can be read by others.
-    #[error("server key {0} is readable by group or others (mode must be 0600)")]
+    #[error("key file {0} is readable by group or others (mode must be 0600)")]
     Exposed(PathBuf),
 }
 
@@ -115,6 +115,49 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// A 32-byte key: `configured` (base64url, named `origin` in errors) when
+/// given, else `<data_dir>/<file_name>`, created owner-only on first use.
+/// An existing file that group or others can read is refused.
+pub fn load_or_create_key(
+    data_dir: &Path,
+    file_name: &str,
+    configured: Option<&str>,
+    origin: &str,
+) -> Result<[u8; 32], KeyError> {
+    if let Some(text) = configured {
+        return decode_key(text, origin);
+    }
+    let path = data_dir.join(file_name);
+    let io = |source| KeyError::Io {
+        path: path.clone(),
+        source,
+    };
+    if !path.exists() {
+        let bytes = random_bytes();
+        write_private_file(&path, URL_SAFE_NO_PAD.encode(bytes).as_bytes()).map_err(io)?;
+        return Ok(bytes);
+    }
+    read_key_file(&path)
+}
+
+/// Reads an existing key file, refusing one that group or others can read.
+pub fn read_key_file(path: &Path) -> Result<[u8; 32], KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path).map_err(io)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Exposed(path.to_owned()));
+        }
+    }
+    let text = fs::read_to_string(path).map_err(io)?;
+    decode_key(&text, &path.display().to_string())
+}
+
 impl ServerKey {
     /// A key from raw bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
@@ -125,32 +168,8 @@ impl ServerKey {
 
     /// The configured key (base64url), or `<data>/server-key`, created on first start.
     pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> Result<Self, KeyError> {
-        if let Some(text) = configured {
-            return Ok(Self::from_bytes(decode_key(text, "AUTHLOG_SERVER_KEY")?));
-        }
-        let path = data_dir.join("server-key");
-        let io = |source| KeyError::Io {
-            path: path.clone(),
-            source,
-        };
-        if !path.exists() {
-            let bytes = random_bytes();
-            write_private_file(&path, URL_SAFE_NO_PAD.encode(bytes).as_bytes()).map_err(io)?;
-            return Ok(Self::from_bytes(bytes));
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(&path).map_err(io)?.permissions().mode();
-            if mode & 0o077 != 0 {
-                return Err(KeyError::Exposed(path));
-            }
-        }
-        let text = fs::read_to_string(&path).map_err(io)?;
-        Ok(Self::from_bytes(decode_key(
-            &text,
-            &path.display().to_string(),
-        )?))
+        load_or_create_key(data_dir, "server-key", configured, "AUTHLOG_SERVER_KEY")
+            .map(Self::from_bytes)
     }
 
     /// HMAC-SHA256(key, value).

@@ -9,6 +9,7 @@ use actix_web::{web, App, HttpServer};
 use authlog_events::{EventStore, RedbStore, StoreError};
 use thiserror::Error;
 
+use crate::audit::AuditKey;
 use crate::bootstrap::{self, BootstrapError};
 use crate::cimd::DocumentFetcher;
 use crate::clock::{Clock, SystemClock};
@@ -72,6 +73,7 @@ pub fn prepare_data_dir(config: &Config) -> Result<(), ServeError> {
 pub fn serve(config: Config) -> Result<(), ServeError> {
     prepare_data_dir(&config)?;
     let key = ServerKey::load_or_create(&config.data_dir, config.server_key.as_deref())?;
+    let audit_key = AuditKey::load_or_create(&config.data_dir, config.audit_key.as_deref())?;
     let store: Arc<dyn EventStore> = Arc::new(RedbStore::open(config.log_path())?);
     let clock: Arc<dyn Clock> =
         Arc::new(SystemClock::with_offset_seconds(config.clock_skew_seconds));
@@ -84,7 +86,14 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     };
     let documents = DocumentFetcher::new(config.cimd_allow_hosts.clone(), ca.as_deref())
         .map_err(|e| ServeError::Http(std::io::Error::other(e)))?;
-    let state = web::Data::new(AppState::new(config.clone(), clock, key, store, documents));
+    let state = web::Data::new(AppState::new(
+        config.clone(),
+        clock,
+        key,
+        audit_key,
+        store,
+        documents,
+    ));
 
     actix_web::rt::System::new().block_on(async move {
         let app_state = state.clone();

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use authlog_events::EventStore;
 use authlog_projections::Projections;
 
+use crate::audit::AuditKey;
 use crate::cimd::DocumentFetcher;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The HMAC key of every digest.
     pub key: ServerKey,
+    /// The key that signs audit checkpoints (separate from `key`).
+    pub audit_key: AuditKey,
     /// The log, for reads (writes go through the writer).
     pub store: Arc<dyn EventStore>,
     /// Read models, updated after each commit.
@@ -59,6 +62,7 @@ impl AppState {
         config: Config,
         clock: Arc<dyn Clock>,
         key: ServerKey,
+        audit_key: AuditKey,
         store: Arc<dyn EventStore>,
         documents: DocumentFetcher,
     ) -> Self {
@@ -67,6 +71,7 @@ impl AppState {
             config,
             clock,
             key,
+            audit_key,
             store,
             projections: SharedProjections::default(),
             device_polls: DevicePolls::default(),

@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{
+    Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
+    ReadableTable, WriteTransaction,
+};
 
 use crate::chain::{link_hash, GENESIS};
 use crate::codec::{self, decode, seal};
@@ -39,9 +42,20 @@ fn current_version(
     })
 }
 
+/// The open database: the one writer, or a read-only follower of it.
+enum Handle {
+    Writable(Database),
+    ReadOnly(ReadOnlyDatabase),
+}
+
 /// The redb-backed log.
+///
+/// Writers open the file in redb's `SingleWriter` mode: one process writes,
+/// and any number of other processes may open it read-only at the same
+/// time (`open_read_only`) and follow its commits, which is what lets
+/// `authlog audit` and `authlog verify` run beside a live server.
 pub struct RedbStore {
-    db: Database,
+    db: Handle,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -75,10 +89,26 @@ fn decode_head(bytes: &[u8]) -> Result<Head, StoreError> {
 }
 
 impl RedbStore {
-    /// Opens (creating if needed) the log at `path`.
+    /// How every authlog process shares the file (see the type's doc).
+    fn builder() -> Builder {
+        let mut builder = Builder::new();
+        builder.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+        builder
+    }
+
+    /// Opens (creating if needed) the log at `path` as its one writer.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(storage)?;
+        let db = Self::builder().create(path).map_err(storage)?;
         Self::from_database(db)
+    }
+
+    /// Opens an existing log read-only, beside a writer that may be running
+    /// (never changes the file). `append` on such a store fails.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let db = Self::builder().open_read_only(path).map_err(storage)?;
+        Ok(RedbStore {
+            db: Handle::ReadOnly(db),
+        })
     }
 
     /// Wraps an already opened database (tests and fault injection use custom backends).
@@ -92,11 +122,16 @@ impl RedbStore {
             txn.open_table(META).map_err(storage)?;
         }
         txn.commit().map_err(storage)?;
-        Ok(RedbStore { db })
+        Ok(RedbStore {
+            db: Handle::Writable(db),
+        })
     }
 
     fn read_txn(&self) -> Result<ReadTransaction, StoreError> {
-        self.db.begin_read().map_err(storage)
+        match &self.db {
+            Handle::Writable(db) => db.begin_read().map_err(storage),
+            Handle::ReadOnly(db) => db.begin_read().map_err(storage),
+        }
     }
 
     fn read_head(
@@ -287,7 +322,10 @@ impl RedbStore {
 
 impl EventStore for RedbStore {
     fn append(&self, units: Vec<AppendBatch>) -> Result<Vec<UnitOutcome>, StoreError> {
-        let txn = self.db.begin_write().map_err(storage)?;
+        let Handle::Writable(db) = &self.db else {
+            return Err(StoreError::Storage("the log was opened read-only".into()));
+        };
+        let txn = db.begin_write().map_err(storage)?;
         let outcomes = match Self::append_in(&txn, units) {
             Ok(outcomes) => outcomes,
             Err(e) => {

@@ -5,6 +5,7 @@
 //! Depends only on `authlog-events`.
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod grants;
 pub mod log_stats;
 pub mod registry;
@@ -13,6 +14,7 @@ pub mod users;
 
 use authlog_events::RecordedEvent;
 
+pub use audit::{AuditIndex, ClientAudit, ClientChange, Registration, StatusEntry};
 pub use grants::{CodeRecord, DeviceRecord, DeviceState, Grants};
 pub use log_stats::LogStats;
 pub use registry::{ClientRecord, ClientStatus, Registry};
@@ -41,6 +43,8 @@ pub struct Projections {
     pub users: Users,
     /// Codes and device authorizations.
     pub grants: Grants,
+    /// The actor index and per-client audit summaries.
+    pub audit: AuditIndex,
 }
 
 impl Projections {
@@ -55,6 +59,7 @@ impl Projections {
         self.tokens.apply(event);
         self.users.apply(event);
         self.grants.apply(event);
+        self.audit.apply(event);
         self.applied_position = event.position;
         true
     }

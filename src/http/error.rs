@@ -172,6 +172,25 @@ impl From<WriteError> for ApiError {
     }
 }
 
+impl From<crate::audit::AuditError> for ApiError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        use crate::audit::AuditError;
+        match e {
+            AuditError::Invalid { field, message } => ApiError::Validation { field, message },
+            AuditError::Store(s) => {
+                ApiError::Unavailable(format!("the event log cannot be read: {s}"))
+            }
+            AuditError::NoActorIndex => ApiError::BadRequest(e.to_string()),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        ApiError::Unavailable("the server is shutting down".into())
+    }
+}
+
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {

@@ -5,6 +5,7 @@
 pub mod admin_clients;
 pub mod admin_tokens;
 pub mod admin_users;
+pub mod audit;
 pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
@@ -41,6 +42,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     admin_clients::routes(cfg);
     admin_tokens::routes(cfg);
     admin_users::routes(cfg);
+    audit::routes(cfg);
     sessions::routes(cfg);
     userinfo::routes(cfg);
     authorize::routes(cfg);

@@ -2,6 +2,7 @@
 //! port with a fresh temporary data directory and talks HTTP to it.
 
 mod admin_clients;
+mod audit;
 mod browser;
 mod doc_server;
 mod harness;

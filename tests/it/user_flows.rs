@@ -14,11 +14,11 @@ use serde_json::{json, Value};
 use crate::browser::{Browser, Page};
 use crate::harness::{enc, Server};
 
-const ADMIN_PASSWORD: &str = "admin-password-123";
+pub(crate) const ADMIN_PASSWORD: &str = "admin-password-123";
 const ALICE_PASSWORD: &str = "alice-password-123";
 const CALLBACK: &str = "http://127.0.0.1:9/cb";
 
-fn start() -> Server {
+pub(crate) fn start() -> Server {
     Server::start_with(&[("AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)])
 }
 
@@ -525,7 +525,7 @@ fn the_device_flow_answers_each_polling_state() {
 }
 
 /// A code-flow token for `user` through authlog-console (loopback redirect, any port).
-fn console_token(s: &Server, user: &str, password: &str, teams: &[&str]) -> String {
+pub(crate) fn console_token(s: &Server, user: &str, password: &str, teams: &[&str]) -> String {
     let redirect = "http://127.0.0.1:54321/callback";
     let client = oauth_client(s, "authlog-console", redirect);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();

@@ -1,0 +1,140 @@
+//! The auditor's commands that read a data directory directly, without
+//! HTTP: `authlog audit --client ID` and `authlog verify --checkpoint FILE`.
+//! Both open the log read-only, which redb allows beside a running server
+//! (the server opens it in `SingleWriter` mode), and never change it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use authlog_events::{EventStore, RedbStore, StoreError};
+use thiserror::Error;
+
+use super::checkpoint::{check_extends, AuditKey, Checkpoint, Extension};
+use super::export::ExportFormat;
+use super::filter::AuditFilter;
+use super::item::AuditItem;
+use super::walk::Walker;
+use super::AuditError;
+use crate::config;
+use crate::secrets::KeyError;
+
+/// Records rendered per chunk.
+const CHUNK: usize = 500;
+
+/// Why an offline audit command could not run.
+#[derive(Debug, Error)]
+pub enum OfflineError {
+    /// There is no log in the data directory.
+    #[error("no log at {0}")]
+    NoLog(PathBuf),
+    /// The log could not be opened or read.
+    #[error("cannot read the log: {0}")]
+    Store(#[from] StoreError),
+    /// A filter is invalid.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// Output or the checkpoint file failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The checkpoint file is not a checkpoint.
+    #[error("{path} is not a checkpoint: {message}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The audit key could not be read.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+/// Opens the log of `data` read-only. A log left unclean by a crash is
+/// refused by a read-only open (a live writer would repair it); when no
+/// server has it open, it is then opened once as the writer, which runs
+/// redb's crash recovery, exactly as the server's next start would.
+pub fn open_log(data: &Path) -> Result<Arc<dyn EventStore>, OfflineError> {
+    let path = config::log_path(data);
+    if !path.exists() {
+        return Err(OfflineError::NoLog(path));
+    }
+    match RedbStore::open_read_only(&path) {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(read_only) => match RedbStore::open(&path) {
+            Ok(store) => Ok(Arc::new(store)),
+            Err(_) => Err(read_only.into()),
+        },
+    }
+}
+
+/// Writes the events of `filter` (which must name a client; there is no
+/// actor index offline) newest first to `out`. Returns how many.
+pub fn audit(
+    data: &Path,
+    filter: AuditFilter,
+    format: ExportFormat,
+    out: &mut dyn Write,
+) -> Result<u64, OfflineError> {
+    if filter.client_id.is_none() {
+        return Err(AuditError::invalid("client", "is required").into());
+    }
+    let store = open_log(data)?;
+    let mut walker = Walker::new(store, None, filter, None, CHUNK)?;
+    out.write_all(&format.header())?;
+    let mut count = 0u64;
+    loop {
+        let (records, next) = walker.page(CHUNK)?;
+        let items: Vec<AuditItem> = records.iter().map(AuditItem::of).collect();
+        count += items.len() as u64;
+        out.write_all(&format.render(&items))?;
+        if next.is_none() {
+            break;
+        }
+    }
+    out.flush()?;
+    Ok(count)
+}
+
+/// The outcome of `authlog verify --checkpoint`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointVerdict {
+    /// Whether the log extends the checkpoint.
+    pub extension: Extension,
+    /// `Some(valid)` when the audit key was available, `None` otherwise.
+    pub signature_valid: Option<bool>,
+}
+
+impl CheckpointVerdict {
+    /// Extends, and the signature is valid or could not be checked.
+    pub fn holds(&self) -> bool {
+        matches!(self.extension, Extension::Extends { .. }) && self.signature_valid != Some(false)
+    }
+}
+
+/// Reads a checkpoint file (the JSON `GET /api/audit/checkpoint` returned).
+pub fn read_checkpoint(path: &Path) -> Result<Checkpoint, OfflineError> {
+    let text = std::fs::read_to_string(path)?;
+    serde_json::from_str(&text).map_err(|e| OfflineError::Checkpoint {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Checks that the log of `data` still extends the checkpoint in `file`,
+/// and its signature when the audit key is configured or in `data`.
+pub fn verify_checkpoint(
+    data: &Path,
+    file: &Path,
+    configured_key: Option<&str>,
+) -> Result<CheckpointVerdict, OfflineError> {
+    let checkpoint = read_checkpoint(file)?;
+    let store = open_log(data)?;
+    let extension = check_extends(store.as_ref(), &checkpoint)?;
+    let signature_valid =
+        AuditKey::load_existing(data, configured_key)?.map(|k| k.signed(&checkpoint));
+    Ok(CheckpointVerdict {
+        extension,
+        signature_valid,
+    })
+}

@@ -1,0 +1,379 @@
+//! What an auditor sees of each event's payload: ids, names, counts,
+//! reasons, scopes. Written out per variant on purpose: digests, password
+//! digests, PKCE challenges, device user codes and token values are never
+//! copied, and a new field added to the catalogue shows up here only when
+//! someone decides it is safe to show.
+
+use authlog_events::{
+    AccessPreset, AuthFailure, ClientMetadata, Event, GrantType, RegistrationType,
+    RevocationReason, RevocationTarget, Role, TokenEndpointAuthMethod, TokenKind,
+};
+use serde_json::{json, Value};
+
+/// The auditor's view of a payload.
+pub fn summarize(event: &Event) -> Value {
+    match event {
+        Event::ClientRegistered {
+            client_id,
+            registration_type,
+            metadata,
+            secret_digest,
+            registration_access_token_digest: _,
+            confirm_high_risk,
+        } => {
+            let mut v = metadata_summary(metadata);
+            v["client_id"] = json!(client_id);
+            v["registration_type"] = json!(registration_type_name(*registration_type));
+            v["confidential"] = json!(secret_digest.is_some());
+            v["confirm_high_risk"] = json!(confirm_high_risk);
+            v
+        }
+        Event::ClientUpdated {
+            client_id,
+            metadata,
+            confirm_high_risk,
+        } => {
+            let mut v = metadata_summary(metadata);
+            v["client_id"] = json!(client_id);
+            v["confirm_high_risk"] = json!(confirm_high_risk);
+            v
+        }
+        Event::ClientSecretRotated {
+            client_id,
+            secret_digest: _,
+            previous_valid_until,
+        } => json!({
+            "client_id": client_id,
+            "previous_valid_until": previous_valid_until.to_rfc3339(),
+        }),
+        Event::ClientPaused {
+            client_id,
+            tokens_revoked,
+        } => json!({ "client_id": client_id, "tokens_revoked": tokens_revoked }),
+        Event::ClientResumed { client_id } => json!({ "client_id": client_id }),
+        Event::ClientDeleted {
+            client_id,
+            tokens_revoked,
+            codes_revoked,
+        } => json!({
+            "client_id": client_id,
+            "tokens_revoked": tokens_revoked,
+            "codes_revoked": codes_revoked,
+        }),
+        Event::AuthorizationCodeIssued {
+            code_id,
+            code_digest: _,
+            client_id,
+            user_id,
+            redirect_uri,
+            code_challenge: _,
+            scopes,
+            resources,
+            teams,
+            access,
+            expires_at,
+        } => json!({
+            "code_id": code_id,
+            "client_id": client_id,
+            "user_id": user_id,
+            "redirect_uri": redirect_uri,
+            "scopes": scopes,
+            "resources": resources,
+            "teams": teams,
+            "access": access_name(*access),
+            "expires_at": expires_at.to_rfc3339(),
+        }),
+        Event::AuthorizationCodeRedeemed { code_id, client_id } => {
+            json!({ "code_id": code_id, "client_id": client_id })
+        }
+        Event::DeviceAuthorizationStarted {
+            device_id,
+            device_code_digest: _,
+            user_code: _,
+            client_id,
+            scopes,
+            resources,
+            expires_at,
+            interval_seconds,
+        } => json!({
+            "device_id": device_id,
+            "client_id": client_id,
+            "scopes": scopes,
+            "resources": resources,
+            "expires_at": expires_at.to_rfc3339(),
+            "interval_seconds": interval_seconds,
+        }),
+        Event::DeviceAuthorizationApproved {
+            device_id,
+            client_id,
+            user_id,
+            scopes,
+            teams,
+            access,
+        } => json!({
+            "device_id": device_id,
+            "client_id": client_id,
+            "user_id": user_id,
+            "scopes": scopes,
+            "teams": teams,
+            "access": access_name(*access),
+        }),
+        Event::DeviceAuthorizationDenied {
+            device_id,
+            client_id,
+            user_id,
+        } => json!({ "device_id": device_id, "client_id": client_id, "user_id": user_id }),
+        Event::TokenIssued {
+            token_id,
+            kind,
+            digest: _,
+            client_id,
+            subject,
+            scopes,
+            audience,
+            teams,
+            access,
+            issued_at,
+            expires_at,
+            family_id,
+            grant_type,
+            parent_id,
+        } => json!({
+            "token_id": token_id,
+            "kind": token_kind_name(*kind),
+            "client_id": client_id,
+            "subject": subject,
+            "scopes": scopes,
+            "audience": audience,
+            "teams": teams,
+            "access": access_name(*access),
+            "issued_at": issued_at.to_rfc3339(),
+            "expires_at": expires_at.to_rfc3339(),
+            "family_id": family_id,
+            "grant_type": grant_type_name(*grant_type),
+            "parent_id": parent_id,
+        }),
+        Event::TokenRevoked {
+            target,
+            client_id,
+            reason,
+            tokens_revoked,
+        } => {
+            let (kind, id) = match target {
+                RevocationTarget::Token(id) => ("token", id),
+                RevocationTarget::Family(id) => ("family", id),
+            };
+            json!({
+                "target": kind,
+                "target_id": id,
+                "client_id": client_id,
+                "reason": revocation_reason_name(*reason),
+                "tokens_revoked": tokens_revoked,
+            })
+        }
+        Event::ClientTokensRevoked {
+            client_id,
+            reason,
+            tokens_revoked,
+        } => json!({
+            "client_id": client_id,
+            "reason": revocation_reason_name(*reason),
+            "tokens_revoked": tokens_revoked,
+        }),
+        Event::TokensUsed { uses } => json!({ "tokens": uses.len() }),
+        Event::ClientAuthenticationFailed { client_id, reason } => json!({
+            "client_id": client_id,
+            "reason": auth_failure_name(*reason),
+        }),
+        Event::UserCreated {
+            user_id,
+            username,
+            display_name,
+            email: _,
+            password_digest: _,
+            roles,
+            teams,
+        } => json!({
+            "user_id": user_id,
+            "username": username,
+            "display_name": display_name,
+            "roles": roles.iter().map(|r| role_name(*r)).collect::<Vec<_>>(),
+            "teams": teams,
+        }),
+        Event::UserUpdated {
+            user_id,
+            display_name,
+            email: _,
+            password_digest,
+            roles,
+            teams,
+        } => json!({
+            "user_id": user_id,
+            "display_name": display_name,
+            "password_changed": password_digest.is_some(),
+            "roles": roles.iter().map(|r| role_name(*r)).collect::<Vec<_>>(),
+            "teams": teams,
+        }),
+        Event::UserDisabled {
+            user_id,
+            tokens_revoked,
+        } => json!({ "user_id": user_id, "tokens_revoked": tokens_revoked }),
+        Event::ConsentGranted {
+            user_id,
+            client_id,
+            scopes,
+            teams,
+            access,
+        } => json!({
+            "user_id": user_id,
+            "client_id": client_id,
+            "scopes": scopes,
+            "teams": teams,
+            "access": access_name(*access),
+        }),
+        Event::ConsentRevoked { user_id, client_id } => {
+            json!({ "user_id": user_id, "client_id": client_id })
+        }
+        Event::LoginSucceeded { user_id } => json!({ "user_id": user_id }),
+        Event::LoginFailed { username, reason } => json!({
+            "username": username,
+            "reason": auth_failure_name(*reason),
+        }),
+    }
+}
+
+fn metadata_summary(m: &ClientMetadata) -> Value {
+    json!({
+        "client_name": m.client_name,
+        "grant_types": m.grant_types.iter().map(|g| grant_type_name(*g)).collect::<Vec<_>>(),
+        "scopes": m.scopes,
+        "redirect_uris": m.redirect_uris,
+        "token_endpoint_auth_method": auth_method_name(m.token_endpoint_auth_method),
+        "access_preset": access_name(m.access_preset),
+        "introspection_allowed": m.introspection_allowed,
+    })
+}
+
+/// `dynamic`, `cimd`, `preregistered`, `default`.
+pub fn registration_type_name(r: RegistrationType) -> &'static str {
+    match r {
+        RegistrationType::Dynamic => "dynamic",
+        RegistrationType::Cimd => "cimd",
+        RegistrationType::Preregistered => "preregistered",
+        RegistrationType::Default => "default",
+    }
+}
+
+fn grant_type_name(g: GrantType) -> &'static str {
+    match g {
+        GrantType::AuthorizationCode => "authorization_code",
+        GrantType::RefreshToken => "refresh_token",
+        GrantType::ClientCredentials => "client_credentials",
+        GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+    }
+}
+
+fn auth_method_name(m: TokenEndpointAuthMethod) -> &'static str {
+    match m {
+        TokenEndpointAuthMethod::None => "none",
+        TokenEndpointAuthMethod::ClientSecretBasic => "client_secret_basic",
+        TokenEndpointAuthMethod::ClientSecretPost => "client_secret_post",
+    }
+}
+
+fn access_name(a: AccessPreset) -> &'static str {
+    match a {
+        AccessPreset::ReadOnly => "read_only",
+        AccessPreset::Full => "full",
+    }
+}
+
+fn token_kind_name(k: TokenKind) -> &'static str {
+    match k {
+        TokenKind::Access => "access",
+        TokenKind::Refresh => "refresh",
+    }
+}
+
+fn revocation_reason_name(r: RevocationReason) -> &'static str {
+    match r {
+        RevocationReason::RevokedByClient => "revoked_by_client",
+        RevocationReason::RevokedByAdmin => "revoked_by_admin",
+        RevocationReason::Rotated => "rotated",
+        RevocationReason::ReuseDetected => "reuse_detected",
+        RevocationReason::ClientPaused => "client_paused",
+        RevocationReason::ClientDeleted => "client_deleted",
+        RevocationReason::UserDisabled => "user_disabled",
+        RevocationReason::RevokedByUser => "revoked_by_user",
+    }
+}
+
+fn auth_failure_name(f: AuthFailure) -> &'static str {
+    match f {
+        AuthFailure::UnknownPrincipal => "unknown_principal",
+        AuthFailure::BadCredentials => "bad_credentials",
+        AuthFailure::Inactive => "inactive",
+        AuthFailure::Throttled => "throttled",
+        AuthFailure::WrongMethod => "wrong_method",
+    }
+}
+
+fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Admin => "admin",
+        Role::Auditor => "auditor",
+        Role::Member => "member",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use authlog_events::{Digest, Timestamp};
+    use uuid::Uuid;
+
+    use super::*;
+
+    #[test]
+    fn summaries_never_carry_digests_or_codes() {
+        let secret = Digest([0xab; 32]);
+        let hex_digest = hex::encode(secret.0);
+        let events = [
+            Event::ClientSecretRotated {
+                client_id: "c".into(),
+                secret_digest: secret,
+                previous_valid_until: Timestamp(0),
+            },
+            Event::DeviceAuthorizationStarted {
+                device_id: Uuid::nil(),
+                device_code_digest: secret,
+                user_code: "WXYZ-ABCD".into(),
+                client_id: "c".into(),
+                scopes: vec![],
+                resources: vec![],
+                expires_at: Timestamp(0),
+                interval_seconds: 5,
+            },
+            Event::UserCreated {
+                user_id: Uuid::nil(),
+                username: "u".into(),
+                display_name: "U".into(),
+                email: Some("u@example.com".into()),
+                password_digest: "$argon2id$v=19$secret".into(),
+                roles: vec![Role::Admin],
+                teams: vec![],
+            },
+        ];
+        for event in &events {
+            let text = summarize(event).to_string();
+            for needle in [
+                hex_digest.as_str(),
+                "171",
+                "WXYZ-ABCD",
+                "argon2id",
+                "u@example.com",
+            ] {
+                assert!(!text.contains(needle), "{needle} in {text}");
+            }
+        }
+    }
+}
