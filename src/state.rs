@@ -18,6 +18,10 @@ use crate::usage::UsageTracker;
 
 /// Failed logins allowed per username (and per IP) in the window.
 pub const LOGIN_FAILURES: usize = 5;
+/// Failed client authentications allowed per client id (and per IP) in the window.
+pub const CLIENT_AUTH_FAILURES: usize = 10;
+/// The client authentication throttle window.
+pub const CLIENT_AUTH_WINDOW_SECONDS: i64 = 300;
 /// Device authorizations one IP may start per minute.
 pub const DEVICE_STARTS_PER_MINUTE: usize = 30;
 /// The login throttle window.
@@ -46,6 +50,8 @@ pub struct AppState {
     pub usage: UsageTracker,
     /// Dynamic registrations per client IP.
     pub registrations: FailureThrottle,
+    /// Failed client authentications per client id and per IP.
+    pub client_auth_failures: FailureThrottle,
     /// Device authorizations started per client IP.
     pub device_starts: FailureThrottle,
     /// Client ID Metadata Documents.
@@ -79,6 +85,10 @@ impl AppState {
             usage: UsageTracker::default(),
             registrations: FailureThrottle::new(registration_rate_limit, 60),
             device_starts: FailureThrottle::new(DEVICE_STARTS_PER_MINUTE, 60),
+            client_auth_failures: FailureThrottle::new(
+                CLIENT_AUTH_FAILURES,
+                CLIENT_AUTH_WINDOW_SECONDS,
+            ),
             documents,
             writer: OnceLock::new(),
             writer_thread: Mutex::new(None),

@@ -268,3 +268,35 @@ impl Decide for RecordTokenUse {
         Ok(AppendBatch::new(vec![event]))
     }
 }
+
+/// Records a failed client authentication (`ClientAuthenticationFailed`).
+pub struct RecordClientAuthFailure {
+    /// The client id presented (bounded).
+    pub client_id: String,
+    /// What went wrong.
+    pub reason: AuthFailure,
+    /// Attribution.
+    pub ctx: EventContext,
+}
+
+impl Decide for RecordClientAuthFailure {
+    fn access(&self) -> Access {
+        Access {
+            reads: vec![],
+            writes: vec![format!("client-auth/{}", self.client_id)],
+        }
+    }
+
+    fn decide(&self, _: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+        let event = self.ctx.event(
+            format!("client-auth/{}", self.client_id),
+            &self.client_id,
+            now,
+            Event::ClientAuthenticationFailed {
+                client_id: self.client_id.clone(),
+                reason: self.reason,
+            },
+        );
+        Ok(AppendBatch::new(vec![event]))
+    }
+}

@@ -6,13 +6,15 @@
 
 use actix_web::http::header;
 use actix_web::HttpRequest;
-use authlog_events::{Digest, TokenEndpointAuthMethod};
+use authlog_events::{AuthFailure, Digest, Principal, TokenEndpointAuthMethod};
 use authlog_projections::ClientRecord;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use super::context::RequestFacts;
 use super::error::OAuthError;
 use super::form::{decode_component, OAuthForm};
+use crate::commands::users::RecordClientAuthFailure;
 use crate::state::AppState;
 
 /// How the client presented itself.
@@ -110,10 +112,10 @@ pub struct Authenticated {
     pub secret_digest: Digest,
 }
 
-/// Authenticates the client against the registry, at the state's `now`.
-/// Every failure is the same `invalid_client` (no hint whether the id exists).
-pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Authenticated, OAuthError> {
-    let fail = || OAuthError::invalid_client("client authentication failed");
+/// Checks the credentials against the registry at the state's `now`;
+/// `Err` says why, for the audit trail (the caller only ever sees the same
+/// `invalid_client`).
+fn check(state: &AppState, creds: &Credentials) -> Result<Authenticated, AuthFailure> {
     let now = state.clock.now();
     // Digest even when the client is unknown, so both paths cost the same.
     let presented = creds
@@ -122,9 +124,8 @@ pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Authenticat
         .map(|s| state.key.digest(s))
         .unwrap_or(Digest([0; 32]));
     let projections = state.read();
-    let client = projections.registry.get(&creds.client_id);
-    let Some(client) = client else {
-        return Err(fail());
+    let Some(client) = projections.registry.get(&creds.client_id) else {
+        return Err(AuthFailure::UnknownPrincipal);
     };
     let method_ok = matches!(
         (client.metadata.token_endpoint_auth_method, creds.presented),
@@ -136,14 +137,56 @@ pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Authenticat
         TokenEndpointAuthMethod::None => creds.secret.is_none(),
         _ => client.secret_matches(&presented, now),
     };
-    if method_ok && secret_ok {
-        Ok(Authenticated {
+    match (method_ok, secret_ok) {
+        (true, true) => Ok(Authenticated {
             client: client.clone(),
             secret_digest: presented,
-        })
-    } else {
-        Err(fail())
+        }),
+        (false, _) => Err(AuthFailure::WrongMethod),
+        (true, false) => Err(AuthFailure::BadCredentials),
     }
+}
+
+/// Authenticates the client. Unknown clients and wrong secrets get the
+/// same `invalid_client`. Failures are throttled per client id and per
+/// source address (429 with `Retry-After` once over budget) and appended
+/// as `ClientAuthenticationFailed` while under budget, so auditors see
+/// brute force without it turning into a write flood.
+pub async fn authenticate(
+    state: &AppState,
+    creds: &Credentials,
+    facts: &RequestFacts,
+) -> Result<Authenticated, OAuthError> {
+    let now = state.clock.now();
+    let client_key = format!(
+        "client:{}",
+        creds.client_id.chars().take(256).collect::<String>()
+    );
+    let ip_key = format!("ip:{}", super::context::ip_key(facts.ip));
+    let throttle = &state.client_auth_failures;
+    if let Err(wait) = throttle
+        .check(&client_key, now)
+        .and(throttle.check(&ip_key, now))
+    {
+        return Err(OAuthError::throttled(wait));
+    }
+    let reason = match check(state, creds) {
+        Ok(authenticated) => return Ok(authenticated),
+        Err(reason) => reason,
+    };
+    throttle.fail(&client_key, now);
+    throttle.fail(&ip_key, now);
+    if let Some(writer) = state.writer().filter(|_| state.is_ready()) {
+        let client_id: String = creds.client_id.chars().take(256).collect();
+        let _ = writer
+            .submit(RecordClientAuthFailure {
+                client_id: client_id.clone(),
+                reason,
+                ctx: facts.context(Principal::Anonymous, None),
+            })
+            .await;
+    }
+    Err(OAuthError::invalid_client("client authentication failed"))
 }
 
 #[cfg(test)]

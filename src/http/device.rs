@@ -68,7 +68,9 @@ async fn device_authorization(
     super::document_client::ensure(&state, &creds.client_id, &facts)
         .await
         .map_err(OAuthError::invalid_client)?;
-    let client = authenticate(&state, &creds)?.client;
+    let client = authenticate(&state, &creds, &RequestFacts::of(&req))
+        .await?
+        .client;
     if !client.metadata.grant_types.contains(&GrantType::DeviceCode) {
         return Err(OAuthError::unauthorized_client(
             "this client may not use the device flow",

@@ -223,6 +223,8 @@ pub struct OAuthError {
     pub description: String,
     /// HTTP status.
     pub status: StatusCode,
+    /// Seconds for `Retry-After`, when throttled.
+    pub retry_after: Option<i64>,
 }
 
 impl OAuthError {
@@ -231,6 +233,7 @@ impl OAuthError {
             code,
             description: description.into(),
             status,
+            retry_after: None,
         }
     }
 
@@ -283,6 +286,17 @@ impl OAuthError {
         )
     }
 
+    /// Too many failed client authentications: 429 with `Retry-After`.
+    pub fn throttled(retry_after: i64) -> Self {
+        let mut e = Self::new(
+            "invalid_client",
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many failed authentications; retry in {retry_after} s"),
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
     /// `temporarily_unavailable` (503).
     pub fn unavailable(d: impl Into<String>) -> Self {
         Self::new(
@@ -330,6 +344,9 @@ impl ResponseError for OAuthError {
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, "5"));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         response.json(
             json!({ "error": self.code, "error_description": rfc6749_text(&self.description) }),

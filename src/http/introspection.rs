@@ -8,6 +8,7 @@ use authlog_events::{TokenEndpointAuthMethod, TokenKind};
 use serde_json::json;
 
 use super::client_auth::{authenticate, credentials};
+use super::context::RequestFacts;
 use super::error::OAuthError;
 use super::form::OAuthForm;
 use crate::state::AppState;
@@ -26,7 +27,9 @@ async fn introspect(
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::read(&req, body).await?;
     let creds = credentials(&req, &form)?;
-    let caller = authenticate(&state, &creds)?.client;
+    let caller = authenticate(&state, &creds, &RequestFacts::of(&req))
+        .await?
+        .client;
     if caller.metadata.token_endpoint_auth_method == TokenEndpointAuthMethod::None {
         return Err(OAuthError::invalid_client(
             "public clients cannot introspect tokens",

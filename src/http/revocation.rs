@@ -24,7 +24,9 @@ async fn revoke(
     super::document_client::ensure(&state, &creds.client_id, &RequestFacts::of(&req))
         .await
         .map_err(OAuthError::invalid_client)?;
-    let client = authenticate(&state, &creds)?.client;
+    let client = authenticate(&state, &creds, &RequestFacts::of(&req))
+        .await?
+        .client;
     super::cors::allow_client(&req, &client.client_id);
     let token = form.require("token")?;
     // token_type_hint is optional help (RFC 7009 §2.1); every token type is searched anyway.

@@ -137,7 +137,7 @@ async fn token(
     super::document_client::ensure(&state, &creds.client_id, &facts)
         .await
         .map_err(OAuthError::invalid_client)?;
-    let auth = authenticate(&state, &creds)?;
+    let auth = authenticate(&state, &creds, &RequestFacts::of(&req)).await?;
     let client = &auth.client;
     super::cors::allow_client(&req, &client.client_id);
     let grant = parse_grant_type(grant_type).ok_or_else(|| {

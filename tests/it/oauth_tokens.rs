@@ -431,3 +431,50 @@ fn a_real_oauth2_client_library_gets_a_token_that_introspects_active() {
     assert_eq!(introspected["scope"], "read");
     let _ = ADMIN_SECRET;
 }
+
+#[test]
+fn failed_client_authentications_are_recorded_and_throttled() {
+    let s = Server::start();
+    let admin = s.admin_token(None);
+    let (id, secret) = s.service_client(&admin, "target", "read");
+    for _ in 0..10 {
+        oauth_error(
+            s.token_basic(&id, "alcs_guess", None),
+            401,
+            "invalid_client",
+        );
+    }
+    let throttled = s.token_basic(&id, &secret, None);
+    assert_eq!(
+        throttled.status(),
+        429,
+        "over budget even with the right secret"
+    );
+    assert!(
+        throttled.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            > 0
+    );
+    let audit: Value = s
+        .get("/api/audit/events?client_id=target&type=ClientAuthenticationFailed&limit=50")
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(audit["items"].as_array().unwrap().len(), 10, "{audit}");
+    let summary: Value = s
+        .get("/api/audit/clients/target")
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let failed = summary
+        .pointer("/failed_authentications")
+        .or_else(|| summary.pointer("/counts/failed_authentications"));
+    assert_eq!(failed, Some(&json!(10)), "{summary}");
+}
