@@ -76,6 +76,9 @@ impl WriterStatus {
     }
 }
 
+/// Commits slower than this are logged (a sign of a struggling disk).
+const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Shared read side: the projections, updated only after commit.
 pub type SharedProjections = Arc<RwLock<Projections>>;
 
@@ -273,7 +276,7 @@ impl Writer {
         let unit_count = units.len();
         let appended = self.store.append(units);
         let took = started.elapsed();
-        if took > std::time::Duration::from_millis(100) {
+        if took > SLOW_COMMIT {
             tracing::warn!(
                 units = unit_count,
                 ms = took.as_millis() as u64,
