@@ -2,6 +2,7 @@
 //! secret digests, plus the ids of deleted clients (never reusable).
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use authlog_events::{ClientMetadata, Digest, Event, RecordedEvent, RegistrationType, Timestamp};
 use subtle::ConstantTimeEq;
@@ -74,14 +75,19 @@ impl ClientRecord {
 /// All clients.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Registry {
-    clients: BTreeMap<String, ClientRecord>,
+    clients: BTreeMap<String, Arc<ClientRecord>>,
     deleted: HashSet<String>,
 }
 
 impl Registry {
     /// A live client.
     pub fn get(&self, client_id: &str) -> Option<&ClientRecord> {
-        self.clients.get(client_id)
+        self.clients.get(client_id).map(|c| c.as_ref())
+    }
+
+    /// A live client, shared (cheap to keep past the read lock).
+    pub fn get_shared(&self, client_id: &str) -> Option<Arc<ClientRecord>> {
+        self.clients.get(client_id).cloned()
     }
 
     /// Whether this id was ever used (live or deleted).
@@ -106,7 +112,7 @@ impl Registry {
         };
         self.clients
             .range::<String, _>((lower, Bound::Unbounded))
-            .map(|(_, c)| c)
+            .map(|(_, c)| c.as_ref())
     }
 
     /// Number of live clients.
@@ -134,7 +140,7 @@ impl Projection for Registry {
             } => {
                 self.clients.insert(
                     client_id.clone(),
-                    ClientRecord {
+                    Arc::new(ClientRecord {
                         client_id: client_id.clone(),
                         registration_type: *registration_type,
                         metadata: metadata.clone(),
@@ -146,7 +152,7 @@ impl Projection for Registry {
                         updated_at: at,
                         version: event.stream_version,
                         confirm_high_risk: *confirm_high_risk,
-                    },
+                    }),
                 );
             }
             Event::ClientUpdated {
@@ -154,7 +160,7 @@ impl Projection for Registry {
                 metadata,
                 confirm_high_risk,
             } => {
-                if let Some(c) = self.clients.get_mut(client_id) {
+                if let Some(c) = self.clients.get_mut(client_id).map(Arc::make_mut) {
                     c.metadata = metadata.clone();
                     c.confirm_high_risk = *confirm_high_risk;
                     c.updated_at = at;
@@ -166,7 +172,7 @@ impl Projection for Registry {
                 secret_digest,
                 previous_valid_until,
             } => {
-                if let Some(c) = self.clients.get_mut(client_id) {
+                if let Some(c) = self.clients.get_mut(client_id).map(Arc::make_mut) {
                     c.previous_secret = c.secret_digest.map(|d| (d, *previous_valid_until));
                     c.secret_digest = Some(*secret_digest);
                     c.updated_at = at;
@@ -174,7 +180,7 @@ impl Projection for Registry {
                 }
             }
             Event::ClientPaused { client_id, .. } | Event::ClientResumed { client_id } => {
-                if let Some(c) = self.clients.get_mut(client_id) {
+                if let Some(c) = self.clients.get_mut(client_id).map(Arc::make_mut) {
                     c.status = if matches!(event.payload, Event::ClientPaused { .. }) {
                         ClientStatus::Paused
                     } else {

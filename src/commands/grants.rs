@@ -185,7 +185,7 @@ pub struct RedeemCode {
     /// The access token to issue.
     pub access: NewToken,
     /// The refresh token to issue, if the client gets one.
-    pub refresh: NewToken,
+    pub refresh: Option<NewToken>,
     /// Attribution.
     pub ctx: EventContext,
 }
@@ -273,7 +273,7 @@ impl Decide for RedeemCode {
             client,
             &grant,
             self.access,
-            Some(self.refresh),
+            self.refresh,
         ));
         Ok(AppendBatch::new(events))
     }
@@ -297,8 +297,8 @@ pub struct RefreshTokens {
     pub resources: Vec<String>,
     /// New access token.
     pub access: NewToken,
-    /// New refresh token.
-    pub refresh: NewToken,
+    /// New refresh token (issued if the client still has refresh tokens).
+    pub refresh: Option<NewToken>,
     /// Attribution.
     pub ctx: EventContext,
 }
@@ -411,7 +411,7 @@ impl Decide for RefreshTokens {
             client,
             &grant,
             self.access,
-            Some(self.refresh),
+            self.refresh,
         ));
         Ok(AppendBatch::new(events))
     }
@@ -542,7 +542,7 @@ pub struct RedeemDevice {
     /// The access token to issue.
     pub access: NewToken,
     /// The refresh token to issue, if the client gets one.
-    pub refresh: NewToken,
+    pub refresh: Option<NewToken>,
     /// Attribution.
     pub ctx: EventContext,
 }
@@ -604,7 +604,7 @@ impl Decide for RedeemDevice {
             client,
             &grant,
             self.access,
-            Some(self.refresh),
+            self.refresh,
         )))
     }
 }

@@ -107,7 +107,7 @@ pub fn credentials(req: &HttpRequest, form: &OAuthForm) -> Result<Credentials, O
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     /// The client as it was when authenticated.
-    pub client: ClientRecord,
+    pub client: std::sync::Arc<ClientRecord>,
     /// Digest of the presented secret.
     pub secret_digest: Digest,
 }
@@ -124,7 +124,7 @@ fn check(state: &AppState, creds: &Credentials) -> Result<Authenticated, AuthFai
         .map(|s| state.key.digest(s))
         .unwrap_or(Digest([0; 32]));
     let projections = state.read();
-    let Some(client) = projections.registry.get(&creds.client_id) else {
+    let Some(client) = projections.registry.get_shared(&creds.client_id) else {
         return Err(AuthFailure::UnknownPrincipal);
     };
     let method_ok = matches!(

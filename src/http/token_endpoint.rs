@@ -30,22 +30,27 @@ struct Minted {
     access: String,
     access_token: NewToken,
     refresh: String,
-    refresh_token: NewToken,
+    refresh_token: Option<NewToken>,
 }
 
 impl Minted {
-    fn new(state: &AppState) -> Self {
+    /// New token values; a refresh token only when the grant can issue one.
+    fn new(state: &AppState, with_refresh: bool) -> Self {
         let access = secrets::generate(SecretKind::AccessToken);
-        let refresh = secrets::generate(SecretKind::RefreshToken);
+        let refresh = if with_refresh {
+            secrets::generate(SecretKind::RefreshToken)
+        } else {
+            String::new()
+        };
         Minted {
             access_token: NewToken {
                 id: uuid::Uuid::now_v7(),
                 digest: state.key.digest(&access),
             },
-            refresh_token: NewToken {
+            refresh_token: with_refresh.then(|| NewToken {
                 id: uuid::Uuid::now_v7(),
                 digest: state.key.digest(&refresh),
-            },
+            }),
             access,
             refresh,
         }
@@ -177,7 +182,7 @@ async fn client_credentials(
     }
     let scopes = granted_scopes(form.get("scope"), client)?;
     let audience = resources(form)?;
-    let minted = Minted::new(state);
+    let minted = Minted::new(state, false);
     let events = writer(state)?
         .submit(IssueClientToken {
             client_id: client.client_id.clone(),
@@ -213,7 +218,7 @@ async fn authorization_code(
     let Some((code_id, user_id)) = found else {
         return Err(GrantError::InvalidGrant("the code is invalid or expired".into()).into());
     };
-    let minted = Minted::new(state);
+    let minted = Minted::new(state, crate::commands::issue::refresh_enabled(client));
     let events = writer(state)?
         .submit(RedeemCode {
             code_id,
@@ -256,7 +261,7 @@ async fn refresh_token(
     let Some((token_id, family_id, Some(user_id))) = found else {
         return Err(GrantError::InvalidGrant("the refresh token is invalid".into()).into());
     };
-    let minted = Minted::new(state);
+    let minted = Minted::new(state, crate::commands::issue::refresh_enabled(client));
     let events = writer(state)?
         .submit(RefreshTokens {
             token_id,
@@ -301,7 +306,7 @@ async fn device_code(
     if !in_time && device_state == DeviceState::Pending {
         return Err(GrantError::SlowDown.into());
     }
-    let minted = Minted::new(state);
+    let minted = Minted::new(state, crate::commands::issue::refresh_enabled(client));
     let user = match device_state {
         DeviceState::Approved { user_id, .. } => Some(user_id),
         _ => None,
