@@ -267,10 +267,15 @@ impl Projection for TokenIndex {
                     },
                 );
                 self.by_digest.insert(*digest, *token_id);
-                self.by_client
-                    .entry(client_id.clone())
-                    .or_default()
-                    .insert(*token_id);
+                // Look up before inserting: `entry` would allocate the key for every token.
+                match self.by_client.get_mut(client_id.as_str()) {
+                    Some(set) => {
+                        set.insert(*token_id);
+                    }
+                    None => {
+                        self.by_client.insert(client_id.clone(), BTreeSet::from([*token_id]));
+                    }
+                }
                 self.by_family
                     .entry(*family_id)
                     .or_default()
