@@ -273,7 +273,8 @@ impl Projection for TokenIndex {
                         set.insert(*token_id);
                     }
                     None => {
-                        self.by_client.insert(client_id.clone(), BTreeSet::from([*token_id]));
+                        self.by_client
+                            .insert(client_id.clone(), BTreeSet::from([*token_id]));
                     }
                 }
                 self.by_family
@@ -326,5 +327,182 @@ impl Projection for TokenIndex {
             _ => {}
         }
         self.prune(at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use authlog_events::{Actor, RecordedEvent};
+
+    use super::*;
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_unix_seconds(seconds)
+    }
+
+    fn recorded(position: u64, when: i64, payload: Event) -> RecordedEvent {
+        RecordedEvent {
+            position,
+            stream: "s".into(),
+            stream_version: position,
+            event_id: Uuid::from_u128(position as u128),
+            recorded_at: at(when),
+            actor: Actor::system(),
+            client_id: None,
+            correlation_id: None,
+            payload,
+            prev_hash: [0; 32],
+            hash: [0; 32],
+        }
+    }
+
+    fn issued(n: u128, client: &str, family: u128, subject: Option<u128>, expires: i64) -> Event {
+        Event::TokenIssued {
+            token_id: Uuid::from_u128(n),
+            kind: TokenKind::Access,
+            digest: Digest([n as u8; 32]),
+            client_id: client.into(),
+            subject: subject.map(Uuid::from_u128),
+            scopes: vec!["read".into()],
+            audience: vec![],
+            teams: vec![],
+            access: AccessPreset::ReadOnly,
+            issued_at: at(0),
+            expires_at: at(expires),
+            family_id: Uuid::from_u128(family),
+            grant_type: GrantType::ClientCredentials,
+            parent_id: None,
+        }
+    }
+
+    fn index(events: Vec<(i64, Event)>) -> TokenIndex {
+        let mut index = TokenIndex::default();
+        for (i, (when, e)) in events.into_iter().enumerate() {
+            index.apply(&recorded(i as u64 + 1, when, e));
+        }
+        index
+    }
+
+    #[test]
+    fn a_pause_revokes_the_clients_active_tokens_and_leaves_expired_ones_alone() {
+        let idx = index(vec![
+            (0, issued(1, "a", 1, None, 100)),
+            (0, issued(2, "a", 2, None, 10)),
+            (0, issued(3, "b", 3, None, 100)),
+            (
+                50,
+                Event::ClientPaused {
+                    client_id: "a".into(),
+                    tokens_revoked: 1,
+                },
+            ),
+        ]);
+        assert_eq!(
+            idx.get(&Uuid::from_u128(1)).unwrap().revoked,
+            Some((RevocationReason::ClientPaused, at(50)))
+        );
+        assert_eq!(
+            idx.get(&Uuid::from_u128(2)).unwrap().revoked,
+            None,
+            "expired before the pause"
+        );
+        assert!(idx.get(&Uuid::from_u128(3)).unwrap().is_active(at(50)));
+        assert_eq!(idx.active_count("a", at(50)), 0);
+        assert_eq!(idx.active_count("b", at(50)), 1);
+    }
+
+    #[test]
+    fn a_family_revocation_takes_every_token_of_the_family() {
+        let idx = index(vec![
+            (0, issued(1, "a", 9, Some(7), 100)),
+            (0, issued(2, "a", 9, Some(7), 100)),
+            (0, issued(3, "a", 8, Some(7), 100)),
+            (
+                1,
+                Event::TokenRevoked {
+                    target: RevocationTarget::Family(Uuid::from_u128(9)),
+                    client_id: "a".into(),
+                    reason: RevocationReason::ReuseDetected,
+                    tokens_revoked: 2,
+                },
+            ),
+        ]);
+        assert_eq!(idx.active_in_family(&Uuid::from_u128(9), at(1)), 0);
+        assert_eq!(
+            idx.active_for_subject(&Uuid::from_u128(7), at(1)).count(),
+            1
+        );
+    }
+
+    #[test]
+    fn disabling_a_user_revokes_only_their_tokens() {
+        let idx = index(vec![
+            (0, issued(1, "a", 1, Some(7), 100)),
+            (0, issued(2, "a", 2, Some(8), 100)),
+            (
+                5,
+                Event::UserDisabled {
+                    user_id: Uuid::from_u128(7),
+                    tokens_revoked: 1,
+                },
+            ),
+        ]);
+        assert!(!idx.get(&Uuid::from_u128(1)).unwrap().is_active(at(5)));
+        assert!(idx.get(&Uuid::from_u128(2)).unwrap().is_active(at(5)));
+    }
+
+    #[test]
+    fn tokens_are_forgotten_a_day_after_expiry_by_event_time() {
+        let idx = index(vec![
+            (0, issued(1, "a", 1, None, 10)),
+            (0, issued(2, "a", 2, None, 100_000)),
+            (
+                10 + RETENTION_SECONDS - 1,
+                Event::ClientResumed {
+                    client_id: "x".into(),
+                },
+            ),
+        ]);
+        assert!(
+            idx.get(&Uuid::from_u128(1)).is_some(),
+            "still within retention"
+        );
+        let idx = index(vec![
+            (0, issued(1, "a", 1, None, 10)),
+            (0, issued(2, "a", 2, None, 100_000)),
+            (
+                10 + RETENTION_SECONDS + 1,
+                Event::ClientResumed {
+                    client_id: "x".into(),
+                },
+            ),
+        ]);
+        assert!(idx.get(&Uuid::from_u128(1)).is_none());
+        assert!(idx.by_digest(&Digest([1; 32])).is_none());
+        assert!(idx.get(&Uuid::from_u128(2)).is_some());
+        assert_eq!(idx.len(), 1);
+    }
+
+    #[test]
+    fn last_use_only_moves_forward() {
+        let idx = index(vec![
+            (0, issued(1, "a", 1, None, 100)),
+            (
+                1,
+                Event::TokensUsed {
+                    uses: vec![(Uuid::from_u128(1), at(20))],
+                },
+            ),
+            (
+                2,
+                Event::TokensUsed {
+                    uses: vec![(Uuid::from_u128(1), at(5))],
+                },
+            ),
+        ]);
+        assert_eq!(
+            idx.get(&Uuid::from_u128(1)).unwrap().last_used,
+            Some(at(20))
+        );
     }
 }
