@@ -53,34 +53,15 @@ pub enum BootstrapError {
     },
 }
 
-/// The settings a default client starts from.
+/// The settings a default client starts from: the admin API's defaults,
+/// public, with no grant until set.
 fn base_metadata(name: &str) -> ClientMetadata {
-    ClientMetadata {
-        client_name: name.to_owned(),
-        description: None,
-        client_uri: None,
-        logo_uri: None,
-        redirect_uris: vec![],
-        post_logout_redirect_uris: vec![],
-        allowed_cors_origins: vec![],
-        grant_types: vec![],
-        response_types: vec![],
-        scopes: vec![],
-        token_endpoint_auth_method: TokenEndpointAuthMethod::None,
-        access_preset: AccessPreset::ReadOnly,
-        team_selection: TeamSelection::Single,
-        team_restrictions: vec![],
-        require_consent: false,
-        introspection_allowed: false,
-        access_token_ttl_seconds: 3600,
-        refresh_token_enabled: false,
-        refresh_token_ttl_seconds: 604_800,
-        contacts: vec![],
-        tos_uri: None,
-        policy_uri: None,
-        software_id: None,
-        software_version: None,
-    }
+    let mut md = crate::http::client_json::default_metadata();
+    md.client_name = name.to_owned();
+    md.grant_types = vec![];
+    md.response_types = vec![];
+    md.token_endpoint_auth_method = TokenEndpointAuthMethod::None;
+    md
 }
 
 /// A secret given in configuration, or a generated one written once to

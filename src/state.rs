@@ -112,6 +112,11 @@ impl AppState {
         self.ready.load(Ordering::Acquire)
     }
 
+    /// The writer, when startup is done: what request handlers use.
+    pub fn ready_writer(&self) -> Option<&WriterHandle> {
+        self.writer().filter(|_| self.is_ready())
+    }
+
     /// The writer, once started.
     pub fn writer(&self) -> Option<&WriterHandle> {
         self.writer.get()

@@ -75,6 +75,29 @@ fn narrow_audience(requested: &[String], granted: &[String]) -> Result<Vec<Strin
     Ok(requested.to_vec())
 }
 
+/// A code or retired refresh token was presented again: one event revokes
+/// the whole grant family, and it is the command's only outcome (no tokens).
+fn revoke_reused_family(
+    ctx: &EventContext,
+    state: &Projections,
+    now: Timestamp,
+    client_id: &str,
+    family: Uuid,
+) -> AppendBatch {
+    let event = ctx.event(
+        grant_stream(&family),
+        client_id,
+        now,
+        Event::TokenRevoked {
+            target: RevocationTarget::Family(family),
+            client_id: client_id.to_owned(),
+            reason: RevocationReason::ReuseDetected,
+            tokens_revoked: state.tokens.active_in_family(&family, now),
+        },
+    );
+    AppendBatch::new(vec![event])
+}
+
 /// RFC 7636 §4.6: BASE64URL(SHA256(ASCII(verifier))) == challenge, and the
 /// verifier is 43–128 unreserved characters.
 pub fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
@@ -211,19 +234,13 @@ impl Decide for RedeemCode {
             return Err(invalid_grant("the code was issued to another client"));
         }
         if code.redeemed {
-            let count = state.tokens.active_in_family(&code.code_id, now);
-            let event = self.ctx.event(
-                grant_stream(&code.code_id),
-                &self.client_id,
+            return Ok(revoke_reused_family(
+                &self.ctx,
+                state,
                 now,
-                Event::TokenRevoked {
-                    target: RevocationTarget::Family(code.code_id),
-                    client_id: self.client_id.clone(),
-                    reason: RevocationReason::ReuseDetected,
-                    tokens_revoked: count,
-                },
-            );
-            return Ok(AppendBatch::new(vec![event]));
+                &self.client_id,
+                code.code_id,
+            ));
         }
         if now >= code.expires_at {
             return Err(invalid_grant("the code has expired"));
@@ -323,19 +340,13 @@ impl Decide for RefreshTokens {
             .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
         if let Some((reason, _)) = token.revoked {
             if reason == RevocationReason::Rotated {
-                let count = state.tokens.active_in_family(&token.family_id, now);
-                let event = self.ctx.event(
-                    grant_stream(&token.family_id),
-                    &self.client_id,
+                return Ok(revoke_reused_family(
+                    &self.ctx,
+                    state,
                     now,
-                    Event::TokenRevoked {
-                        target: RevocationTarget::Family(token.family_id),
-                        client_id: self.client_id.clone(),
-                        reason: RevocationReason::ReuseDetected,
-                        tokens_revoked: count,
-                    },
-                );
-                return Ok(AppendBatch::new(vec![event]));
+                    &self.client_id,
+                    token.family_id,
+                ));
             }
             return Err(invalid_grant("the refresh token was revoked"));
         }

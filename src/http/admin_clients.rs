@@ -30,10 +30,7 @@ const MAX_BULK: usize = 500;
 const MAX_LIMIT: usize = 500;
 
 fn writer(state: &AppState) -> Result<&WriterHandle, ApiError> {
-    match (state.is_ready(), state.writer()) {
-        (true, Some(w)) => Ok(w),
-        _ => Err(ApiError::Unavailable("authlog is starting".into())),
-    }
+    state.ready_writer().ok_or_else(ApiError::starting)
 }
 
 fn view(projections: &Projections, client: &ClientRecord, now: Timestamp) -> ClientView {

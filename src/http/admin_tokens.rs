@@ -22,10 +22,7 @@ async fn revoke(
         let token = projections.tokens.get(&id).ok_or_else(not_found)?;
         (token.family_id, token.client_id.clone())
     };
-    let writer = match (state.is_ready(), state.writer()) {
-        (true, Some(w)) => w,
-        _ => return Err(ApiError::Unavailable("authlog is starting".into())),
-    };
+    let writer = state.ready_writer().ok_or_else(ApiError::starting)?;
     writer
         .submit(RevokeToken {
             token_id: id,

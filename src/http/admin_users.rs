@@ -147,10 +147,7 @@ fn user_view(p: &Projections, u: &UserRecord, now: Timestamp) -> Value {
 }
 
 fn writer(state: &AppState) -> Result<&crate::writer::WriterHandle, ApiError> {
-    match (state.is_ready(), state.writer()) {
-        (true, Some(w)) => Ok(w),
-        _ => Err(ApiError::Unavailable("authlog is starting".into())),
-    }
+    state.ready_writer().ok_or_else(ApiError::starting)
 }
 
 fn respond(

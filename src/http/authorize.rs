@@ -287,15 +287,12 @@ async fn issue_code(
     status: StatusCode,
 ) -> HttpResponse {
     let code = secrets::generate(SecretKind::AuthorizationCode);
-    let writer = match (state.is_ready(), state.writer()) {
-        (true, Some(w)) => w,
-        _ => {
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                "authlog is starting",
-            )
-        }
+    let Some(writer) = state.ready_writer() else {
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            "authlog is starting",
+        );
     };
     let result = writer
         .submit(IssueCode {

@@ -176,7 +176,7 @@ pub async fn authenticate(
     };
     throttle.fail(&client_key, now);
     throttle.fail(&ip_key, now);
-    if let Some(writer) = state.writer().filter(|_| state.is_ready()) {
+    if let Some(writer) = state.ready_writer() {
         let client_id: String = creds.client_id.chars().take(256).collect();
         let _ = writer
             .submit(RecordClientAuthFailure {
@@ -187,6 +187,25 @@ pub async fn authenticate(
             .await;
     }
     Err(OAuthError::invalid_client("client authentication failed"))
+}
+
+/// Everything an OAuth endpoint does to know its caller: find the
+/// credentials, register a metadata-document client when `client_id` is a
+/// URL, authenticate (throttled and recorded), and mark the request for the
+/// client's CORS origins.
+pub async fn authenticate_request(
+    req: &HttpRequest,
+    state: &AppState,
+    form: &OAuthForm,
+) -> Result<Authenticated, OAuthError> {
+    let creds = credentials(req, form)?;
+    let facts = RequestFacts::of(req);
+    super::document_client::ensure(state, &creds.client_id, &facts)
+        .await
+        .map_err(OAuthError::invalid_client)?;
+    let authenticated = authenticate(state, &creds, &facts).await?;
+    super::cors::allow_client(req, &authenticated.client.client_id);
+    Ok(authenticated)
 }
 
 #[cfg(test)]

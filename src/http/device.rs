@@ -10,7 +10,7 @@ use authlog_projections::{ClientRecord, DeviceRecord, DeviceState, UserRecord};
 use serde_json::json;
 
 use super::authorize::show_login;
-use super::client_auth::{authenticate, credentials};
+use super::client_auth::authenticate_request;
 use super::context::RequestFacts;
 use super::error::OAuthError;
 use super::form::OAuthForm;
@@ -63,14 +63,8 @@ async fn device_authorization(
     body: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::read(&req, body).await?;
-    let creds = credentials(&req, &form)?;
+    let client = authenticate_request(&req, &state, &form).await?.client;
     let facts = RequestFacts::of(&req);
-    super::document_client::ensure(&state, &creds.client_id, &facts)
-        .await
-        .map_err(OAuthError::invalid_client)?;
-    let client = authenticate(&state, &creds, &RequestFacts::of(&req))
-        .await?
-        .client;
     if !client.metadata.grant_types.contains(&GrantType::DeviceCode) {
         return Err(OAuthError::unauthorized_client(
             "this client may not use the device flow",
@@ -341,7 +335,7 @@ async fn decision(
     };
     let approved = approval.is_some();
     let facts = RequestFacts::of(&req);
-    let Some(writer) = state.writer().filter(|_| state.is_ready()) else {
+    let Some(writer) = state.ready_writer() else {
         return error_page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Unavailable",

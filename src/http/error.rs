@@ -50,6 +50,11 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// 503 while startup (replay, provisioning) is not done.
+    pub fn starting() -> Self {
+        ApiError::Unavailable("authlog is starting".into())
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             ApiError::Unauthenticated { .. } => (
@@ -295,6 +300,11 @@ impl OAuthError {
         );
         e.retry_after = Some(retry_after);
         e
+    }
+
+    /// 503 while startup (replay, provisioning) is not done.
+    pub fn starting() -> Self {
+        Self::unavailable("authlog is starting")
     }
 
     /// `temporarily_unavailable` (503).

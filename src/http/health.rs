@@ -15,7 +15,7 @@ pub async fn healthz() -> HttpResponse {
 /// Readiness: 200 once the log is replayed and the writer can commit.
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let (true, Some(writer)) = (state.is_ready(), state.writer()) else {
+    let Some(writer) = state.ready_writer() else {
         return HttpResponse::ServiceUnavailable().json(json!({ "status": "starting" }));
     };
     if let Some(error) = writer.status().failure() {

@@ -7,8 +7,7 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 use authlog_events::{TokenEndpointAuthMethod, TokenKind};
 use serde_json::json;
 
-use super::client_auth::{authenticate, credentials};
-use super::context::RequestFacts;
+use super::client_auth::authenticate_request;
 use super::error::OAuthError;
 use super::form::OAuthForm;
 use crate::state::AppState;
@@ -26,10 +25,7 @@ async fn introspect(
     body: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::read(&req, body).await?;
-    let creds = credentials(&req, &form)?;
-    let caller = authenticate(&state, &creds, &RequestFacts::of(&req))
-        .await?
-        .client;
+    let caller = authenticate_request(&req, &state, &form).await?.client;
     if caller.metadata.token_endpoint_auth_method == TokenEndpointAuthMethod::None {
         return Err(OAuthError::invalid_client(
             "public clients cannot introspect tokens",

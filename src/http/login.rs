@@ -61,15 +61,12 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Payload)
         .check(&user_key, now)
         .and(state.login_throttle.check(&ip_key, now));
     let user = state.read().users.by_username(&username).cloned();
-    let writer = match (state.is_ready(), state.writer()) {
-        (true, Some(w)) => w.clone(),
-        _ => {
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                "authlog is starting",
-            )
-        }
+    let Some(writer) = state.ready_writer().cloned() else {
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            "authlog is starting",
+        );
     };
     let record = |failure: Option<AuthFailure>| RecordLogin {
         user_id: user.as_ref().map(|u| u.user_id),

@@ -232,7 +232,7 @@ async fn register_inner(req: &HttpRequest, state: &AppState, body: web::Payload)
     let secret = (metadata.token_endpoint_auth_method != TokenEndpointAuthMethod::None)
         .then(|| secrets::generate(SecretKind::ClientSecret));
     let rat = secrets::generate(SecretKind::RegistrationAccessToken);
-    let Some(writer) = state.writer().filter(|_| state.is_ready()) else {
+    let Some(writer) = state.ready_writer() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
@@ -329,7 +329,7 @@ async fn update(
     if let Err(e) = check_self_registered(&metadata) {
         return metadata_error(&e);
     }
-    let Some(writer) = state.writer().filter(|_| state.is_ready()) else {
+    let Some(writer) = state.ready_writer() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
@@ -369,7 +369,7 @@ async fn remove(
     let Some(client) = authorized(&req, &state, &id) else {
         return invalid_token();
     };
-    let Some(writer) = state.writer().filter(|_| state.is_ready()) else {
+    let Some(writer) = state.ready_writer() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",

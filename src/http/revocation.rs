@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use authlog_events::{Principal, RevocationReason};
 
-use super::client_auth::{authenticate, credentials};
+use super::client_auth::authenticate_request;
 use super::context::RequestFacts;
 use super::error::OAuthError;
 use super::form::OAuthForm;
@@ -20,14 +20,7 @@ async fn revoke(
     body: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::read(&req, body).await?;
-    let creds = credentials(&req, &form)?;
-    super::document_client::ensure(&state, &creds.client_id, &RequestFacts::of(&req))
-        .await
-        .map_err(OAuthError::invalid_client)?;
-    let client = authenticate(&state, &creds, &RequestFacts::of(&req))
-        .await?
-        .client;
-    super::cors::allow_client(&req, &client.client_id);
+    let client = authenticate_request(&req, &state, &form).await?.client;
     let token = form.require("token")?;
     // token_type_hint is optional help (RFC 7009 §2.1); every token type is searched anyway.
     let digest = state.key.digest(token);
@@ -40,10 +33,7 @@ async fn revoke(
             .map(|t| (t.token_id, t.family_id))
     };
     if let Some((token_id, family_id)) = target {
-        let writer = match (state.is_ready(), state.writer()) {
-            (true, Some(w)) => w,
-            _ => return Err(OAuthError::unavailable("authlog is starting")),
-        };
+        let writer = state.ready_writer().ok_or_else(OAuthError::starting)?;
         let facts = RequestFacts::of(&req);
         writer
             .submit(RevokeToken {

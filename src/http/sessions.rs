@@ -118,10 +118,7 @@ async fn end_session(
             .ok_or_else(not_found)?;
         (t.family_id, t.client_id.clone())
     };
-    let writer = match (state.is_ready(), state.writer()) {
-        (true, Some(w)) => w,
-        _ => return Err(ApiError::Unavailable("authlog is starting".into())),
-    };
+    let writer = state.ready_writer().ok_or_else(ApiError::starting)?;
     writer
         .submit(RevokeToken {
             token_id,

@@ -12,7 +12,7 @@ use authlog_events::{
 use authlog_projections::{ClientRecord, ClientStatus, DeviceState};
 use serde_json::json;
 
-use super::client_auth::{authenticate, credentials, Authenticated};
+use super::client_auth::{authenticate_request, Authenticated};
 use super::context::RequestFacts;
 use super::error::OAuthError;
 use super::form::OAuthForm;
@@ -123,10 +123,7 @@ pub fn resources(form: &OAuthForm) -> Result<Vec<String>, OAuthError> {
 
 /// The writer, once authlog is ready.
 pub fn writer(state: &AppState) -> Result<&WriterHandle, OAuthError> {
-    match (state.is_ready(), state.writer()) {
-        (true, Some(w)) => Ok(w),
-        _ => Err(OAuthError::unavailable("authlog is starting")),
-    }
+    state.ready_writer().ok_or_else(OAuthError::starting)
 }
 
 #[post("/oauth/token")]
@@ -137,14 +134,9 @@ async fn token(
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::read(&req, body).await?;
     let grant_type = form.require("grant_type")?;
-    let creds = credentials(&req, &form)?;
-    let facts = RequestFacts::of(&req);
-    super::document_client::ensure(&state, &creds.client_id, &facts)
-        .await
-        .map_err(OAuthError::invalid_client)?;
-    let auth = authenticate(&state, &creds, &RequestFacts::of(&req)).await?;
+    let auth = authenticate_request(&req, &state, &form).await?;
     let client = &auth.client;
-    super::cors::allow_client(&req, &client.client_id);
+    let facts = RequestFacts::of(&req);
     let grant = parse_grant_type(grant_type).ok_or_else(|| {
         OAuthError::unsupported_grant_type(format!("grant_type {grant_type} is not supported"))
     })?;
