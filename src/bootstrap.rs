@@ -56,7 +56,7 @@ pub enum BootstrapError {
 /// The settings a default client starts from: the admin API's defaults,
 /// public, with no grant until set.
 fn base_metadata(name: &str) -> ClientMetadata {
-    let mut md = crate::http::client_json::default_metadata();
+    let mut md = crate::client_policy::default_metadata();
     md.client_name = name.to_owned();
     md.grant_types = vec![];
     md.response_types = vec![];

@@ -8,7 +8,6 @@ use authlog_events::{ClientMetadata, GrantType, TokenEndpointAuthMethod};
 use serde::Deserialize;
 
 use crate::client_policy::{self, parse_auth_method, parse_grant_type, FieldError};
-use crate::http::client_json::default_metadata;
 
 /// RFC 7591 §2 client metadata as sent. Unknown members are ignored (§2).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -48,7 +47,7 @@ pub struct ClientDocument {
 impl ClientDocument {
     /// The metadata to register: dynamic defaults, then what was sent.
     pub fn metadata(&self) -> Result<ClientMetadata, FieldError> {
-        let mut md = default_metadata();
+        let mut md = client_policy::default_metadata();
         md.client_name = self
             .client_name
             .clone()

@@ -2,7 +2,9 @@
 //! way it arrives (admin API, dynamic registration, metadata document), and
 //! the warnings shown for risky but allowed settings. Pure functions.
 
-use authlog_events::{AccessPreset, ClientMetadata, GrantType, TokenEndpointAuthMethod};
+use authlog_events::{
+    AccessPreset, ClientMetadata, GrantType, TeamSelection, TokenEndpointAuthMethod,
+};
 use serde::Serialize;
 
 /// A field that breaks a rule.
@@ -394,6 +396,37 @@ pub fn validate(md: &ClientMetadata, confirm_high_risk: bool) -> Result<Vec<Warn
 /// `full` access with access tokens living over an hour.
 pub fn is_high_risk(md: &ClientMetadata) -> bool {
     md.access_preset == AccessPreset::Full && md.access_token_ttl_seconds > HIGH_RISK_ACCESS_TTL
+}
+
+/// Defaults of a new client before its input is applied (RFC 7591 §2:
+/// `authorization_code`, `client_secret_basic`).
+pub fn default_metadata() -> ClientMetadata {
+    ClientMetadata {
+        client_name: String::new(),
+        description: None,
+        client_uri: None,
+        logo_uri: None,
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        allowed_cors_origins: vec![],
+        grant_types: vec![GrantType::AuthorizationCode],
+        response_types: vec!["code".into()],
+        scopes: vec![],
+        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+        access_preset: AccessPreset::ReadOnly,
+        team_selection: TeamSelection::Single,
+        team_restrictions: vec![],
+        require_consent: false,
+        introspection_allowed: false,
+        access_token_ttl_seconds: 3600,
+        refresh_token_enabled: false,
+        refresh_token_ttl_seconds: 604_800,
+        contacts: vec![],
+        tos_uri: None,
+        policy_uri: None,
+        software_id: None,
+        software_version: None,
+    }
 }
 
 #[cfg(test)]

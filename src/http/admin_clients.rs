@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::bearer::authorize;
-use super::client_json::{default_metadata, registration_type_name, ClientInput, ClientView};
+use super::client_json::{registration_type_name, ClientInput, ClientView};
 use super::error::ApiError;
 use super::json_body::{parse_query, read_json};
 use crate::client_policy::{self, validate_client_id};
@@ -79,7 +79,7 @@ async fn create(
         }
         None => uuid::Uuid::new_v4().to_string(),
     };
-    let mut metadata = default_metadata();
+    let mut metadata = client_policy::default_metadata();
     input.apply(&mut metadata)?;
     let confirm = input.confirm_high_risk.unwrap_or(false);
     let warnings = client_policy::validate(&metadata, confirm)?;

@@ -2,10 +2,7 @@
 //! create and edit (RFC 7591 names where one exists), and the view returned
 //! by every read.
 
-use authlog_events::{
-    AccessPreset, ClientMetadata, RegistrationType, TeamSelection, Timestamp,
-    TokenEndpointAuthMethod,
-};
+use authlog_events::{AccessPreset, ClientMetadata, RegistrationType, TeamSelection, Timestamp};
 use authlog_projections::ClientRecord;
 use serde::{Deserialize, Serialize};
 
@@ -78,37 +75,6 @@ pub struct ClientInput {
     pub software_version: Option<Option<String>>,
     /// Confirms a high-risk configuration.
     pub confirm_high_risk: Option<bool>,
-}
-
-/// Defaults of a new client before its input is applied (RFC 7591 §2:
-/// `authorization_code`, `client_secret_basic`).
-pub fn default_metadata() -> ClientMetadata {
-    ClientMetadata {
-        client_name: String::new(),
-        description: None,
-        client_uri: None,
-        logo_uri: None,
-        redirect_uris: vec![],
-        post_logout_redirect_uris: vec![],
-        allowed_cors_origins: vec![],
-        grant_types: vec![authlog_events::GrantType::AuthorizationCode],
-        response_types: vec!["code".into()],
-        scopes: vec![],
-        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
-        access_preset: AccessPreset::ReadOnly,
-        team_selection: TeamSelection::Single,
-        team_restrictions: vec![],
-        require_consent: false,
-        introspection_allowed: false,
-        access_token_ttl_seconds: 3600,
-        refresh_token_enabled: false,
-        refresh_token_ttl_seconds: 604_800,
-        contacts: vec![],
-        tos_uri: None,
-        policy_uri: None,
-        software_id: None,
-        software_version: None,
-    }
 }
 
 fn set_text(target: &mut Option<String>, value: &Option<Option<String>>) {
