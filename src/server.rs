@@ -75,6 +75,12 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     let key = ServerKey::load_or_create(&config.data_dir, config.server_key.as_deref())?;
     let audit_key = AuditKey::load_or_create(&config.data_dir, config.audit_key.as_deref())?;
     let store: Arc<dyn EventStore> = Arc::new(RedbStore::open(config.log_path())?);
+    #[cfg(unix)]
+    {
+        // The log holds digests, not secrets, but it is nobody else's business.
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(config.log_path(), std::fs::Permissions::from_mode(0o600));
+    }
     let clock: Arc<dyn Clock> =
         Arc::new(SystemClock::with_offset_seconds(config.clock_skew_seconds));
     let ca = match &config.cimd_ca_file {
