@@ -4,8 +4,10 @@
 mod admin_clients;
 mod audit;
 mod browser;
+mod crash;
 mod doc_server;
 mod harness;
+mod hostile;
 mod health;
 mod oauth_tokens;
 mod registration;
