@@ -280,7 +280,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::DisableUser(u) => match m.users[u as usize] {
                 Some(user_id) => running
                     .writer
-                    .submit_blocking(DisableUser { user_id, ctx: ctx() })
+                    .submit_blocking(DisableUser {
+                        user_id,
+                        ctx: ctx(),
+                    })
                     .map(drop),
                 None => Ok(()),
             },
@@ -302,7 +305,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let before = running.live();
                 running.close();
                 running = open(&path, clock.clone());
-                prop_assert_eq!(&before, &running.live(), "step {}: restart changed state", step);
+                prop_assert_eq!(
+                    &before,
+                    &running.live(),
+                    "step {}: restart changed state",
+                    step
+                );
                 Ok(())
             }
         };
