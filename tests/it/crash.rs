@@ -300,7 +300,10 @@ fn acknowledged_writes_survive_sigkill_under_http_load() {
             &admin,
             json!({"client_id": "rs", "client_name": "rs", "grant_types": ["client_credentials"], "introspection_allowed": true}),
         );
-        ("rs".to_owned(), body["client_secret"].as_str().unwrap().to_owned())
+        (
+            "rs".to_owned(),
+            body["client_secret"].as_str().unwrap().to_owned(),
+        )
     };
     let mut clients: HashMap<String, ClientModel> = HashMap::new();
     for i in 0..3 {

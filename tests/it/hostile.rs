@@ -340,9 +340,9 @@ fn cr_lf_in_state_never_reaches_a_header() {
     );
     assert!(!location.contains('\r') && !location.contains('\n') && !location.contains('<'));
     assert!(location.contains("state=x%0D%0ASet-Cookie"), "{location}");
-    assert!(r.headers().get("set-cookie").is_none_or(|c| !c
-        .to_str()
-        .unwrap_or("")
-        .starts_with("a=")));
+    assert!(r
+        .headers()
+        .get("set-cookie")
+        .is_none_or(|c| !c.to_str().unwrap_or("").starts_with("a=")));
     assert_eq!(s.head(), head);
 }
