@@ -259,6 +259,17 @@ mod tests {
     }
 
     #[test]
+    fn parameters_that_are_not_utf8_are_refused_not_replaced() {
+        assert_eq!(field_of("client_id=%ff"), "client_id");
+        assert_eq!(field_of("limit=1&%c3%28=x"), "\u{fffd}(");
+        assert_eq!(
+            invalid_utf8_component("client_id=caf%C3%A9+x&limit=2"),
+            None
+        );
+        assert_eq!(invalid_utf8_component(""), None);
+    }
+
+    #[test]
     fn type_repeats_and_other_parameters_do_not() {
         let q = AuditQuery::parse("type=ClientPaused&type=ClientResumed&client_id=a%20b").unwrap();
         assert_eq!(q.filter.types, vec!["ClientPaused", "ClientResumed"]);

@@ -91,17 +91,32 @@ struct Outcome {
     unexpected: Option<String>,
 }
 
-/// Drives one client's traffic until the server stops answering.
-fn load(
+/// One load thread's client, credentials and seed.
+struct Load {
     base: String,
     id: String,
     secret: String,
     admin: String,
-    mut active: Vec<String>,
-    mut rng: Rng,
+    /// Its acknowledged, unrevoked tokens (revocation candidates).
+    active: Vec<String>,
+    rng: Rng,
     acks: Arc<AtomicUsize>,
+    /// Makes this round's edit names unique.
     tag: String,
-) -> Outcome {
+}
+
+/// Drives one client's traffic until the server stops answering.
+fn load(l: Load) -> Outcome {
+    let Load {
+        base,
+        id,
+        secret,
+        admin,
+        mut active,
+        mut rng,
+        acks,
+        tag,
+    } = l;
     let http = Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
@@ -327,23 +342,25 @@ fn acknowledged_writes_survive_sigkill_under_http_load() {
         let threads: Vec<_> = clients
             .iter()
             .map(|(id, m)| {
-                let (base, id, secret, admin, acks) = (
-                    s.base.clone(),
-                    id.clone(),
-                    m.secret.clone(),
-                    admin.clone(),
-                    acks.clone(),
-                );
                 let known: Vec<String> = m
                     .tokens
                     .iter()
                     .filter(|(_, r)| !r)
                     .map(|(t, _)| t.clone())
                     .collect();
-                let rng = Rng(rng.next() | 1);
-                let tag = format!("r{round}");
+                let l = Load {
+                    base: s.base.clone(),
+                    id: id.clone(),
+                    secret: m.secret.clone(),
+                    admin: admin.clone(),
+                    active: known,
+                    rng: Rng(rng.next() | 1),
+                    acks: acks.clone(),
+                    tag: format!("r{round}"),
+                };
+                let id = id.clone();
                 std::thread::spawn(move || {
-                    let out = load(base, id.clone(), secret, admin, known, rng, acks, tag);
+                    let out = load(l);
                     (id, out)
                 })
             })
