@@ -317,3 +317,6 @@ impl Writer {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod model_tests;

@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod chain;
 pub mod codec;
 pub mod envelope;
+pub mod fault_backend;
 pub mod redb_store;
 pub mod store;
 pub mod tables;

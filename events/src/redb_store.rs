@@ -102,6 +102,15 @@ impl RedbStore {
         Self::from_database(db)
     }
 
+    /// Opens (creating if needed) a log on a custom redb storage backend
+    /// as its one writer (tests use `fault_backend::FaultBackend`).
+    pub fn open_with_backend(backend: impl redb::StorageBackend) -> Result<Self, StoreError> {
+        let db = Self::builder()
+            .create_with_backend(backend)
+            .map_err(storage)?;
+        Self::from_database(db)
+    }
+
     /// Opens an existing log read-only, beside a writer that may be running
     /// (never changes the file). `append` on such a store fails.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {

@@ -152,6 +152,24 @@ fn set_once(slot: &mut Option<String>, field: &str, value: String) -> Result<(),
     Ok(())
 }
 
+/// The name (lossily decoded) of the first query parameter whose name or
+/// value is not valid UTF-8 once percent-decoded, if any.
+pub fn invalid_utf8_component(query: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let valid = |part: &str| {
+            percent_encoding::percent_decode_str(&part.replace('+', " "))
+                .decode_utf8()
+                .is_ok()
+        };
+        (!valid(name) || !valid(value)).then(|| {
+            percent_encoding::percent_decode_str(name)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
 impl AuditQuery {
     /// Parses a raw query string (`type` may repeat; nothing else may).
     pub fn parse(query: &str) -> Result<AuditQuery, AuditError> {
@@ -164,6 +182,11 @@ impl AuditQuery {
         let mut cursor = None;
         let mut format = None;
         let mut types = Vec::new();
+        // `form_urlencoded::parse` would replace invalid UTF-8 with U+FFFD
+        // and silently query for something else; refuse it instead.
+        if let Some(bad) = invalid_utf8_component(query) {
+            return Err(AuditError::invalid(&bad, "is not valid UTF-8"));
+        }
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
             let value = value.into_owned();
             match key.as_ref() {
@@ -233,6 +256,17 @@ mod tests {
             Err(AuditError::Invalid { field, .. }) => field,
             other => panic!("{query}: expected an invalid field, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn parameters_that_are_not_utf8_are_refused_not_replaced() {
+        assert_eq!(field_of("client_id=%ff"), "client_id");
+        assert_eq!(field_of("limit=1&%c3%28=x"), "\u{fffd}(");
+        assert_eq!(
+            invalid_utf8_component("client_id=caf%C3%A9+x&limit=2"),
+            None
+        );
+        assert_eq!(invalid_utf8_component(""), None);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use authlog_events::StoreError;
 use thiserror::Error;
 
 pub use checkpoint::{AuditKey, Checkpoint};
-pub use filter::{AuditFilter, AuditQuery};
+pub use filter::{invalid_utf8_component, AuditFilter, AuditQuery};
 pub use item::AuditItem;
 pub use walk::Walker;
 

@@ -68,6 +68,12 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 /// Parses a query string into `T`.
 pub fn parse_query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    // serde_urlencoded decodes invalid UTF-8 lossily (U+FFFD): refuse it.
+    if let Some(name) = crate::audit::invalid_utf8_component(req.query_string()) {
+        return Err(ApiError::BadRequest(format!(
+            "query parameter {name} is not valid UTF-8"
+        )));
+    }
     serde_urlencoded::from_str(req.query_string())
         .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))
 }

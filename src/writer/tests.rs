@@ -1,6 +1,8 @@
 //! The writer's guarantees: group commit, distinct gapless positions under
 //! concurrency, interfering commands never decided in one batch, a failed
-//! commit stopping all writes, and acknowledged events surviving SIGKILL.
+//! commit stopping all writes, storage faults (failed writes, fsync, a
+//! full disk) answered as unavailable without losing acknowledged events,
+//! and acknowledged events surviving SIGKILL.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -420,4 +422,104 @@ fn acknowledged_events_survive_sigkill() {
         total_acked += acked;
     }
     println!("crash test: {total_acked} acknowledged events checked over 5 kills");
+}
+
+/// A redb store on `dir/log.redb` whose storage fails when `faults` say so.
+fn faulty_at(dir: &Path, faults: Arc<fault_backend::Faults>) -> Arc<dyn EventStore> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join("log.redb"))
+        .unwrap();
+    let backend = fault_backend::FaultBackend::new(file, faults).unwrap();
+    Arc::new(RedbStore::open_with_backend(backend).unwrap())
+}
+
+/// Appends `n` events in one command, remembering what was acknowledged.
+fn append_acked(
+    h: &Harness,
+    acked: &mut Vec<(Uuid, u64)>,
+    n: usize,
+) -> Result<Vec<RecordedEvent>, WriteError> {
+    let events: Vec<NewEvent> = (0..n).map(|i| event(&format!("s/{i}"))).collect();
+    let result = h
+        .writer
+        .submit_blocking(RawAppend(AppendBatch::new(events)));
+    if let Ok(recorded) = &result {
+        acked.extend(recorded.iter().map(|r| (r.event_id, r.position)));
+    }
+    result
+}
+
+#[test]
+fn a_storage_fault_answers_unavailable_changes_no_projection_and_loses_no_acknowledged_event() {
+    for fault in ["write", "fsync", "disk full"] {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = Arc::new(fault_backend::Faults::default());
+        let h = start(faulty_at(dir.path(), faults.clone()), 1024);
+        let mut acked: Vec<(Uuid, u64)> = Vec::new();
+        for _ in 0..10 {
+            append_acked(&h, &mut acked, 3).unwrap();
+        }
+        match fault {
+            "write" => faults.writes.store(true, Ordering::SeqCst),
+            "fsync" => faults.syncs.store(true, Ordering::SeqCst),
+            _ => faults.grow.store(true, Ordering::SeqCst),
+        }
+        // A full disk shows only once the file must grow: append until it does.
+        let (before, failed) = loop {
+            let before = h.projections.read().unwrap().clone();
+            match append_acked(&h, &mut acked, 200) {
+                Ok(_) => assert!(acked.len() < 200_000, "{fault}: never failed"),
+                Err(e) => break (before, e),
+            }
+        };
+        assert!(
+            matches!(failed, WriteError::Unavailable(ref m) if m.contains("injected")),
+            "{fault}: {failed:?}"
+        );
+        assert!(faults.injected.load(Ordering::SeqCst) > 0);
+        assert_eq!(
+            *h.projections.read().unwrap(),
+            before,
+            "{fault}: projections changed"
+        );
+        assert!(matches!(
+            append_acked(&h, &mut acked, 1),
+            Err(WriteError::Unavailable(_))
+        ));
+        assert!(h.writer.status().failure().is_some());
+        let last_acked = acked.last().unwrap().1;
+        h.stop();
+
+        // Storage is healthy again: every acknowledged event is there, the
+        // chain verifies, and at most the failed batch was kept unacknowledged.
+        let h = start(redb_at(dir.path()), 1024);
+        let stored: BTreeMap<u64, Uuid> = h
+            .store
+            .read_all(1, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.position, r.event_id))
+            .collect();
+        for (id, position) in &acked {
+            assert_eq!(
+                stored.get(position),
+                Some(id),
+                "{fault}: acknowledged event lost"
+            );
+        }
+        let head = h.store.head().unwrap().unwrap().position;
+        assert!(
+            head == last_acked || head == last_acked + 200,
+            "{fault}: head {head}, last acknowledged {last_acked}"
+        );
+        assert!(h.store.verify().unwrap().is_intact(), "{fault}");
+        assert_eq!(h.projections.read().unwrap().applied_position, head);
+        let next = append_acked(&h, &mut acked, 1).unwrap();
+        assert_eq!(next[0].position, head + 1);
+        h.stop();
+    }
 }

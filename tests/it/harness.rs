@@ -117,6 +117,21 @@ impl Server {
         self.dir.take()
     }
 
+    /// Kills the server with SIGKILL (no shutdown, no flush) and waits for
+    /// it to die; returns its data directory and the temp dir holder.
+    pub fn kill9(mut self) -> (PathBuf, Option<tempfile::TempDir>) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGKILL);
+        }
+        self.child.wait().unwrap();
+        (self.data.clone(), self.dir.take())
+    }
+
+    /// Adopts `dir` as this server's temp dir holder (removed on drop).
+    pub fn hold(&mut self, dir: Option<tempfile::TempDir>) {
+        self.dir = dir;
+    }
+
     /// Stops and starts the server again on the same data directory.
     pub fn restart(self) -> Server {
         self.restart_with(&[])

@@ -4,9 +4,11 @@
 mod admin_clients;
 mod audit;
 mod browser;
+mod crash;
 mod doc_server;
 mod harness;
 mod health;
+mod hostile;
 mod oauth_tokens;
 mod registration;
 mod replay_equality;
