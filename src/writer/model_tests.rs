@@ -145,7 +145,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Register(c) => {
                 m.secret_counter += 1;
                 let n = m.secret_counter;
-                let mut metadata = crate::http::client_json::default_metadata();
+                let mut metadata = crate::client_policy::default_metadata();
                 metadata.client_name = format!("client {c}");
                 metadata.grant_types = vec![GrantType::ClientCredentials];
                 metadata.response_types = vec![];
