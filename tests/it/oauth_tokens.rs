@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{enc, Server, ADMIN_SECRET};
+use crate::harness::{enc, Server};
 
 fn oauth_error(
     r: reqwest::blocking::Response,
@@ -429,7 +429,6 @@ fn a_real_oauth2_client_library_gets_a_token_that_introspects_active() {
     let introspected = s.introspect(&id, &secret, token.access_token().secret());
     assert_eq!(introspected["active"], true);
     assert_eq!(introspected["scope"], "read");
-    let _ = ADMIN_SECRET;
 }
 
 #[test]

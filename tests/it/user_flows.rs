@@ -732,5 +732,4 @@ fn last_use_is_recorded_coarsely_and_survives_a_restart() {
         .iter()
         .find(|t| t["last_used_at"].is_string());
     assert!(first.is_some(), "{tokens}");
-    let _ = enc("");
 }
