@@ -5,6 +5,7 @@ mod admin_clients;
 mod audit;
 mod browser;
 mod crash;
+mod disk_full;
 mod doc_server;
 mod harness;
 mod health;
