@@ -87,6 +87,10 @@ fn main() {
     }
     let after = LIVE.load(Ordering::Relaxed);
     let per_token = (after - before) as f64 / tokens as f64;
+    println!(
+        "TokenRecord: {} bytes inline",
+        std::mem::size_of::<authlog_projections::TokenRecord>()
+    );
     println!("| active tokens | projection heap bytes | bytes per token |");
     println!("|---:|---:|---:|");
     println!("| {tokens} | {} | {per_token:.0} |", after - before);

@@ -6,7 +6,8 @@
 //! time of the event being folded) are dropped, so memory follows the live
 //! tokens, not the history; the log keeps the history.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use authlog_events::{
     AccessPreset, Digest, Event, GrantType, RecordedEvent, RevocationReason, RevocationTarget,
@@ -29,16 +30,16 @@ pub struct TokenRecord {
     pub kind: TokenKind,
     /// Its digest.
     pub digest: Digest,
-    /// The client it was issued to.
-    pub client_id: String,
+    /// The client it was issued to (shared by all its tokens).
+    pub client_id: Arc<str>,
     /// The user it acts for.
     pub subject: Option<Uuid>,
-    /// Scopes.
-    pub scopes: Vec<String>,
+    /// Scopes (one shared copy per distinct scope set).
+    pub scopes: Arc<[String]>,
     /// Audience / resources.
-    pub audience: Vec<String>,
+    pub audience: Box<[String]>,
     /// Teams.
-    pub teams: Vec<String>,
+    pub teams: Box<[String]>,
     /// Access preset.
     pub access: AccessPreset,
     /// Issue time.
@@ -76,6 +77,10 @@ pub struct TokenIndex {
     by_subject: HashMap<Uuid, BTreeSet<Uuid>>,
     /// (expiry, id) of every remembered token, for pruning.
     by_expiry: BTreeSet<(Timestamp, Uuid)>,
+    /// Interned client ids and scope sets: a few distinct values shared by
+    /// millions of tokens (scope sets are subsets of a client's scopes).
+    client_ids: HashSet<Arc<str>>,
+    scope_sets: HashSet<Arc<[String]>>,
 }
 
 impl TokenIndex {
@@ -124,13 +129,39 @@ impl TokenIndex {
             .filter(move |t| t.is_active(now))
     }
 
+    /// Ids of a grant family's tokens. A family of one token whose id is the
+    /// family id (client_credentials) has no index entry: that token is it.
+    fn family_ids(&self, family_id: &Uuid) -> Vec<Uuid> {
+        match self.by_family.get(family_id) {
+            Some(ids) => ids.clone(),
+            None if self.tokens.contains_key(family_id) => vec![*family_id],
+            None => Vec::new(),
+        }
+    }
+
     /// Tokens of a grant family (any state).
     pub fn family<'a>(&'a self, family_id: &Uuid) -> impl Iterator<Item = &'a TokenRecord> + 'a {
-        self.by_family
-            .get(family_id)
+        self.family_ids(family_id)
             .into_iter()
-            .flatten()
-            .filter_map(|id| self.tokens.get(id))
+            .filter_map(|id| self.tokens.get(&id))
+    }
+
+    fn intern_client(&mut self, client_id: &str) -> Arc<str> {
+        if let Some(c) = self.client_ids.get(client_id) {
+            return c.clone();
+        }
+        let c: Arc<str> = Arc::from(client_id);
+        self.client_ids.insert(c.clone());
+        c
+    }
+
+    fn intern_scopes(&mut self, scopes: &[String]) -> Arc<[String]> {
+        if let Some(s) = self.scope_sets.get(scopes) {
+            return s.clone();
+        }
+        let s: Arc<[String]> = Arc::from(scopes);
+        self.scope_sets.insert(s.clone());
+        s
     }
 
     /// How many of a family's tokens are active at `now`.
@@ -150,10 +181,10 @@ impl TokenIndex {
 
     /// Removes a token from the per-client and per-subject indexes of unrevoked tokens.
     fn unindex_live(&mut self, token: &TokenRecord) {
-        if let Some(set) = self.by_client.get_mut(&token.client_id) {
+        if let Some(set) = self.by_client.get_mut(&*token.client_id) {
             set.remove(&token.token_id);
             if set.is_empty() {
-                self.by_client.remove(&token.client_id);
+                self.by_client.remove(&*token.client_id);
             }
         }
         if let Some(subject) = token.subject {
@@ -245,17 +276,19 @@ impl Projection for TokenIndex {
                 grant_type,
                 parent_id,
             } => {
+                let shared_client = self.intern_client(client_id);
+                let shared_scopes = self.intern_scopes(scopes);
                 self.tokens.insert(
                     *token_id,
                     TokenRecord {
                         token_id: *token_id,
                         kind: *kind,
                         digest: *digest,
-                        client_id: client_id.clone(),
+                        client_id: shared_client,
                         subject: *subject,
-                        scopes: scopes.clone(),
-                        audience: audience.clone(),
-                        teams: teams.clone(),
+                        scopes: shared_scopes,
+                        audience: audience.clone().into_boxed_slice(),
+                        teams: teams.clone().into_boxed_slice(),
                         access: *access,
                         issued_at: *issued_at,
                         expires_at: *expires_at,
@@ -277,10 +310,13 @@ impl Projection for TokenIndex {
                             .insert(client_id.clone(), BTreeSet::from([*token_id]));
                     }
                 }
-                self.by_family
-                    .entry(*family_id)
-                    .or_default()
-                    .push(*token_id);
+                // A token that is its own family (client_credentials) needs no entry.
+                if family_id != token_id {
+                    self.by_family
+                        .entry(*family_id)
+                        .or_default()
+                        .push(*token_id);
+                }
                 if let Some(subject) = subject {
                     self.by_subject
                         .entry(*subject)
@@ -292,7 +328,7 @@ impl Projection for TokenIndex {
             Event::TokenRevoked { target, reason, .. } => match target {
                 RevocationTarget::Token(id) => self.revoke(*id, *reason, at),
                 RevocationTarget::Family(family) => {
-                    let ids: Vec<Uuid> = self.by_family.get(family).cloned().unwrap_or_default();
+                    let ids = self.family_ids(family);
                     self.revoke_active(ids, *reason, at);
                 }
             },

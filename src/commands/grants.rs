@@ -336,7 +336,7 @@ impl Decide for RefreshTokens {
         let token = state
             .tokens
             .get(&self.token_id)
-            .filter(|t| t.kind == TokenKind::Refresh && t.client_id == self.client_id)
+            .filter(|t| t.kind == TokenKind::Refresh && *t.client_id == *self.client_id)
             .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
         if let Some((reason, _)) = token.revoked {
             if reason == RevocationReason::Rotated {

@@ -31,14 +31,14 @@ impl Caller {
     pub fn principal(&self) -> Principal {
         match self.token.subject {
             Some(user) => Principal::User(user),
-            None => Principal::Client(self.token.client_id.clone()),
+            None => Principal::Client(self.token.client_id.to_string()),
         }
     }
 
     /// Attribution for the events this caller causes: a user acting
     /// through a client's token is tagged with that client.
     pub fn context(&self) -> EventContext {
-        let via = self.token.subject.map(|_| self.token.client_id.clone());
+        let via = self.token.subject.map(|_| self.token.client_id.to_string());
         self.facts.context(self.principal(), via)
     }
 }

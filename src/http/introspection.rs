@@ -38,7 +38,7 @@ async fn introspect(
     let Some(record) = projections.tokens.by_digest(&digest) else {
         return Ok(inactive());
     };
-    let visible = record.client_id == caller.client_id || caller.metadata.introspection_allowed;
+    let visible = *record.client_id == *caller.client_id || caller.metadata.introspection_allowed;
     let client_live = projections
         .registry
         .get(&record.client_id)
@@ -50,7 +50,7 @@ async fn introspect(
     let sub = record
         .subject
         .map(|s| s.to_string())
-        .unwrap_or_else(|| record.client_id.clone());
+        .unwrap_or_else(|| record.client_id.to_string());
     let mut body = json!({
         "active": true,
         "scope": record.scopes.join(" "),

@@ -29,7 +29,7 @@ async fn revoke(
         projections
             .tokens
             .by_digest(&digest)
-            .filter(|t| t.client_id == client.client_id)
+            .filter(|t| *t.client_id == *client.client_id)
             .map(|t| (t.token_id, t.family_id))
     };
     if let Some((token_id, family_id)) = target {

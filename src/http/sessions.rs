@@ -26,7 +26,7 @@ fn grouped<'a>(state: &AppState, tokens: impl Iterator<Item = &'a TokenRecord>) 
         if let Some(user) = t.subject.and_then(|s| p.users.get(&s)) {
             view["username"] = json!(user.username);
         }
-        groups.entry(t.client_id.as_str()).or_default().push(view);
+        groups.entry(&*t.client_id).or_default().push(view);
     }
     groups
         .into_iter()
@@ -116,7 +116,7 @@ async fn end_session(
             .get(&token_id)
             .filter(|t| t.subject == Some(user))
             .ok_or_else(not_found)?;
-        (t.family_id, t.client_id.clone())
+        (t.family_id, t.client_id.to_string())
     };
     let writer = state.ready_writer().ok_or_else(ApiError::starting)?;
     writer
