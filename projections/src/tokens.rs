@@ -65,11 +65,86 @@ impl TokenRecord {
     }
 }
 
+/// Token records in a slab: a vector of records and a small id → slot map,
+/// so the hash map moves 20-byte entries when it grows, not whole records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct TokenSlab {
+    records: Vec<Option<TokenRecord>>,
+    free: Vec<u32>,
+    slots: HashMap<Uuid, u32>,
+}
+
+/// The index key of a digest: its first 128 bits (HMAC output; a
+/// collision among live tokens is as likely as guessing a token).
+fn digest_key(digest: &Digest) -> u128 {
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest.0[..16]);
+    u128::from_le_bytes(key)
+}
+
+impl TokenSlab {
+    fn slot(&self, id: &Uuid) -> Option<u32> {
+        self.slots.get(id).copied()
+    }
+
+    fn at(&self, slot: u32) -> Option<&TokenRecord> {
+        self.records.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    fn get(&self, id: &Uuid) -> Option<&TokenRecord> {
+        self.slots
+            .get(id)
+            .and_then(|s| self.records[*s as usize].as_ref())
+    }
+
+    fn get_mut(&mut self, id: &Uuid) -> Option<&mut TokenRecord> {
+        let slot = *self.slots.get(id)?;
+        self.records[slot as usize].as_mut()
+    }
+
+    fn contains_key(&self, id: &Uuid) -> bool {
+        self.slots.contains_key(id)
+    }
+
+    fn insert(&mut self, id: Uuid, record: TokenRecord) {
+        if let Some(slot) = self.slots.get(&id) {
+            self.records[*slot as usize] = Some(record);
+            return;
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.records[slot as usize] = Some(record);
+                slot
+            }
+            None => {
+                self.records.push(Some(record));
+                (self.records.len() - 1) as u32
+            }
+        };
+        self.slots.insert(id, slot);
+    }
+
+    fn remove(&mut self, id: &Uuid) -> Option<TokenRecord> {
+        let slot = self.slots.remove(id)?;
+        self.free.push(slot);
+        self.records[slot as usize].take()
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
 /// Every remembered token and its indexes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TokenIndex {
-    tokens: HashMap<Uuid, TokenRecord>,
-    by_digest: HashMap<Digest, Uuid>,
+    tokens: TokenSlab,
+    /// First 128 bits of the digest → slot (the full digest is checked on lookup).
+    by_digest: HashMap<u128, u32>,
     /// Unrevoked tokens per client, in id (= issue time, UUIDv7) order.
     by_client: HashMap<String, BTreeSet<Uuid>>,
     by_family: HashMap<Uuid, Vec<Uuid>>,
@@ -86,9 +161,8 @@ pub struct TokenIndex {
 impl TokenIndex {
     /// The token with this digest.
     pub fn by_digest(&self, digest: &Digest) -> Option<&TokenRecord> {
-        self.by_digest
-            .get(digest)
-            .and_then(|id| self.tokens.get(id))
+        let slot = *self.by_digest.get(&digest_key(digest))?;
+        self.tokens.at(slot).filter(|t| t.digest == *digest)
     }
 
     /// The token with this id.
@@ -234,7 +308,7 @@ impl TokenIndex {
     fn forget(&mut self, id: Uuid) {
         if let Some(token) = self.tokens.remove(&id) {
             self.unindex_live(&token);
-            self.by_digest.remove(&token.digest);
+            self.by_digest.remove(&digest_key(&token.digest));
             if let Some(family) = self.by_family.get_mut(&token.family_id) {
                 family.retain(|t| *t != id);
                 if family.is_empty() {
@@ -299,7 +373,9 @@ impl Projection for TokenIndex {
                         last_used: None,
                     },
                 );
-                self.by_digest.insert(*digest, *token_id);
+                if let Some(slot) = self.tokens.slot(token_id) {
+                    self.by_digest.insert(digest_key(digest), slot);
+                }
                 // Look up before inserting: `entry` would allocate the key for every token.
                 match self.by_client.get_mut(client_id.as_str()) {
                     Some(set) => {
