@@ -733,3 +733,39 @@ fn last_use_is_recorded_coarsely_and_survives_a_restart() {
         .find(|t| t["last_used_at"].is_string());
     assert!(first.is_some(), "{tokens}");
 }
+
+#[test]
+fn pages_send_security_headers_and_cookies_are_flagged() {
+    let s = start();
+    setup(&s);
+    let browser = Browser::new(&s);
+    let page = browser.get("/oauth/device");
+    assert_eq!(page.status, 200);
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    assert_eq!(page.headers["x-content-type-options"], "nosniff");
+    assert_eq!(page.headers["referrer-policy"], "no-referrer");
+    let csrf_cookie = page.headers["set-cookie"].to_str().unwrap();
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(csrf_cookie.contains(flag), "{csrf_cookie}");
+    }
+    let back = browser.login(&page, "alice", ALICE_PASSWORD);
+    let session = back
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("authlog_session="))
+        .expect("session cookie");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(session.contains(flag), "{session}");
+    }
+    assert!(
+        !session.contains("Secure"),
+        "plain http issuer: no Secure flag"
+    );
+}
