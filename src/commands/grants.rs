@@ -75,6 +75,20 @@ fn narrow_audience(requested: &[String], granted: &[String]) -> Result<Vec<Strin
     Ok(requested.to_vec())
 }
 
+/// What issuing tokens for a user reads (the client, its tokens, the user)
+/// and writes (the grant family), so a pause, revoke-all or user disable
+/// is never decided in the same batch.
+fn user_grant_access(client_id: &str, user_id: &Uuid, family: &Uuid) -> Access {
+    Access {
+        reads: vec![
+            client_stream(client_id),
+            client_tokens_resource(client_id),
+            user_stream(user_id),
+        ],
+        writes: vec![grant_stream(family)],
+    }
+}
+
 /// A code or retired refresh token was presented again: one event revokes
 /// the whole grant family, and it is the command's only outcome (no tokens).
 fn revoke_reused_family(
@@ -215,14 +229,7 @@ pub struct RedeemCode {
 
 impl Decide for RedeemCode {
     fn access(&self) -> Access {
-        Access {
-            reads: vec![
-                client_stream(&self.client_id),
-                client_tokens_resource(&self.client_id),
-                user_stream(&self.user_id),
-            ],
-            writes: vec![grant_stream(&self.code_id)],
-        }
+        user_grant_access(&self.client_id, &self.user_id, &self.code_id)
     }
 
     fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
@@ -322,14 +329,7 @@ pub struct RefreshTokens {
 
 impl Decide for RefreshTokens {
     fn access(&self) -> Access {
-        Access {
-            reads: vec![
-                client_stream(&self.client_id),
-                client_tokens_resource(&self.client_id),
-                user_stream(&self.user_id),
-            ],
-            writes: vec![grant_stream(&self.family_id)],
-        }
+        user_grant_access(&self.client_id, &self.user_id, &self.family_id)
     }
 
     fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
