@@ -18,6 +18,7 @@ use crate::client_policy::{self, validate_client_id};
 use crate::commands::clients::{
     DeleteClients, RegisterClient, RevokeClientTokens, RotateSecret, SetClientStatus, UpdateClient,
 };
+use crate::scopes::{CLIENTS_READ, CLIENTS_WRITE, TOKENS_REVOKE};
 use crate::secrets::{self, SecretKind};
 use crate::state::AppState;
 use crate::writer::WriterHandle;
@@ -65,7 +66,7 @@ async fn create(
     state: web::Data<AppState>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authorize(&req, &state, "clients:write")?;
+    let caller = authorize(&req, &state, CLIENTS_WRITE)?;
     let input: ClientInput = read_json(&req, body)
         .await?
         .ok_or_else(|| ApiError::Validation {
@@ -211,7 +212,7 @@ impl ListQuery {
 
 #[get("/api/admin/oauth-clients")]
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, "clients:read")?;
+    authorize(&req, &state, CLIENTS_READ)?;
     let query: ListQuery = parse_query(&req)?;
     query.check()?;
     let limit = query.limit()?;
@@ -252,7 +253,7 @@ fn csv_cell(value: &str) -> String {
 
 #[get("/api/admin/oauth-clients/export")]
 async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, "clients:read")?;
+    authorize(&req, &state, CLIENTS_READ)?;
     let query: ListQuery = parse_query(&req)?;
     query.check()?;
     let now = state.clock.now();
@@ -340,7 +341,7 @@ async fn read(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, "clients:read")?;
+    authorize(&req, &state, CLIENTS_READ)?;
     let view = current(&state, &id)?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(view.version))
@@ -377,7 +378,7 @@ async fn edit(
     id: web::Path<String>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authorize(&req, &state, "clients:write")?;
+    let caller = authorize(&req, &state, CLIENTS_WRITE)?;
     let expected_version = if_match(&req)?;
     let input: ClientInput = read_json(&req, body).await?.unwrap_or_default();
     if input.client_id.as_ref().is_some_and(|given| *given != *id) {
@@ -427,7 +428,7 @@ async fn rotate(
     id: web::Path<String>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authorize(&req, &state, "clients:write")?;
+    let caller = authorize(&req, &state, CLIENTS_WRITE)?;
     let input: Option<RotateInput> = read_json(&req, body).await?;
     let grace = input
         .and_then(|i| i.previous_secret_valid_for_seconds)
@@ -465,7 +466,7 @@ async fn set_status(
     id: String,
     status: ClientStatus,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authorize(&req, &state, "clients:write")?;
+    let caller = authorize(&req, &state, CLIENTS_WRITE)?;
     writer(&state)?
         .submit(SetClientStatus {
             client_id: id.clone(),
@@ -503,7 +504,7 @@ async fn remove(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authorize(&req, &state, "clients:write")?;
+    let caller = authorize(&req, &state, CLIENTS_WRITE)?;
     writer(&state)?
         .submit(DeleteClients {
             client_ids: vec![id.into_inner()],
@@ -525,7 +526,7 @@ async fn bulk_delete(
     state: web::Data<AppState>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authorize(&req, &state, "clients:write")?;
+    let caller = authorize(&req, &state, CLIENTS_WRITE)?;
     let input: BulkDelete = read_json(&req, body)
         .await?
         .ok_or_else(|| ApiError::Validation {
@@ -569,7 +570,7 @@ async fn tokens(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, "clients:read")?;
+    authorize(&req, &state, CLIENTS_READ)?;
     let query: TokensQuery = parse_query(&req)?;
     let paging = ListQuery {
         limit: query.limit,
@@ -623,7 +624,7 @@ async fn revoke_all(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authorize(&req, &state, "tokens:revoke")?;
+    let caller = authorize(&req, &state, TOKENS_REVOKE)?;
     let events = writer(&state)?
         .submit(RevokeClientTokens {
             client_id: id.into_inner(),

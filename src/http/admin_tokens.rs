@@ -6,6 +6,7 @@ use authlog_events::RevocationReason;
 use super::bearer::authorize;
 use super::error::ApiError;
 use crate::commands::tokens::RevokeToken;
+use crate::scopes::TOKENS_REVOKE;
 use crate::state::AppState;
 
 #[delete("/api/admin/tokens/{token_id}")]
@@ -14,7 +15,7 @@ async fn revoke(
     state: web::Data<AppState>,
     token_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authorize(&req, &state, "tokens:revoke")?;
+    let caller = authorize(&req, &state, TOKENS_REVOKE)?;
     let not_found = || ApiError::NotFound(format!("token {token_id}"));
     let id: uuid::Uuid = token_id.parse().map_err(|_| not_found())?;
     let (family_id, client_id) = {
