@@ -38,10 +38,7 @@ pub struct RegisterClient {
 
 impl Decide for RegisterClient {
     fn access(&self) -> Access {
-        Access {
-            reads: vec![],
-            writes: vec![client_stream(&self.client_id)],
-        }
+        Access::writes(vec![client_stream(&self.client_id)])
     }
 
     fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
@@ -96,10 +93,7 @@ pub struct UpdateClient {
 
 impl Decide for UpdateClient {
     fn access(&self) -> Access {
-        Access {
-            reads: vec![],
-            writes: vec![client_stream(&self.client_id)],
-        }
+        Access::writes(vec![client_stream(&self.client_id)])
     }
 
     fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
@@ -156,10 +150,7 @@ pub struct RotateSecret {
 
 impl Decide for RotateSecret {
     fn access(&self) -> Access {
-        Access {
-            reads: vec![],
-            writes: vec![client_stream(&self.client_id)],
-        }
+        Access::writes(vec![client_stream(&self.client_id)])
     }
 
     fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
@@ -197,13 +188,10 @@ pub struct SetClientStatus {
 
 impl Decide for SetClientStatus {
     fn access(&self) -> Access {
-        Access {
-            reads: vec![],
-            writes: vec![
-                client_stream(&self.client_id),
-                client_tokens_resource(&self.client_id),
-            ],
-        }
+        Access::writes(vec![
+            client_stream(&self.client_id),
+            client_tokens_resource(&self.client_id),
+        ])
     }
 
     fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
@@ -245,10 +233,7 @@ impl Decide for DeleteClients {
             writes.push(client_stream(id));
             writes.push(client_tokens_resource(id));
         }
-        Access {
-            reads: vec![],
-            writes,
-        }
+        Access::writes(writes)
     }
 
     fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
@@ -324,10 +309,7 @@ pub struct UpsertDocumentClient {
 
 impl Decide for UpsertDocumentClient {
     fn access(&self) -> Access {
-        Access {
-            reads: vec![],
-            writes: vec![client_stream(&self.client_id)],
-        }
+        Access::writes(vec![client_stream(&self.client_id)])
     }
 
     fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {

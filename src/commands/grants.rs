@@ -78,13 +78,11 @@ fn narrow_audience(requested: &[String], granted: &[String]) -> Result<Vec<Strin
 /// What issuing tokens for a user reads (the client, its tokens, the user)
 /// and writes (the grant family), so a pause, revoke-all or user disable
 /// is never decided in the same batch.
-fn user_grant_access(client_id: &str, user_id: &Uuid, family: &Uuid) -> Access {
+fn user_grant_access(client_id: &str, user_id: Option<&Uuid>, family: &Uuid) -> Access {
+    let mut reads = vec![client_stream(client_id), client_tokens_resource(client_id)];
+    reads.extend(user_id.map(user_stream));
     Access {
-        reads: vec![
-            client_stream(client_id),
-            client_tokens_resource(client_id),
-            user_stream(user_id),
-        ],
+        reads,
         writes: vec![grant_stream(family)],
     }
 }
@@ -229,7 +227,7 @@ pub struct RedeemCode {
 
 impl Decide for RedeemCode {
     fn access(&self) -> Access {
-        user_grant_access(&self.client_id, &self.user_id, &self.code_id)
+        user_grant_access(&self.client_id, Some(&self.user_id), &self.code_id)
     }
 
     fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
@@ -329,7 +327,7 @@ pub struct RefreshTokens {
 
 impl Decide for RefreshTokens {
     fn access(&self) -> Access {
-        user_grant_access(&self.client_id, &self.user_id, &self.family_id)
+        user_grant_access(&self.client_id, Some(&self.user_id), &self.family_id)
     }
 
     fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
@@ -560,15 +558,7 @@ pub struct RedeemDevice {
 
 impl Decide for RedeemDevice {
     fn access(&self) -> Access {
-        let mut reads = vec![
-            client_stream(&self.client_id),
-            client_tokens_resource(&self.client_id),
-        ];
-        reads.extend(self.approved_by.map(|u| user_stream(&u)));
-        Access {
-            reads,
-            writes: vec![grant_stream(&self.device_id)],
-        }
+        user_grant_access(&self.client_id, self.approved_by.as_ref(), &self.device_id)
     }
 
     fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {

@@ -106,6 +106,16 @@ pub struct Access {
     pub writes: Vec<String>,
 }
 
+impl Access {
+    /// A decision that only appends to `streams` (reads nothing else).
+    pub fn writes(streams: Vec<String>) -> Self {
+        Access {
+            reads: Vec::new(),
+            writes: streams,
+        }
+    }
+}
+
 /// A command for the writer.
 pub trait Decide: Send + 'static {
     /// The streams the decision reads and writes.

@@ -36,13 +36,10 @@ pub struct CreateUser {
 
 impl Decide for CreateUser {
     fn access(&self) -> Access {
-        Access {
-            reads: vec![],
-            writes: vec![
-                user_stream(&self.user_id),
-                format!("username/{}", username_key(&self.username)),
-            ],
-        }
+        Access::writes(vec![
+            user_stream(&self.user_id),
+            format!("username/{}", username_key(&self.username)),
+        ])
     }
 
     fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
@@ -103,10 +100,7 @@ pub struct UpdateUser {
 
 impl Decide for UpdateUser {
     fn access(&self) -> Access {
-        Access {
-            reads: vec![],
-            writes: vec![user_stream(&self.user_id)],
-        }
+        Access::writes(vec![user_stream(&self.user_id)])
     }
 
     fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
@@ -158,10 +152,7 @@ pub struct DisableUser {
 
 impl Decide for DisableUser {
     fn access(&self) -> Access {
-        Access {
-            reads: vec![],
-            writes: vec![user_stream(&self.user_id)],
-        }
+        Access::writes(vec![user_stream(&self.user_id)])
     }
 
     fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
@@ -208,10 +199,7 @@ impl RecordLogin {
 
 impl Decide for RecordLogin {
     fn access(&self) -> Access {
-        Access {
-            reads: vec![],
-            writes: vec![self.stream()],
-        }
+        Access::writes(vec![self.stream()])
     }
 
     fn decide(&self, _: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
@@ -241,10 +229,7 @@ pub struct RecordTokenUse {
 
 impl Decide for RecordTokenUse {
     fn access(&self) -> Access {
-        Access {
-            reads: vec![],
-            writes: vec!["token-usage".into()],
-        }
+        Access::writes(vec!["token-usage".into()])
     }
 
     fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
@@ -281,10 +266,7 @@ pub struct RecordClientAuthFailure {
 
 impl Decide for RecordClientAuthFailure {
     fn access(&self) -> Access {
-        Access {
-            reads: vec![],
-            writes: vec![format!("client-auth/{}", self.client_id)],
-        }
+        Access::writes(vec![format!("client-auth/{}", self.client_id)])
     }
 
     fn decide(&self, _: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {

@@ -69,10 +69,7 @@ async fn create(
     let caller = authorize(&req, &state, CLIENTS_WRITE)?;
     let input: ClientInput = read_json(&req, body)
         .await?
-        .ok_or_else(|| ApiError::Validation {
-            field: "client_name".into(),
-            message: "is required".into(),
-        })?;
+        .ok_or_else(|| ApiError::invalid("client_name", "is required"))?;
     let client_id = match &input.client_id {
         Some(id) => {
             validate_client_id(id)?;
@@ -135,10 +132,10 @@ impl ListQuery {
         };
         match text.parse::<usize>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            _ => Err(ApiError::Validation {
-                field: "limit".into(),
-                message: format!("must be an integer from 1 to {MAX_LIMIT}"),
-            }),
+            _ => Err(ApiError::invalid(
+                "limit",
+                format!("must be an integer from 1 to {MAX_LIMIT}"),
+            )),
         }
     }
 
@@ -151,27 +148,21 @@ impl ListQuery {
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .map(Some)
-            .ok_or_else(|| ApiError::Validation {
-                field: "cursor".into(),
-                message: "is not a cursor this API returned".into(),
-            })
+            .ok_or_else(|| ApiError::invalid("cursor", "is not a cursor this API returned"))
     }
 
     fn check(&self) -> Result<(), ApiError> {
         if let Some(s) = &self.status {
             if s != "active" && s != "paused" {
-                return Err(ApiError::Validation {
-                    field: "status".into(),
-                    message: "must be active or paused".into(),
-                });
+                return Err(ApiError::invalid("status", "must be active or paused"));
             }
         }
         if let Some(r) = &self.registration_type {
             if !["dynamic", "cimd", "preregistered", "default"].contains(&r.as_str()) {
-                return Err(ApiError::Validation {
-                    field: "registration_type".into(),
-                    message: "must be dynamic, cimd, preregistered or default".into(),
-                });
+                return Err(ApiError::invalid(
+                    "registration_type",
+                    "must be dynamic, cimd, preregistered or default",
+                ));
             }
         }
         Ok(())
@@ -328,10 +319,10 @@ async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
                 ))
                 .body(bytes))
         }
-        other => Err(ApiError::Validation {
-            field: "format".into(),
-            message: format!("{other:?} is not csv or json"),
-        }),
+        other => Err(ApiError::invalid(
+            "format",
+            format!("{other:?} is not csv or json"),
+        )),
     }
 }
 
@@ -382,10 +373,7 @@ async fn edit(
     let expected_version = if_match(&req)?;
     let input: ClientInput = read_json(&req, body).await?.unwrap_or_default();
     if input.client_id.as_ref().is_some_and(|given| *given != *id) {
-        return Err(ApiError::Validation {
-            field: "client_id".into(),
-            message: "is immutable".into(),
-        });
+        return Err(ApiError::invalid("client_id", "is immutable"));
     }
     let confirm = input.confirm_high_risk.unwrap_or(false);
     let edit_input = input.clone();
@@ -434,10 +422,10 @@ async fn rotate(
         .and_then(|i| i.previous_secret_valid_for_seconds)
         .unwrap_or(86_400);
     if grace > MAX_GRACE_SECONDS {
-        return Err(ApiError::Validation {
-            field: "previous_secret_valid_for_seconds".into(),
-            message: format!("must be between 0 and {MAX_GRACE_SECONDS} (30 days)"),
-        });
+        return Err(ApiError::invalid(
+            "previous_secret_valid_for_seconds",
+            format!("must be between 0 and {MAX_GRACE_SECONDS} (30 days)"),
+        ));
     }
     let secret = secrets::generate(SecretKind::ClientSecret);
     writer(&state)?
@@ -529,23 +517,20 @@ async fn bulk_delete(
     let caller = authorize(&req, &state, CLIENTS_WRITE)?;
     let input: BulkDelete = read_json(&req, body)
         .await?
-        .ok_or_else(|| ApiError::Validation {
-            field: "client_ids".into(),
-            message: "is required".into(),
-        })?;
+        .ok_or_else(|| ApiError::invalid("client_ids", "is required"))?;
     if input.client_ids.is_empty() || input.client_ids.len() > MAX_BULK {
-        return Err(ApiError::Validation {
-            field: "client_ids".into(),
-            message: format!("must hold 1 to {MAX_BULK} ids"),
-        });
+        return Err(ApiError::invalid(
+            "client_ids",
+            format!("must hold 1 to {MAX_BULK} ids"),
+        ));
     }
     let mut seen = std::collections::HashSet::new();
     for id in &input.client_ids {
         if !seen.insert(id) {
-            return Err(ApiError::Validation {
-                field: "client_ids".into(),
-                message: format!("{id} is listed twice"),
-            });
+            return Err(ApiError::invalid(
+                "client_ids",
+                format!("{id} is listed twice"),
+            ));
         }
     }
     let count = input.client_ids.len();
@@ -581,10 +566,7 @@ async fn tokens(
     let after = match paging.after()? {
         Some(text) => Some(
             text.parse::<uuid::Uuid>()
-                .map_err(|_| ApiError::Validation {
-                    field: "cursor".into(),
-                    message: "is not a cursor this API returned".into(),
-                })?,
+                .map_err(|_| ApiError::invalid("cursor", "is not a cursor this API returned"))?,
         ),
         None => None,
     };

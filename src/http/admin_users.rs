@@ -194,16 +194,13 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state, USERS_WRITE)?;
     let input: UserInput = read_json(&req, body).await?.unwrap_or_default();
-    let username = input.username.clone().ok_or_else(|| ApiError::Validation {
-        field: "username".into(),
-        message: "is required".into(),
-    })?;
+    let username = input
+        .username
+        .clone()
+        .ok_or_else(|| ApiError::invalid("username", "is required"))?;
     validate_username(&username)?;
     if input.password.is_none() {
-        return Err(ApiError::Validation {
-            field: "password".into(),
-            message: "is required".into(),
-        });
+        return Err(ApiError::invalid("password", "is required"));
     }
     let mut profile = Profile {
         display_name: username.clone(),
@@ -247,10 +244,10 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     authorize(&req, &state, USERS_READ)?;
     let query: ListQuery = parse_query(&req)?;
     let role = match &query.role {
-        Some(r) => Some(parse_role(r).ok_or_else(|| ApiError::Validation {
-            field: "role".into(),
-            message: "must be admin, auditor or member".into(),
-        })?),
+        Some(r) => Some(
+            parse_role(r)
+                .ok_or_else(|| ApiError::invalid("role", "must be admin, auditor or member"))?,
+        ),
         None => None,
     };
     let now = state.clock.now();
@@ -295,10 +292,7 @@ async fn edit(
     if let Some(name) = &input.username {
         let current = state.read().users.get(&id).map(|u| u.username.clone());
         if current.as_deref() != Some(name.as_str()) {
-            return Err(ApiError::Validation {
-                field: "username".into(),
-                message: "is immutable".into(),
-            });
+            return Err(ApiError::invalid("username", "is immutable"));
         }
     }
     let digest = digest_of(input.password.clone()).await?;

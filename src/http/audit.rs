@@ -287,9 +287,11 @@ async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
                 .to_str()
                 .ok()
                 .and_then(|v| v.trim().parse::<u64>().ok())
-                .ok_or_else(|| ApiError::Validation {
-                    field: "Last-Event-ID".into(),
-                    message: "must be the id (position) of an event this feed sent".into(),
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "Last-Event-ID",
+                        "must be the id (position) of an event this feed sent",
+                    )
                 })?,
         ),
     };

@@ -15,7 +15,7 @@ use authlog_projections::{ClientRecord, ClientStatus, UserRecord};
 use super::context::RequestFacts;
 use super::form::OAuthForm;
 use super::pages::{consent_page, error_page, login_page, ConsentView};
-use super::session::{csrf_ok, csrf_token, current_user};
+use super::session::{csrf_token, current_user, read_page_form};
 use crate::client_policy::parse_scope;
 use crate::commands::grants::IssueCode;
 use crate::consent::{choose_teams, eligible_teams, grantable_scopes};
@@ -453,17 +453,10 @@ async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
 
 #[post("/oauth/authorize")]
 async fn decide(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) -> HttpResponse {
-    let form = match OAuthForm::read(&req, body).await {
+    let form = match read_page_form(&req, &state, body).await {
         Ok(f) => f,
-        Err(e) => return error_page(e.status, "Invalid request", &e.description),
+        Err(page) => return page,
     };
-    if !csrf_ok(&req, &state, form.get("csrf")) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "the form expired or did not come from authlog; go back and try again",
-        );
-    }
     if let Err(page) = ensure_client(&req, &state, form.get("request").unwrap_or("")).await {
         return page;
     }

@@ -15,7 +15,7 @@ use super::context::RequestFacts;
 use super::error::OAuthError;
 use super::form::OAuthForm;
 use super::pages::{consent_page, device_entry_page, error_page, message_page, ConsentView};
-use super::session::{csrf_ok, csrf_token, current_user};
+use super::session::{csrf_token, current_user, read_page_form};
 use super::token_endpoint::{granted_scopes, resources, writer};
 use crate::commands::grants::{
     DecideDevice, StartDevice, DEVICE_INTERVAL_SECONDS, DEVICE_TTL_SECONDS,
@@ -124,17 +124,62 @@ async fn device_authorization(
     Err(OAuthError::unavailable("could not allocate a user code"))
 }
 
-/// A pending, unexpired device authorization by user code.
-fn pending(state: &AppState, user_code: &str) -> Option<(DeviceRecord, ClientRecord)> {
+/// What a user code names, for a signed-in user.
+enum CodeLookup {
+    /// A pending, unexpired device authorization.
+    Found(Box<DeviceRecord>, std::sync::Arc<ClientRecord>),
+    /// No such pending code.
+    Unknown,
+    /// Too many wrong codes from this user lately.
+    Throttled,
+}
+
+/// Looks a user code up for `user`. Wrong codes count against the user,
+/// wherever they are entered, so codes cannot be guessed.
+fn look_up(state: &AppState, user: &UserRecord, user_code: &str) -> CodeLookup {
     let now = state.clock.now();
-    let p = state.read();
-    let device = p
-        .grants
-        .device_by_user_code(&normalize_user_code(user_code))
-        .filter(|d| d.state == DeviceState::Pending && now < d.expires_at)?
-        .clone();
-    let client = p.registry.get(&device.client_id)?.clone();
-    Some((device, client))
+    let key = format!("device:{}", user.user_id);
+    if state.login_throttle.check(&key, now).is_err() {
+        return CodeLookup::Throttled;
+    }
+    let found = {
+        let p = state.read();
+        p.grants
+            .device_by_user_code(&normalize_user_code(user_code))
+            .filter(|d| d.state == DeviceState::Pending && now < d.expires_at)
+            .and_then(|d| Some((Box::new(d.clone()), p.registry.get_shared(&d.client_id)?)))
+    };
+    match found {
+        Some((device, client)) => CodeLookup::Found(device, client),
+        None => {
+            state.login_throttle.fail(&key, now);
+            CodeLookup::Unknown
+        }
+    }
+}
+
+/// The page for a code a user entered or followed: consent, or the entry
+/// form saying why not.
+fn code_page(req: &HttpRequest, state: &AppState, user: &UserRecord, code: &str) -> HttpResponse {
+    match look_up(state, user, code) {
+        CodeLookup::Found(device, client) => {
+            device_consent(req, state, &device, &client, user, None)
+        }
+        CodeLookup::Unknown => entry(
+            req,
+            state,
+            StatusCode::BAD_REQUEST,
+            code,
+            Some("That code is not valid or has expired."),
+        ),
+        CodeLookup::Throttled => entry(
+            req,
+            state,
+            StatusCode::TOO_MANY_REQUESTS,
+            code,
+            Some("Too many wrong codes. Wait a few minutes."),
+        ),
+    }
 }
 
 fn device_consent(
@@ -207,30 +252,7 @@ async fn device_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     if code.is_empty() {
         return entry(&req, &state, StatusCode::OK, "", None);
     }
-    let now = state.clock.now();
-    let key = format!("device:{}", user.user_id);
-    if state.login_throttle.check(&key, now).is_err() {
-        return entry(
-            &req,
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            &code,
-            Some("Too many wrong codes. Wait a few minutes."),
-        );
-    }
-    match pending(&state, &code) {
-        Some((device, client)) => device_consent(&req, &state, &device, &client, &user, None),
-        None => {
-            state.login_throttle.fail(&key, now);
-            entry(
-                &req,
-                &state,
-                StatusCode::BAD_REQUEST,
-                &code,
-                Some("That code is not valid or has expired."),
-            )
-        }
-    }
+    code_page(&req, &state, &user, &code)
 }
 
 #[post("/oauth/device")]
@@ -239,45 +261,14 @@ async fn enter_code(
     state: web::Data<AppState>,
     body: web::Payload,
 ) -> HttpResponse {
-    let form = match OAuthForm::read(&req, body).await {
+    let form = match read_page_form(&req, &state, body).await {
         Ok(f) => f,
-        Err(e) => return error_page(e.status, "Invalid request", &e.description),
+        Err(page) => return page,
     };
-    if !csrf_ok(&req, &state, form.get("csrf")) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "the form expired or did not come from authlog; go back and try again",
-        );
-    }
     let Some(user) = current_user(&req, &state) else {
         return show_login(&req, &state, "/oauth/device");
     };
-    let code = form.get("user_code").unwrap_or("");
-    let now = state.clock.now();
-    let key = format!("device:{}", user.user_id);
-    if state.login_throttle.check(&key, now).is_err() {
-        return entry(
-            &req,
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            code,
-            Some("Too many wrong codes. Wait a few minutes."),
-        );
-    }
-    match pending(&state, code) {
-        Some((device, client)) => device_consent(&req, &state, &device, &client, &user, None),
-        None => {
-            state.login_throttle.fail(&key, now);
-            entry(
-                &req,
-                &state,
-                StatusCode::BAD_REQUEST,
-                code,
-                Some("That code is not valid or has expired."),
-            )
-        }
-    }
+    code_page(&req, &state, &user, form.get("user_code").unwrap_or(""))
 }
 
 #[post("/oauth/device/decision")]
@@ -286,36 +277,29 @@ async fn decision(
     state: web::Data<AppState>,
     body: web::Payload,
 ) -> HttpResponse {
-    let form = match OAuthForm::read(&req, body).await {
+    let form = match read_page_form(&req, &state, body).await {
         Ok(f) => f,
-        Err(e) => return error_page(e.status, "Invalid request", &e.description),
+        Err(page) => return page,
     };
-    if !csrf_ok(&req, &state, form.get("csrf")) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "the form expired or did not come from authlog; go back and try again",
-        );
-    }
     let Some(user) = current_user(&req, &state) else {
         return show_login(&req, &state, "/oauth/device");
     };
-    let now = state.clock.now();
-    let key = format!("device:{}", user.user_id);
-    if state.login_throttle.check(&key, now).is_err() {
-        return error_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts",
-            "Wait a few minutes and try again.",
-        );
-    }
-    let Some((device, client)) = pending(&state, form.get("user_code").unwrap_or("")) else {
-        state.login_throttle.fail(&key, now);
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Code expired",
-            "That code is not valid or has expired.",
-        );
+    let (device, client) = match look_up(&state, &user, form.get("user_code").unwrap_or("")) {
+        CodeLookup::Found(device, client) => (device, client),
+        CodeLookup::Unknown => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Code expired",
+                "That code is not valid or has expired.",
+            )
+        }
+        CodeLookup::Throttled => {
+            return error_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                "Wait a few minutes and try again.",
+            )
+        }
     };
     let approval = if form.get("decision") == Some("approve") {
         let chosen: Vec<String> = form.get_all("team").map(str::to_owned).collect();

@@ -50,6 +50,14 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// 422 naming the field at fault.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Validation {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+
     /// 503 while startup (replay, provisioning) is not done.
     pub fn starting() -> Self {
         ApiError::Unavailable("authlog is starting".into())

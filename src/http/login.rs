@@ -8,9 +8,8 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 use authlog_events::{AuthFailure, Principal};
 
 use super::context::RequestFacts;
-use super::form::OAuthForm;
 use super::pages::{error_page, login_page};
-use super::session::{csrf_ok, csrf_token, session_cookie};
+use super::session::{csrf_token, read_page_form, session_cookie};
 use crate::commands::users::RecordLogin;
 use crate::passwords;
 use crate::state::AppState;
@@ -25,9 +24,9 @@ pub fn safe_return_to(return_to: &str) -> bool {
 
 #[post("/login")]
 async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) -> HttpResponse {
-    let form = match OAuthForm::read(&req, body).await {
+    let form = match read_page_form(&req, &state, body).await {
         Ok(f) => f,
-        Err(e) => return error_page(e.status, "Invalid request", &e.description),
+        Err(page) => return page,
     };
     let return_to = form.get("return_to").unwrap_or("");
     if !safe_return_to(return_to) {
@@ -35,13 +34,6 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Payload)
             StatusCode::BAD_REQUEST,
             "Invalid request",
             "unknown page to return to",
-        );
-    }
-    if !csrf_ok(&req, &state, form.get("csrf")) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "the form expired or did not come from authlog; go back and try again",
         );
     }
     let username: String = form

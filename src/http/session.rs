@@ -10,6 +10,7 @@
 //!   read the cookie nor compute the MAC.
 
 use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
 use authlog_events::Timestamp;
 use authlog_projections::UserRecord;
@@ -18,6 +19,8 @@ use base64::Engine;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use super::form::OAuthForm;
+use super::pages::error_page;
 use crate::secrets;
 use crate::state::AppState;
 
@@ -102,8 +105,28 @@ pub fn csrf_token(req: &HttpRequest, state: &AppState) -> (String, Option<Cookie
     }
 }
 
+/// Reads a page's form and checks its CSRF token; `Err` is the error
+/// page to answer with (nothing else happens for a refused form).
+pub async fn read_page_form(
+    req: &HttpRequest,
+    state: &AppState,
+    body: actix_web::web::Payload,
+) -> Result<OAuthForm, actix_web::HttpResponse> {
+    let form = OAuthForm::read(req, body)
+        .await
+        .map_err(|e| error_page(e.status, "Invalid request", &e.description))?;
+    if !csrf_ok(req, state, form.get("csrf")) {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "the form expired or did not come from authlog; go back and try again",
+        ));
+    }
+    Ok(form)
+}
+
 /// Whether `token` (from a form) matches this request's CSRF cookie.
-pub fn csrf_ok(req: &HttpRequest, state: &AppState, token: Option<&str>) -> bool {
+fn csrf_ok(req: &HttpRequest, state: &AppState, token: Option<&str>) -> bool {
     let (Some(cookie), Some(token)) = (req.cookie(CSRF_COOKIE), token) else {
         return false;
     };

@@ -51,10 +51,10 @@ async fn all_sessions(
     authorize(&req, &state, CLIENTS_READ)?;
     let query: SessionsQuery = parse_query(&req)?;
     let user = match &query.user_id {
-        Some(u) => Some(u.parse::<uuid::Uuid>().map_err(|_| ApiError::Validation {
-            field: "user_id".into(),
-            message: "is not a user id".into(),
-        })?),
+        Some(u) => Some(
+            u.parse::<uuid::Uuid>()
+                .map_err(|_| ApiError::invalid("user_id", "is not a user id"))?,
+        ),
         None => None,
     };
     let now = state.clock.now();
