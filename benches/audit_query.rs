@@ -18,7 +18,6 @@ use authlog::audit::{AuditFilter, AuditItem, Walker};
 use authlog::replay::replay;
 use authlog_events::*;
 use authlog_projections::Projections;
-use uuid::Uuid;
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
@@ -29,37 +28,10 @@ fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+mod workload;
+
 fn event(n: u64, clients: u64) -> NewEvent {
-    let client = format!("client-{}", n % clients);
-    NewEvent {
-        event_id: Uuid::now_v7(),
-        stream: format!("grant/{}", Uuid::now_v7()),
-        recorded_at: Timestamp(1_764_000_000_000_000 + n as i64),
-        actor: Actor {
-            principal: Principal::Client(client.clone()),
-            via_client: None,
-            ip: Some("127.0.0.1".parse().unwrap()),
-            user_agent: Some("bench/1".into()),
-        },
-        client_id: Some(client.clone()),
-        correlation_id: Some(format!("req-{n}")),
-        payload: Event::TokenIssued {
-            token_id: Uuid::now_v7(),
-            kind: TokenKind::Access,
-            digest: Digest([n as u8; 32]),
-            client_id: client,
-            subject: None,
-            scopes: vec!["invoices:read".into()],
-            audience: vec![],
-            teams: vec![],
-            access: AccessPreset::ReadOnly,
-            issued_at: Timestamp(1_764_000_000_000_000),
-            expires_at: Timestamp(1_764_003_600_000_000),
-            family_id: Uuid::now_v7(),
-            grant_type: GrantType::ClientCredentials,
-            parent_id: None,
-        },
-    }
+    workload::token_event(n, clients)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

@@ -22,43 +22,19 @@ use authlog::replay::replay;
 use authlog::writer::{spawn, SharedProjections, WriterConfig};
 use authlog_events::*;
 use authlog_projections::Projections;
-use uuid::Uuid;
 
-fn token_event(n: u64) -> NewEvent {
-    let clients: u64 = std::env::var("BENCH_CLIENTS")
+mod workload;
+
+/// Clients the events are spread over (`BENCH_CLIENTS`, default 1,000).
+fn clients() -> u64 {
+    std::env::var("BENCH_CLIENTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    let client = format!("client-{}", n % clients);
-    NewEvent {
-        event_id: Uuid::now_v7(),
-        stream: format!("token/{}", Uuid::now_v7()),
-        recorded_at: Timestamp(1_764_000_000_000_000 + n as i64),
-        actor: Actor {
-            principal: Principal::Client(client.clone()),
-            via_client: None,
-            ip: Some("127.0.0.1".parse().unwrap()),
-            user_agent: Some("bench/1".into()),
-        },
-        client_id: Some(client.clone()),
-        correlation_id: Some(format!("req-{n}")),
-        payload: Event::TokenIssued {
-            token_id: Uuid::now_v7(),
-            kind: TokenKind::Access,
-            digest: Digest([n as u8; 32]),
-            client_id: client,
-            subject: None,
-            scopes: vec!["clients:read".into(), "audit:read".into()],
-            audience: vec![],
-            teams: vec![],
-            access: AccessPreset::ReadOnly,
-            issued_at: Timestamp(1_764_000_000_000_000),
-            expires_at: Timestamp(1_764_003_600_000_000),
-            family_id: Uuid::now_v7(),
-            grant_type: GrantType::ClientCredentials,
-            parent_id: None,
-        },
-    }
+        .unwrap_or(1000)
+}
+
+fn token_event(n: u64) -> NewEvent {
+    workload::token_event(n, clients())
 }
 
 /// Appends through the writer from `appenders` tasks for `duration`; returns events/s.

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use authlog_events::*;
 use authlog_projections::Projections;
-use uuid::Uuid;
+
+mod workload;
 
 struct Counting;
 
@@ -48,38 +49,17 @@ fn main() {
     let mut projections = Projections::default();
     let before = LIVE.load(Ordering::Relaxed);
     for n in 0..tokens {
-        let client = format!("client-{}", n % 1000);
-        let id = Uuid::now_v7();
+        let new = workload::token_event(n, 1000);
         let event = RecordedEvent {
             position: n + 1,
-            stream: format!("grant/{id}"),
+            stream: new.stream,
             stream_version: 1,
-            event_id: Uuid::now_v7(),
-            recorded_at: Timestamp::from_unix_seconds(1_764_000_000),
-            actor: Actor {
-                principal: Principal::Client(client.clone()),
-                via_client: None,
-                ip: Some("127.0.0.1".parse().unwrap()),
-                user_agent: Some("bench/1".into()),
-            },
-            client_id: Some(client.clone()),
-            correlation_id: Some(format!("req-{n}")),
-            payload: Event::TokenIssued {
-                token_id: id,
-                kind: TokenKind::Access,
-                digest: digest_of(Uuid::new_v4()),
-                client_id: client,
-                subject: None,
-                scopes: vec!["api:read".into(), "api:write".into()],
-                audience: vec![],
-                teams: vec![],
-                access: AccessPreset::ReadOnly,
-                issued_at: Timestamp::from_unix_seconds(1_764_000_000),
-                expires_at: Timestamp::from_unix_seconds(1_764_003_600),
-                family_id: id,
-                grant_type: GrantType::ClientCredentials,
-                parent_id: None,
-            },
+            event_id: new.event_id,
+            recorded_at: new.recorded_at,
+            actor: new.actor,
+            client_id: new.client_id,
+            correlation_id: new.correlation_id,
+            payload: new.payload,
             prev_hash: [0; 32],
             hash: [0; 32],
         };
@@ -94,12 +74,4 @@ fn main() {
     println!("| active tokens | projection heap bytes | bytes per token |");
     println!("|---:|---:|---:|");
     println!("| {tokens} | {} | {per_token:.0} |", after - before);
-}
-
-/// A 32-byte digest stand-in from a random UUID.
-fn digest_of(id: Uuid) -> Digest {
-    let mut out = [0u8; 32];
-    out[..16].copy_from_slice(id.as_bytes());
-    out[16..].copy_from_slice(id.as_bytes());
-    Digest(out)
 }
