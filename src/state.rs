@@ -44,7 +44,8 @@ pub struct AppState {
     pub projections: SharedProjections,
     /// Device-flow polling intervals.
     pub device_polls: DevicePolls,
-    /// Failed logins per username and per IP.
+    /// Guessing budgets: failed logins per username and per IP, wrong
+    /// device user codes per user (keys are prefixed `user:`, `ip:`, `device:`).
     pub login_throttle: FailureThrottle,
     /// Token uses not yet flushed to the log.
     pub usage: UsageTracker,
