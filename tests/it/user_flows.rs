@@ -769,3 +769,25 @@ fn pages_send_security_headers_and_cookies_are_flagged() {
         "plain http issuer: no Secure flag"
     );
 }
+
+#[test]
+fn wrong_device_codes_are_throttled_per_user() {
+    let s = start();
+    setup(&s);
+    let browser = Browser::new(&s);
+    let login = browser.get("/oauth/device");
+    browser.login(&login, "alice", ALICE_PASSWORD);
+    let entry = browser.get("/oauth/device");
+    let csrf = entry.hidden("csrf");
+    for _ in 0..5 {
+        let p = browser.post(
+            "/oauth/device",
+            &[("csrf", &csrf), ("user_code", "BCDF-GHJK")],
+        );
+        assert_eq!(p.status, 400);
+    }
+    // Over budget: even a following lookup by link is refused.
+    let p = browser.get("/oauth/device?user_code=BCDF-GHJK");
+    assert_eq!(p.status, 429, "{}", p.body);
+    assert!(p.body.contains("Too many wrong codes"));
+}
