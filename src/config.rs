@@ -305,13 +305,14 @@ impl Config {
         })
     }
 
-    /// Path of the log file inside the data directory.
+    /// Path of the log inside the data directory (see the free `log_path`).
     pub fn log_path(&self) -> PathBuf {
         log_path(&self.data_dir)
     }
 }
 
-/// Path of the log file inside a data directory.
+/// Path of the log inside a data directory: its redb index. The records
+/// themselves are beside it in `authlog.log` (`redb_store::log_path`).
 pub fn log_path(data_dir: &Path) -> PathBuf {
     data_dir.join("authlog.redb")
 }

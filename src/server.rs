@@ -79,7 +79,12 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     {
         // The log holds digests, not secrets, but it is nobody else's business.
         use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(config.log_path(), std::fs::Permissions::from_mode(0o600));
+        for file in [
+            config.log_path(),
+            authlog_events::redb_store::log_path(&config.log_path()),
+        ] {
+            let _ = std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600));
+        }
     }
     let clock: Arc<dyn Clock> =
         Arc::new(SystemClock::with_offset_seconds(config.clock_skew_seconds));

@@ -1,7 +1,7 @@
 //! A redb storage backend that fails on demand, for tests of what the log
 //! and the server do when storage breaks: `write`, `sync_data` (fsync) and
-//! `set_len` (the file growing, as on a full disk) can each be switched to
-//! return an I/O error while everything else passes through to redb's
+//! growing the file (`set_len`, or a write past its end, as on a full disk)
+//! can each be switched to return an I/O error while everything else passes through to redb's
 //! `FileBackend`. Nothing in the server uses it.
 
 use std::fs::File;
@@ -18,7 +18,8 @@ pub struct Faults {
     pub writes: AtomicBool,
     /// `sync_data` (fsync) fails.
     pub syncs: AtomicBool,
-    /// `set_len` fails with "no space left on device".
+    /// The file cannot grow: `set_len` and writes past its end fail with
+    /// "no space left on device".
     pub grow: AtomicBool,
     /// How many operations were failed.
     pub injected: AtomicU64,
@@ -87,6 +88,9 @@ impl StorageBackend for FaultBackend {
 
     fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
         self.faults.check(&self.faults.writes, "write")?;
+        if offset + data.len() as u64 > self.inner.len()? {
+            self.faults.check(&self.faults.grow, "set_len")?;
+        }
         self.inner.write(offset, data)
     }
 

@@ -1,6 +1,7 @@
 //! `authlog-events`: the event schema (`catalogue`, `envelope`), its
 //! encoding (`codec`), the hash chain (`chain`) and the append-only log
-//! (`store` contract, `redb_store` embedded backend, `tables`).
+//! (`store` contract; `redb_store` embedded backend: records in `log_file`,
+//! indexes in redb `tables`; `verify` walks the chain).
 //!
 //! This crate knows nothing about HTTP or projections.
 #![warn(missing_docs)]
@@ -10,10 +11,12 @@ pub mod chain;
 pub mod codec;
 pub mod envelope;
 pub mod fault_backend;
+pub mod log_file;
 pub mod redb_store;
 pub mod store;
 pub mod tables;
 pub mod time;
+pub mod verify;
 
 pub use catalogue::*;
 pub use envelope::{Actor, NewEvent, Principal, RecordedEvent};

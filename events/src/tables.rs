@@ -1,9 +1,11 @@
-//! Every redb table of the log, defined once as typed constants.
+//! Every redb table, defined once as typed constants. redb holds only
+//! indexes over the record file (`log_file`); all of it can be rebuilt
+//! from that file.
 
 use redb::TableDefinition;
 
-/// position -> stored record bytes (`codec`).
-pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// position -> offset of its frame in the record file.
+pub const OFFSETS: TableDefinition<u64, u64> = TableDefinition::new("offsets");
 
 /// (stream, stream version) -> position.
 pub const STREAMS: TableDefinition<(&str, u64), u64> = TableDefinition::new("streams");
@@ -17,5 +19,8 @@ pub const CLIENT_INDEX: TableDefinition<(&str, u64), ()> = TableDefinition::new(
 /// Singleton values; see the `META_*` keys.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
-/// `META` key of the head: position (8 bytes, big-endian) ‖ hash (32 bytes).
+/// `META` key of the indexed head: position (8 bytes, big-endian) ‖ hash (32 bytes).
 pub const META_HEAD: &str = "head";
+
+/// `META` key of the record file's length covered by the index (8 bytes, big-endian).
+pub const META_LOG_END: &str = "log_end";

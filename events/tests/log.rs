@@ -3,7 +3,9 @@
 
 mod common;
 
-use authlog_events::tables::{EVENTS, META, META_HEAD};
+use authlog_events::log_file::rewrite;
+use authlog_events::redb_store::log_path;
+use authlog_events::tables::{META, META_HEAD};
 use authlog_events::*;
 use common::*;
 use proptest::prelude::*;
@@ -183,18 +185,26 @@ fn every_variant_round_trips_through_the_store() {
     assert!(store.verify().unwrap().is_intact());
 }
 
-/// Rewrites the stored bytes at `position` through `f`, as someone with
-/// write access to the database file would.
+/// Rewrites the stored bytes at `position` through `f` (same length), as
+/// someone with write access to the record file would.
 fn tamper(dir: &tempfile::TempDir, position: u64, f: impl FnOnce(&mut Vec<u8>)) {
-    let db = redb::Database::create(dir.path().join("log.redb")).unwrap();
-    let txn = db.begin_write().unwrap();
-    {
-        let mut events = txn.open_table(EVENTS).unwrap();
-        let mut bytes = events.get(position).unwrap().unwrap().value().to_vec();
-        f(&mut bytes);
-        events.insert(position, bytes.as_slice()).unwrap();
-    }
-    txn.commit().unwrap();
+    edit_records(dir, |frames| {
+        let bytes = &mut frames[position as usize - 1].bytes;
+        let len = bytes.len();
+        f(bytes);
+        assert_eq!(bytes.len(), len);
+    });
+}
+
+fn edit_records(
+    dir: &tempfile::TempDir,
+    edit: impl FnOnce(&mut Vec<authlog_events::log_file::Frame>),
+) {
+    rewrite(&log_path(&dir.path().join("log.redb")), edit).unwrap();
+}
+
+fn open_read_only(dir: &tempfile::TempDir) -> RedbStore {
+    RedbStore::open_read_only(dir.path().join("log.redb")).unwrap()
 }
 
 fn filled(dir: &tempfile::TempDir, n: usize) {
@@ -235,13 +245,17 @@ fn verify_detects_a_flipped_byte_in_the_stored_hash() {
 fn verify_detects_a_removed_head_record() {
     let dir = tempfile::tempdir().unwrap();
     filled(&dir, 5);
-    let db = redb::Database::create(dir.path().join("log.redb")).unwrap();
-    let txn = db.begin_write().unwrap();
-    txn.open_table(EVENTS).unwrap().remove(5).unwrap();
-    txn.commit().unwrap();
-    drop(db);
-    let report = open(&dir).verify().unwrap();
+    edit_records(&dir, |frames| {
+        frames.pop();
+    });
+    let report = open_read_only(&dir).verify().unwrap();
     assert_eq!(report.broken.unwrap().position, 5);
+    // The writer refuses a record file shorter than its index.
+    let refused = RedbStore::open(dir.path().join("log.redb")).unwrap_err();
+    assert!(
+        refused.to_string().contains("records are missing"),
+        "{refused}"
+    );
 }
 
 #[test]
@@ -265,12 +279,18 @@ fn verify_detects_an_altered_head_hash() {
 fn verify_detects_a_record_removed_from_the_middle() {
     let dir = tempfile::tempdir().unwrap();
     filled(&dir, 5);
-    let db = redb::Database::create(dir.path().join("log.redb")).unwrap();
-    let txn = db.begin_write().unwrap();
-    txn.open_table(EVENTS).unwrap().remove(3).unwrap();
-    txn.commit().unwrap();
-    drop(db);
-    assert_eq!(open(&dir).verify().unwrap().broken.unwrap().position, 3);
+    edit_records(&dir, |frames| {
+        frames.remove(2);
+    });
+    assert_eq!(
+        open_read_only(&dir)
+            .verify()
+            .unwrap()
+            .broken
+            .unwrap()
+            .position,
+        3
+    );
 }
 
 #[test]

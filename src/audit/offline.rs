@@ -50,22 +50,15 @@ pub enum OfflineError {
     Key(#[from] KeyError),
 }
 
-/// Opens the log of `data` read-only. A log left unclean by a crash is
-/// refused by a read-only open (a live writer would repair it); when no
-/// server has it open, it is then opened once as the writer, which runs
-/// redb's crash recovery, exactly as the server's next start would.
+/// Opens the log of `data` read-only, beside a server that may be running
+/// (see `RedbStore::open_read_only`); never changes a file.
 pub fn open_log(data: &Path) -> Result<Arc<dyn EventStore>, OfflineError> {
     let path = config::log_path(data);
-    if !path.exists() {
-        return Err(OfflineError::NoLog(path));
+    let records = authlog_events::redb_store::log_path(&path);
+    if !records.exists() {
+        return Err(OfflineError::NoLog(records));
     }
-    match RedbStore::open_read_only(&path) {
-        Ok(store) => Ok(Arc::new(store)),
-        Err(read_only) => match RedbStore::open(&path) {
-            Ok(store) => Ok(Arc::new(store)),
-            Err(_) => Err(read_only.into()),
-        },
-    }
+    Ok(Arc::new(RedbStore::open_read_only(&path)?))
 }
 
 /// Writes the events of `filter` (which must name a client; there is no

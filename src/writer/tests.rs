@@ -424,17 +424,20 @@ fn acknowledged_events_survive_sigkill() {
     println!("crash test: {total_acked} acknowledged events checked over 5 kills");
 }
 
-/// A redb store on `dir/log.redb` whose storage fails when `faults` say so.
+/// A store on `dir/log.redb` (and its record file) whose storage fails
+/// when `faults` say so.
 fn faulty_at(dir: &Path, faults: Arc<fault_backend::Faults>) -> Arc<dyn EventStore> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(dir.join("log.redb"))
-        .unwrap();
-    let backend = fault_backend::FaultBackend::new(file, faults).unwrap();
-    Arc::new(RedbStore::open_with_backend(backend).unwrap())
+    let backend = |name: &str| {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(name))
+            .unwrap();
+        fault_backend::FaultBackend::new(file, faults.clone()).unwrap()
+    };
+    Arc::new(RedbStore::open_with_backends(backend("log.redb"), backend("log.log")).unwrap())
 }
 
 /// Appends `n` events in one command, remembering what was acknowledged.

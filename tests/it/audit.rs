@@ -8,11 +8,10 @@ use std::io::{BufRead, BufReader};
 use std::process::Command;
 
 use authlog_events::codec::{decode, encode_body, seal};
-use authlog_events::tables::{EVENTS, META, META_HEAD};
+use authlog_events::log_file::rewrite;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use redb::ReadableTable;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
@@ -654,37 +653,28 @@ fn authlog(args: &[&str], data: &std::path::Path) -> (Option<i32>, String) {
 }
 
 /// Rewrites the record at `position` with `change` applied, then re-seals
-/// every later record and the head: a rewrite that recomputes the whole
-/// chain, which plain `verify` cannot see.
+/// every later record: a rewrite that recomputes the whole chain, which
+/// plain `verify` cannot see. The index is dropped, so the next open
+/// rebuilds it from the forged records, as a forger would arrange.
 fn rewrite_chain(
     data: &std::path::Path,
     position: u64,
     change: impl Fn(&mut authlog_events::RecordedEvent),
 ) {
-    let db = redb::Database::create(data.join("authlog.redb")).unwrap();
-    let txn = db.begin_write().unwrap();
-    {
-        let mut events = txn.open_table(EVENTS).unwrap();
-        let mut prev = decode(events.get(position - 1).unwrap().unwrap().value())
-            .unwrap()
-            .hash;
-        let last = events.last().unwrap().unwrap().0.value();
-        for p in position..=last {
-            let mut record = decode(events.get(p).unwrap().unwrap().value()).unwrap();
-            if p == position {
+    rewrite(&data.join("authlog.log"), |frames| {
+        let mut prev = decode(&frames[position as usize - 2].bytes).unwrap().hash;
+        for frame in &mut frames[position as usize - 1..] {
+            let mut record = decode(&frame.bytes).unwrap();
+            if record.position == position {
                 change(&mut record);
             }
             record.prev_hash = prev;
-            let bytes = seal(&mut record);
+            frame.bytes = seal(&mut record);
             prev = record.hash;
-            events.insert(p, bytes.as_slice()).unwrap();
         }
-        let mut meta = txn.open_table(META).unwrap();
-        let mut head = last.to_be_bytes().to_vec();
-        head.extend_from_slice(&prev);
-        meta.insert(META_HEAD, head.as_slice()).unwrap();
-    }
-    txn.commit().unwrap();
+    })
+    .unwrap();
+    std::fs::remove_file(data.join("authlog.redb")).unwrap();
 }
 
 #[test]
@@ -745,21 +735,18 @@ fn the_verify_endpoint_names_the_first_tampered_position() {
     let data = s.data.clone();
     let dir = s.stop();
 
-    // Rewrite record 3's contents but keep its stored hash (the server
-    // still replays it; only the chain tells).
-    {
-        let db = redb::Database::create(data.join("authlog.redb")).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let mut events = txn.open_table(EVENTS).unwrap();
-            let mut record = decode(events.get(3).unwrap().unwrap().value()).unwrap();
-            record.correlation_id = Some("forged".into());
-            let mut bytes = encode_body(&record);
-            bytes.extend_from_slice(&record.hash);
-            events.insert(3, bytes.as_slice()).unwrap();
-        }
-        txn.commit().unwrap();
-    }
+    // Rewrite record 3's contents but keep its stored hash and its length
+    // (the server still replays it; only the chain tells).
+    rewrite(&data.join("authlog.log"), |frames| {
+        let mut record = decode(&frames[2].bytes).unwrap();
+        let last = record.stream.pop().unwrap();
+        record.stream.push(if last == 'x' { 'y' } else { 'x' });
+        let mut bytes = encode_body(&record);
+        bytes.extend_from_slice(&record.hash);
+        assert_eq!(bytes.len(), frames[2].bytes.len());
+        frames[2].bytes = bytes;
+    })
+    .unwrap();
     let s = Server::start_on(&data, &[]);
     let _dir = dir;
     let admin = s.admin_token(Some("audit:read"));

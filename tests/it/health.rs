@@ -19,6 +19,7 @@ fn a_fresh_server_is_healthy_and_ready_on_an_empty_log() {
     let ready: serde_json::Value = ready.json().unwrap();
     assert_eq!(ready["status"], "ready");
     assert!(server.data.join("authlog.redb").exists());
+    assert!(server.data.join("authlog.log").exists());
 }
 
 #[test]

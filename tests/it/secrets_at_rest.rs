@@ -41,13 +41,14 @@ fn no_raw_secret_or_token_appears_in_the_database_or_the_logs() {
     let logs_path = data.with_extension("stderr.log");
     let _dir = s.stop();
     let db = std::fs::read(data.join("authlog.redb")).unwrap();
+    let records = std::fs::read(data.join("authlog.log")).unwrap();
     let logs = std::fs::read(&logs_path).unwrap();
     assert!(logs.len() > 1000, "debug logs were captured");
     for secret in &secrets {
         let needle = secret.as_bytes();
         // The random part alone, too, in case a prefix was stripped somewhere.
         let body = &needle[needle.len() / 2..];
-        for (name, haystack) in [("database", &db), ("logs", &logs)] {
+        for (name, haystack) in [("index", &db), ("record file", &records), ("logs", &logs)] {
             assert!(
                 !haystack.windows(body.len()).any(|w| w == body),
                 "{name} contains a raw secret"

@@ -3,9 +3,6 @@
 
 use std::process::Command;
 
-use authlog_events::tables::EVENTS;
-use redb::ReadableTable;
-
 use crate::harness::{binary, Server};
 
 fn verify(data: &std::path::Path) -> (Option<i32>, String) {
@@ -61,16 +58,10 @@ fn verify_passes_on_an_intact_log_and_names_a_tampered_position() {
     assert_eq!(server.head(), provisioned + 6);
     server.stop();
 
-    let db = redb::Database::create(data.join("authlog.redb")).unwrap();
-    let txn = db.begin_write().unwrap();
-    {
-        let mut events = txn.open_table(EVENTS).unwrap();
-        let mut bytes = events.get(4).unwrap().unwrap().value().to_vec();
-        bytes[12] ^= 0x40;
-        events.insert(4, bytes.as_slice()).unwrap();
-    }
-    txn.commit().unwrap();
-    drop(db);
+    authlog_events::log_file::rewrite(&data.join("authlog.log"), |frames| {
+        frames[3].bytes[12] ^= 0x40;
+    })
+    .unwrap();
 
     let (code, out) = verify(&data);
     assert_eq!(code, Some(1), "{out}");

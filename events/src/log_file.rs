@@ -1,0 +1,296 @@
+//! The append-only record file: the log itself. Every sealed record
+//! (`codec`) is stored once, in position order, as a frame:
+//!
+//! ```text
+//! magic "ALG1" (4) ‖ record length (u32 LE) ‖ commit's first position (u64 LE) ‖ record
+//! ```
+//!
+//! One commit is one `write` of all its frames followed by one `fdatasync`,
+//! so a token costs a few hundred bytes of sequential I/O. redb (`tables`)
+//! holds only indexes over this file and can be rebuilt from it.
+//!
+//! Every frame names the first position of its commit. That is what tells a
+//! torn final commit (a crash mid-write; never acknowledged, so discarded)
+//! from damage to acknowledged records (refused): a bad frame is a torn tail
+//! only if no valid frame of a *later* commit follows it.
+
+use redb::StorageBackend;
+
+use crate::chain::link_hash;
+use crate::codec::{self, decode};
+use crate::envelope::RecordedEvent;
+
+/// First bytes of every frame.
+pub const MAGIC: [u8; 4] = *b"ALG1";
+/// Bytes before the record in a frame.
+pub const FRAME_HEADER: usize = 16;
+/// Largest record accepted in a frame (matches the codec's decode limit).
+const MAX_RECORD: usize = 16 * 1024 * 1024;
+/// Bytes read at a time when scanning.
+const CHUNK: usize = 1 << 20;
+
+/// Encodes one frame.
+pub fn frame(commit_start: u64, record: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&(record.len() as u32).to_le_bytes());
+    out.extend_from_slice(&commit_start.to_le_bytes());
+    out.extend_from_slice(record);
+}
+
+/// A frame read from the file.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Offset of the frame in the file.
+    pub offset: u64,
+    /// First position of the commit that wrote it.
+    pub commit_start: u64,
+    /// The sealed record bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Frame {
+    /// Offset just past this frame.
+    pub fn end(&self) -> u64 {
+        self.offset + (FRAME_HEADER + self.bytes.len()) as u64
+    }
+
+    /// The record, if its bytes decode and its stored hash covers its own
+    /// `prev_hash` and body (a frame that is whole, though not necessarily
+    /// linked to its predecessor).
+    pub fn whole_record(&self) -> Option<RecordedEvent> {
+        let (body, stored) = codec::split(&self.bytes).ok()?;
+        let record = decode(&self.bytes).ok()?;
+        (link_hash(&record.prev_hash, body) == stored).then_some(record)
+    }
+}
+
+/// What is at an offset.
+#[derive(Debug)]
+pub enum Next {
+    /// A complete frame (its record not yet checked).
+    Frame(Frame),
+    /// The end of the file, exactly at a frame boundary.
+    End,
+    /// Bytes that are not a complete frame.
+    Bad,
+}
+
+/// Parses the frame at the start of `buf` (`offset` is where `buf` starts).
+/// `None` means `buf` is too short to tell.
+fn parse(offset: u64, buf: &[u8]) -> Option<Next> {
+    if buf.len() < FRAME_HEADER {
+        return None;
+    }
+    if buf[..4] != MAGIC {
+        return Some(Next::Bad);
+    }
+    let len = u32::from_le_bytes(buf[4..8].try_into().ok()?) as usize;
+    if len > MAX_RECORD {
+        return Some(Next::Bad);
+    }
+    if buf.len() < FRAME_HEADER + len {
+        return None;
+    }
+    let commit_start = u64::from_le_bytes(buf[8..16].try_into().ok()?);
+    Some(Next::Frame(Frame {
+        offset,
+        commit_start,
+        bytes: buf[FRAME_HEADER..FRAME_HEADER + len].to_vec(),
+    }))
+}
+
+/// The record file behind any storage backend (redb's `FileBackend` in the
+/// server; tests wrap it in `fault_backend::FaultBackend`).
+#[derive(Debug)]
+pub struct LogFile {
+    io: Box<dyn StorageBackend>,
+}
+
+impl LogFile {
+    /// Uses `io` as the file.
+    pub fn new(io: impl StorageBackend) -> Self {
+        LogFile { io: Box::new(io) }
+    }
+
+    /// Opens (creating if needed) the file at `path` for appending.
+    pub fn open(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        Ok(Self::new(file_backend(file)?))
+    }
+
+    /// Opens an existing file for reading only.
+    pub fn open_read_only(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::File::open(path)?;
+        Ok(Self::new(file_backend(file)?))
+    }
+
+    /// Current length in bytes.
+    pub fn len(&self) -> std::io::Result<u64> {
+        self.io.len()
+    }
+
+    /// Whether the file holds nothing.
+    pub fn is_empty(&self) -> std::io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Writes `frames` (already encoded) at `at` in one write, then makes
+    /// them durable with one `fdatasync`.
+    pub fn append(&self, at: u64, frames: &[u8]) -> std::io::Result<()> {
+        self.io.write(at, frames)?;
+        self.io.sync_data()
+    }
+
+    /// Cuts the file to `len` bytes, durably.
+    pub fn truncate(&self, len: u64) -> std::io::Result<()> {
+        self.io.set_len(len)?;
+        self.io.sync_data()
+    }
+
+    /// What is at `offset`, reading only that frame.
+    pub fn read_at(&self, offset: u64) -> std::io::Result<Next> {
+        let len = self.len()?;
+        if offset == len {
+            return Ok(Next::End);
+        }
+        if offset + FRAME_HEADER as u64 > len {
+            return Ok(Next::Bad);
+        }
+        let mut header = [0u8; FRAME_HEADER];
+        self.io.read(offset, &mut header)?;
+        let record_len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        if header[..4] != MAGIC || record_len > MAX_RECORD {
+            return Ok(Next::Bad);
+        }
+        let total = (FRAME_HEADER + record_len) as u64;
+        if offset + total > len {
+            return Ok(Next::Bad);
+        }
+        let mut buf = vec![0u8; total as usize];
+        self.io.read(offset, &mut buf)?;
+        Ok(parse(offset, &buf).unwrap_or(Next::Bad))
+    }
+
+    /// Reads frames in order from `offset` (a frame boundary).
+    pub fn scan(&self, offset: u64) -> std::io::Result<Scan<'_>> {
+        Ok(Scan {
+            file: self,
+            len: self.len()?,
+            buf: Vec::new(),
+            buf_start: offset,
+            pos: offset,
+        })
+    }
+
+    /// Whether a whole frame of a commit that started after `position`
+    /// exists anywhere at or after `from`: if so, the bad bytes at `from`
+    /// damaged acknowledged records; if not, they are a torn final commit.
+    pub fn later_commit_after(&self, from: u64, position: u64) -> std::io::Result<bool> {
+        let len = self.len()?;
+        if from >= len {
+            return Ok(false);
+        }
+        let mut rest = vec![0u8; (len - from) as usize];
+        self.io.read(from, &mut rest)?;
+        let mut i = 0;
+        while let Some(found) = rest[i..].windows(4).position(|w| w == MAGIC) {
+            let at = i + found;
+            if let Some(Next::Frame(frame)) = parse(from + at as u64, &rest[at..]) {
+                if frame.commit_start > position && frame.whole_record().is_some() {
+                    return Ok(true);
+                }
+            }
+            i = at + 1;
+        }
+        Ok(false)
+    }
+}
+
+fn file_backend(file: std::fs::File) -> std::io::Result<redb::backends::FileBackend> {
+    redb::backends::FileBackend::new(file).map_err(std::io::Error::other)
+}
+
+/// Sequential reader over frames, reading the file in large chunks.
+pub struct Scan<'a> {
+    file: &'a LogFile,
+    len: u64,
+    buf: Vec<u8>,
+    buf_start: u64,
+    pos: u64,
+}
+
+impl Scan<'_> {
+    /// Offset of the next frame.
+    pub fn offset(&self) -> u64 {
+        self.pos
+    }
+
+    /// The next frame, the end, or bad bytes (after which it stays put).
+    pub fn next_frame(&mut self) -> std::io::Result<Next> {
+        loop {
+            if self.pos == self.len {
+                return Ok(Next::End);
+            }
+            let at = (self.pos - self.buf_start) as usize;
+            match parse(self.pos, &self.buf[at.min(self.buf.len())..]) {
+                Some(Next::Frame(frame)) => {
+                    self.pos = frame.end();
+                    return Ok(Next::Frame(frame));
+                }
+                Some(other) => return Ok(other),
+                None => {
+                    // Refill from `pos`, at least one whole frame if the
+                    // header says how long it is.
+                    let remaining = self.len - self.pos;
+                    if remaining < FRAME_HEADER as u64 || !self.refill(remaining)? {
+                        return Ok(Next::Bad);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads the next chunk; false when nothing more can be read.
+    fn refill(&mut self, remaining: u64) -> std::io::Result<bool> {
+        let mut header = [0u8; FRAME_HEADER];
+        self.file.io.read(self.pos, &mut header)?;
+        let frame_len = FRAME_HEADER
+            + u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let want = CHUNK.max(frame_len.min(FRAME_HEADER + MAX_RECORD)) as u64;
+        let take = want.min(remaining) as usize;
+        let already = self.buf.len() - (self.pos - self.buf_start) as usize;
+        if take <= already {
+            return Ok(false);
+        }
+        self.buf.resize(take, 0);
+        self.file.io.read(self.pos, &mut self.buf)?;
+        self.buf_start = self.pos;
+        Ok(true)
+    }
+}
+
+/// Rewrites the record file at `path` with `edit` applied to its frames
+/// (whole frames only; a torn tail is dropped), as someone with write
+/// access to the file could. The index is left as it was. Tests use this to
+/// forge damage that `verify` must find.
+pub fn rewrite(path: &std::path::Path, edit: impl FnOnce(&mut Vec<Frame>)) -> std::io::Result<()> {
+    let mut frames = Vec::new();
+    {
+        let log = LogFile::open_read_only(path)?;
+        let mut scan = log.scan(0)?;
+        while let Next::Frame(frame) = scan.next_frame()? {
+            frames.push(frame);
+        }
+    }
+    edit(&mut frames);
+    let mut out = Vec::new();
+    for f in &frames {
+        frame(f.commit_start, &f.bytes, &mut out);
+    }
+    std::fs::write(path, out)
+}
