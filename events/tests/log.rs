@@ -363,3 +363,120 @@ proptest! {
         prop_assert_eq!(report.records, written.len() as u64);
     }
 }
+
+/// The two files of the log at `dir` as a crash would leave them right now:
+/// copied while the writer still has them open (what is in the page cache
+/// is what survives a killed process).
+fn crash_image(from: &tempfile::TempDir) -> tempfile::TempDir {
+    let to = tempfile::tempdir().unwrap();
+    for name in ["log.redb", "log.log"] {
+        std::fs::copy(from.path().join(name), to.path().join(name)).unwrap();
+    }
+    to
+}
+
+fn ids(store: &RedbStore) -> Vec<(u64, uuid::Uuid)> {
+    store
+        .read_all(1, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.position, r.event_id))
+        .collect()
+}
+
+#[test]
+fn a_crash_before_the_index_is_durable_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    for i in 0..6 {
+        append_one(
+            &store,
+            AppendBatch::new(vec![resumed(&format!("client/{i}"), "a")]),
+        )
+        .unwrap();
+    }
+    let image = crash_image(&dir);
+    let before = ids(&store);
+    drop(store);
+
+    let recovered = open(&image);
+    assert_eq!(ids(&recovered), before);
+    assert_eq!(recovered.read_client("a", None, 100).unwrap().len(), 6);
+    assert_eq!(recovered.stream_version("client/5").unwrap(), 1);
+    assert!(recovered.verify().unwrap().is_intact());
+}
+
+#[test]
+fn a_torn_final_commit_is_cut_off_and_the_log_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    filled(&dir, 4);
+    let path = log_path(&dir.path().join("log.redb"));
+    let whole = std::fs::metadata(&path).unwrap().len();
+    // Half of a fifth frame, as a crash mid-write leaves it.
+    let mut frame = Vec::new();
+    authlog_events::log_file::frame(5, &[7u8; 300], &mut frame);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, &frame[..150]).unwrap();
+    drop(file);
+
+    // Read-only, the torn bytes are not a break (never acknowledged).
+    assert!(open_read_only(&dir).verify().unwrap().is_intact());
+    let store = open(&dir);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
+    assert_eq!(store.head().unwrap().unwrap().position, 4);
+    let next = append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
+    assert_eq!(next[0].position, 5);
+    assert!(store.verify().unwrap().is_intact());
+}
+
+#[test]
+fn damage_followed_by_later_commits_is_refused_not_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    for _ in 0..5 {
+        append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
+    }
+    // The index of this image covers none of the five commits.
+    let image = crash_image(&dir);
+    drop(store);
+    edit_records(&image, |frames| frames[1].bytes[20] ^= 0x01);
+    let refused = RedbStore::open(image.path().join("log.redb")).unwrap_err();
+    assert!(
+        refused.to_string().contains("position 2") && refused.to_string().contains("damaged"),
+        "{refused}"
+    );
+    let report = open_read_only(&image).verify().unwrap();
+    assert_eq!(report.broken.unwrap().position, 2);
+}
+
+#[test]
+fn a_lost_index_is_rebuilt_from_the_records() {
+    let dir = tempfile::tempdir().unwrap();
+    filled(&dir, 7);
+    let before = ids(&open_read_only(&dir));
+    std::fs::remove_file(dir.path().join("log.redb")).unwrap();
+    let store = open(&dir);
+    assert_eq!(ids(&store), before);
+    assert_eq!(store.read_client("a", Some(5), 2).unwrap()[0].position, 4);
+    assert!(store.verify().unwrap().is_intact());
+}
+
+#[test]
+fn a_reader_beside_the_writer_sees_every_acknowledged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    for _ in 0..3 {
+        append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
+    }
+    let reader = open_read_only(&dir);
+    assert_eq!(ids(&reader), ids(&store));
+    assert_eq!(reader.read_client("a", None, 2).unwrap()[0].position, 3);
+    assert_eq!(reader.head().unwrap(), store.head().unwrap());
+    assert!(reader.verify().unwrap().is_intact());
+    assert!(reader
+        .append(vec![AppendBatch::new(vec![resumed("client/a", "a")])])
+        .is_err());
+}
