@@ -9,6 +9,7 @@ pub mod audit;
 pub mod grants;
 pub mod log_stats;
 pub mod registry;
+pub mod sharded;
 pub mod tokens;
 pub mod users;
 

@@ -15,6 +15,7 @@ use authlog_events::{
 };
 use uuid::Uuid;
 
+use crate::sharded::{ChunkedSlab, ShardedMap};
 use crate::Projection;
 
 /// How long after expiry a token is still remembered (for reuse detection
@@ -65,13 +66,12 @@ impl TokenRecord {
     }
 }
 
-/// Token records in a slab: a vector of records and a small id → slot map,
-/// so the hash map moves 20-byte entries when it grows, not whole records.
+/// Token records in a chunked slab, found by id through a sharded id →
+/// slot map (see `sharded`: neither pauses to grow).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct TokenSlab {
-    records: Vec<Option<TokenRecord>>,
-    free: Vec<u32>,
-    slots: HashMap<Uuid, u32>,
+    records: ChunkedSlab<TokenRecord>,
+    slots: ShardedMap<u32>,
 }
 
 /// The index key of a digest: its first 128 bits (HMAC output; a
@@ -84,50 +84,39 @@ fn digest_key(digest: &Digest) -> u128 {
 
 impl TokenSlab {
     fn slot(&self, id: &Uuid) -> Option<u32> {
-        self.slots.get(id).copied()
+        self.slots.get(id.as_u128()).copied()
     }
 
     fn at(&self, slot: u32) -> Option<&TokenRecord> {
-        self.records.get(slot as usize).and_then(Option::as_ref)
+        self.records.get(slot)
     }
 
     fn get(&self, id: &Uuid) -> Option<&TokenRecord> {
-        self.slots
-            .get(id)
-            .and_then(|s| self.records[*s as usize].as_ref())
+        self.records.get(self.slot(id)?)
     }
 
     fn get_mut(&mut self, id: &Uuid) -> Option<&mut TokenRecord> {
-        let slot = *self.slots.get(id)?;
-        self.records[slot as usize].as_mut()
+        let slot = self.slot(id)?;
+        self.records.get_mut(slot)
     }
 
     fn contains_key(&self, id: &Uuid) -> bool {
-        self.slots.contains_key(id)
+        self.slots.contains_key(id.as_u128())
     }
 
     fn insert(&mut self, id: Uuid, record: TokenRecord) {
-        if let Some(slot) = self.slots.get(&id) {
-            self.records[*slot as usize] = Some(record);
-            return;
-        }
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.records[slot as usize] = Some(record);
-                slot
-            }
+        match self.slot(&id) {
+            Some(slot) => self.records.replace(slot, record),
             None => {
-                self.records.push(Some(record));
-                (self.records.len() - 1) as u32
+                let slot = self.records.insert(record);
+                self.slots.insert(id.as_u128(), slot);
             }
-        };
-        self.slots.insert(id, slot);
+        }
     }
 
     fn remove(&mut self, id: &Uuid) -> Option<TokenRecord> {
-        let slot = self.slots.remove(id)?;
-        self.free.push(slot);
-        self.records[slot as usize].take()
+        let slot = self.slots.remove(id.as_u128())?;
+        self.records.remove(slot)
     }
 
     fn len(&self) -> usize {
@@ -144,10 +133,10 @@ impl TokenSlab {
 pub struct TokenIndex {
     tokens: TokenSlab,
     /// First 128 bits of the digest → slot (the full digest is checked on lookup).
-    by_digest: HashMap<u128, u32>,
+    by_digest: ShardedMap<u32>,
     /// Unrevoked tokens per client, in id (= issue time, UUIDv7) order.
     by_client: HashMap<String, BTreeSet<Uuid>>,
-    by_family: HashMap<Uuid, Vec<Uuid>>,
+    by_family: ShardedMap<Vec<Uuid>>,
     /// Unrevoked tokens per subject.
     by_subject: HashMap<Uuid, BTreeSet<Uuid>>,
     /// (expiry, id) of every remembered token, for pruning.
@@ -161,7 +150,7 @@ pub struct TokenIndex {
 impl TokenIndex {
     /// The token with this digest.
     pub fn by_digest(&self, digest: &Digest) -> Option<&TokenRecord> {
-        let slot = *self.by_digest.get(&digest_key(digest))?;
+        let slot = *self.by_digest.get(digest_key(digest))?;
         self.tokens.at(slot).filter(|t| t.digest == *digest)
     }
 
@@ -206,7 +195,7 @@ impl TokenIndex {
     /// Ids of a grant family's tokens. A family of one token whose id is the
     /// family id (client_credentials) has no index entry: that token is it.
     fn family_ids(&self, family_id: &Uuid) -> Vec<Uuid> {
-        match self.by_family.get(family_id) {
+        match self.by_family.get(family_id.as_u128()) {
             Some(ids) => ids.clone(),
             None if self.tokens.contains_key(family_id) => vec![*family_id],
             None => Vec::new(),
@@ -308,11 +297,11 @@ impl TokenIndex {
     fn forget(&mut self, id: Uuid) {
         if let Some(token) = self.tokens.remove(&id) {
             self.unindex_live(&token);
-            self.by_digest.remove(&digest_key(&token.digest));
-            if let Some(family) = self.by_family.get_mut(&token.family_id) {
+            self.by_digest.remove(digest_key(&token.digest));
+            if let Some(family) = self.by_family.get_mut(token.family_id.as_u128()) {
                 family.retain(|t| *t != id);
                 if family.is_empty() {
-                    self.by_family.remove(&token.family_id);
+                    self.by_family.remove(token.family_id.as_u128());
                 }
             }
         }
@@ -389,8 +378,7 @@ impl Projection for TokenIndex {
                 // A token that is its own family (client_credentials) needs no entry.
                 if family_id != token_id {
                     self.by_family
-                        .entry(*family_id)
-                        .or_default()
+                        .get_or_insert_with(family_id.as_u128(), Vec::new)
                         .push(*token_id);
                 }
                 if let Some(subject) = subject {
