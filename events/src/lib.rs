@@ -1,7 +1,8 @@
 //! `authlog-events`: the event schema (`catalogue`, `envelope`), its
 //! encoding (`codec`), the hash chain (`chain`) and the append-only log
 //! (`store` contract; `redb_store` embedded backend: records in `log_file`,
-//! indexes in redb `tables`; `verify` walks the chain).
+//! indexes in redb `tables` written by `index_tables` from the `indexer`
+//! thread; `verify` walks the chain).
 //!
 //! This crate knows nothing about HTTP or projections.
 #![warn(missing_docs)]
@@ -11,6 +12,8 @@ pub mod chain;
 pub mod codec;
 pub mod envelope;
 pub mod fault_backend;
+mod index_tables;
+mod indexer;
 pub mod log_file;
 pub mod redb_store;
 pub mod store;

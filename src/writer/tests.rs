@@ -376,15 +376,24 @@ fn acknowledged_events_survive_sigkill() {
                 }
             }
         });
-        // Wait for the load to be running, then kill at a random moment.
-        let first = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("child acknowledged something");
+        // Wait for the load to be running (the first acknowledgement; the
+        // child replays the log first), then kill at a random moment.
+        let mut first = Vec::new();
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("child acknowledged something");
+            let acked = line.starts_with("ack ");
+            first.push(line);
+            if acked {
+                break;
+            }
+        }
         std::thread::sleep(Duration::from_millis(50 + next(&mut seed) % 400));
         child.kill().unwrap();
         child.wait().unwrap();
         reader.join().unwrap();
-        let lines: Vec<String> = std::iter::once(first).chain(rx.try_iter()).collect();
+        let lines: Vec<String> = first.into_iter().chain(rx.try_iter()).collect();
 
         let store = redb_at(dir.path());
         let stored: BTreeMap<u64, Uuid> = store

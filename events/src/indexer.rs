@@ -1,0 +1,236 @@
+//! Records written to the record file but not yet in the redb index, and
+//! the thread that moves them there.
+//!
+//! An append is durable once its frames are fsynced; indexing them in redb
+//! is left to the indexer thread, which commits everything pending in one
+//! durable redb transaction every `INDEX_EVERY` (or sooner when `INDEX_AT`
+//! records wait). Until then `Pending` answers for them, so every read sees
+//! every acknowledged record.
+//!
+//! Reads follow one rule: take what is needed from `Pending` (including its
+//! `first` position) and only then open a redb read transaction, asking it
+//! for positions before `first`. The indexer removes records from `Pending`
+//! only after their redb commit, so nothing falls between the two.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use redb::Database;
+
+use crate::envelope::RecordedEvent;
+use crate::store::Head;
+
+/// How long records may wait to be indexed...
+const INDEX_EVERY: Duration = Duration::from_millis(50);
+/// ...or how many.
+pub(crate) const INDEX_AT: usize = 8192;
+
+/// What the index needs of a record.
+#[derive(Debug, Clone)]
+pub struct IndexEntry {
+    /// Position.
+    pub position: u64,
+    /// Offset of its frame in the record file.
+    pub offset: u64,
+    /// Stream.
+    pub stream: String,
+    /// Version within the stream.
+    pub stream_version: u64,
+    /// Event id.
+    pub event_id: u128,
+    /// Client it is attributed to.
+    pub client_id: Option<String>,
+}
+
+impl IndexEntry {
+    /// The entry of `record`, stored at `offset`.
+    pub fn of(record: &RecordedEvent, offset: u64) -> Self {
+        IndexEntry {
+            position: record.position,
+            offset,
+            stream: record.stream.clone(),
+            stream_version: record.stream_version,
+            event_id: record.event_id.as_u128(),
+            client_id: record.client_id.clone(),
+        }
+    }
+}
+
+/// Records durable in the record file, in position order, not yet indexed.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// The entries; the first has position `first()`.
+    pub entries: VecDeque<IndexEntry>,
+    /// Event id → position, for the entries.
+    pub ids: HashMap<u128, u64>,
+    /// Stream → its latest version among the entries.
+    pub versions: HashMap<String, u64>,
+    /// The head of the whole log (indexed or not).
+    pub head: Option<Head>,
+    /// The record file's length after the last acknowledged frame.
+    pub end: u64,
+}
+
+impl Pending {
+    /// Position of the oldest pending record (one past the head if none):
+    /// every position before it is in the redb index.
+    pub fn first(&self) -> u64 {
+        match self.entries.front() {
+            Some(entry) => entry.position,
+            None => self.head.map_or(1, |h| h.position + 1),
+        }
+    }
+
+    /// Adds the entries of one acknowledged append.
+    pub fn push(&mut self, entries: Vec<IndexEntry>, head: Head, end: u64) {
+        for entry in entries {
+            self.ids.insert(entry.event_id, entry.position);
+            self.versions
+                .insert(entry.stream.clone(), entry.stream_version);
+            self.entries.push_back(entry);
+        }
+        self.head = Some(head);
+        self.end = end;
+    }
+
+    /// Drops the oldest `n` entries (now in redb).
+    fn drain_indexed(&mut self, n: usize) {
+        for entry in self.entries.drain(..n) {
+            if self.ids.get(&entry.event_id) == Some(&entry.position) {
+                self.ids.remove(&entry.event_id);
+            }
+            if self.versions.get(&entry.stream) == Some(&entry.stream_version) {
+                self.versions.remove(&entry.stream);
+            }
+        }
+    }
+}
+
+/// Signals between the store and its indexer thread.
+#[derive(Debug, Default)]
+struct Control {
+    stop: bool,
+    /// The first indexing failure; appends refuse once it is set.
+    failure: Option<String>,
+}
+
+/// The shared state of a writable store and its indexer.
+#[derive(Debug)]
+pub struct Indexer {
+    /// What is not indexed yet.
+    pub pending: RwLock<Pending>,
+    control: Mutex<Control>,
+    wake: Condvar,
+}
+
+/// Writes a batch of entries (with the head and end they lead to) to the
+/// redb index in one durable transaction.
+pub type IndexFn = fn(&Database, &[IndexEntry], &Head, u64) -> Result<(), String>;
+
+impl Indexer {
+    /// Starts the indexer thread over `db`, with `pending` as it stands
+    /// after opening.
+    pub fn start(
+        db: Arc<Database>,
+        pending: Pending,
+        index: IndexFn,
+    ) -> (Arc<Self>, JoinHandle<()>) {
+        let shared = Arc::new(Indexer {
+            pending: RwLock::new(pending),
+            control: Mutex::new(Control::default()),
+            wake: Condvar::new(),
+        });
+        let worker = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("authlog-indexer".into())
+            .spawn(move || worker.run(&db, index))
+            .expect("spawning the indexer thread");
+        (shared, thread)
+    }
+
+    /// Why indexing stopped working, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .failure
+            .clone()
+    }
+
+    /// Asks for indexing soon (many records wait).
+    pub fn nudge(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Asks the thread to index what is pending and exit.
+    pub fn stop(&self) {
+        self.control.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+        self.wake.notify_one();
+    }
+
+    fn run(&self, db: &Database, index: IndexFn) {
+        loop {
+            let stop = {
+                let control = self.control.lock().unwrap_or_else(|e| e.into_inner());
+                let (control, _) = self
+                    .wake
+                    .wait_timeout_while(control, INDEX_EVERY, |c| {
+                        !c.stop && self.waiting() < INDEX_AT
+                    })
+                    .unwrap_or_else(|e| e.into_inner());
+                if control.failure.is_some() {
+                    return;
+                }
+                control.stop
+            };
+            if let Err(message) = self.index_pending(db, index) {
+                tracing::error!(%message, "indexing the log failed; appends are refused until restart");
+                self.control
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .failure = Some(message);
+                return;
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+
+    fn waiting(&self) -> usize {
+        self.pending
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .entries
+            .len()
+    }
+
+    /// Indexes everything pending now, then forgets it from `Pending`.
+    fn index_pending(&self, db: &Database, index: IndexFn) -> Result<(), String> {
+        let (batch, head, end) = {
+            let pending = self.pending.read().unwrap_or_else(|e| e.into_inner());
+            let Some(last) = pending.entries.back() else {
+                return Ok(());
+            };
+            let head = match pending.head {
+                Some(h) if h.position == last.position => h,
+                _ => return Err("pending records do not end at the head".into()),
+            };
+            (
+                pending.entries.iter().cloned().collect::<Vec<_>>(),
+                head,
+                pending.end,
+            )
+        };
+        // Appends made while this commits stay pending for the next round;
+        // the head and end written belong to the last entry indexed.
+        index(db, &batch, &head, end)?;
+        self.pending
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain_indexed(batch.len());
+        Ok(())
+    }
+}
