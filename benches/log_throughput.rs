@@ -3,12 +3,14 @@
 //! * durable appends/s through the writer with group commit at 1, 16 and
 //!   256 concurrent appenders, against one commit per event (writer batch
 //!   limit 1) at the same concurrency;
-//! * replay (decode + apply) events/s over 1M events;
-//! * bytes per event on disk.
+//! * replay (decode + apply) events/s over 1M events, and startup (open
+//!   the store + replay) for that log;
+//! * bytes per event on disk (record file and index).
 //!
 //! Run: `cargo bench --bench log_throughput` (options after `--`:
 //! `--seconds N` per append run, `--events N` for the replay log,
-//! `--replay PATH` to replay an existing log file only). Prints markdown tables.
+//! `--replay PATH` to replay an existing log file only; `BENCH_KEEP=DIR`
+//! keeps the replay log there). Prints markdown tables.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -134,9 +136,13 @@ fn main() {
         );
     }
 
-    // Replay: build a log of `events` token events in large transactions.
+    // Replay: build a log of `events` token events in large transactions
+    // (in BENCH_KEEP, kept for `--replay`, when set).
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log.redb");
+    let path = match std::env::var_os("BENCH_KEEP") {
+        Some(keep) => std::path::PathBuf::from(keep).join("log.redb"),
+        None => dir.path().join("log.redb"),
+    };
     {
         let store = RedbStore::open(&path).unwrap();
         let mut n = 0;
@@ -146,20 +152,24 @@ fn main() {
             store.append(vec![AppendBatch::new(chunk)]).unwrap();
         }
     }
-    let bytes = std::fs::metadata(&path).unwrap().len();
-    let store = RedbStore::open(&path).unwrap();
+    let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len() as f64 / events as f64;
+    let records = size(&authlog_events::redb_store::log_path(&path));
+    let index = size(&path);
     println!();
-    println!("| replayed events | run | seconds | events/s | bytes per event on disk |");
-    println!("|---:|---:|---:|---:|---:|");
+    println!("| events | run | open s | replay s | replay events/s | startup s | record file bytes/event | index bytes/event |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for run in 1..=3 {
+        let started = Instant::now();
+        let store = RedbStore::open(&path).unwrap();
+        let opened = started.elapsed().as_secs_f64();
         let mut projections = Projections::default();
         let summary = replay(&store, &mut projections).unwrap();
         assert_eq!(summary.events, events);
         let rate = events as f64 / summary.elapsed.as_secs_f64();
         println!(
-            "| {events} | {run} | {:.2} | {rate:.0} | {:.0} |",
+            "| {events} | {run} | {opened:.2} | {:.2} | {rate:.0} | {:.2} | {records:.0} | {index:.0} |",
             summary.elapsed.as_secs_f64(),
-            bytes as f64 / events as f64
+            started.elapsed().as_secs_f64(),
         );
     }
 }

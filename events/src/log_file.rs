@@ -26,8 +26,10 @@ pub const MAGIC: [u8; 4] = *b"ALG1";
 pub const FRAME_HEADER: usize = 16;
 /// Largest record accepted in a frame (matches the codec's decode limit).
 const MAX_RECORD: usize = 16 * 1024 * 1024;
-/// Bytes read at a time when scanning.
-const CHUNK: usize = 1 << 20;
+/// Bytes read at a time when scanning: the first read, doubled on each
+/// refill up to `MAX_CHUNK` (short reads stay cheap, long scans go fast).
+const FIRST_CHUNK: usize = 64 << 10;
+const MAX_CHUNK: usize = 1 << 20;
 
 /// Encodes one frame.
 pub fn frame(commit_start: u64, record: &[u8], out: &mut Vec<u8>) {
@@ -184,6 +186,7 @@ impl LogFile {
             buf: Vec::new(),
             buf_start: offset,
             pos: offset,
+            chunk: FIRST_CHUNK,
         })
     }
 
@@ -222,6 +225,7 @@ pub struct Scan<'a> {
     buf: Vec<u8>,
     buf_start: u64,
     pos: u64,
+    chunk: usize,
 }
 
 impl Scan<'_> {
@@ -261,7 +265,8 @@ impl Scan<'_> {
         self.file.io.read(self.pos, &mut header)?;
         let frame_len = FRAME_HEADER
             + u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
-        let want = CHUNK.max(frame_len.min(FRAME_HEADER + MAX_RECORD)) as u64;
+        let want = self.chunk.max(frame_len.min(FRAME_HEADER + MAX_RECORD)) as u64;
+        self.chunk = (self.chunk * 2).min(MAX_CHUNK);
         let take = want.min(remaining) as usize;
         let already = self.buf.len() - (self.pos - self.buf_start) as usize;
         if take <= already {

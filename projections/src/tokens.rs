@@ -6,7 +6,7 @@
 //! time of the event being folded) are dropped, so memory follows the live
 //! tokens, not the history; the log keeps the history.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use authlog_events::{
@@ -139,8 +139,9 @@ pub struct TokenIndex {
     by_family: ShardedMap<Vec<Uuid>>,
     /// Unrevoked tokens per subject.
     by_subject: HashMap<Uuid, BTreeSet<Uuid>>,
-    /// (expiry, id) of every remembered token, for pruning.
-    by_expiry: BTreeSet<(Timestamp, Uuid)>,
+    /// Slots of remembered tokens by expiry (Unix second), for pruning: a
+    /// few bytes per token where a set of (expiry, id) took about forty.
+    by_expiry: BTreeMap<i64, Vec<u32>>,
     /// Interned client ids and scope sets: a few distinct values shared by
     /// millions of tokens (scope sets are subsets of a client's scopes).
     client_ids: HashSet<Arc<str>>,
@@ -309,12 +310,33 @@ impl TokenIndex {
 
     fn prune(&mut self, at: Timestamp) {
         let horizon = at.plus_seconds(-RETENTION_SECONDS);
-        while let Some(&(expires_at, id)) = self.by_expiry.first() {
-            if expires_at >= horizon {
+        while let Some(entry) = self.by_expiry.first_entry() {
+            let second = *entry.key();
+            if Timestamp::from_unix_seconds(second) >= horizon {
                 break;
             }
-            self.by_expiry.pop_first();
-            self.forget(id);
+            let slots = entry.remove();
+            // A slot may have been freed and reused since it was listed:
+            // only a token of this very second is this entry's to drop or keep.
+            let mut later = Vec::new();
+            for slot in slots {
+                let Some(token) = self.tokens.at(slot) else {
+                    continue;
+                };
+                if token.expires_at.unix_seconds() != second {
+                    continue;
+                }
+                if token.expires_at < horizon {
+                    let id = token.token_id;
+                    self.forget(id);
+                } else {
+                    later.push(slot);
+                }
+            }
+            if !later.is_empty() {
+                self.by_expiry.insert(second, later);
+                break;
+            }
         }
     }
 }
@@ -387,7 +409,12 @@ impl Projection for TokenIndex {
                         .or_default()
                         .insert(*token_id);
                 }
-                self.by_expiry.insert((*expires_at, *token_id));
+                if let Some(slot) = self.tokens.slot(token_id) {
+                    self.by_expiry
+                        .entry(expires_at.unix_seconds())
+                        .or_default()
+                        .push(slot);
+                }
             }
             Event::TokenRevoked { target, reason, .. } => match target {
                 RevocationTarget::Token(id) => self.revoke(*id, *reason, at),
