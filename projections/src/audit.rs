@@ -13,7 +13,7 @@
 //! The per-client list of events needs no model here: the log's
 //! `client_index` table answers it.
 
-use std::collections::HashMap;
+use crate::FastMap;
 
 use authlog_events::{
     Actor, Event, GrantType, Principal, RecordedEvent, RegistrationType, Timestamp,
@@ -113,8 +113,8 @@ pub struct ClientAudit {
 /// The audit read model.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditIndex {
-    by_actor: HashMap<Principal, Vec<u64>>,
-    clients: HashMap<String, ClientAudit>,
+    by_actor: FastMap<Principal, Vec<u64>>,
+    clients: FastMap<String, ClientAudit>,
 }
 
 impl AuditIndex {
@@ -139,7 +139,14 @@ impl AuditIndex {
     }
 
     fn entry(&mut self, client_id: &str) -> &mut ClientAudit {
-        self.clients.entry(client_id.to_owned()).or_default()
+        // Look up first: `entry` would allocate the key for every event.
+        if !self.clients.contains_key(client_id) {
+            self.clients
+                .insert(client_id.to_owned(), ClientAudit::default());
+        }
+        self.clients
+            .get_mut(client_id)
+            .expect("inserted just above")
     }
 
     fn change(&mut self, client_id: &str, change: ClientChange, event: &RecordedEvent) {

@@ -6,7 +6,7 @@
 //! time of the event being folded) are dropped, so memory follows the live
 //! tokens, not the history; the log keeps the history.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use authlog_events::{
@@ -16,7 +16,7 @@ use authlog_events::{
 use uuid::Uuid;
 
 use crate::sharded::{ChunkedSlab, ShardedMap};
-use crate::Projection;
+use crate::{FastMap, FastSet, Projection};
 
 /// How long after expiry a token is still remembered (for reuse detection
 /// and history in the admin views).
@@ -104,14 +104,17 @@ impl TokenSlab {
         self.slots.contains_key(id.as_u128())
     }
 
-    fn insert(&mut self, id: Uuid, record: TokenRecord) {
-        match self.slot(&id) {
-            Some(slot) => self.records.replace(slot, record),
-            None => {
-                let slot = self.records.insert(record);
-                self.slots.insert(id.as_u128(), slot);
-            }
+    /// Stores `record` under `id` (replacing one with the same id); returns its slot.
+    fn insert(&mut self, id: Uuid, record: TokenRecord) -> u32 {
+        let records = &mut self.records;
+        let mut record = Some(record);
+        let slot = *self.slots.get_or_insert_with(id.as_u128(), || {
+            records.insert(record.take().expect("taken once"))
+        });
+        if let Some(record) = record {
+            records.replace(slot, record);
         }
+        slot
     }
 
     fn remove(&mut self, id: &Uuid) -> Option<TokenRecord> {
@@ -135,17 +138,17 @@ pub struct TokenIndex {
     /// First 128 bits of the digest → slot (the full digest is checked on lookup).
     by_digest: ShardedMap<u32>,
     /// Unrevoked tokens per client, in id (= issue time, UUIDv7) order.
-    by_client: HashMap<String, BTreeSet<Uuid>>,
+    by_client: FastMap<String, BTreeSet<Uuid>>,
     by_family: ShardedMap<Vec<Uuid>>,
     /// Unrevoked tokens per subject.
-    by_subject: HashMap<Uuid, BTreeSet<Uuid>>,
+    by_subject: FastMap<Uuid, BTreeSet<Uuid>>,
     /// Slots of remembered tokens by expiry (Unix second), for pruning: a
     /// few bytes per token where a set of (expiry, id) took about forty.
     by_expiry: BTreeMap<i64, Vec<u32>>,
     /// Interned client ids and scope sets: a few distinct values shared by
     /// millions of tokens (scope sets are subsets of a client's scopes).
-    client_ids: HashSet<Arc<str>>,
-    scope_sets: HashSet<Arc<[String]>>,
+    client_ids: FastSet<Arc<str>>,
+    scope_sets: FastSet<Arc<[String]>>,
 }
 
 impl TokenIndex {
@@ -363,7 +366,7 @@ impl Projection for TokenIndex {
             } => {
                 let shared_client = self.intern_client(client_id);
                 let shared_scopes = self.intern_scopes(scopes);
-                self.tokens.insert(
+                let slot = self.tokens.insert(
                     *token_id,
                     TokenRecord {
                         token_id: *token_id,
@@ -384,9 +387,7 @@ impl Projection for TokenIndex {
                         last_used: None,
                     },
                 );
-                if let Some(slot) = self.tokens.slot(token_id) {
-                    self.by_digest.insert(digest_key(digest), slot);
-                }
+                self.by_digest.insert(digest_key(digest), slot);
                 // Look up before inserting: `entry` would allocate the key for every token.
                 match self.by_client.get_mut(client_id.as_str()) {
                     Some(set) => {
@@ -409,12 +410,10 @@ impl Projection for TokenIndex {
                         .or_default()
                         .insert(*token_id);
                 }
-                if let Some(slot) = self.tokens.slot(token_id) {
-                    self.by_expiry
-                        .entry(expires_at.unix_seconds())
-                        .or_default()
-                        .push(slot);
-                }
+                self.by_expiry
+                    .entry(expires_at.unix_seconds())
+                    .or_default()
+                    .push(slot);
             }
             Event::TokenRevoked { target, reason, .. } => match target {
                 RevocationTarget::Token(id) => self.revoke(*id, *reason, at),
