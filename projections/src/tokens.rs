@@ -22,7 +22,9 @@ use crate::{FastMap, FastSet, Projection};
 /// and history in the admin views).
 pub const RETENTION_SECONDS: i64 = 86_400;
 
-/// One token.
+/// One token. What only some tokens carry (a user, a family of several
+/// tokens, a parent, resources, teams) sits behind one pointer, so the
+/// commonest token, a client_credentials one, stays small.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenRecord {
     /// `jti`.
@@ -33,33 +35,61 @@ pub struct TokenRecord {
     pub digest: Digest,
     /// The client it was issued to (shared by all its tokens).
     pub client_id: Arc<str>,
-    /// The user it acts for.
-    pub subject: Option<Uuid>,
     /// Scopes (one shared copy per distinct scope set).
     pub scopes: Arc<[String]>,
-    /// Audience / resources.
-    pub audience: Box<[String]>,
-    /// Teams.
-    pub teams: Box<[String]>,
     /// Access preset.
     pub access: AccessPreset,
     /// Issue time.
     pub issued_at: Timestamp,
     /// Expiry.
     pub expires_at: Timestamp,
-    /// Grant family.
-    pub family_id: Uuid,
     /// How it was obtained.
     pub grant_type: GrantType,
-    /// The refresh token it was rotated from.
-    pub parent_id: Option<Uuid>,
     /// Why and when it was revoked.
     pub revoked: Option<(RevocationReason, Timestamp)>,
     /// Last recorded use.
     pub last_used: Option<Timestamp>,
+    /// `None` when the token has no user, is its own family, has no parent,
+    /// resources or teams.
+    details: Option<Box<TokenDetails>>,
+}
+
+/// The less common parts of a token (see `TokenRecord`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct TokenDetails {
+    subject: Option<Uuid>,
+    family_id: Uuid,
+    parent_id: Option<Uuid>,
+    audience: Box<[String]>,
+    teams: Box<[String]>,
 }
 
 impl TokenRecord {
+    /// The user it acts for.
+    pub fn subject(&self) -> Option<Uuid> {
+        self.details.as_ref().and_then(|d| d.subject)
+    }
+
+    /// Its grant family (its own id for a token that is its own family).
+    pub fn family_id(&self) -> Uuid {
+        self.details.as_ref().map_or(self.token_id, |d| d.family_id)
+    }
+
+    /// The refresh token it was rotated from.
+    pub fn parent_id(&self) -> Option<Uuid> {
+        self.details.as_ref().and_then(|d| d.parent_id)
+    }
+
+    /// Audience / resources.
+    pub fn audience(&self) -> &[String] {
+        self.details.as_ref().map_or(&[], |d| &d.audience)
+    }
+
+    /// Teams.
+    pub fn teams(&self) -> &[String] {
+        self.details.as_ref().map_or(&[], |d| &d.teams)
+    }
+
     /// Unrevoked and unexpired at `now`.
     pub fn is_active(&self, now: Timestamp) -> bool {
         self.revoked.is_none() && now < self.expires_at
@@ -254,7 +284,7 @@ impl TokenIndex {
                 self.by_client.remove(&*token.client_id);
             }
         }
-        if let Some(subject) = token.subject {
+        if let Some(subject) = token.subject() {
             if let Some(set) = self.by_subject.get_mut(&subject) {
                 set.remove(&token.token_id);
                 if set.is_empty() {
@@ -302,10 +332,11 @@ impl TokenIndex {
         if let Some(token) = self.tokens.remove(&id) {
             self.unindex_live(&token);
             self.by_digest.remove(digest_key(&token.digest));
-            if let Some(family) = self.by_family.get_mut(token.family_id.as_u128()) {
+            let family_id = token.family_id().as_u128();
+            if let Some(family) = self.by_family.get_mut(family_id) {
                 family.retain(|t| *t != id);
                 if family.is_empty() {
-                    self.by_family.remove(token.family_id.as_u128());
+                    self.by_family.remove(family_id);
                 }
             }
         }
@@ -366,6 +397,20 @@ impl Projection for TokenIndex {
             } => {
                 let shared_client = self.intern_client(client_id);
                 let shared_scopes = self.intern_scopes(scopes);
+                let details = (subject.is_some()
+                    || family_id != token_id
+                    || parent_id.is_some()
+                    || !audience.is_empty()
+                    || !teams.is_empty())
+                .then(|| {
+                    Box::new(TokenDetails {
+                        subject: *subject,
+                        family_id: *family_id,
+                        parent_id: *parent_id,
+                        audience: audience.clone().into_boxed_slice(),
+                        teams: teams.clone().into_boxed_slice(),
+                    })
+                });
                 let slot = self.tokens.insert(
                     *token_id,
                     TokenRecord {
@@ -373,18 +418,14 @@ impl Projection for TokenIndex {
                         kind: *kind,
                         digest: *digest,
                         client_id: shared_client,
-                        subject: *subject,
                         scopes: shared_scopes,
-                        audience: audience.clone().into_boxed_slice(),
-                        teams: teams.clone().into_boxed_slice(),
                         access: *access,
                         issued_at: *issued_at,
                         expires_at: *expires_at,
-                        family_id: *family_id,
                         grant_type: *grant_type,
-                        parent_id: *parent_id,
                         revoked: None,
                         last_used: None,
+                        details,
                     },
                 );
                 self.by_digest.insert(digest_key(digest), slot);

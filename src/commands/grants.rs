@@ -343,7 +343,7 @@ impl Decide for RefreshTokens {
                     state,
                     now,
                     &self.client_id,
-                    token.family_id,
+                    token.family_id(),
                 ));
             }
             return Err(invalid_grant("the refresh token was revoked"));
@@ -356,7 +356,7 @@ impl Decide for RefreshTokens {
             return Err(invalid_grant("refresh tokens are disabled for this client"));
         }
         let subject = token
-            .subject
+            .subject()
             .ok_or_else(|| invalid_grant("the refresh token has no user"))?;
         let user = active_user(state, &subject)?;
         if let Some(extra) = self
@@ -386,12 +386,12 @@ impl Decide for RefreshTokens {
         };
         let eligible = crate::consent::eligible_teams(user, client);
         let teams: Vec<String> = token
-            .teams
+            .teams()
             .iter()
             .filter(|t| eligible.contains(t))
             .cloned()
             .collect();
-        let audience = narrow_audience(&self.resources, &token.audience)?;
+        let audience = narrow_audience(&self.resources, token.audience())?;
         let grant = Grant {
             subject,
             scopes,
@@ -399,12 +399,12 @@ impl Decide for RefreshTokens {
             audience,
             teams,
             access: token.access,
-            family_id: token.family_id,
+            family_id: token.family_id(),
             grant_type: GrantType::RefreshToken,
             parent_id: Some(token.token_id),
         };
         let mut events = vec![self.ctx.event(
-            grant_stream(&token.family_id),
+            grant_stream(&token.family_id()),
             &self.client_id,
             now,
             Event::TokenRevoked {

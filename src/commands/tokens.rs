@@ -132,8 +132,8 @@ impl Decide for RevokeToken {
         }
         let (target, count) = if token.kind == TokenKind::Refresh {
             (
-                RevocationTarget::Family(token.family_id),
-                state.tokens.active_in_family(&token.family_id, now),
+                RevocationTarget::Family(token.family_id()),
+                state.tokens.active_in_family(&token.family_id(), now),
             )
         } else {
             (RevocationTarget::Token(token.token_id), 1)

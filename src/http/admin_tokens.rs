@@ -21,7 +21,7 @@ async fn revoke(
     let (family_id, client_id) = {
         let projections = state.read();
         let token = projections.tokens.get(&id).ok_or_else(not_found)?;
-        (token.family_id, token.client_id.to_string())
+        (token.family_id(), token.client_id.to_string())
     };
     let writer = state.ready_writer().ok_or_else(ApiError::starting)?;
     writer

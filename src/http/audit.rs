@@ -227,7 +227,7 @@ impl Feed {
         else {
             return false;
         };
-        match token.subject {
+        match token.subject() {
             None => true,
             Some(user) => projections
                 .users

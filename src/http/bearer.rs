@@ -29,7 +29,7 @@ pub struct Caller {
 impl Caller {
     /// Who acts: the user the token is for, or the client itself.
     pub fn principal(&self) -> Principal {
-        match self.token.subject {
+        match self.token.subject() {
             Some(user) => Principal::User(user),
             None => Principal::Client(self.token.client_id.to_string()),
         }
@@ -38,7 +38,10 @@ impl Caller {
     /// Attribution for the events this caller causes: a user acting
     /// through a client's token is tagged with that client.
     pub fn context(&self) -> EventContext {
-        let via = self.token.subject.map(|_| self.token.client_id.to_string());
+        let via = self
+            .token
+            .subject()
+            .map(|_| self.token.client_id.to_string());
         self.facts.context(self.principal(), via)
     }
 }
@@ -64,7 +67,7 @@ pub fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiEr
         .by_digest(&digest)
         .filter(|t| t.is_active(now) && t.kind == TokenKind::Access)
         .ok_or(ApiError::Unauthenticated { token_given: true })?;
-    let user = match record.subject {
+    let user = match record.subject() {
         Some(subject) => Some(
             projections
                 .users
@@ -88,10 +91,10 @@ pub fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiEr
 /// resource server cannot replay the tokens it receives against authlog.
 pub fn authenticate_api(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     let caller = authenticate(req, state)?;
-    let for_authlog = caller.token.audience.is_empty()
+    let for_authlog = caller.token.audience().is_empty()
         || caller
             .token
-            .audience
+            .audience()
             .iter()
             .any(|a| a.trim_end_matches('/') == state.config.issuer);
     if for_authlog {

@@ -48,7 +48,7 @@ async fn introspect(
     }
     state.usage.touch(record.token_id, now);
     let sub = record
-        .subject
+        .subject()
         .map(|s| s.to_string())
         .unwrap_or_else(|| record.client_id.to_string());
     let mut body = json!({
@@ -62,16 +62,16 @@ async fn introspect(
         "token_type": match record.kind { TokenKind::Access => "Bearer", TokenKind::Refresh => "refresh_token" },
         "jti": record.token_id.to_string(),
     });
-    if !record.audience.is_empty() {
-        body["aud"] = json!(record.audience);
+    if !record.audience().is_empty() {
+        body["aud"] = json!(record.audience());
     }
-    if let Some(user) = record.subject.and_then(|s| projections.users.get(&s)) {
+    if let Some(user) = record.subject().and_then(|s| projections.users.get(&s)) {
         if user.disabled {
             return Ok(inactive());
         }
         body["username"] = json!(user.username);
         body["access"] = json!(super::client_json::preset_name(record.access));
-        body["teams"] = json!(record.teams);
+        body["teams"] = json!(record.teams());
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

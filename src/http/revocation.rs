@@ -30,7 +30,7 @@ async fn revoke(
             .tokens
             .by_digest(&digest)
             .filter(|t| *t.client_id == *client.client_id)
-            .map(|t| (t.token_id, t.family_id))
+            .map(|t| (t.token_id, t.family_id()))
     };
     if let Some((token_id, family_id)) = target {
         let writer = state.ready_writer().ok_or_else(OAuthError::starting)?;

@@ -23,7 +23,7 @@ fn grouped<'a>(state: &AppState, tokens: impl Iterator<Item = &'a TokenRecord>) 
         std::collections::BTreeMap::new();
     for t in tokens {
         let mut view = token_view(t, state.usage.pending(&t.token_id));
-        if let Some(user) = t.subject.and_then(|s| p.users.get(&s)) {
+        if let Some(user) = t.subject().and_then(|s| p.users.get(&s)) {
             view["username"] = json!(user.username);
         }
         groups.entry(&*t.client_id).or_default().push(view);
@@ -71,7 +71,7 @@ async fn all_sessions(
         clients
             .iter()
             .flat_map(|c| p.tokens.active_for_client(c, now))
-            .filter(|t| user.is_none_or(|u| t.subject == Some(u)))
+            .filter(|t| user.is_none_or(|u| t.subject() == Some(u)))
             .cloned()
             .collect()
     };
@@ -84,7 +84,7 @@ async fn my_sessions(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = authenticate_api(&req, &state)?;
-    let user = caller.token.subject.ok_or(ApiError::Forbidden {
+    let user = caller.token.subject().ok_or(ApiError::Forbidden {
         scope: "a user's token",
     })?;
     let now = state.clock.now();
@@ -104,7 +104,7 @@ async fn end_session(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = authenticate_api(&req, &state)?;
-    let user = caller.token.subject.ok_or(ApiError::Forbidden {
+    let user = caller.token.subject().ok_or(ApiError::Forbidden {
         scope: "a user's token",
     })?;
     let not_found = || ApiError::NotFound(format!("session {id}"));
@@ -114,9 +114,9 @@ async fn end_session(
         let t = p
             .tokens
             .get(&token_id)
-            .filter(|t| t.subject == Some(user))
+            .filter(|t| t.subject() == Some(user))
             .ok_or_else(not_found)?;
-        (t.family_id, t.client_id.to_string())
+        (t.family_id(), t.client_id.to_string())
     };
     let writer = state.ready_writer().ok_or_else(ApiError::starting)?;
     writer

@@ -249,7 +249,7 @@ async fn refresh_token(
         .tokens
         .by_digest(&state.key.digest(presented))
         .filter(|t| t.kind == TokenKind::Refresh)
-        .map(|t| (t.token_id, t.family_id, t.subject));
+        .map(|t| (t.token_id, t.family_id(), t.subject()));
     let Some((token_id, family_id, Some(user_id))) = found else {
         return Err(GrantError::InvalidGrant("the refresh token is invalid".into()).into());
     };

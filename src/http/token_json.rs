@@ -19,13 +19,13 @@ pub fn token_view(t: &TokenRecord, pending_use: Option<Timestamp>) -> Value {
         "token_id": t.token_id.to_string(),
         "kind": kind_name(t.kind),
         "client_id": t.client_id,
-        "subject": t.subject.map(|s| s.to_string()),
+        "subject": t.subject().map(|s| s.to_string()),
         "scope": t.scopes.join(" "),
         "issued_at": t.issued_at.to_rfc3339(),
         "expires_at": t.expires_at.to_rfc3339(),
         "last_used_at": last_used.map(|l| l.to_rfc3339()),
         "access": super::client_json::preset_name(t.access),
-        "teams": t.teams,
+        "teams": t.teams(),
         "status": if t.revoked.is_some() { "revoked" } else { "active" },
     })
 }

@@ -33,7 +33,7 @@ async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             "preferred_username": user.username,
             "name": user.display_name,
             "email": user.email,
-            "teams": caller.token.teams,
+            "teams": caller.token.teams(),
             "user_teams": user.teams,
             "client_id": caller.token.client_id,
             "access": super::client_json::preset_name(caller.token.access),
