@@ -88,7 +88,8 @@ read -r A_INT_RPS A_INT_P50 A_INT_P99 A_INT_BAD < <(measure "$A/oauth/introspect
 A_EVENTS=$(curl -fsS "$A/readyz" | python3 -c 'import json,sys;print(json.load(sys.stdin)["events"])')
 A_RSS=$(awk '/VmRSS/{print $2}' "/proc/${PIDS[0]}/status")
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
-A_BYTES=$(stat -c %s "$WORK/data/authlog.redb")
+A_LOG_BYTES=$(stat -c %s "$WORK/data/authlog.log")
+A_INDEX_BYTES=$(stat -c %s "$WORK/data/authlog.redb")
 
 # --- oidc-provider ---
 PORT="$PEER_PORT" taskset -c "$SERVER_CORE" bash "$PEERS/oidc-provider/start.sh" >"$WORK/peer.out" 2>"$WORK/peer.err" &
@@ -109,4 +110,5 @@ echo "| client_credentials (durable) | $A_TOK_RPS | $A_TOK_P50 | $A_TOK_P99 | $P
 echo "| introspection | $A_INT_RPS | $A_INT_P50 | $A_INT_P99 | $P_INT_RPS | $P_INT_P50 | $P_INT_P99 | $(ratio "$A_INT_RPS" "$P_INT_RPS") |"
 echo
 echo "non-2xx responses: authlog token $A_TOK_BAD, introspect $A_INT_BAD; peer token $P_TOK_BAD, introspect $P_INT_BAD"
-echo "authlog after the run: $A_EVENTS events in the log, $A_BYTES bytes on disk ($(python3 -c "print(round($A_BYTES/max($A_EVENTS,1)))") bytes/event), RSS ${A_RSS} kB"
+per_event() { python3 -c "print(round($1/max($A_EVENTS,1)))"; }
+echo "authlog after the run: $A_EVENTS events; record file $A_LOG_BYTES bytes ($(per_event "$A_LOG_BYTES") bytes/event), index $A_INDEX_BYTES bytes ($(per_event "$A_INDEX_BYTES") bytes/event); RSS ${A_RSS} kB"
