@@ -60,6 +60,9 @@ struct ServeArgs {
     /// HTTP worker threads (default: number of cores).
     #[arg(long, env = "AUTHLOG_WORKERS", value_name = "N")]
     workers: Option<usize>,
+    /// Memory for redb's cache of the log's index, in MiB (default 256).
+    #[arg(long, env = "AUTHLOG_INDEX_CACHE_MB", value_name = "MIB")]
+    index_cache_mb: Option<usize>,
     /// Seconds between "last used" summaries appended to the log.
     #[arg(long, env = "AUTHLOG_USAGE_FLUSH_SECONDS", value_name = "SECONDS")]
     usage_flush_seconds: Option<u64>,
@@ -152,6 +155,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         writer_max_batch: args.writer_max_batch,
         writer_queue: args.writer_queue,
         workers: args.workers,
+        index_cache_mb: args.index_cache_mb,
         clock_skew_seconds: args.clock_skew_seconds,
         // Secrets come from the environment (or the file), never from flags
         // that `ps` would show.

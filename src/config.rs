@@ -62,6 +62,8 @@ pub struct RawConfig {
     pub writer_queue: Option<usize>,
     /// HTTP worker threads (`AUTHLOG_WORKERS`); default: number of cores.
     pub workers: Option<usize>,
+    /// redb cache of the log's index in MiB (`AUTHLOG_INDEX_CACHE_MB`); default 256.
+    pub index_cache_mb: Option<usize>,
     /// Shift of the server clock in seconds (`AUTHLOG_CLOCK_SKEW_SECONDS`);
     /// for tests that must move past an expiry. Default 0.
     pub clock_skew_seconds: Option<i64>,
@@ -114,6 +116,7 @@ impl RawConfig {
             writer_max_batch: self.writer_max_batch.or(lower.writer_max_batch),
             writer_queue: self.writer_queue.or(lower.writer_queue),
             workers: self.workers.or(lower.workers),
+            index_cache_mb: self.index_cache_mb.or(lower.index_cache_mb),
             clock_skew_seconds: self.clock_skew_seconds.or(lower.clock_skew_seconds),
             server_key: self.server_key.or(lower.server_key),
             audit_key: self.audit_key.or(lower.audit_key),
@@ -150,6 +153,8 @@ pub struct Config {
     pub writer_queue: usize,
     /// HTTP worker threads.
     pub workers: usize,
+    /// redb cache of the log's index, in bytes.
+    pub index_cache_bytes: usize,
     /// Clock shift in seconds.
     pub clock_skew_seconds: i64,
     /// Configured HMAC key (base64url), if any.
@@ -238,6 +243,12 @@ impl Config {
                 1_048_576,
             )?,
             workers: bounded("AUTHLOG_WORKERS", raw.workers.unwrap_or(cores), 1, 1024)?,
+            index_cache_bytes: bounded(
+                "AUTHLOG_INDEX_CACHE_MB",
+                raw.index_cache_mb.unwrap_or(256),
+                1,
+                1_048_576,
+            )? << 20,
             clock_skew_seconds: raw.clock_skew_seconds.unwrap_or(0),
             server_key: raw.server_key,
             audit_key: raw.audit_key,
@@ -386,6 +397,24 @@ mod tests {
             ..Default::default()
         };
         assert!(Config::validate(raw).is_err());
+    }
+
+    #[test]
+    fn the_index_cache_is_in_mib_and_never_zero() {
+        let raw = |mb| RawConfig {
+            index_cache_mb: mb,
+            ..Default::default()
+        };
+        assert_eq!(
+            Config::validate(raw(None)).unwrap().index_cache_bytes,
+            256 << 20
+        );
+        assert_eq!(
+            Config::validate(raw(Some(64))).unwrap().index_cache_bytes,
+            64 << 20
+        );
+        let err = Config::validate(raw(Some(0))).unwrap_err().to_string();
+        assert!(err.contains("AUTHLOG_INDEX_CACHE_MB"), "{err}");
     }
 
     #[test]

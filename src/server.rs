@@ -74,7 +74,10 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     prepare_data_dir(&config)?;
     let key = ServerKey::load_or_create(&config.data_dir, config.server_key.as_deref())?;
     let audit_key = AuditKey::load_or_create(&config.data_dir, config.audit_key.as_deref())?;
-    let store: Arc<dyn EventStore> = Arc::new(RedbStore::open(config.log_path())?);
+    let store: Arc<dyn EventStore> = Arc::new(RedbStore::open_with_cache(
+        config.log_path(),
+        config.index_cache_bytes,
+    )?);
     #[cfg(unix)]
     {
         // The log holds digests, not secrets, but it is nobody else's business.

@@ -308,10 +308,21 @@ impl RedbStore {
     }
 
     /// Opens (creating if needed) the log whose index is at `path` and whose
-    /// records are at `log_path(path)`, as its one writer.
+    /// records are at `log_path(path)`, as its one writer, with redb's
+    /// default index cache.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let path = path.as_ref();
-        let db = Self::builder().create(path).map_err(storage)?;
+        Self::open_with_builder(path.as_ref(), Self::builder())
+    }
+
+    /// `open` with at most `cache_bytes` of memory for redb's index cache.
+    pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: usize) -> Result<Self, StoreError> {
+        let mut builder = Self::builder();
+        builder.set_cache_size(cache_bytes);
+        Self::open_with_builder(path.as_ref(), builder)
+    }
+
+    fn open_with_builder(path: &Path, builder: Builder) -> Result<Self, StoreError> {
+        let db = builder.create(path).map_err(storage)?;
         let log = LogFile::open(&log_path(path)).map_err(io)?;
         Self::from_parts(db, log)
     }
