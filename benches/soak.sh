@@ -62,5 +62,5 @@ for t in $(seq "$SLICE" "$SLICE" "$DURATION"); do
 done
 EVENTS=$(curl -fsS "$A/readyz" | json '["events"]')
 echo
-echo "errors: $ERRORS; RSS at start ${RSS0} kB, at end $(rss) kB; $EVENTS events in the log, $(stat -c %s "$WORK/data/authlog.redb") bytes on disk"
+echo "errors: $ERRORS; RSS at start ${RSS0} kB, at end $(rss) kB; $EVENTS events in the log; record file $(stat -c %s "$WORK/data/authlog.log") bytes, index $(stat -c %s "$WORK/data/authlog.redb") bytes"
 [ "$ERRORS" -eq 0 ]
