@@ -161,6 +161,9 @@ impl Indexer {
 
     /// Asks for indexing soon (many records wait).
     pub fn nudge(&self) {
+        // Under the lock, so the wake-up cannot fall between the thread's
+        // check and its wait.
+        let _control = self.control.lock().unwrap_or_else(|e| e.into_inner());
         self.wake.notify_one();
     }
 

@@ -25,7 +25,7 @@ pub const MAGIC: [u8; 4] = *b"ALG1";
 /// Bytes before the record in a frame.
 pub const FRAME_HEADER: usize = 16;
 /// Largest record accepted in a frame (matches the codec's decode limit).
-const MAX_RECORD: usize = 16 * 1024 * 1024;
+pub const MAX_RECORD: usize = 16 * 1024 * 1024;
 /// Bytes read at a time when scanning: the first read, doubled on each
 /// refill up to `MAX_CHUNK` (short reads stay cheap, long scans go fast).
 const FIRST_CHUNK: usize = 64 << 10;
@@ -193,22 +193,34 @@ impl LogFile {
     /// Whether a whole frame of a commit that started after `position`
     /// exists anywhere at or after `from`: if so, the bad bytes at `from`
     /// damaged acknowledged records; if not, they are a torn final commit.
+    /// Reads in windows, so a long rest of the file costs no more memory.
     pub fn later_commit_after(&self, from: u64, position: u64) -> std::io::Result<bool> {
+        const STEP: u64 = 8 << 20;
+        // A window also holds the longest frame that starts in its step.
+        const OVERLAP: u64 = (FRAME_HEADER + MAX_RECORD) as u64;
         let len = self.len()?;
-        if from >= len {
-            return Ok(false);
-        }
-        let mut rest = vec![0u8; (len - from) as usize];
-        self.io.read(from, &mut rest)?;
-        let mut i = 0;
-        while let Some(found) = rest[i..].windows(4).position(|w| w == MAGIC) {
-            let at = i + found;
-            if let Some(Next::Frame(frame)) = parse(from + at as u64, &rest[at..]) {
-                if frame.commit_start > position && frame.whole_record().is_some() {
-                    return Ok(true);
+        let mut start = from;
+        let mut window = Vec::new();
+        while start < len {
+            window.resize((len - start).min(STEP + OVERLAP) as usize, 0);
+            self.io.read(start, &mut window)?;
+            // Frames starting in this step; a magic may end up to 3 bytes past it.
+            let starts = (len - start).min(STEP) as usize;
+            let search_end = (starts + 3).min(window.len());
+            let mut i = 0;
+            while let Some(found) = window
+                .get(i..search_end)
+                .and_then(|w| w.windows(4).position(|w| w == MAGIC))
+            {
+                let at = i + found;
+                if let Some(Next::Frame(frame)) = parse(start + at as u64, &window[at..]) {
+                    if frame.commit_start > position && frame.whole_record().is_some() {
+                        return Ok(true);
+                    }
                 }
+                i = at + 1;
             }
-            i = at + 1;
+            start += STEP;
         }
         Ok(false)
     }

@@ -27,7 +27,7 @@ use crate::index_tables::{
     commit_entries, current_version, io, read_meta, read_position, record_of, storage, IndexTables,
 };
 use crate::indexer::{IndexEntry, Indexer, Pending};
-use crate::log_file::{frame, LogFile, Next};
+use crate::log_file::{frame, LogFile, Next, MAX_RECORD};
 use crate::store::{
     AppendBatch, EventStore, ExpectedVersion, Head, StoreError, UnitOutcome, VerifyReport,
     VersionConflict,
@@ -48,7 +48,9 @@ struct Writer {
     indexer: Arc<Indexer>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Serializes appends (the writer thread is the only caller anyway).
-    appending: Mutex<()>,
+    /// Holds why appends are refused, once a failed write could not be
+    /// undone.
+    appending: Mutex<Option<String>>,
 }
 
 /// How the store was opened.
@@ -195,7 +197,9 @@ impl Writer {
                     None => position_of(id)?.map(stored_at).transpose()?,
                 });
             }
-            if existing.iter().any(Option::is_none) {
+            // A unit with nothing new is an idempotent repeat; an empty unit
+            // still asserts its expectations.
+            if existing.is_empty() || existing.iter().any(Option::is_none) {
                 let mut conflict = None;
                 for (stream, expected) in &unit.expected {
                     let actual = version_of(stream, &versions)?;
@@ -246,6 +250,12 @@ impl Writer {
                     hash: [0; 32],
                 };
                 let bytes = seal(&mut record);
+                if bytes.len() > MAX_RECORD {
+                    return Err(StoreError::TooLarge {
+                        bytes: bytes.len(),
+                        limit: MAX_RECORD,
+                    });
+                }
                 entries.push(IndexEntry::of(&record, pending.end + frames.len() as u64));
                 frame(commit_start, &bytes, &mut frames);
                 versions.insert(record.stream.clone(), version);
@@ -267,8 +277,8 @@ impl Writer {
     }
 
     fn append(&self, units: Vec<AppendBatch>) -> Result<Vec<UnitOutcome>, StoreError> {
-        let _one_at_a_time = self.appending.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(failure) = self.indexer.failure() {
+        let mut broken = self.appending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(failure) = broken.clone().or_else(|| self.indexer.failure()) {
             return Err(StoreError::Storage(failure));
         }
         let (prepared, end) = {
@@ -281,7 +291,16 @@ impl Writer {
             (self.prepare(&pending, &txn, units)?, pending.end)
         };
         if let Some(head) = prepared.head.filter(|_| !prepared.frames.is_empty()) {
-            self.log.append(end, &prepared.frames).map_err(io)?;
+            if let Err(e) = self.log.append(end, &prepared.frames) {
+                // Nothing of a failed append may stay: cut the file back, or
+                // refuse every later append if even that fails.
+                if let Err(undo) = self.log.truncate(end) {
+                    *broken = Some(format!(
+                        "an append failed ({e}) and could not be undone ({undo})"
+                    ));
+                }
+                return Err(io(e));
+            }
             let waiting = {
                 let mut pending = self
                     .indexer
@@ -392,7 +411,7 @@ impl RedbStore {
                 log,
                 indexer,
                 thread: Mutex::new(Some(thread)),
-                appending: Mutex::new(()),
+                appending: Mutex::new(None),
             }),
         })
     }
@@ -425,6 +444,30 @@ impl RedbStore {
                 "head says position {} but the last indexed record is {last_indexed}; run `authlog verify`",
                 head.position
             )));
+        }
+        // The index must describe this very file: its head's frame holds
+        // the head and ends exactly where the index says the file does.
+        if let Some(h) = indexed_head {
+            let offset = tables
+                .offsets
+                .get(h.position)
+                .map_err(storage)?
+                .map(|o| o.value());
+            let matches = match offset.map(|o| log.read_at(o)).transpose().map_err(io)? {
+                Some(Next::Frame(frame)) => {
+                    frame.end() == end
+                        && frame
+                            .whole_record()
+                            .is_some_and(|r| r.position == h.position && r.hash == h.hash)
+                }
+                _ => false,
+            };
+            if !matches {
+                return Err(StoreError::Format(format!(
+                    "the record file does not hold the index's head (position {}) where the index says; it is not this index's file. Run `authlog verify`",
+                    h.position
+                )));
+            }
         }
         let mut scan = log.scan(end).map_err(io)?;
         let mut new_end = end;
@@ -466,17 +509,26 @@ impl RedbStore {
         Ok(((head.position > 0).then_some(head), new_end))
     }
 
-    /// Calls `f` with every whole record of the file, in order, until it
-    /// returns false (read-only use without an index).
+    /// Calls `f` with every record of the file's chain, in order, until it
+    /// returns false (read-only use without an index). Stops at the first
+    /// frame that is not the next link (a torn tail, or damage `verify`
+    /// reports).
     fn scan_records(
         log: &LogFile,
         mut f: impl FnMut(RecordedEvent) -> bool,
     ) -> Result<(), StoreError> {
         let mut scan = log.scan(0).map_err(io)?;
+        let mut prev = GENESIS;
+        let mut expected = 1;
         while let Next::Frame(frame) = scan.next_frame().map_err(io)? {
-            let Some(record) = frame.whole_record() else {
+            let Some(record) = frame
+                .whole_record()
+                .filter(|r| r.position == expected && r.prev_hash == prev)
+            else {
                 break;
             };
+            prev = record.hash;
+            expected += 1;
             if !f(record) {
                 break;
             }
@@ -564,6 +616,9 @@ impl EventStore for RedbStore {
     fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let from = from.max(1);
         let mut out = Vec::with_capacity(limit.min(16 * 1024));
+        if limit == 0 {
+            return Ok(out);
+        }
         if let Handle::Scan { log, .. } = &self.db {
             Self::scan_records(log, |r| {
                 if r.position >= from {
@@ -613,6 +668,9 @@ impl EventStore for RedbStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
         if let Handle::Scan { log, .. } = &self.db {
             Self::scan_records(log, |r| {
                 if r.stream == stream && r.stream_version >= from_version {

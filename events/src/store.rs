@@ -85,6 +85,14 @@ pub enum StoreError {
     /// The database holds something that is not an authlog log.
     #[error("not an authlog log: {0}")]
     Format(String),
+    /// A record is larger than a frame of the record file can hold.
+    #[error("a record of {bytes} bytes is larger than the {limit}-byte limit")]
+    TooLarge {
+        /// Its size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// The first place where the chain does not hold.

@@ -272,7 +272,17 @@ fn verify_detects_an_altered_head_hash() {
     }
     txn.commit().unwrap();
     drop(db);
-    assert_eq!(open(&dir).verify().unwrap().broken.unwrap().position, 3);
+    assert_eq!(
+        open_read_only(&dir)
+            .verify()
+            .unwrap()
+            .broken
+            .unwrap()
+            .position,
+        3
+    );
+    // The writer refuses an index whose head the record file does not hold.
+    assert!(RedbStore::open(dir.path().join("log.redb")).is_err());
 }
 
 #[test]
@@ -479,4 +489,123 @@ fn a_reader_beside_the_writer_sees_every_acknowledged_record() {
     assert!(reader
         .append(vec![AppendBatch::new(vec![resumed("client/a", "a")])])
         .is_err());
+}
+
+#[test]
+fn a_record_too_large_for_a_frame_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
+    let mut huge = metadata("huge");
+    huge.client_name = "x".repeat(authlog_events::log_file::MAX_RECORD + 1);
+    let event = new_event(
+        "client/huge",
+        Event::ClientRegistered {
+            client_id: "huge".into(),
+            registration_type: RegistrationType::Preregistered,
+            metadata: huge,
+            secret_digest: None,
+            registration_access_token_digest: None,
+            confirm_high_risk: false,
+        },
+    );
+    let refused = store
+        .append(vec![AppendBatch::new(vec![event])])
+        .unwrap_err();
+    assert!(matches!(refused, StoreError::TooLarge { .. }), "{refused}");
+    assert_eq!(store.head().unwrap().unwrap().position, 1);
+    let next = append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
+    assert_eq!(next[0].position, 2);
+    drop(store);
+    assert_eq!(ids(&open(&dir)).len(), 2);
+}
+
+#[test]
+fn an_append_whose_fsync_fails_leaves_nothing_behind() {
+    use authlog_events::fault_backend::{FaultBackend, Faults};
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let faults = std::sync::Arc::new(Faults::default());
+    let backend = |name: &str| {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.path().join(name))
+            .unwrap();
+        FaultBackend::new(file, faults.clone()).unwrap()
+    };
+    let store = RedbStore::open_with_backends(backend("log.redb"), backend("log.log")).unwrap();
+    append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
+    faults.syncs.store(true, Ordering::SeqCst);
+    assert!(store
+        .append(vec![AppendBatch::new(vec![resumed("client/a", "a")])])
+        .is_err());
+    faults.syncs.store(false, Ordering::SeqCst);
+    drop(store);
+    // The failed append's frame was written, then cut back off.
+    let reopened = open(&dir);
+    assert_eq!(reopened.head().unwrap().unwrap().position, 1);
+    assert!(reopened.verify().unwrap().is_intact());
+}
+
+#[test]
+fn a_record_file_that_is_not_the_indexs_is_refused_not_cut() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    filled(&a, 3);
+    let store = open(&b);
+    store
+        .append(vec![AppendBatch::new(
+            (0..10)
+                .map(|i| resumed(&format!("client/{i}"), "b"))
+                .collect(),
+        )])
+        .unwrap();
+    drop(store);
+    let foreign = log_path(&b.path().join("log.redb"));
+    let own = log_path(&a.path().join("log.redb"));
+    std::fs::copy(&foreign, &own).unwrap();
+    let before = std::fs::metadata(&own).unwrap().len();
+    let refused = RedbStore::open(a.path().join("log.redb")).unwrap_err();
+    assert!(
+        refused.to_string().contains("not this index's file"),
+        "{refused}"
+    );
+    assert_eq!(
+        std::fs::metadata(&own).unwrap().len(),
+        before,
+        "nothing cut"
+    );
+}
+
+#[test]
+fn an_empty_unit_still_checks_its_expectations() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
+    let conflict = append_one(
+        &store,
+        AppendBatch::new(vec![]).expect("client/a", ExpectedVersion::Exact(99)),
+    );
+    assert_eq!(conflict.unwrap_err().actual, 1);
+    let holds = append_one(
+        &store,
+        AppendBatch::new(vec![]).expect("client/a", ExpectedVersion::Exact(1)),
+    );
+    assert_eq!(holds.unwrap(), vec![]);
+}
+
+#[test]
+fn reading_nothing_returns_nothing_on_every_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
+    let reader = open_read_only(&dir);
+    for s in [&store, &reader] {
+        assert!(s.read_all(1, 0).unwrap().is_empty());
+        assert!(s.read_stream("client/a", 1, 0).unwrap().is_empty());
+        assert!(s.read_client("a", None, 0).unwrap().is_empty());
+    }
 }
