@@ -109,6 +109,11 @@ pub fn read_position(
         .map_err(storage)?
         .ok_or_else(|| StoreError::Format(format!("index names missing position {position}")))?
         .value();
+    read_offset(log, position, offset)
+}
+
+/// The record in the frame at `offset`, which should hold `position`.
+pub fn read_offset(log: &LogFile, position: u64, offset: u64) -> Result<RecordedEvent, StoreError> {
     match log.read_at(offset).map_err(io)? {
         Next::Frame(frame) => record_of(position, &frame),
         _ => Err(StoreError::Format(format!(

@@ -24,7 +24,8 @@ use crate::chain::GENESIS;
 use crate::codec::seal;
 use crate::envelope::RecordedEvent;
 use crate::index_tables::{
-    commit_entries, current_version, io, read_meta, read_position, record_of, storage, IndexTables,
+    commit_entries, current_version, io, read_meta, read_offset, read_position, record_of, storage,
+    IndexTables,
 };
 use crate::indexer::{IndexEntry, Indexer, Pending};
 use crate::log_file::{frame, LogFile, Next, MAX_RECORD};
@@ -147,12 +148,7 @@ impl Writer {
         let stored_at = |position: u64| -> Result<RecordedEvent, StoreError> {
             if position >= first {
                 let entry = &pending.entries[(position - first) as usize];
-                match self.log.read_at(entry.offset).map_err(io)? {
-                    Next::Frame(frame) => record_of(position, &frame),
-                    _ => Err(StoreError::Format(format!(
-                        "no record at position {position}"
-                    ))),
-                }
+                read_offset(&self.log, position, entry.offset)
             } else {
                 read_position(&self.log, &offsets, position)
             }
@@ -560,16 +556,6 @@ impl RedbStore {
             }
             Handle::Scan { .. } => Err(StoreError::Storage("no index is open".into())),
         }
-    }
-}
-
-/// The record in the frame at `offset`, which should hold `position`.
-fn read_offset(log: &LogFile, position: u64, offset: u64) -> Result<RecordedEvent, StoreError> {
-    match log.read_at(offset).map_err(io)? {
-        Next::Frame(frame) => record_of(position, &frame),
-        _ => Err(StoreError::Format(format!(
-            "no record at offset {offset} (position {position})"
-        ))),
     }
 }
 
