@@ -4,7 +4,8 @@
 //! waiting (up to `max_batch`), decides each command against the committed
 //! projections, defers any command that interferes with one already in the
 //! batch (see `commands::Access`), commits all decided units in ONE durable
-//! transaction (group commit), applies the committed events to the
+//! append (`EventStore::append`: one write and one fsync; group commit),
+//! applies the committed events to the
 //! projections, and only then answers each caller. If a commit fails the
 //! writer marks itself failed and refuses all further work, so the
 //! projections never run ahead of the log; a restart replays the log.
