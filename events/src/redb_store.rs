@@ -478,6 +478,11 @@ impl RedbStore {
                     .filter(|r| r.position == expected && r.prev_hash == head.hash),
             };
             let Some(record) = linked else {
+                if log.zeros_from(offset).map_err(io)? {
+                    // Space written ahead of the records (see `log_file`).
+                    log.truncate(offset).map_err(io)?;
+                    break;
+                }
                 if log.later_commit_after(offset, expected).map_err(io)? {
                     return Err(StoreError::Format(format!(
                         "the record at position {expected} (offset {offset}) is damaged and later commits follow; run `authlog verify`"
@@ -560,9 +565,17 @@ impl RedbStore {
 }
 
 impl Drop for RedbStore {
-    /// Indexes what is pending and stops the indexer.
+    /// Cuts off the zeros written ahead of the records, indexes what is
+    /// pending and stops the indexer.
     fn drop(&mut self) {
         if let Handle::Writable(writer) = &self.db {
+            let broken = writer.appending.lock().map_or(true, |b| b.is_some());
+            if !broken {
+                let end = writer.indexer.pending.read().map(|p| p.end).ok();
+                if let Some(end) = end {
+                    let _ = writer.log.truncate(end);
+                }
+            }
             writer.indexer.stop();
             let thread = writer
                 .thread

@@ -655,3 +655,43 @@ fn readers_never_miss_an_acknowledged_record_while_the_indexer_catches_up() {
     drop(store);
     assert_eq!(ids(&open(&dir)).len(), 3000);
 }
+
+#[test]
+fn zeros_written_ahead_are_never_records_and_are_cut_off_at_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir.path().join("log.redb"));
+    let store = open(&dir);
+    for _ in 0..3 {
+        append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
+    }
+    let with_zeros = std::fs::metadata(&path).unwrap().len();
+    // Beside the writer, a reader sees the three records and a clean end.
+    let reader = open_read_only(&dir);
+    assert_eq!(ids(&reader).len(), 3);
+    assert!(reader.verify().unwrap().is_intact());
+    drop(reader);
+    let image = crash_image(&dir);
+    drop(store);
+    let records = std::fs::metadata(&path).unwrap().len();
+    assert!(with_zeros > records, "space was written ahead");
+    let mut frames = 0;
+    rewrite(&path, |f| frames = f.len()).unwrap();
+    assert_eq!(frames, 3);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        records,
+        "the file ends at its last record"
+    );
+
+    // A crash leaves the zeros; the next open cuts them and goes on.
+    let reopened = open(&image);
+    assert_eq!(
+        std::fs::metadata(log_path(&image.path().join("log.redb")))
+            .unwrap()
+            .len(),
+        records
+    );
+    let next = append_one(&reopened, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
+    assert_eq!(next[0].position, 4);
+    assert!(reopened.verify().unwrap().is_intact());
+}
