@@ -65,6 +65,17 @@ impl FaultBackend {
             faults,
         })
     }
+
+    /// Opens (creating if needed) the file at `path` behind `faults`.
+    pub fn open(path: &std::path::Path, faults: Arc<Faults>) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        Self::new(file, faults).map_err(std::io::Error::other)
+    }
 }
 
 impl StorageBackend for FaultBackend {

@@ -526,16 +526,7 @@ fn an_append_whose_fsync_fails_leaves_nothing_behind() {
     use std::sync::atomic::Ordering;
     let dir = tempfile::tempdir().unwrap();
     let faults = std::sync::Arc::new(Faults::default());
-    let backend = |name: &str| {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.path().join(name))
-            .unwrap();
-        FaultBackend::new(file, faults.clone()).unwrap()
-    };
+    let backend = |name: &str| FaultBackend::open(&dir.path().join(name), faults.clone()).unwrap();
     let store = RedbStore::open_with_backends(backend("log.redb"), backend("log.log")).unwrap();
     append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
     faults.syncs.store(true, Ordering::SeqCst);

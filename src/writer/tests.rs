@@ -436,16 +436,8 @@ fn acknowledged_events_survive_sigkill() {
 /// A store on `dir/log.redb` (and its record file) whose storage fails
 /// when `faults` say so.
 fn faulty_at(dir: &Path, faults: Arc<fault_backend::Faults>) -> Arc<dyn EventStore> {
-    let backend = |name: &str| {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.join(name))
-            .unwrap();
-        fault_backend::FaultBackend::new(file, faults.clone()).unwrap()
-    };
+    let backend =
+        |name: &str| fault_backend::FaultBackend::open(&dir.join(name), faults.clone()).unwrap();
     Arc::new(RedbStore::open_with_backends(backend("log.redb"), backend("log.log")).unwrap())
 }
 
