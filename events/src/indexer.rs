@@ -71,6 +71,9 @@ pub struct Pending {
     pub head: Option<Head>,
     /// The record file's length after the last acknowledged frame.
     pub end: u64,
+    /// The largest event id stored (as `u128`): a larger one (every
+    /// UUIDv7 the server mints) is new without asking the index.
+    pub max_event_id: u128,
 }
 
 impl Pending {
@@ -86,6 +89,7 @@ impl Pending {
     /// Adds the entries of one acknowledged append.
     pub fn push(&mut self, entries: Vec<IndexEntry>, head: Head, end: u64) {
         for entry in entries {
+            self.max_event_id = self.max_event_id.max(entry.event_id);
             self.ids.insert(entry.event_id, entry.position);
             self.versions
                 .insert(entry.stream.clone(), entry.stream_version);

@@ -154,6 +154,9 @@ impl Writer {
             }
         };
         let position_of = |id: u128| -> Result<Option<u64>, StoreError> {
+            if id > pending.max_event_id {
+                return Ok(None);
+            }
             if let Some(p) = pending.ids.get(&id) {
                 return Ok(Some(*p));
             }
@@ -389,15 +392,22 @@ impl RedbStore {
     /// starts the indexer.
     fn from_parts(db: Database, log: LogFile) -> Result<Self, StoreError> {
         let txn = db.begin_write().map_err(storage)?;
-        let (head, end) = {
+        let (head, end, max_event_id) = {
             let mut tables = IndexTables::open(&txn)?;
-            Self::catch_up(&mut tables, &log)?
+            let (head, end) = Self::catch_up(&mut tables, &log)?;
+            let max_event_id = tables
+                .ids
+                .last()
+                .map_err(storage)?
+                .map_or(0, |(k, _)| k.value());
+            (head, end, max_event_id)
         };
         txn.commit().map_err(storage)?;
         let db = Arc::new(db);
         let pending = Pending {
             head,
             end,
+            max_event_id,
             ..Pending::default()
         };
         let (indexer, thread) = Indexer::start(db.clone(), pending, commit_entries);
