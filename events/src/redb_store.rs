@@ -49,9 +49,23 @@ struct Writer {
     indexer: Arc<Indexer>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Serializes appends (the writer thread is the only caller anyway).
-    /// Holds why appends are refused, once a failed write could not be
-    /// undone.
-    appending: Mutex<Option<String>>,
+    appending: Mutex<AppendState>,
+}
+
+/// What appends keep between calls.
+#[derive(Default)]
+struct AppendState {
+    /// Why appends are refused, once a failed write could not be undone.
+    broken: Option<String>,
+    /// Per stream prefix (up to its first `/`), a name at least as large as
+    /// every stored stream with that prefix: a larger name (`grant/<a new
+    /// UUIDv7>`) is a new stream, found without an index lookup.
+    ceilings: HashMap<String, String>,
+}
+
+/// The prefix of a stream name, up to and including its first `/`.
+fn stream_prefix(stream: &str) -> Option<&str> {
+    stream.find('/').map(|i| &stream[..=i])
 }
 
 /// How the store was opened.
@@ -139,6 +153,7 @@ impl Writer {
         &self,
         pending: &Pending,
         txn: &ReadTransaction,
+        ceilings: &mut HashMap<String, String>,
         units: Vec<AppendBatch>,
     ) -> Result<Prepared, StoreError> {
         let offsets = txn.open_table(OFFSETS).map_err(storage)?;
@@ -162,12 +177,35 @@ impl Writer {
             }
             Ok(ids.get(id).map_err(storage)?.map(|p| p.value()))
         };
-        let version_of = |stream: &str, touched: &HashMap<String, u64>| match touched
-            .get(stream)
-            .or_else(|| pending.versions.get(stream))
-        {
-            Some(v) => Ok(*v),
-            None => current_version(&streams, stream, &HashMap::new()),
+        let mut version_of = |stream: &str, touched: &HashMap<String, u64>| {
+            if let Some(v) = touched.get(stream).or_else(|| pending.versions.get(stream)) {
+                return Ok(*v);
+            }
+            if let Some(prefix) = stream_prefix(stream) {
+                if !ceilings.contains_key(prefix) {
+                    // The largest stored name with this prefix ('0' follows '/').
+                    let end = format!("{}0", &prefix[..prefix.len() - 1]);
+                    let largest = streams
+                        .range((prefix, 0)..(end.as_str(), 0))
+                        .map_err(storage)?
+                        .next_back()
+                        .transpose()
+                        .map_err(storage)?
+                        .map(|(k, _)| k.value().0.to_owned())
+                        .unwrap_or_default();
+                    // Streams still pending reach redb later: count them too.
+                    let largest = pending
+                        .versions
+                        .keys()
+                        .filter(|s| s.starts_with(prefix))
+                        .fold(largest, |max, s| if *s > max { s.clone() } else { max });
+                    ceilings.insert(prefix.to_owned(), largest);
+                }
+                if ceilings.get(prefix).is_some_and(|c| stream > c.as_str()) {
+                    return Ok(0);
+                }
+            }
+            current_version(&streams, stream, &HashMap::new())
         };
 
         let mut head = pending.head.unwrap_or(Head {
@@ -276,8 +314,8 @@ impl Writer {
     }
 
     fn append(&self, units: Vec<AppendBatch>) -> Result<Vec<UnitOutcome>, StoreError> {
-        let mut broken = self.appending.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(failure) = broken.clone().or_else(|| self.indexer.failure()) {
+        let mut state = self.appending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(failure) = state.broken.clone().or_else(|| self.indexer.failure()) {
             return Err(StoreError::Storage(failure));
         }
         let (prepared, end) = {
@@ -287,18 +325,30 @@ impl Writer {
                 .read()
                 .unwrap_or_else(|e| e.into_inner());
             let txn = self.db.begin_read().map_err(storage)?;
-            (self.prepare(&pending, &txn, units)?, pending.end)
+            (
+                self.prepare(&pending, &txn, &mut state.ceilings, units)?,
+                pending.end,
+            )
         };
         if let Some(head) = prepared.head.filter(|_| !prepared.frames.is_empty()) {
             if let Err(e) = self.log.append(end, &prepared.frames) {
                 // Nothing of a failed append may stay: cut the file back, or
                 // refuse every later append if even that fails.
                 if let Err(undo) = self.log.truncate(end) {
-                    *broken = Some(format!(
+                    state.broken = Some(format!(
                         "an append failed ({e}) and could not be undone ({undo})"
                     ));
                 }
                 return Err(io(e));
+            }
+            for entry in &prepared.entries {
+                if let Some(prefix) = stream_prefix(&entry.stream) {
+                    if let Some(ceiling) = state.ceilings.get_mut(prefix) {
+                        if entry.stream.as_str() > ceiling.as_str() {
+                            ceiling.clone_from(&entry.stream);
+                        }
+                    }
+                }
             }
             let waiting = {
                 let mut pending = self
@@ -417,7 +467,7 @@ impl RedbStore {
                 log,
                 indexer,
                 thread: Mutex::new(Some(thread)),
-                appending: Mutex::new(None),
+                appending: Mutex::new(AppendState::default()),
             }),
         })
     }
@@ -579,7 +629,7 @@ impl Drop for RedbStore {
     /// pending and stops the indexer.
     fn drop(&mut self) {
         if let Handle::Writable(writer) = &self.db {
-            let broken = writer.appending.lock().map_or(true, |b| b.is_some());
+            let broken = writer.appending.lock().map_or(true, |s| s.broken.is_some());
             if !broken {
                 let end = writer.indexer.pending.read().map(|p| p.end).ok();
                 if let Some(end) = end {

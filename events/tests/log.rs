@@ -686,3 +686,36 @@ fn zeros_written_ahead_are_never_records_and_are_cut_off_at_close() {
     assert_eq!(next[0].position, 4);
     assert!(reopened.verify().unwrap().is_intact());
 }
+
+#[test]
+fn streams_moved_by_the_indexer_are_found_and_new_names_are_new() {
+    // A stream name after every stored name of its prefix is known new
+    // without an index lookup; every appended name must raise that bound.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let wait_for_indexer = || std::thread::sleep(std::time::Duration::from_millis(300));
+    append_one(&store, AppendBatch::new(vec![resumed("grant/b", "a")])).unwrap();
+    append_one(&store, AppendBatch::new(vec![resumed("grant/a", "a")])).unwrap();
+    wait_for_indexer();
+    for (stream, version) in [("grant/b", 1), ("grant/a", 1)] {
+        let next = append_one(
+            &store,
+            AppendBatch::new(vec![resumed(stream, "a")])
+                .expect(stream, ExpectedVersion::Exact(version)),
+        )
+        .unwrap();
+        assert_eq!(next[0].stream_version, version + 1, "{stream}");
+    }
+    // A name after every stored one is new; one before is looked up.
+    append_one(&store, AppendBatch::new(vec![resumed("grant/c", "a")])).unwrap();
+    wait_for_indexer();
+    assert_eq!(store.stream_version("grant/c").unwrap(), 1);
+    let conflict = append_one(
+        &store,
+        AppendBatch::new(vec![resumed("grant/c", "a")])
+            .expect("grant/c", ExpectedVersion::NoStream),
+    );
+    assert_eq!(conflict.unwrap_err().actual, 1);
+    let fresh = append_one(&store, AppendBatch::new(vec![resumed("grant/d", "a")])).unwrap();
+    assert_eq!(fresh[0].stream_version, 1);
+}
