@@ -9,17 +9,12 @@ use crate::codec::decode;
 use crate::envelope::RecordedEvent;
 use crate::indexer::IndexEntry;
 use crate::log_file::{Frame, LogFile, Next};
-use crate::store::{Head, StoreError};
+use crate::store::{io, Head, StoreError};
 use crate::tables::{CLIENT_INDEX, EVENT_IDS, META, META_HEAD, META_LOG_END, OFFSETS, STREAMS};
 
 /// Maps any redb error into the storage variant, keeping its message.
 pub fn storage<E: Into<redb::Error>>(e: E) -> StoreError {
     StoreError::Storage(e.into().to_string())
-}
-
-/// Maps an I/O error of the record file into the storage variant.
-pub fn io(e: std::io::Error) -> StoreError {
-    StoreError::Storage(e.to_string())
 }
 
 /// A stream's version: as changed earlier in this transaction, else as stored.

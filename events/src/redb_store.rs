@@ -24,13 +24,13 @@ use crate::chain::GENESIS;
 use crate::codec::seal;
 use crate::envelope::RecordedEvent;
 use crate::index_tables::{
-    commit_entries, current_version, io, read_meta, read_offset, read_position, record_of, storage,
+    commit_entries, current_version, read_meta, read_offset, read_position, record_of, storage,
     IndexTables,
 };
 use crate::indexer::{IndexEntry, Indexer, Pending};
 use crate::log_file::{frame, LogFile, Next, MAX_RECORD};
 use crate::store::{
-    AppendBatch, EventStore, ExpectedVersion, Head, StoreError, UnitOutcome, VerifyReport,
+    io, AppendBatch, EventStore, ExpectedVersion, Head, StoreError, UnitOutcome, VerifyReport,
     VersionConflict,
 };
 use crate::tables::{CLIENT_INDEX, EVENT_IDS, META, OFFSETS, STREAMS};

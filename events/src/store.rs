@@ -95,6 +95,11 @@ pub enum StoreError {
     },
 }
 
+/// Maps an I/O error of the record file into the storage variant.
+pub(crate) fn io(e: std::io::Error) -> StoreError {
+    StoreError::Storage(e.to_string())
+}
+
 /// The first place where the chain does not hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrokenLink {

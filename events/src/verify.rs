@@ -4,11 +4,7 @@
 use crate::chain::{link_hash, GENESIS};
 use crate::codec::{self, decode};
 use crate::log_file::{LogFile, Next};
-use crate::store::{BrokenLink, Head, StoreError, VerifyReport};
-
-fn io(e: std::io::Error) -> StoreError {
-    StoreError::Storage(e.to_string())
-}
+use crate::store::{io, BrokenLink, Head, StoreError, VerifyReport};
 
 /// Checks the chain of `log`. `index_head` is the head the index recorded
 /// (none for a log read without its index); it must name a record of the

@@ -207,11 +207,14 @@ fn open_read_only(dir: &tempfile::TempDir) -> RedbStore {
     RedbStore::open_read_only(dir.path().join("log.redb")).unwrap()
 }
 
-fn filled(dir: &tempfile::TempDir, n: usize) {
+/// The writer of a log holding `n` records of client `a` (dropping it
+/// closes the log).
+fn filled(dir: &tempfile::TempDir, n: usize) -> RedbStore {
     let store = open(dir);
     for _ in 0..n {
         append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
     }
+    store
 }
 
 #[test]
@@ -445,10 +448,7 @@ fn a_torn_final_commit_is_cut_off_and_the_log_goes_on() {
 #[test]
 fn damage_followed_by_later_commits_is_refused_not_cut_off() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    for _ in 0..5 {
-        append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
-    }
+    let store = filled(&dir, 5);
     drop(store);
     // Without its index, opening must read (and check) every record.
     std::fs::remove_file(dir.path().join("log.redb")).unwrap();
@@ -477,10 +477,7 @@ fn a_lost_index_is_rebuilt_from_the_records() {
 #[test]
 fn a_reader_beside_the_writer_sees_every_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    for _ in 0..3 {
-        append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
-    }
+    let store = filled(&dir, 3);
     let reader = open_read_only(&dir);
     assert_eq!(ids(&reader), ids(&store));
     assert_eq!(reader.read_client("a", None, 2).unwrap()[0].position, 3);
@@ -651,10 +648,7 @@ fn readers_never_miss_an_acknowledged_record_while_the_indexer_catches_up() {
 fn zeros_written_ahead_are_never_records_and_are_cut_off_at_close() {
     let dir = tempfile::tempdir().unwrap();
     let path = log_path(&dir.path().join("log.redb"));
-    let store = open(&dir);
-    for _ in 0..3 {
-        append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
-    }
+    let store = filled(&dir, 3);
     let with_zeros = std::fs::metadata(&path).unwrap().len();
     // Beside the writer, a reader sees the three records and a clean end.
     let reader = open_read_only(&dir);
