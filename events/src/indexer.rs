@@ -20,6 +20,7 @@ use std::time::Duration;
 use redb::Database;
 
 use crate::envelope::RecordedEvent;
+use crate::index_tables::commit_entries;
 use crate::store::Head;
 
 /// How long records may wait to be indexed...
@@ -129,18 +130,10 @@ pub struct Indexer {
     wake: Condvar,
 }
 
-/// Writes a batch of entries (with the head and end they lead to) to the
-/// redb index in one durable transaction.
-pub type IndexFn = fn(&Database, &[IndexEntry], &Head, u64) -> Result<(), String>;
-
 impl Indexer {
     /// Starts the indexer thread over `db`, with `pending` as it stands
     /// after opening.
-    pub fn start(
-        db: Arc<Database>,
-        pending: Pending,
-        index: IndexFn,
-    ) -> (Arc<Self>, JoinHandle<()>) {
+    pub fn start(db: Arc<Database>, pending: Pending) -> (Arc<Self>, JoinHandle<()>) {
         let shared = Arc::new(Indexer {
             pending: RwLock::new(pending),
             control: Mutex::new(Control::default()),
@@ -149,7 +142,7 @@ impl Indexer {
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
             .name("authlog-indexer".into())
-            .spawn(move || worker.run(&db, index))
+            .spawn(move || worker.run(&db))
             .expect("spawning the indexer thread");
         (shared, thread)
     }
@@ -177,7 +170,7 @@ impl Indexer {
         self.wake.notify_one();
     }
 
-    fn run(&self, db: &Database, index: IndexFn) {
+    fn run(&self, db: &Database) {
         loop {
             let stop = {
                 let control = self.control.lock().unwrap_or_else(|e| e.into_inner());
@@ -192,7 +185,7 @@ impl Indexer {
                 }
                 control.stop
             };
-            if let Err(message) = self.index_pending(db, index) {
+            if let Err(message) = self.index_pending(db) {
                 tracing::error!(%message, "indexing the log failed; appends are refused until restart");
                 self.control
                     .lock()
@@ -215,7 +208,7 @@ impl Indexer {
     }
 
     /// Indexes everything pending now, then forgets it from `Pending`.
-    fn index_pending(&self, db: &Database, index: IndexFn) -> Result<(), String> {
+    fn index_pending(&self, db: &Database) -> Result<(), String> {
         let (batch, head, end) = {
             let pending = self.pending.read().unwrap_or_else(|e| e.into_inner());
             let Some(last) = pending.entries.back() else {
@@ -233,7 +226,7 @@ impl Indexer {
         };
         // Appends made while this commits stay pending for the next round;
         // the head and end written belong to the last entry indexed.
-        index(db, &batch, &head, end)?;
+        commit_entries(db, &batch, &head, end)?;
         self.pending
             .write()
             .unwrap_or_else(|e| e.into_inner())

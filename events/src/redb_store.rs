@@ -24,8 +24,7 @@ use crate::chain::GENESIS;
 use crate::codec::seal;
 use crate::envelope::RecordedEvent;
 use crate::index_tables::{
-    commit_entries, current_version, read_meta, read_offset, read_position, record_of, storage,
-    IndexTables,
+    current_version, read_meta, read_offset, read_position, record_of, storage, IndexTables,
 };
 use crate::indexer::{IndexEntry, Indexer, Pending};
 use crate::log_file::{frame, LogFile, Next, MAX_RECORD};
@@ -460,7 +459,7 @@ impl RedbStore {
             max_event_id,
             ..Pending::default()
         };
-        let (indexer, thread) = Indexer::start(db.clone(), pending, commit_entries);
+        let (indexer, thread) = Indexer::start(db.clone(), pending);
         Ok(RedbStore {
             db: Handle::Writable(Writer {
                 db,
