@@ -4,12 +4,13 @@
 //!   256 concurrent appenders, against one commit per event (writer batch
 //!   limit 1) at the same concurrency;
 //! * replay (decode + apply) events/s over 1M events, and startup (open
-//!   the store + replay) for that log;
+//!   the store + replay) for that log; then startup from a projection
+//!   snapshot of it (open + load + replay of the log after it);
 //! * bytes per event on disk (record file and index).
 //!
 //! Run: `cargo bench --bench log_throughput` (options after `--`:
 //! `--seconds N` per append run, `--events N` for the replay log,
-//! `--replay PATH` to replay an existing log file only; `BENCH_KEEP=DIR`
+//! `--replay PATH` to measure startup of an existing log only; `BENCH_KEEP=DIR`
 //! keeps the replay log there). Prints markdown tables.
 
 #[global_allocator]
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use authlog::clock::SystemClock;
 use authlog::commands::RawAppend;
 use authlog::replay::replay;
+use authlog::snapshot;
 use authlog::writer::{spawn, SharedProjections, WriterConfig};
 use authlog_events::*;
 use authlog_projections::Projections;
@@ -111,17 +113,7 @@ fn main() {
         .position(|a| a == "--replay")
         .and_then(|i| args.get(i + 1))
     {
-        let store = RedbStore::open(path).unwrap();
-        for round in 1..=3 {
-            let mut projections = Projections::default();
-            let s = replay(&store, &mut projections).unwrap();
-            println!(
-                "replay {round}: {} events in {:.2} s = {:.0} events/s",
-                s.events,
-                s.elapsed.as_secs_f64(),
-                s.events as f64 / s.elapsed.as_secs_f64()
-            );
-        }
+        startup(std::path::Path::new(path));
         return;
     }
 
@@ -152,24 +144,61 @@ fn main() {
             store.append(vec![AppendBatch::new(chunk)]).unwrap();
         }
     }
-    let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len() as f64 / events as f64;
-    let records = size(&authlog_events::redb_store::log_path(&path));
-    let index = size(&path);
+    startup(&path);
+}
+
+/// Startup of the log at `path`: three full replays, then a projection
+/// snapshot is written and three starts restore it (open, load, replay
+/// the log after it). Prints markdown tables.
+fn startup(path: &std::path::Path) {
+    let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len() as f64;
+    let records = size(&authlog_events::redb_store::log_path(path));
+    let index = size(path);
+    let mut events = 0;
+    let mut last = Projections::default();
     println!();
     println!("| events | run | open s | replay s | replay events/s | startup s | record file bytes/event | index bytes/event |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for run in 1..=3 {
+        drop(std::mem::take(&mut last));
         let started = Instant::now();
-        let store = RedbStore::open(&path).unwrap();
+        let store = RedbStore::open(path).unwrap();
         let opened = started.elapsed().as_secs_f64();
         let mut projections = Projections::default();
         let summary = replay(&store, &mut projections).unwrap();
-        assert_eq!(summary.events, events);
+        events = summary.events;
         let rate = events as f64 / summary.elapsed.as_secs_f64();
         println!(
-            "| {events} | {run} | {opened:.2} | {:.2} | {rate:.0} | {:.2} | {records:.0} | {index:.0} |",
+            "| {events} | {run} | {opened:.2} | {:.2} | {rate:.0} | {:.2} | {:.0} | {:.0} |",
             summary.elapsed.as_secs_f64(),
+            started.elapsed().as_secs_f64(),
+            records / events as f64,
+            index / events as f64,
+        );
+        last = projections;
+    }
+
+    let file = path.with_extension("snapshot");
+    let started = Instant::now();
+    let bytes = snapshot::save(&file, &last).unwrap();
+    let written = started.elapsed().as_secs_f64();
+    drop(last);
+    println!();
+    println!("| events | run | snapshot write s | snapshot bytes/event | load s | startup from snapshot s |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for run in 1..=3 {
+        let started = Instant::now();
+        let store = RedbStore::open(path).unwrap();
+        let mut projections = snapshot::load(&file, &store).unwrap();
+        let loaded = started.elapsed().as_secs_f64();
+        let tail = replay(&store, &mut projections).unwrap();
+        assert_eq!(tail.events, 0);
+        assert_eq!(projections.applied_position, events);
+        println!(
+            "| {events} | {run} | {written:.2} | {:.0} | {loaded:.2} | {:.2} |",
+            bytes as f64 / events as f64,
             started.elapsed().as_secs_f64(),
         );
     }
+    let _ = std::fs::remove_file(&file);
 }

@@ -18,6 +18,7 @@ pub mod replay;
 pub mod scopes;
 pub mod secrets;
 pub mod server;
+pub mod snapshot;
 pub mod state;
 pub mod throttle;
 pub mod usage;

@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
 use authlog_events::{EventStore, RedbStore, StoreError};
@@ -17,6 +17,7 @@ use crate::commands::users::RecordTokenUse;
 use crate::config::Config;
 use crate::replay::replay;
 use crate::secrets::{KeyError, ServerKey};
+use crate::snapshot::{self, SnapshotError};
 use crate::state::AppState;
 use crate::writer::{self, WriterConfig};
 
@@ -152,8 +153,8 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
             tokio::task::spawn_blocking(move || start_write_side(&replay_state, writer_config));
         let handle = running.handle();
         let served = actix_web::rt::spawn(running);
-        match startup.await {
-            Ok(Ok(())) => {}
+        let restored_at = match startup.await {
+            Ok(Ok(position)) => position,
             Ok(Err(e)) => {
                 handle.stop(false).await;
                 return Err(e);
@@ -162,7 +163,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                 handle.stop(false).await;
                 return Err(ServeError::Http(std::io::Error::other(join.to_string())));
             }
-        }
+        };
         let flushing = state.clone();
         let every = std::time::Duration::from_secs(config.usage_flush_seconds);
         actix_web::rt::spawn(async move {
@@ -179,17 +180,38 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
             .map_err(ServeError::Http);
         flush_usage(&state).await;
         let closing = state.clone();
-        let _ = tokio::task::spawn_blocking(move || closing.stop_writer()).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            closing.stop_writer();
+            save_snapshot(&closing, restored_at);
+        })
+        .await;
         tracing::info!("stopped");
         result
     })
 }
 
-/// Replays the log into the projections, then starts the writer.
-fn start_write_side(state: &AppState, writer_config: WriterConfig) -> Result<(), ServeError> {
-    let summary = {
+/// Restores the projections from the snapshot (when the log extends it)
+/// and replays the rest of the log, then starts the writer. Returns the
+/// snapshot's position (0: none used).
+fn start_write_side(state: &AppState, writer_config: WriterConfig) -> Result<u64, ServeError> {
+    let (restored_at, summary) = {
         let mut projections = state.projections.write().unwrap_or_else(|e| e.into_inner());
-        replay(state.store.as_ref(), &mut projections)?
+        let started = Instant::now();
+        let path = snapshot::snapshot_path(&state.config.data_dir);
+        match snapshot::load(&path, state.store.as_ref()) {
+            Ok(restored) => {
+                *projections = restored;
+                tracing::info!(
+                    position = projections.applied_position,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "restored the projections from the snapshot"
+                );
+            }
+            Err(SnapshotError::Missing) => {}
+            Err(e) => tracing::warn!(error = %e, "replaying the whole log instead"),
+        }
+        let restored_at = projections.applied_position;
+        (restored_at, replay(state.store.as_ref(), &mut projections)?)
     };
     tracing::info!(
         events = summary.events,
@@ -207,7 +229,29 @@ fn start_write_side(state: &AppState, writer_config: WriterConfig) -> Result<(),
     bootstrap::provision(state, &state.key)?;
     state.set_ready();
     tracing::info!("ready");
-    Ok(())
+    Ok(restored_at)
+}
+
+/// Writes the projections' snapshot once the writer has stopped, unless
+/// they are still what the snapshot restored.
+fn save_snapshot(state: &AppState, restored_at: u64) {
+    let projections = state.read();
+    if projections.applied_position == restored_at {
+        return;
+    }
+    let started = Instant::now();
+    match snapshot::save(
+        &snapshot::snapshot_path(&state.config.data_dir),
+        &projections,
+    ) {
+        Ok(bytes) => tracing::info!(
+            position = projections.applied_position,
+            bytes,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "wrote the projection snapshot"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not write the projection snapshot"),
+    }
 }
 
 /// Appends the token uses noted since the last flush as one `TokensUsed`.

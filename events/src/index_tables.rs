@@ -1,8 +1,6 @@
 //! The redb side of the log: the index tables an append fills, the head
 //! and record-file length they cover (`META`), and lookups through them.
 
-use std::collections::HashMap;
-
 use redb::{Database, ReadableTable, WriteTransaction};
 
 use crate::codec::decode;
@@ -17,15 +15,11 @@ pub fn storage<E: Into<redb::Error>>(e: E) -> StoreError {
     StoreError::Storage(e.into().to_string())
 }
 
-/// A stream's version: as changed earlier in this transaction, else as stored.
+/// A stream's version as stored in the index (0: no such stream).
 pub fn current_version(
     streams: &impl ReadableTable<(&'static str, u64), u64>,
     stream: &str,
-    touched: &HashMap<String, u64>,
 ) -> Result<u64, StoreError> {
-    if let Some(v) = touched.get(stream) {
-        return Ok(*v);
-    }
     let last = streams
         .range((stream, 0)..=(stream, u64::MAX))
         .map_err(storage)?

@@ -12,7 +12,7 @@
 //! for positions before `first`. The indexer removes records from `Pending`
 //! only after their redb commit, so nothing falls between the two.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -22,6 +22,7 @@ use redb::Database;
 use crate::envelope::RecordedEvent;
 use crate::index_tables::commit_entries;
 use crate::store::Head;
+use crate::FastMap;
 
 /// How long records may wait to be indexed...
 const INDEX_EVERY: Duration = Duration::from_millis(50);
@@ -65,9 +66,9 @@ pub struct Pending {
     /// The entries; the first has position `first()`.
     pub entries: VecDeque<IndexEntry>,
     /// Event id → position, for the entries.
-    pub ids: HashMap<u128, u64>,
+    pub ids: FastMap<u128, u64>,
     /// Stream → its latest version among the entries.
-    pub versions: HashMap<String, u64>,
+    pub versions: FastMap<String, u64>,
     /// The head of the whole log (indexed or not).
     pub head: Option<Head>,
     /// The record file's length after the last acknowledged frame.

@@ -21,6 +21,10 @@ pub mod tables;
 pub mod time;
 pub mod verify;
 
+/// A hash map for the writer's per-append maps: foldhash (seeded per map,
+/// so names chosen by clients cannot be aimed at it) instead of SipHash.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;
+
 pub use catalogue::*;
 pub use envelope::{Actor, NewEvent, Principal, RecordedEvent};
 pub use redb_store::RedbStore;

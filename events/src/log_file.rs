@@ -35,6 +35,9 @@ pub const MAX_RECORD: usize = 16 * 1024 * 1024;
 /// Zeros written ahead of the records when an append reaches the end of
 /// what is already written.
 const PREALLOCATE: u64 = 1 << 20;
+/// The zeros themselves: static (the zero page), so writing them ahead
+/// allocates and clears nothing.
+static ZEROS: [u8; PREALLOCATE as usize] = [0; PREALLOCATE as usize];
 
 /// Bytes read at a time when scanning: the first read, doubled on each
 /// refill up to `MAX_CHUNK` (short reads stay cheap, long scans go fast).
@@ -160,7 +163,7 @@ impl LogFile {
     /// Writes `frames` (already encoded) at `at` in one write, then makes
     /// them durable with one `fdatasync`.
     /// When the frames reach past what the file has, `PREALLOCATE` bytes
-    /// of zeros follow them in the same write.
+    /// of zeros are written after them before the `fdatasync`.
     pub fn append(&self, at: u64, frames: &[u8]) -> std::io::Result<()> {
         use std::sync::atomic::Ordering::Relaxed;
         let end = at + frames.len() as u64;
@@ -168,14 +171,10 @@ impl LogFile {
         if written < end {
             written = self.io.len()?;
         }
+        self.io.write(at, frames)?;
         if written < end {
-            let mut buf = Vec::with_capacity(frames.len() + PREALLOCATE as usize);
-            buf.extend_from_slice(frames);
-            buf.resize(frames.len() + PREALLOCATE as usize, 0);
-            self.io.write(at, &buf)?;
+            self.io.write(end, &ZEROS)?;
             written = end + PREALLOCATE;
-        } else {
-            self.io.write(at, frames)?;
         }
         self.io.sync_data()?;
         self.written.store(written, Relaxed);

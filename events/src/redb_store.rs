@@ -10,14 +10,15 @@
 //! torn final commit, so the index always ends exactly where the
 //! acknowledged records end.
 
-use std::collections::{HashMap, VecDeque};
+use std::cell::OnceCell;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use redb::{
-    Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
-    ReadableTable,
+    Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadOnlyTable, ReadTransaction,
+    ReadableDatabase, ReadableTable,
 };
 
 use crate::chain::GENESIS;
@@ -34,6 +35,7 @@ use crate::store::{
 };
 use crate::tables::{CLIENT_INDEX, EVENT_IDS, META, OFFSETS, STREAMS};
 use crate::verify::verify_log;
+use crate::FastMap;
 
 /// Where the record file of the index at `index_path` lives: beside it,
 /// with the extension `log` (`authlog.redb` → `authlog.log`).
@@ -59,7 +61,36 @@ struct AppendState {
     /// Per stream prefix (up to its first `/`), a name at least as large as
     /// every stored stream with that prefix: a larger name (`grant/<a new
     /// UUIDv7>`) is a new stream, found without an index lookup.
-    ceilings: HashMap<String, String>,
+    ceilings: FastMap<String, String>,
+}
+
+/// The index tables an append may read, opened on first use: an append of
+/// new event ids to new streams (every token) opens none.
+struct IndexReads<'a> {
+    db: &'a Database,
+    tables: OnceCell<ReadTables>,
+}
+
+/// See `IndexReads`.
+struct ReadTables {
+    offsets: ReadOnlyTable<u64, u64>,
+    streams: ReadOnlyTable<(&'static str, u64), u64>,
+    ids: ReadOnlyTable<u128, u64>,
+}
+
+impl IndexReads<'_> {
+    fn get(&self) -> Result<&ReadTables, StoreError> {
+        if let Some(tables) = self.tables.get() {
+            return Ok(tables);
+        }
+        let txn = self.db.begin_read().map_err(storage)?;
+        let tables = ReadTables {
+            offsets: txn.open_table(OFFSETS).map_err(storage)?,
+            streams: txn.open_table(STREAMS).map_err(storage)?,
+            ids: txn.open_table(EVENT_IDS).map_err(storage)?,
+        };
+        Ok(self.tables.get_or_init(|| tables))
+    }
 }
 
 /// The prefix of a stream name, up to and including its first `/`.
@@ -151,20 +182,21 @@ impl Writer {
     fn prepare(
         &self,
         pending: &Pending,
-        txn: &ReadTransaction,
-        ceilings: &mut HashMap<String, String>,
+        db: &Database,
+        ceilings: &mut FastMap<String, String>,
         units: Vec<AppendBatch>,
     ) -> Result<Prepared, StoreError> {
-        let offsets = txn.open_table(OFFSETS).map_err(storage)?;
-        let streams = txn.open_table(STREAMS).map_err(storage)?;
-        let ids = txn.open_table(EVENT_IDS).map_err(storage)?;
+        let index = IndexReads {
+            db,
+            tables: OnceCell::new(),
+        };
         let first = pending.first();
         let stored_at = |position: u64| -> Result<RecordedEvent, StoreError> {
             if position >= first {
                 let entry = &pending.entries[(position - first) as usize];
                 read_offset(&self.log, position, entry.offset)
             } else {
-                read_position(&self.log, &offsets, position)
+                read_position(&self.log, &index.get()?.offsets, position)
             }
         };
         let position_of = |id: u128| -> Result<Option<u64>, StoreError> {
@@ -174,9 +206,10 @@ impl Writer {
             if let Some(p) = pending.ids.get(&id) {
                 return Ok(Some(*p));
             }
+            let ids = &index.get()?.ids;
             Ok(ids.get(id).map_err(storage)?.map(|p| p.value()))
         };
-        let mut version_of = |stream: &str, touched: &HashMap<String, u64>| {
+        let mut version_of = |stream: &str, touched: &FastMap<String, u64>| {
             if let Some(v) = touched.get(stream).or_else(|| pending.versions.get(stream)) {
                 return Ok(*v);
             }
@@ -184,7 +217,9 @@ impl Writer {
                 if !ceilings.contains_key(prefix) {
                     // The largest stored name with this prefix ('0' follows '/').
                     let end = format!("{}0", &prefix[..prefix.len() - 1]);
-                    let largest = streams
+                    let largest = index
+                        .get()?
+                        .streams
                         .range((prefix, 0)..(end.as_str(), 0))
                         .map_err(storage)?
                         .next_back()
@@ -204,7 +239,7 @@ impl Writer {
                     return Ok(0);
                 }
             }
-            current_version(&streams, stream, &HashMap::new())
+            current_version(&index.get()?.streams, stream)
         };
 
         let mut head = pending.head.unwrap_or(Head {
@@ -213,12 +248,12 @@ impl Writer {
         });
         let commit_start = head.position + 1;
         // Stream versions touched in this append (so later units see earlier ones).
-        let mut versions: HashMap<String, u64> = HashMap::new();
+        let mut versions: FastMap<String, u64> = FastMap::default();
         let mut outcomes: Vec<UnitOutcome> = Vec::with_capacity(units.len());
         let mut frames = Vec::with_capacity(units.len() * 512);
         let mut entries: Vec<IndexEntry> = Vec::with_capacity(units.len());
         // Event ids stored by this append: (unit, index in its records).
-        let mut new_ids: HashMap<u128, (usize, usize)> = HashMap::new();
+        let mut new_ids: FastMap<u128, (usize, usize)> = FastMap::default();
 
         for (unit_index, unit) in units.into_iter().enumerate() {
             // Repeated event ids are answered with what is stored.
@@ -323,9 +358,8 @@ impl Writer {
                 .pending
                 .read()
                 .unwrap_or_else(|e| e.into_inner());
-            let txn = self.db.begin_read().map_err(storage)?;
             (
-                self.prepare(&pending, &txn, &mut state.ceilings, units)?,
+                self.prepare(&pending, &self.db, &mut state.ceilings, units)?,
                 pending.end,
             )
         };
@@ -777,7 +811,7 @@ impl EventStore for RedbStore {
             return Ok(latest.stream_version);
         }
         let streams = txn.open_table(STREAMS).map_err(storage)?;
-        current_version(&streams, stream, &HashMap::new())
+        current_version(&streams, stream)
     }
 
     fn read_client(

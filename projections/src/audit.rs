@@ -14,6 +14,7 @@
 //! `client_index` table answers it.
 
 use crate::FastMap;
+use serde::{Deserialize, Serialize};
 
 use authlog_events::{
     Actor, Event, GrantType, Principal, RecordedEvent, RegistrationType, Timestamp,
@@ -22,7 +23,7 @@ use authlog_events::{
 use crate::Projection;
 
 /// A change in a client's life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ClientChange {
     /// It came into existence.
     Registered,
@@ -57,7 +58,7 @@ impl ClientChange {
 }
 
 /// One entry of a client's status history.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusEntry {
     /// What changed.
     pub change: ClientChange,
@@ -70,7 +71,7 @@ pub struct StatusEntry {
 }
 
 /// How a client was registered.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
     /// How it came to exist.
     pub registration_type: RegistrationType,
@@ -85,7 +86,7 @@ pub struct Registration {
 }
 
 /// What the log says about one client, over its whole life.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientAudit {
     /// Its registration (`None` if only failed authentications name it).
     pub registration: Option<Registration>,
@@ -111,7 +112,7 @@ pub struct ClientAudit {
 }
 
 /// The audit read model.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditIndex {
     by_actor: FastMap<Principal, Vec<u64>>,
     clients: FastMap<String, ClientAudit>,

@@ -2,6 +2,7 @@
 //! they are redeemed, denied or expired (then dropped, by the time of the
 //! event being folded, like expired tokens).
 
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
 use authlog_events::{AccessPreset, Digest, Event, GrantType, RecordedEvent, Timestamp};
@@ -14,7 +15,7 @@ use crate::Projection;
 pub const GRANT_RETENTION_SECONDS: i64 = 86_400;
 
 /// An authorization code.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeRecord {
     /// Id (its tokens' grant family).
     pub code_id: Uuid,
@@ -43,7 +44,7 @@ pub struct CodeRecord {
 }
 
 /// Where a device authorization stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeviceState {
     /// Waiting for the user.
     Pending,
@@ -65,7 +66,7 @@ pub enum DeviceState {
 }
 
 /// A device authorization (RFC 8628).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceRecord {
     /// Id (its tokens' grant family).
     pub device_id: Uuid,
@@ -88,7 +89,7 @@ pub struct DeviceRecord {
 }
 
 /// Codes and device authorizations.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grants {
     codes: HashMap<Uuid, CodeRecord>,
     code_by_digest: HashMap<Digest, Uuid>,

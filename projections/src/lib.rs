@@ -14,6 +14,7 @@ pub mod tokens;
 pub mod users;
 
 use authlog_events::RecordedEvent;
+use serde::{Deserialize, Serialize};
 
 /// A hash map for the per-event hot paths of the folds: foldhash (seeded
 /// per map, so keys chosen by clients cannot be aimed at it) instead of
@@ -37,7 +38,7 @@ pub trait Projection {
 
 /// Every read model the server keeps, folded together so that each one has
 /// seen exactly the same prefix of the log.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Projections {
     /// Position of the last event applied (0 = none).
     pub applied_position: u64,

@@ -1,6 +1,7 @@
 //! The client registry: every live client with its metadata, status and
 //! secret digests, plus the ids of deleted clients (never reusable).
 
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use subtle::ConstantTimeEq;
 use crate::Projection;
 
 /// Whether a client may get tokens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ClientStatus {
     /// Normal.
     Active,
@@ -29,7 +30,7 @@ impl ClientStatus {
 }
 
 /// One registered client.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientRecord {
     /// The id.
     pub client_id: String,
@@ -73,7 +74,7 @@ impl ClientRecord {
 }
 
 /// All clients.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registry {
     clients: BTreeMap<String, Arc<ClientRecord>>,
     deleted: HashSet<String>,

@@ -81,6 +81,24 @@ impl<V> Default for ShardedMap<V> {
 }
 
 impl<V> ShardedMap<V> {
+    /// An empty map with room for about `entries` entries.
+    pub fn with_capacity(entries: usize) -> Self {
+        let each = entries / SHARDS + entries / SHARDS / 8;
+        ShardedMap {
+            shards: (0..SHARDS)
+                .map(|_| HashMap::with_capacity_and_hasher(each, KeyHash))
+                .collect(),
+        }
+    }
+
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (u128, &V)> {
+        self.shards
+            .iter()
+            .flatten()
+            .map(|(&(low, high), v)| (u128::from(low) | (u128::from(high) << 64), v))
+    }
+
     fn shard(&self, key: Key) -> &HashMap<Key, V, KeyHash> {
         // Middle bits: hashbrown uses the low and the top bits of the hash.
         &self.shards[(mix(key) >> 32) as usize % SHARDS]
@@ -158,6 +176,60 @@ impl<T> Default for ChunkedSlab<T> {
 }
 
 impl<T> ChunkedSlab<T> {
+    /// An empty slab whose next fresh slot is `next` and whose freed slots
+    /// are `free` (to be reused in that order), ready for `put` of the
+    /// occupied slots: the layout of a slab being restored from its
+    /// `layout` and `occupied`. `None` when a free slot is out of range.
+    pub fn with_layout(next: u32, free: Vec<u32>) -> Option<Self> {
+        if free.iter().any(|&slot| slot >= next) {
+            return None;
+        }
+        let chunks = (next as usize).div_ceil(CHUNK);
+        Some(ChunkedSlab {
+            chunks: (0..chunks)
+                .map(|_| (0..CHUNK).map(|_| None).collect())
+                .collect(),
+            next,
+            free,
+        })
+    }
+
+    /// Puts `record` into an empty slot below the next fresh one (restoring
+    /// a layout); gives the record back when the slot is not such a slot.
+    pub fn put(&mut self, slot: u32, record: T) -> Result<(), T> {
+        if slot >= self.next {
+            return Err(record);
+        }
+        let (chunk, at) = Self::place(slot);
+        match self.chunks.get_mut(chunk).map(|c| &mut c[at]) {
+            Some(cell @ None) => {
+                *cell = Some(record);
+                Ok(())
+            }
+            _ => Err(record),
+        }
+    }
+
+    /// The next fresh slot and the freed slots (see `with_layout`).
+    pub fn layout(&self) -> (u32, &[u32]) {
+        (self.next, &self.free)
+    }
+
+    /// Every occupied slot and its record, in slot order.
+    pub fn occupied(&self) -> impl Iterator<Item = (u32, &T)> {
+        self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
+            chunk
+                .iter()
+                .enumerate()
+                .filter_map(move |(at, cell)| Some(((c * CHUNK + at) as u32, cell.as_ref()?)))
+        })
+    }
+
+    /// Whether every freed slot is empty (a restored layout is consistent).
+    pub fn free_slots_are_empty(&self) -> bool {
+        self.free.iter().all(|&slot| self.get(slot).is_none())
+    }
+
     fn place(slot: u32) -> (usize, usize) {
         (slot as usize / CHUNK, slot as usize % CHUNK)
     }

@@ -16,6 +16,8 @@ use authlog_events::{
 use uuid::Uuid;
 
 use crate::sharded::{ChunkedSlab, ShardedMap};
+
+mod snapshot;
 use crate::{FastMap, FastSet, Projection};
 
 /// How long after expiry a token is still remembered (for reuse detection
@@ -55,7 +57,7 @@ pub struct TokenRecord {
 }
 
 /// The less common parts of a token (see `TokenRecord`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct TokenDetails {
     subject: Option<Uuid>,
     family_id: Uuid,

@@ -1,6 +1,7 @@
 //! Users and their consents: profile, roles, teams, password digest,
 //! disabled state, and what each user consented to per client.
 
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use authlog_events::{AccessPreset, Event, RecordedEvent, Role, Timestamp};
@@ -9,7 +10,7 @@ use uuid::Uuid;
 use crate::Projection;
 
 /// One user.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
     /// Id.
     pub user_id: Uuid,
@@ -36,7 +37,7 @@ pub struct UserRecord {
 }
 
 /// A remembered consent.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Consent {
     /// Scopes consented to.
     pub scopes: Vec<String>,
@@ -49,7 +50,7 @@ pub struct Consent {
 }
 
 /// All users and consents.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Users {
     by_id: HashMap<Uuid, UserRecord>,
     by_username: HashMap<String, Uuid>,

@@ -1,8 +1,11 @@
 //! Model test: random command sequences (register, edit, rotate, pause,
 //! resume, delete, revoke-all, issue, revoke, users, logins, token use,
 //! clock jumps) through the real writer and a redb store, with restarts at
-//! random points. The projections built live always equal the projections
-//! a fresh replay of the log builds, and a restart changes nothing.
+//! random points, some of which first write a projection snapshot (later
+//! starts restore the newest one and replay the log after it). The
+//! projections built live always equal the projections a fresh replay of
+//! the log builds and those a snapshot of them restores, and a restart
+//! changes nothing.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -24,6 +27,12 @@ use crate::commands::users::{CreateUser, DisableUser, RecordLogin, RecordTokenUs
 use crate::commands::EventContext;
 use crate::replay::replay;
 use crate::secrets::ServerKey;
+use crate::snapshot::{self, SnapshotError};
+
+/// Where the test keeps the snapshot of the log at `path`.
+fn snapshot_at(path: &Path) -> std::path::PathBuf {
+    path.with_extension("snapshot")
+}
 
 const CLIENTS: u8 = 4;
 const USERS: u8 = 3;
@@ -44,7 +53,8 @@ enum Op {
     DisableUser(u8),
     Login(u8, bool),
     Advance(i64),
-    Restart,
+    /// Restart; write a snapshot first when true.
+    Restart(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -63,7 +73,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..USERS).prop_map(Op::DisableUser),
         1 => (0..USERS, any::<bool>()).prop_map(|(u, ok)| Op::Login(u, ok)),
         1 => prop_oneof![Just(60i64), Just(3_600), Just(200_000)].prop_map(Op::Advance),
-        1 => Just(Op::Restart),
+        1 => any::<bool>().prop_map(Op::Restart),
     ]
 }
 
@@ -77,7 +87,12 @@ struct Running {
 
 fn open(path: &Path, clock: Arc<ManualClock>) -> Running {
     let store: Arc<dyn EventStore> = Arc::new(RedbStore::open(path).unwrap());
-    let projections = SharedProjections::default();
+    let restored = match snapshot::load(&snapshot_at(path), store.as_ref()) {
+        Ok(restored) => restored,
+        Err(SnapshotError::Missing) => Projections::default(),
+        Err(e) => panic!("a snapshot this test wrote was refused: {e}"),
+    };
+    let projections = SharedProjections::new(std::sync::RwLock::new(restored));
     replay(store.as_ref(), &mut projections.write().unwrap()).unwrap();
     let (writer, thread) = spawn(
         store.clone(),
@@ -105,6 +120,13 @@ impl Running {
         let mut fresh = Projections::default();
         replay(self.store.as_ref(), &mut fresh).unwrap();
         fresh
+    }
+
+    /// The live projections through a snapshot file and back.
+    fn restored(&self, path: &Path) -> Projections {
+        let file = path.with_extension("check");
+        snapshot::save(&file, &self.live()).unwrap();
+        snapshot::load(&file, self.store.as_ref()).unwrap()
     }
 
     fn close(self) {
@@ -301,8 +323,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 clock.advance_seconds(seconds);
                 Ok(())
             }
-            Op::Restart => {
+            Op::Restart(snapshot) => {
                 let before = running.live();
+                if snapshot {
+                    snapshot::save(&snapshot_at(&path), &before).unwrap();
+                }
                 running.close();
                 running = open(&path, clock.clone());
                 prop_assert_eq!(
@@ -321,6 +346,9 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         );
         if step % 8 == 0 {
             prop_assert_eq!(running.live(), running.replayed(), "step {}", step);
+            if running.live().applied_position > 0 {
+                prop_assert_eq!(running.live(), running.restored(&path), "step {}", step);
+            }
         }
     }
     prop_assert_eq!(running.live(), running.replayed(), "at the end");

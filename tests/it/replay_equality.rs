@@ -1,5 +1,10 @@
 //! Projections are rebuilt by replay: after a scenario, a restart answers
-//! every admin read exactly as before.
+//! every admin read exactly as before, whether it starts from the
+//! projection snapshot written at the last stop, from that snapshot and
+//! the log after it (a crash since), or from the whole log (no snapshot,
+//! or one that cannot be used).
+
+use std::path::Path;
 
 use serde_json::{json, Value};
 
@@ -67,9 +72,9 @@ fn snapshot(s: &Server) -> Value {
     json!({ "list": list, "clients": clients, "users": users, "sessions": sessions })
 }
 
-#[test]
-fn a_restart_answers_every_admin_read_as_before() {
-    let s = Server::start();
+/// Clients, tokens, a revocation, an edit, a rotation, a pause and
+/// resume, a deletion and a user.
+fn scenario(s: &Server) {
     let admin = s.admin_token(None);
     let (a, a_secret) = s.service_client(&admin, "a", "read write");
     let (b, b_secret) = s.service_client(&admin, "b", "read");
@@ -125,7 +130,12 @@ fn a_restart_answers_every_admin_read_as_before() {
         .json(&json!({"display_name": "Bob B."}))
         .send()
         .unwrap();
+}
 
+#[test]
+fn a_restart_answers_every_admin_read_as_before() {
+    let s = Server::start();
+    scenario(&s);
     let before = snapshot(&s);
     let s = s.restart();
     let after = snapshot(&s);
@@ -133,4 +143,119 @@ fn a_restart_answers_every_admin_read_as_before() {
     assert_eq!(after["users"]["items"].as_array().unwrap().len(), 2);
     // a, b, app and the three default clients.
     assert_eq!(after["clients"].as_array().unwrap().len(), 6);
+}
+
+/// How often the server's log (all runs on `data`) says `what`.
+fn logged(data: &Path, what: &str) -> usize {
+    std::fs::read_to_string(data.with_extension("stderr.log"))
+        .unwrap()
+        .matches(what)
+        .count()
+}
+
+const WROTE: &str = "wrote the projection snapshot";
+const RESTORED: &str = "restored the projections from the snapshot";
+const REFUSED: &str = "replaying the whole log instead";
+
+#[test]
+fn a_start_from_the_snapshot_answers_like_a_start_from_the_whole_log() {
+    let s = Server::start();
+    scenario(&s);
+    let before = snapshot(&s);
+    let data = s.data.clone();
+    let snapshot_file = data.join("projections.snapshot");
+
+    // A graceful stop writes the snapshot; the next start restores it.
+    let s = s.restart();
+    assert_eq!(logged(&data, WROTE), 1);
+    assert_eq!(logged(&data, RESTORED), 1);
+    assert_eq!(snapshot(&s), before);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&snapshot_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the snapshot holds digests: owner-only");
+    }
+
+    // Without it, the whole log gives the same answers.
+    let dir = s.stop();
+    std::fs::remove_file(&snapshot_file).unwrap();
+    let mut s = Server::start_on(&data, &[]);
+    s.hold(dir);
+    assert_eq!(logged(&data, RESTORED), 1);
+    assert_eq!(snapshot(&s), before);
+
+    // A damaged snapshot is refused, and the whole log is replayed.
+    let dir = s.stop();
+    let mut bytes = std::fs::read(&snapshot_file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&snapshot_file, bytes).unwrap();
+    let mut s = Server::start_on(&data, &[]);
+    s.hold(dir);
+    assert_eq!(logged(&data, RESTORED), 1);
+    assert_eq!(logged(&data, REFUSED), 1);
+    assert!(logged(&data, "checksum mismatch") >= 1);
+    assert_eq!(snapshot(&s), before);
+}
+
+#[test]
+fn after_a_crash_the_snapshot_and_the_log_after_it_give_every_acknowledged_change() {
+    let s = Server::start();
+    scenario(&s);
+    let s = s.restart();
+    // Changes after the snapshot, then a crash: no new snapshot.
+    let admin = s.admin_token(None);
+    let (c, c_secret) = s.service_client(&admin, "after-snapshot", "read");
+    let token: Value = s.token_basic(&c, &c_secret, None).json().unwrap();
+    s.post("/api/admin/oauth-clients/a/pause")
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    let before = snapshot(&s);
+    let (data, dir) = s.kill9();
+
+    let mut s = Server::start_on(&data, &[]);
+    s.hold(dir);
+    assert_eq!(
+        logged(&data, RESTORED),
+        2,
+        "both starts restored a snapshot"
+    );
+    assert_eq!(snapshot(&s), before);
+    let introspected = s.introspect(&c, &c_secret, token["access_token"].as_str().unwrap());
+    assert_eq!(introspected["active"], true, "{introspected}");
+}
+
+#[test]
+fn a_snapshot_of_another_log_is_refused() {
+    let s = Server::start();
+    scenario(&s);
+    let data = s.data.clone();
+    let dir = s.stop();
+    // Another server's log, of at least as many records, under this snapshot.
+    let other = Server::start();
+    scenario(&other);
+    for _ in 0..20 {
+        other.admin_token(None);
+    }
+    let expected = snapshot(&other);
+    let other_data = other.data.clone();
+    let _other_dir = other.stop();
+    std::fs::remove_file(other_data.join("projections.snapshot")).unwrap();
+    std::fs::copy(
+        data.join("projections.snapshot"),
+        other_data.join("projections.snapshot"),
+    )
+    .unwrap();
+    drop(dir);
+
+    let s = Server::start_on(&other_data, &[]);
+    assert_eq!(logged(&other_data, RESTORED), 0);
+    assert_eq!(logged(&other_data, REFUSED), 1);
+    assert!(logged(&other_data, "has another hash") >= 1);
+    assert_eq!(snapshot(&s), expected);
 }
