@@ -218,8 +218,11 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
         let mut records = self.records;
         let mut slots = ShardedMap::with_capacity(expected);
         let mut by_digest = ShardedMap::with_capacity(expected);
-        let mut by_client: FastMap<String, BTreeSet<Uuid>> = FastMap::default();
-        let mut by_subject: FastMap<Uuid, BTreeSet<Uuid>> = FastMap::default();
+        // Unrevoked token ids per client number and per subject, gathered
+        // in slot order and made into sets at the end (a bulk build from
+        // sorted ids, not one insert each).
+        let mut live_by_client: Vec<Vec<Uuid>> = vec![Vec::new(); self.clients.len()];
+        let mut live_by_subject: FastMap<Uuid, Vec<Uuid>> = FastMap::default();
         while let Some((slot, t)) = seq.next_element::<(u32, StoredToken<Box<TokenDetails>>)>()? {
             let client = self
                 .clients
@@ -244,19 +247,12 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
                 details: t.details,
             };
             if record.revoked.is_none() {
-                match by_client.get_mut(&**client) {
-                    Some(set) => {
-                        set.insert(record.token_id);
-                    }
-                    None => {
-                        by_client.insert(client.to_string(), BTreeSet::from([record.token_id]));
-                    }
-                }
+                live_by_client[t.client as usize].push(record.token_id);
                 if let Some(subject) = record.subject() {
-                    by_subject
+                    live_by_subject
                         .entry(subject)
                         .or_default()
-                        .insert(record.token_id);
+                        .push(record.token_id);
                 }
             }
             if slots.insert(record.token_id.as_u128(), slot).is_some() {
@@ -267,6 +263,17 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
                 .put(slot, record)
                 .map_err(|_| A::Error::custom("a record is outside the slab or shares a slot"))?;
         }
+        let by_client = self
+            .clients
+            .iter()
+            .zip(live_by_client)
+            .filter(|(_, ids)| !ids.is_empty())
+            .map(|(client, ids)| (client.to_string(), BTreeSet::from_iter(ids)))
+            .collect();
+        let by_subject = live_by_subject
+            .into_iter()
+            .map(|(subject, ids)| (subject, BTreeSet::from_iter(ids)))
+            .collect();
         Ok(TokenIndex {
             tokens: TokenSlab { records, slots },
             by_digest,
