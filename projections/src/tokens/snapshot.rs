@@ -26,6 +26,8 @@ use crate::{FastMap, FastSet};
 
 /// Elements of the stored tuple, in order.
 const FIELDS: usize = 7;
+/// Records per batch handed to the thread that builds the id and digest maps.
+const BATCH: usize = 4096;
 
 /// A record as stored: its client and scope set by number. `D` is a
 /// borrowed `TokenDetails` when saving and an owned one when restoring.
@@ -216,52 +218,85 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
         // count can size the maps (capped, in case it is not ours).
         let expected = seq.size_hint().unwrap_or(0).min(1 << 28);
         let mut records = self.records;
-        let mut slots = ShardedMap::with_capacity(expected);
-        let mut by_digest = ShardedMap::with_capacity(expected);
         // Unrevoked token ids per client number and per subject, gathered
         // in slot order and made into sets at the end (a bulk build from
         // sorted ids, not one insert each).
         let mut live_by_client: Vec<Vec<Uuid>> = vec![Vec::new(); self.clients.len()];
         let mut live_by_subject: FastMap<Uuid, Vec<Uuid>> = FastMap::default();
-        while let Some((slot, t)) = seq.next_element::<(u32, StoredToken<Box<TokenDetails>>)>()? {
-            let client = self
-                .clients
-                .get(t.client as usize)
-                .ok_or_else(|| A::Error::custom("a token names an unknown client"))?;
-            let scopes = self
-                .scopes
-                .get(t.scopes as usize)
-                .ok_or_else(|| A::Error::custom("a token names an unknown scope set"))?;
-            let record = TokenRecord {
-                token_id: t.token_id,
-                kind: t.kind,
-                digest: t.digest,
-                client_id: client.clone(),
-                scopes: scopes.clone(),
-                access: t.access,
-                issued_at: t.issued_at,
-                expires_at: t.expires_at,
-                grant_type: t.grant_type,
-                revoked: t.revoked,
-                last_used: t.last_used,
-                details: t.details,
-            };
-            if record.revoked.is_none() {
-                live_by_client[t.client as usize].push(record.token_id);
-                if let Some(subject) = record.subject() {
-                    live_by_subject
-                        .entry(subject)
-                        .or_default()
-                        .push(record.token_id);
+        // The id and digest maps (random inserts, most of a restore's time)
+        // are built on a second thread from batches of (id, digest key, slot).
+        let (maps, decoded) = std::thread::scope(|scope| {
+            let (batches, received) = std::sync::mpsc::sync_channel::<Vec<(u128, u128, u32)>>(16);
+            let builder = scope.spawn(move || {
+                let mut slots = ShardedMap::with_capacity(expected);
+                let mut by_digest = ShardedMap::with_capacity(expected);
+                let mut unique = true;
+                for batch in received {
+                    for (id, digest, slot) in batch {
+                        unique &= slots.insert(id, slot).is_none();
+                        by_digest.insert(digest, slot);
+                    }
                 }
-            }
-            if slots.insert(record.token_id.as_u128(), slot).is_some() {
-                return Err(A::Error::custom("two records share a token id"));
-            }
-            by_digest.insert(digest_key(&record.digest), slot);
-            records
-                .put(slot, record)
-                .map_err(|_| A::Error::custom("a record is outside the slab or shares a slot"))?;
+                (slots, by_digest, unique)
+            });
+            let mut decode = || -> Result<(), A::Error> {
+                let mut batch = Vec::with_capacity(BATCH);
+                while let Some((slot, t)) =
+                    seq.next_element::<(u32, StoredToken<Box<TokenDetails>>)>()?
+                {
+                    let client = self
+                        .clients
+                        .get(t.client as usize)
+                        .ok_or_else(|| A::Error::custom("a token names an unknown client"))?;
+                    let scopes = self
+                        .scopes
+                        .get(t.scopes as usize)
+                        .ok_or_else(|| A::Error::custom("a token names an unknown scope set"))?;
+                    let record = TokenRecord {
+                        token_id: t.token_id,
+                        kind: t.kind,
+                        digest: t.digest,
+                        client_id: client.clone(),
+                        scopes: scopes.clone(),
+                        access: t.access,
+                        issued_at: t.issued_at,
+                        expires_at: t.expires_at,
+                        grant_type: t.grant_type,
+                        revoked: t.revoked,
+                        last_used: t.last_used,
+                        details: t.details,
+                    };
+                    if record.revoked.is_none() {
+                        live_by_client[t.client as usize].push(record.token_id);
+                        if let Some(subject) = record.subject() {
+                            live_by_subject
+                                .entry(subject)
+                                .or_default()
+                                .push(record.token_id);
+                        }
+                    }
+                    batch.push((record.token_id.as_u128(), digest_key(&record.digest), slot));
+                    if batch.len() == BATCH {
+                        // Only fails if the builder is gone, which the join reports.
+                        let _ =
+                            batches.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                    }
+                    records.put(slot, record).map_err(|_| {
+                        A::Error::custom("a record is outside the slab or shares a slot")
+                    })?;
+                }
+                let _ = batches.send(batch);
+                Ok(())
+            };
+            let decoded = decode();
+            drop(batches);
+            (builder.join(), decoded)
+        });
+        decoded?;
+        let (slots, by_digest, unique) =
+            maps.map_err(|_| A::Error::custom("building the token maps failed"))?;
+        if !unique {
+            return Err(A::Error::custom("two records share a token id"));
         }
         let by_client = self
             .clients
