@@ -45,10 +45,12 @@ impl SecretKind {
     }
 }
 
-/// 32 bytes from the operating system's CSPRNG.
+/// 32 random bytes from `rand`'s thread-local CSPRNG (ChaCha, seeded and
+/// regularly reseeded from the operating system): the same strength as
+/// asking the OS, without a system call per token.
 pub fn random_bytes() -> [u8; 32] {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
     bytes
 }
 

@@ -120,7 +120,9 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                     let response = srv.call(req);
                     async move { response.await.map(crate::http::cors::finish) }
                 })
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<
+                    crate::http::request_span::RequestSpan,
+                >::new())
                 .configure(crate::http::routes)
                 .default_service(web::to(crate::http::not_found))
         })

@@ -23,6 +23,7 @@ pub mod login;
 pub mod metadata;
 pub mod pages;
 pub mod registration;
+pub mod request_span;
 pub mod revocation;
 pub mod session;
 pub mod sessions;

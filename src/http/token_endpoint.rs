@@ -10,7 +10,7 @@ use authlog_events::{
     Event, GrantType, Principal, RecordedEvent, TokenEndpointAuthMethod, TokenKind,
 };
 use authlog_projections::{ClientRecord, ClientStatus, DeviceState};
-use serde_json::json;
+use serde::Serialize;
 
 use super::client_auth::{authenticate_request, Authenticated};
 use super::context::RequestFacts;
@@ -59,7 +59,13 @@ impl Minted {
     /// The RFC 6749 §5.1 response for the tokens among `events`, or `None`
     /// when the grant issued none (a detected reuse revoked instead).
     fn response(&self, events: &[RecordedEvent]) -> Option<HttpResponse> {
-        let mut body = json!({ "token_type": "Bearer" });
+        let mut body = TokenResponse {
+            access_token: None,
+            expires_in: None,
+            refresh_token: None,
+            scope: None,
+            token_type: "Bearer",
+        };
         let mut issued = false;
         for event in events {
             if let Event::TokenIssued {
@@ -73,12 +79,12 @@ impl Minted {
                 issued = true;
                 match kind {
                     TokenKind::Access => {
-                        body["access_token"] = json!(self.access);
-                        body["expires_in"] =
-                            json!(expires_at.unix_seconds() - issued_at.unix_seconds());
-                        body["scope"] = json!(scopes.join(" "));
+                        body.access_token = Some(&self.access);
+                        body.expires_in =
+                            Some(expires_at.unix_seconds() - issued_at.unix_seconds());
+                        body.scope = Some(scopes.join(" "));
                     }
-                    TokenKind::Refresh => body["refresh_token"] = json!(self.refresh),
+                    TokenKind::Refresh => body.refresh_token = Some(&self.refresh),
                 }
             }
         }
@@ -89,6 +95,20 @@ impl Minted {
                 .json(body)
         })
     }
+}
+
+/// The RFC 6749 §5.1 token response (members in name order).
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_in: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    token_type: &'static str,
 }
 
 /// Requested scopes, checked against what the client may have; none
