@@ -172,6 +172,9 @@ impl Indexer {
     }
 
     fn run(&self, db: &Database) {
+        // Reused every round: a fresh buffer of this size is fresh memory
+        // from the allocator each time (page faults, zeroing).
+        let mut batch = Vec::new();
         loop {
             let stop = {
                 let control = self.control.lock().unwrap_or_else(|e| e.into_inner());
@@ -186,7 +189,7 @@ impl Indexer {
                 }
                 control.stop
             };
-            if let Err(message) = self.index_pending(db) {
+            if let Err(message) = self.index_pending(db, &mut batch) {
                 tracing::error!(%message, "indexing the log failed; appends are refused until restart");
                 self.control
                     .lock()
@@ -209,8 +212,9 @@ impl Indexer {
     }
 
     /// Indexes everything pending now, then forgets it from `Pending`.
-    fn index_pending(&self, db: &Database) -> Result<(), String> {
-        let (batch, head, end) = {
+    fn index_pending(&self, db: &Database, batch: &mut Vec<IndexEntry>) -> Result<(), String> {
+        batch.clear();
+        let (head, end) = {
             let pending = self.pending.read().unwrap_or_else(|e| e.into_inner());
             let Some(last) = pending.entries.back() else {
                 return Ok(());
@@ -219,19 +223,17 @@ impl Indexer {
                 Some(h) if h.position == last.position => h,
                 _ => return Err("pending records do not end at the head".into()),
             };
-            (
-                pending.entries.iter().cloned().collect::<Vec<_>>(),
-                head,
-                pending.end,
-            )
+            batch.extend(pending.entries.iter().cloned());
+            (head, pending.end)
         };
         // Appends made while this commits stay pending for the next round;
         // the head and end written belong to the last entry indexed.
-        commit_entries(db, &batch, &head, end)?;
+        commit_entries(db, batch, &head, end)?;
         self.pending
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .drain_indexed(batch.len());
+        batch.clear();
         Ok(())
     }
 }
