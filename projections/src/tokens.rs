@@ -509,7 +509,7 @@ mod tests {
         Timestamp::from_unix_seconds(seconds)
     }
 
-    fn recorded(position: u64, when: i64, payload: Event) -> RecordedEvent {
+    pub(super) fn recorded(position: u64, when: i64, payload: Event) -> RecordedEvent {
         RecordedEvent {
             position,
             stream: "s".into(),

@@ -324,9 +324,10 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
 
 #[cfg(test)]
 mod tests {
-    use authlog_events::{Actor, Event, RecordedEvent, RevocationTarget};
+    use authlog_events::{Event, RecordedEvent, RevocationTarget};
     use proptest::prelude::*;
 
+    use super::super::tests::recorded;
     use super::*;
     use crate::Projection;
 
@@ -432,20 +433,7 @@ mod tests {
                     continue;
                 }
             };
-            let position = out.len() as u64 + 1;
-            out.push(RecordedEvent {
-                position,
-                stream: "s".into(),
-                stream_version: position,
-                event_id: Uuid::from_u128(position.into()),
-                recorded_at: Timestamp::from_unix_seconds(now),
-                actor: Actor::system(),
-                client_id: None,
-                correlation_id: None,
-                payload,
-                prev_hash: [0; 32],
-                hash: [0; 32],
-            });
+            out.push(recorded(out.len() as u64 + 1, now, payload));
         }
         out
     }
