@@ -180,7 +180,8 @@ fn startup(path: &std::path::Path) {
 
     let file = path.with_extension("snapshot");
     let started = Instant::now();
-    let bytes = snapshot::save(&file, &last).unwrap();
+    let key = authlog::secrets::ServerKey::from_bytes([7; 32]);
+    let bytes = snapshot::save(&file, &last, &key).unwrap();
     let written = started.elapsed().as_secs_f64();
     drop(last);
     println!();
@@ -189,7 +190,7 @@ fn startup(path: &std::path::Path) {
     for run in 1..=3 {
         let started = Instant::now();
         let store = RedbStore::open(path).unwrap();
-        let mut projections = snapshot::load(&file, &store).unwrap();
+        let mut projections = snapshot::load(&file, &store, &key).unwrap();
         let loaded = started.elapsed().as_secs_f64();
         let tail = replay(&store, &mut projections).unwrap();
         assert_eq!(tail.events, 0);

@@ -174,6 +174,12 @@ impl ServerKey {
             .map(Self::from_bytes)
     }
 
+    /// A fresh HMAC-SHA256 under this key, for inputs too long to hold
+    /// at once (projection snapshots).
+    pub fn mac(&self) -> Hmac<Sha256> {
+        self.mac.clone()
+    }
+
     /// HMAC-SHA256(key, value).
     pub fn digest(&self, value: &str) -> Digest {
         let mut mac = self.mac.clone();

@@ -200,7 +200,7 @@ fn start_write_side(state: &AppState, writer_config: WriterConfig) -> Result<u64
         let mut projections = state.projections.write().unwrap_or_else(|e| e.into_inner());
         let started = Instant::now();
         let path = snapshot::snapshot_path(&state.config.data_dir);
-        match snapshot::load(&path, state.store.as_ref()) {
+        match snapshot::load(&path, state.store.as_ref(), &state.key) {
             Ok(restored) => {
                 *projections = restored;
                 tracing::info!(
@@ -237,6 +237,11 @@ fn start_write_side(state: &AppState, writer_config: WriterConfig) -> Result<u64
 /// Writes the projections' snapshot once the writer has stopped, unless
 /// they are still what the snapshot restored.
 fn save_snapshot(state: &AppState, restored_at: u64) {
+    if state.projections.is_poisoned() {
+        // A fold panicked part-way: only a replay may rebuild from here.
+        tracing::warn!("not writing the projection snapshot: a fold failed");
+        return;
+    }
     let projections = state.read();
     if projections.applied_position == restored_at {
         return;
@@ -245,6 +250,7 @@ fn save_snapshot(state: &AppState, restored_at: u64) {
     match snapshot::save(
         &snapshot::snapshot_path(&state.config.data_dir),
         &projections,
+        &state.key,
     ) {
         Ok(bytes) => tracing::info!(
             position = projections.applied_position,

@@ -5,7 +5,7 @@
 //! position of the log, with that record's hash:
 //!
 //! ```text
-//! magic "ALSNAP01" ‖ bincode(Header) ‖ bincode(Projections) ‖ SHA-256 of all before it
+//! magic "ALSNAP01" ‖ bincode(Header) ‖ bincode(Projections) ‖ HMAC-SHA256(server key, all before it)
 //! ```
 //!
 //! The server writes one when it stops, after its writer has stopped (so
@@ -14,25 +14,30 @@
 //! holds the same digests as the log. A crash leaves the previous
 //! snapshot, which is still good: the log only grows after it.
 //!
-//! At start a snapshot is used only when its format and build match this
-//! server's, its checksum matches, and the log's record at its position
-//! has the hash it names; the log after that position is then replayed as
-//! usual. Anything else (no file, another build, a log that does not extend
-//! the snapshot) means a full replay.
+//! At start a snapshot is used only when it was written by this very
+//! executable (its SHA-256 is the build id: any code change means a full
+//! replay, so a fold that changed can never be fed an old result), its MAC
+//! under the server key matches (checked before anything is decoded, so a
+//! file nobody with the key wrote is never parsed), and the log's record at
+//! its position has the hash it names (each hash covers the one before, so
+//! this is the same log up to there); the log after that position is then
+//! replayed as usual. Anything else means a full replay.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use authlog_events::EventStore;
 use authlog_projections::Projections;
+use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256};
 use thiserror::Error;
 
+use crate::secrets::ServerKey;
+
 /// First bytes of a snapshot file.
 const MAGIC: [u8; 8] = *b"ALSNAP01";
-/// Bumped whenever the stored form of any read model changes, or a fold
-/// changes what it derives from the same events.
+/// The file layout's version (the build id already changes with any code).
 const FORMAT: u32 = 1;
 /// Bytes of I/O buffering.
 const BUFFER: usize = 1 << 20;
@@ -63,8 +68,8 @@ pub enum SnapshotError {
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Header {
     format: u32,
-    /// The server version that wrote it.
-    build: String,
+    /// SHA-256 of the executable that wrote it.
+    build: [u8; 32],
     /// The last position folded in.
     position: u64,
     /// That record's hash.
@@ -79,20 +84,58 @@ fn config() -> impl bincode::config::Config {
     bincode::config::standard()
 }
 
+/// SHA-256 of this process's executable, read once (`None`: unreadable, so
+/// no snapshot is used or written).
+fn build_id() -> Option<[u8; 32]> {
+    static BUILD: std::sync::OnceLock<Option<[u8; 32]>> = std::sync::OnceLock::new();
+    *BUILD.get_or_init(|| {
+        let mut exe = File::open(std::env::current_exe().ok()?).ok()?;
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut exe, &mut hasher).ok()?;
+        Some(hasher.finalize().into())
+    })
+}
+
+/// The temporary file a snapshot is written to before its rename.
+fn temporary_path(path: &Path) -> PathBuf {
+    path.with_extension("snapshot.tmp")
+}
+
 /// Writes a snapshot of `projections` at `path`; returns its size in bytes.
 /// Empty projections are not written.
-pub fn save(path: &Path, projections: &Projections) -> Result<u64, SnapshotError> {
+pub fn save(path: &Path, projections: &Projections, key: &ServerKey) -> Result<u64, SnapshotError> {
     if projections.applied_position == 0 {
         return Ok(0);
     }
     let header = Header {
         format: FORMAT,
-        build: env!("CARGO_PKG_VERSION").to_owned(),
+        build: build_id().ok_or_else(|| unusable("this executable could not be read"))?,
         position: projections.applied_position,
         hash: projections.stats.head_hash,
     };
-    let temporary = path.with_extension("snapshot.tmp");
+    let temporary = temporary_path(path);
     let _ = std::fs::remove_file(&temporary);
+    let written = write_to(&temporary, &header, projections, key.mac());
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    let bytes = written?;
+    std::fs::rename(&temporary, path)?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()?;
+    Ok(bytes)
+}
+
+/// Writes the whole snapshot file at `temporary`, durably; returns its size.
+fn write_to(
+    temporary: &Path,
+    header: &Header,
+    projections: &Projections,
+    mac: Hmac<Sha256>,
+) -> Result<u64, SnapshotError> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -100,33 +143,28 @@ pub fn save(path: &Path, projections: &Projections) -> Result<u64, SnapshotError
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let file = options.open(&temporary)?;
-    let mut out = BufWriter::with_capacity(
-        BUFFER,
-        Hashing {
-            inner: file,
-            hasher: Sha256::new(),
-        },
-    );
+    let file = options.open(temporary)?;
+    let mut out = BufWriter::with_capacity(BUFFER, Signing { inner: file, mac });
     out.write_all(&MAGIC)?;
-    bincode::serde::encode_into_std_write(&header, &mut out, config()).map_err(unusable)?;
+    bincode::serde::encode_into_std_write(header, &mut out, config()).map_err(unusable)?;
     bincode::serde::encode_into_std_write(projections, &mut out, config()).map_err(unusable)?;
-    let Hashing {
+    let Signing {
         inner: mut file,
-        hasher,
+        mac,
     } = out.into_inner().map_err(|e| e.into_error())?;
-    file.write_all(&hasher.finalize())?;
+    file.write_all(&mac.finalize().into_bytes())?;
     file.sync_all()?;
-    let bytes = file.metadata()?.len();
-    std::fs::rename(&temporary, path)?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(bytes)
+    Ok(file.metadata()?.len())
 }
 
-/// Reads the snapshot at `path` if the log in `store` extends it.
-pub fn load(path: &Path, store: &dyn EventStore) -> Result<Projections, SnapshotError> {
+/// Reads the snapshot at `path` if the log in `store` extends it (and
+/// removes a temporary file a stopped save left behind).
+pub fn load(
+    path: &Path,
+    store: &dyn EventStore,
+    key: &ServerKey,
+) -> Result<Projections, SnapshotError> {
+    let _ = std::fs::remove_file(temporary_path(path));
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SnapshotError::Missing),
@@ -136,7 +174,7 @@ pub fn load(path: &Path, store: &dyn EventStore) -> Result<Projections, Snapshot
         .metadata()?
         .len()
         .checked_sub(32)
-        .ok_or_else(|| unusable("shorter than its checksum"))?;
+        .ok_or_else(|| unusable("shorter than its MAC"))?;
     let body = || -> Result<_, SnapshotError> {
         (&file).seek(SeekFrom::Start(0))?;
         let mut reader = BufReader::with_capacity(BUFFER, (&file).take(covered));
@@ -156,13 +194,14 @@ pub fn load(path: &Path, store: &dyn EventStore) -> Result<Projections, Snapshot
     // The header first: a snapshot of another build, or of another log,
     // is passed over without reading it all.
     let (header, _) = body()?;
-    if header.format != FORMAT || header.build != env!("CARGO_PKG_VERSION") {
+    if header.format != FORMAT {
         return Err(unusable(format!(
-            "written by {} (format {}), this is {} (format {FORMAT})",
-            header.build,
-            header.format,
-            env!("CARGO_PKG_VERSION")
+            "format {}, this server writes {FORMAT}",
+            header.format
         )));
+    }
+    if Some(header.build) != build_id() {
+        return Err(unusable("written by another build of authlog"));
     }
     let record = store
         .read_all(header.position, 1)
@@ -183,17 +222,25 @@ pub fn load(path: &Path, store: &dyn EventStore) -> Result<Projections, Snapshot
         }
     }
 
-    // Then the checksum, before anything is decoded from the body.
+    // Then the MAC, before anything is decoded from the body.
     (&file).seek(SeekFrom::Start(0))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(
-        &mut BufReader::with_capacity(BUFFER, (&file).take(covered)),
-        &mut hasher,
-    )?;
+    let mut mac = key.mac();
+    let mut whole = BufReader::with_capacity(BUFFER, (&file).take(covered));
+    loop {
+        let chunk = whole.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        mac.update(chunk);
+        let n = chunk.len();
+        whole.consume(n);
+    }
     let mut stored = [0u8; 32];
     (&file).read_exact(&mut stored)?;
-    if hasher.finalize().as_slice() != stored {
-        return Err(unusable("checksum mismatch"));
+    if mac.verify_slice(&stored).is_err() {
+        return Err(unusable(
+            "MAC mismatch: damaged, or not written with this server key",
+        ));
     }
 
     let (_, mut reader) = body()?;
@@ -206,16 +253,16 @@ pub fn load(path: &Path, store: &dyn EventStore) -> Result<Projections, Snapshot
     Ok(projections)
 }
 
-/// A writer that hashes what passes through it.
-struct Hashing {
+/// A writer that MACs what passes through it.
+struct Signing {
     inner: File,
-    hasher: Sha256,
+    mac: Hmac<Sha256>,
 }
 
-impl Write for Hashing {
+impl Write for Signing {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        self.mac.update(&buf[..n]);
         Ok(n)
     }
 

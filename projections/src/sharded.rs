@@ -178,17 +178,19 @@ impl<T> Default for ChunkedSlab<T> {
 impl<T> ChunkedSlab<T> {
     /// An empty slab whose next fresh slot is `next` and whose freed slots
     /// are `free` (to be reused in that order), ready for `put` of the
-    /// occupied slots: the layout of a slab being restored from its
-    /// `layout` and `occupied`. `None` when a free slot is out of range.
+    /// occupied slots and then `finish_layout`: restoring a slab from its
+    /// `layout` and `occupied`. `None` when a free slot is out of range or
+    /// listed twice.
     pub fn with_layout(next: u32, free: Vec<u32>) -> Option<Self> {
-        if free.iter().any(|&slot| slot >= next) {
+        let mut sorted = free.clone();
+        sorted.sort_unstable();
+        if sorted.last().is_some_and(|&slot| slot >= next)
+            || sorted.windows(2).any(|w| w[0] == w[1])
+        {
             return None;
         }
-        let chunks = (next as usize).div_ceil(CHUNK);
         Some(ChunkedSlab {
-            chunks: (0..chunks)
-                .map(|_| (0..CHUNK).map(|_| None).collect())
-                .collect(),
+            chunks: Vec::new(),
             next,
             free,
         })
@@ -201,13 +203,30 @@ impl<T> ChunkedSlab<T> {
             return Err(record);
         }
         let (chunk, at) = Self::place(slot);
-        match self.chunks.get_mut(chunk).map(|c| &mut c[at]) {
-            Some(cell @ None) => {
+        while self.chunks.len() <= chunk {
+            self.chunks.push((0..CHUNK).map(|_| None).collect());
+        }
+        match &mut self.chunks[chunk][at] {
+            cell @ None => {
                 *cell = Some(record);
                 Ok(())
             }
-            _ => Err(record),
+            Some(_) => Err(record),
         }
+    }
+
+    /// Ends a restore after `records` calls of `put`: every slot below the
+    /// next fresh one must be either occupied or free, and only once.
+    /// Allocates the chunks growth would have. False when inconsistent.
+    pub fn finish_layout(&mut self, records: usize) -> bool {
+        if records + self.free.len() != self.next as usize {
+            return false;
+        }
+        let chunks = (self.next as usize).div_ceil(CHUNK);
+        while self.chunks.len() < chunks {
+            self.chunks.push((0..CHUNK).map(|_| None).collect());
+        }
+        self.free.iter().all(|&slot| self.get(slot).is_none())
     }
 
     /// The next fresh slot and the freed slots (see `with_layout`).
@@ -223,11 +242,6 @@ impl<T> ChunkedSlab<T> {
                 .enumerate()
                 .filter_map(move |(at, cell)| Some(((c * CHUNK + at) as u32, cell.as_ref()?)))
         })
-    }
-
-    /// Whether every freed slot is empty (a restored layout is consistent).
-    pub fn free_slots_are_empty(&self) -> bool {
-        self.free.iter().all(|&slot| self.get(slot).is_none())
     }
 
     fn place(slot: u32) -> (usize, usize) {
@@ -300,6 +314,19 @@ mod tests {
                     _ => prop_assert_eq!(ours.get(key), model.get(&key)),
                 }
                 prop_assert_eq!(ours.len(), model.len());
+            }
+        }
+
+        #[test]
+        fn a_restored_layout_refuses_free_slots_out_of_range_or_twice(next in 1u32..50, free in proptest::collection::vec(0u32..60, 0..10)) {
+            let mut distinct = free.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let valid = distinct.len() == free.len() && free.iter().all(|&s| s < next);
+            let slab = ChunkedSlab::<u8>::with_layout(next, free);
+            prop_assert_eq!(slab.is_some(), valid);
+            if let Some(mut slab) = slab {
+                prop_assert_eq!(slab.put(next, 1), Err(1), "a slot past the next fresh one");
             }
         }
 

@@ -397,6 +397,11 @@ impl Projection for TokenIndex {
                 grant_type,
                 parent_id,
             } => {
+                // A repeated token id replaces the old token and every
+                // index entry of it (the writer never repeats one).
+                if self.tokens.contains_key(token_id) {
+                    self.forget(*token_id);
+                }
                 let shared_client = self.intern_client(client_id);
                 let shared_scopes = self.intern_scopes(scopes);
                 let details = (subject.is_some()
@@ -550,6 +555,18 @@ mod tests {
             index.apply(&recorded(i as u64 + 1, when, e));
         }
         index
+    }
+
+    #[test]
+    fn a_repeated_token_id_replaces_the_old_token_everywhere() {
+        let idx = index(vec![
+            (0, issued(1, "a", 1, None, 100)),
+            (0, issued(1, "b", 1, None, 100)),
+        ]);
+        assert_eq!(idx.len(), 1);
+        assert_eq!(idx.active_count("a", at(0)), 0);
+        assert_eq!(idx.active_count("b", at(0)), 1);
+        assert!(idx.by_digest(&Digest([1; 32])).is_some());
     }
 
     #[test]

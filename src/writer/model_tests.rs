@@ -29,6 +29,11 @@ use crate::replay::replay;
 use crate::secrets::ServerKey;
 use crate::snapshot::{self, SnapshotError};
 
+/// The key the test's snapshots are signed with.
+fn snapshot_key() -> ServerKey {
+    ServerKey::from_bytes([9; 32])
+}
+
 /// Where the test keeps the snapshot of the log at `path`.
 fn snapshot_at(path: &Path) -> std::path::PathBuf {
     path.with_extension("snapshot")
@@ -87,7 +92,7 @@ struct Running {
 
 fn open(path: &Path, clock: Arc<ManualClock>) -> Running {
     let store: Arc<dyn EventStore> = Arc::new(RedbStore::open(path).unwrap());
-    let restored = match snapshot::load(&snapshot_at(path), store.as_ref()) {
+    let restored = match snapshot::load(&snapshot_at(path), store.as_ref(), &snapshot_key()) {
         Ok(restored) => restored,
         Err(SnapshotError::Missing) => Projections::default(),
         Err(e) => panic!("a snapshot this test wrote was refused: {e}"),
@@ -125,8 +130,8 @@ impl Running {
     /// The live projections through a snapshot file and back.
     fn restored(&self, path: &Path) -> Projections {
         let file = path.with_extension("check");
-        snapshot::save(&file, &self.live()).unwrap();
-        snapshot::load(&file, self.store.as_ref()).unwrap()
+        snapshot::save(&file, &self.live(), &snapshot_key()).unwrap();
+        snapshot::load(&file, self.store.as_ref(), &snapshot_key()).unwrap()
     }
 
     fn close(self) {
@@ -326,7 +331,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Restart(snapshot) => {
                 let before = running.live();
                 if snapshot {
-                    snapshot::save(&snapshot_at(&path), &before).unwrap();
+                    snapshot::save(&snapshot_at(&path), &before, &snapshot_key()).unwrap();
                 }
                 running.close();
                 running = open(&path, clock.clone());

@@ -198,7 +198,7 @@ fn a_start_from_the_snapshot_answers_like_a_start_from_the_whole_log() {
     s.hold(dir);
     assert_eq!(logged(&data, RESTORED), 1);
     assert_eq!(logged(&data, REFUSED), 1);
-    assert!(logged(&data, "checksum mismatch") >= 1);
+    assert!(logged(&data, "MAC mismatch") >= 1);
     assert_eq!(snapshot(&s), before);
 }
 

@@ -166,7 +166,7 @@ impl<'de> Visitor<'de> for IndexVisitor {
         let next: u32 = seq.next_element()?.ok_or_else(|| missing("next slot"))?;
         let free: Vec<u32> = seq.next_element()?.ok_or_else(|| missing("free slots"))?;
         let records = ChunkedSlab::with_layout(next, free)
-            .ok_or_else(|| A::Error::custom("a free slot is past the next slot"))?;
+            .ok_or_else(|| A::Error::custom("a free slot is past the next slot or listed twice"))?;
         let mut index = seq
             .next_element_seed(RecordsSeed {
                 clients: &clients,
@@ -174,8 +174,11 @@ impl<'de> Visitor<'de> for IndexVisitor {
                 records,
             })?
             .ok_or_else(|| missing("records"))?;
-        if !index.tokens.records.free_slots_are_empty() {
-            return Err(A::Error::custom("a free slot holds a record"));
+        let count = index.tokens.len();
+        if !index.tokens.records.finish_layout(count) {
+            return Err(A::Error::custom(
+                "the slots are not each either occupied or free: a free slot holds a record, or a slot is neither",
+            ));
         }
         let families: Vec<(u128, Vec<Uuid>)> =
             seq.next_element()?.ok_or_else(|| missing("families"))?;
@@ -466,40 +469,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_record_in_a_free_slot_is_refused() {
-        let events = history(&[
-            Step::Issue {
-                c: 0,
-                f: None,
-                s: None,
-                ttl: 1,
-                scopes: 0,
-            },
-            Step::Wait(100_000),
-            Step::Issue {
-                c: 0,
-                f: None,
-                s: None,
-                ttl: 10,
-                scopes: 0,
-            },
-            Step::Issue {
-                c: 0,
-                f: None,
-                s: None,
-                ttl: 10,
-                scopes: 0,
-            },
-        ]);
+    /// The decoding error of three tokens saved with their slab re-laid
+    /// out as `next` and `free`.
+    fn refusal(next: u32, free: Vec<u32>) -> String {
+        let issue = Step::Issue {
+            c: 0,
+            f: None,
+            s: None,
+            ttl: 10,
+            scopes: 0,
+        };
         let mut index = TokenIndex::default();
-        for event in &events {
+        for event in &history(&[issue.clone(), issue.clone(), issue]) {
             index.apply(event);
         }
-        // Make a slot both occupied and free.
-        let (next, _) = index.tokens.records.layout();
         index.tokens.records = {
-            let mut slab = ChunkedSlab::with_layout(next, vec![0]).unwrap();
+            let mut slab = ChunkedSlab::with_layout(next, free).unwrap();
             for (slot, record) in index.tokens.records.occupied() {
                 slab.put(slot, record.clone()).unwrap();
             }
@@ -509,7 +494,16 @@ mod tests {
         let bytes = bincode::serde::encode_to_vec(&index, config).unwrap();
         let decoded: Result<(TokenIndex, usize), _> =
             bincode::serde::decode_from_slice(&bytes, config);
-        let error = decoded.unwrap_err().to_string();
+        decoded.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_slab_whose_slots_are_not_each_occupied_or_free_is_refused() {
+        // Slot 0 both occupied and free.
+        let error = refusal(3, vec![0]);
         assert!(error.contains("a free slot holds a record"), "{error}");
+        // Slot 3 neither occupied nor free (a later insert would never reuse it).
+        let error = refusal(4, vec![]);
+        assert!(error.contains("or a slot is neither"), "{error}");
     }
 }
