@@ -270,3 +270,66 @@ impl Write for Signing {
         self.inner.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use authlog_events::{Actor, AppendBatch, Event, NewEvent, RedbStore, Timestamp};
+
+    use super::*;
+    use crate::replay::replay;
+
+    /// A two-event log and its projections.
+    fn log(dir: &Path) -> (RedbStore, Projections) {
+        let store = RedbStore::open(dir.join("log.redb")).unwrap();
+        let events = (0..2)
+            .map(|n| NewEvent {
+                event_id: uuid::Uuid::now_v7(),
+                stream: format!("client/c{n}"),
+                recorded_at: Timestamp(1_700_000_000_000_000),
+                actor: Actor::system(),
+                client_id: Some(format!("c{n}")),
+                correlation_id: None,
+                payload: Event::ClientPaused {
+                    client_id: format!("c{n}"),
+                    tokens_revoked: 0,
+                },
+            })
+            .collect();
+        store.append(vec![AppendBatch::new(events)]).unwrap();
+        let mut projections = Projections::default();
+        replay(&store, &mut projections).unwrap();
+        (store, projections)
+    }
+
+    #[test]
+    fn a_snapshot_is_used_only_with_its_key_its_build_and_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, projections) = log(dir.path());
+        let key = ServerKey::from_bytes([1; 32]);
+        let path = snapshot_path(dir.path());
+        save(&path, &projections, &key).unwrap();
+        assert_eq!(load(&path, &store, &key).unwrap(), projections);
+
+        let other = ServerKey::from_bytes([2; 32]);
+        let error = load(&path, &store, &other).unwrap_err().to_string();
+        assert!(error.contains("MAC mismatch"), "{error}");
+
+        let bytes = std::fs::read(&path).unwrap();
+        // magic (8), format (1-byte varint), then the build id.
+        let mut other_build = bytes.clone();
+        other_build[9] ^= 1;
+        std::fs::write(&path, &other_build).unwrap();
+        let error = load(&path, &store, &key).unwrap_err().to_string();
+        assert!(error.contains("another build"), "{error}");
+
+        for cut in [0, 5, 20, bytes.len() / 2, bytes.len() - 1] {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            assert!(load(&path, &store, &key).is_err(), "cut at {cut}");
+        }
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(
+            load(&path, &store, &key),
+            Err(SnapshotError::Missing)
+        ));
+    }
+}
