@@ -68,12 +68,7 @@ impl FaultBackend {
 
     /// Opens (creating if needed) the file at `path` behind `faults`.
     pub fn open(path: &std::path::Path, faults: Arc<Faults>) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let file = crate::log_file::open_read_write(path)?;
         Self::new(file, faults).map_err(std::io::Error::other)
     }
 }

@@ -44,6 +44,16 @@ static ZEROS: [u8; PREALLOCATE as usize] = [0; PREALLOCATE as usize];
 const FIRST_CHUNK: usize = 64 << 10;
 const MAX_CHUNK: usize = 1 << 20;
 
+/// Opens (creating if needed, never truncating) a file to read and write.
+pub fn open_read_write(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
 /// Encodes one frame.
 pub fn frame(commit_start: u64, record: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&MAGIC);
@@ -135,13 +145,7 @@ impl LogFile {
 
     /// Opens (creating if needed) the file at `path` for appending.
     pub fn open(path: &std::path::Path) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
-        Ok(Self::new(file_backend(file)?))
+        Ok(Self::new(file_backend(open_read_write(path)?)?))
     }
 
     /// Opens an existing file for reading only.

@@ -209,6 +209,14 @@ fn open_read_only(dir: &tempfile::TempDir) -> RedbStore {
 
 /// The writer of a log holding `n` records of client `a` (dropping it
 /// closes the log).
+/// After a recovery the log goes on: the next append gets `position` and
+/// the chain is intact.
+fn assert_continues_at(store: &RedbStore, position: u64) {
+    let next = append_one(store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
+    assert_eq!(next[0].position, position);
+    assert!(store.verify().unwrap().is_intact());
+}
+
 fn filled(dir: &tempfile::TempDir, n: usize) -> RedbStore {
     let store = open(dir);
     for _ in 0..n {
@@ -440,9 +448,7 @@ fn a_torn_final_commit_is_cut_off_and_the_log_goes_on() {
     let store = open(&dir);
     assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
     assert_eq!(store.head().unwrap().unwrap().position, 4);
-    let next = append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
-    assert_eq!(next[0].position, 5);
-    assert!(store.verify().unwrap().is_intact());
+    assert_continues_at(&store, 5);
 }
 
 #[test]
@@ -676,9 +682,7 @@ fn zeros_written_ahead_are_never_records_and_are_cut_off_at_close() {
             .len(),
         records
     );
-    let next = append_one(&reopened, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
-    assert_eq!(next[0].position, 4);
-    assert!(reopened.verify().unwrap().is_intact());
+    assert_continues_at(&reopened, 4);
 }
 
 #[test]
