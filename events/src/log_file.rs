@@ -12,8 +12,10 @@
 //! The writer keeps up to `PREALLOCATE` bytes of zeros written ahead of the
 //! last record, so most commits overwrite space the file already has and
 //! their `fdatasync` need not also update the file's size (on ext4 that
-//! halves the cost of a commit). Zeros are never a frame: they read as the
-//! end of the records, and closing the store cuts them off.
+//! halves the cost of a commit); a commit that reaches past them writes the
+//! next `PREALLOCATE` zeros too (a second `write`, before its `fdatasync`).
+//! Zeros are never a frame: they read as the end of the records, and
+//! closing the store cuts them off.
 //!
 //! Every frame names the first position of its commit. That is what tells a
 //! torn final commit (a crash mid-write; never acknowledged, so discarded)
