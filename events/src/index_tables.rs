@@ -145,17 +145,14 @@ impl<'t> IndexTables<'t> {
             )));
         }
         self.streams
-            .insert(
-                (entry.stream.as_str(), entry.stream_version),
-                entry.position,
-            )
+            .insert((&*entry.stream, entry.stream_version), entry.position)
             .map_err(storage)?;
         self.ids
             .insert(entry.event_id, entry.position)
             .map_err(storage)?;
         if let Some(client) = &entry.client_id {
             self.clients
-                .insert((client.as_str(), entry.position), ())
+                .insert((&**client, entry.position), ())
                 .map_err(storage)?;
         }
         Ok(())

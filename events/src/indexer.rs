@@ -7,6 +7,13 @@
 //! records wait). Until then `Pending` answers for them, so every read sees
 //! every acknowledged record.
 //!
+//! Indexing is background work: the thread runs at a lower priority
+//! (`INDEXER_NICE`), so on a busy core it takes the time the request
+//! threads and the writer leave idle (while a commit's `fdatasync` is in
+//! flight, for instance) instead of their time. Lest it fall behind for
+//! good, an append that leaves `PENDING_LIMIT` records waiting waits until
+//! a round has indexed them.
+//!
 //! Reads follow one rule: take what is needed from `Pending` (including its
 //! `first` position) and only then open a redb read transaction, asking it
 //! for positions before `first`. The indexer removes records from `Pending`
@@ -28,8 +35,15 @@ use crate::FastMap;
 const INDEX_EVERY: Duration = Duration::from_millis(50);
 /// ...or how many.
 pub(crate) const INDEX_AT: usize = 8192;
+/// How many records may wait before appends wait for the indexer.
+pub const PENDING_LIMIT: usize = 8 * INDEX_AT;
+/// The indexer thread's nice value (0 is normal priority, 19 the lowest).
+/// At 10 a busy core gives it about a tenth of a normal thread's share
+/// plus whatever is idle.
+const INDEXER_NICE: i32 = 10;
 
-/// What the index needs of a record.
+/// What the index needs of a record. Shared strings, so that `Pending`'s
+/// maps and the indexer's copy of a round allocate nothing.
 #[derive(Debug, Clone)]
 pub struct IndexEntry {
     /// Position.
@@ -37,13 +51,13 @@ pub struct IndexEntry {
     /// Offset of its frame in the record file.
     pub offset: u64,
     /// Stream.
-    pub stream: String,
+    pub stream: Arc<str>,
     /// Version within the stream.
     pub stream_version: u64,
     /// Event id.
     pub event_id: u128,
     /// Client it is attributed to.
-    pub client_id: Option<String>,
+    pub client_id: Option<Arc<str>>,
 }
 
 impl IndexEntry {
@@ -52,10 +66,10 @@ impl IndexEntry {
         IndexEntry {
             position: record.position,
             offset,
-            stream: record.stream.clone(),
+            stream: Arc::from(record.stream.as_str()),
             stream_version: record.stream_version,
             event_id: record.event_id.as_u128(),
-            client_id: record.client_id.clone(),
+            client_id: record.client_id.as_deref().map(Arc::from),
         }
     }
 }
@@ -68,7 +82,7 @@ pub struct Pending {
     /// Event id → position, for the entries.
     pub ids: FastMap<u128, u64>,
     /// Stream → its latest version among the entries.
-    pub versions: FastMap<String, u64>,
+    pub versions: FastMap<Arc<str>, u64>,
     /// The head of the whole log (indexed or not).
     pub head: Option<Head>,
     /// The record file's length after the last acknowledged frame.
@@ -129,6 +143,8 @@ pub struct Indexer {
     pub pending: RwLock<Pending>,
     control: Mutex<Control>,
     wake: Condvar,
+    /// Signalled after each round and when indexing fails.
+    drained: Condvar,
 }
 
 impl Indexer {
@@ -139,6 +155,7 @@ impl Indexer {
             pending: RwLock::new(pending),
             control: Mutex::new(Control::default()),
             wake: Condvar::new(),
+            drained: Condvar::new(),
         });
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
@@ -165,6 +182,19 @@ impl Indexer {
         self.wake.notify_one();
     }
 
+    /// Waits while `PENDING_LIMIT` records or more wait to be indexed
+    /// (unless indexing has failed: the next append reports that).
+    pub fn wait_for_room(&self) {
+        self.nudge();
+        let control = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        let _control = self
+            .drained
+            .wait_while(control, |c| {
+                c.failure.is_none() && self.waiting() >= PENDING_LIMIT
+            })
+            .unwrap_or_else(|e| e.into_inner());
+    }
+
     /// Asks the thread to index what is pending and exit.
     pub fn stop(&self) {
         self.control.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
@@ -172,6 +202,7 @@ impl Indexer {
     }
 
     fn run(&self, db: &Database) {
+        lower_priority();
         // Reused every round: a fresh buffer of this size is fresh memory
         // from the allocator each time (page faults, zeroing).
         let mut batch = Vec::new();
@@ -195,6 +226,7 @@ impl Indexer {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .failure = Some(message);
+                self.drained.notify_all();
                 return;
             }
             if stop {
@@ -234,6 +266,29 @@ impl Indexer {
             .unwrap_or_else(|e| e.into_inner())
             .drain_indexed(batch.len());
         batch.clear();
+        // Under the lock, so the wake-up cannot fall between a waiting
+        // append's check and its wait.
+        let _control = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        self.drained.notify_all();
         Ok(())
+    }
+}
+
+/// Gives the calling thread `INDEXER_NICE`. On Linux a nice value belongs
+/// to a thread, so the request threads and the writer keep theirs. Failure
+/// only costs throughput, so it is logged and ignored.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid and setpriority take plain integers and touch no
+        // memory of ours.
+        let result = unsafe {
+            let tid = libc::gettid() as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, INDEXER_NICE)
+        };
+        if result != 0 {
+            let error = std::io::Error::last_os_error();
+            tracing::debug!(%error, "could not lower the indexer thread's priority");
+        }
     }
 }

@@ -27,6 +27,7 @@ use crate::envelope::RecordedEvent;
 use crate::index_tables::{
     current_version, read_meta, read_offset, read_position, record_of, storage, IndexTables,
 };
+pub use crate::indexer::PENDING_LIMIT;
 use crate::indexer::{IndexEntry, Indexer, Pending};
 use crate::log_file::{frame, LogFile, Next, MAX_RECORD};
 use crate::store::{
@@ -232,7 +233,10 @@ impl Writer {
                         .versions
                         .keys()
                         .filter(|s| s.starts_with(prefix))
-                        .fold(largest, |max, s| if *s > max { s.clone() } else { max });
+                        .fold(
+                            largest,
+                            |max, s| if **s > *max { s.to_string() } else { max },
+                        );
                     ceilings.insert(prefix.to_owned(), largest);
                 }
                 if ceilings.get(prefix).is_some_and(|c| stream > c.as_str()) {
@@ -377,8 +381,8 @@ impl Writer {
             for entry in &prepared.entries {
                 if let Some(prefix) = stream_prefix(&entry.stream) {
                     if let Some(ceiling) = state.ceilings.get_mut(prefix) {
-                        if entry.stream.as_str() > ceiling.as_str() {
-                            ceiling.clone_from(&entry.stream);
+                        if *entry.stream > **ceiling {
+                            *ceiling = entry.stream.to_string();
                         }
                     }
                 }
@@ -392,7 +396,9 @@ impl Writer {
                 pending.push(prepared.entries, head, end + prepared.frames.len() as u64);
                 pending.entries.len()
             };
-            if waiting >= crate::indexer::INDEX_AT {
+            if waiting >= crate::indexer::PENDING_LIMIT {
+                self.indexer.wait_for_room();
+            } else if waiting >= crate::indexer::INDEX_AT {
                 self.indexer.nudge();
             }
         }
@@ -439,6 +445,21 @@ impl RedbStore {
             .create_with_backend(index)
             .map_err(storage)?;
         Self::from_parts(db, LogFile::new(records))
+    }
+
+    /// How many acknowledged records wait to be indexed in redb (none for
+    /// a read-only store). Appends keep it below `PENDING_LIMIT`.
+    pub fn unindexed(&self) -> usize {
+        match &self.db {
+            Handle::Writable(writer) => writer
+                .indexer
+                .pending
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .entries
+                .len(),
+            _ => 0,
+        }
     }
 
     /// Opens an existing log read-only, beside a writer that may be running
@@ -773,7 +794,7 @@ impl EventStore for RedbStore {
             return Ok(out);
         }
         let (snapshot, txn, log) =
-            self.view(|e| e.stream == stream && e.stream_version >= from_version)?;
+            self.view(|e| *e.stream == *stream && e.stream_version >= from_version)?;
         let streams = txn.open_table(STREAMS).map_err(storage)?;
         let offsets = txn.open_table(OFFSETS).map_err(storage)?;
         for entry in streams
@@ -806,7 +827,7 @@ impl EventStore for RedbStore {
             })?;
             return Ok(version);
         }
-        let (snapshot, txn, _) = self.view(|e| e.stream == stream)?;
+        let (snapshot, txn, _) = self.view(|e| *e.stream == *stream)?;
         if let Some(latest) = snapshot.entries.last() {
             return Ok(latest.stream_version);
         }

@@ -4,7 +4,7 @@
 mod common;
 
 use authlog_events::log_file::rewrite;
-use authlog_events::redb_store::log_path;
+use authlog_events::redb_store::{log_path, PENDING_LIMIT};
 use authlog_events::tables::{META, META_HEAD};
 use authlog_events::*;
 use common::*;
@@ -42,6 +42,59 @@ fn positions_start_at_one_and_are_gapless_across_units() {
         .collect();
     assert_eq!(versions, vec![1, 2]);
     assert_eq!(store.head().unwrap().unwrap().position, 3);
+}
+
+#[test]
+fn an_append_that_leaves_too_many_records_unindexed_waits_for_the_indexer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let units: Vec<AppendBatch> = (0..PENDING_LIMIT + 100)
+        .map(|i| AppendBatch::new(vec![resumed(&format!("client/c{i}"), "c")]))
+        .collect();
+    store.append(units).unwrap();
+    let waiting = store.unindexed();
+    assert!(waiting < PENDING_LIMIT, "{waiting} records still wait");
+    let read = store.read_stream("client/c7", 1, 10).unwrap();
+    assert_eq!(read.len(), 1);
+}
+
+/// The nice values of this process's indexer threads.
+#[cfg(target_os = "linux")]
+fn indexer_nice_values() -> Vec<i64> {
+    let mut values = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue; // the thread exited
+        };
+        // pid (comm) state ppid ... : fields after the ")" start at state (3);
+        // nice is field 19.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if head.ends_with("(authlog-indexer") {
+            values.push(rest.split_whitespace().nth(16).unwrap().parse().unwrap());
+        }
+    }
+    values
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_indexer_thread_runs_at_a_lower_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = open(&dir);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let values = indexer_nice_values();
+        if values.contains(&10) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "indexer nice values: {values:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 #[test]
