@@ -2,7 +2,8 @@
 //! the thread that moves them there.
 //!
 //! An append is durable once its frames are fsynced; indexing them in redb
-//! is left to the indexer thread, which commits everything pending in one
+//! is left to the indexer thread. Each append hands its index entries over
+//! through a queue; the thread takes the whole queue and commits it in one
 //! durable redb transaction every `INDEX_EVERY` (or sooner when `INDEX_AT`
 //! records wait). Until then `Pending` answers for them, so every read sees
 //! every acknowledged record.
@@ -16,11 +17,14 @@
 //!
 //! Reads follow one rule: take what is needed from `Pending` (including its
 //! `first` position) and only then open a redb read transaction, asking it
-//! for positions before `first`. The indexer removes records from `Pending`
-//! only after their redb commit, so nothing falls between the two.
+//! for positions before `first`. Records leave `Pending` only after their
+//! redb commit (the next append drops what the indexer reports indexed), so
+//! nothing falls between the two. The indexer never locks `Pending`: were
+//! it preempted holding that lock, its low priority would keep the writer
+//! waiting.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -38,9 +42,11 @@ pub(crate) const INDEX_AT: usize = 8192;
 /// How many records may wait before appends wait for the indexer.
 pub const PENDING_LIMIT: usize = 8 * INDEX_AT;
 /// The indexer thread's nice value (0 is normal priority, 19 the lowest).
-/// At 10 a busy core gives it about a tenth of a normal thread's share
-/// plus whatever is idle.
-const INDEXER_NICE: i32 = 10;
+/// At 5 a busy core gives it about a third of a normal thread's share plus
+/// whatever is idle: enough to keep up at full load in small rounds. (At
+/// 10 it fell behind at full load and its rounds grew until appends waited
+/// for them: p99 up to 27 ms.)
+const INDEXER_NICE: i32 = 5;
 
 /// What the index needs of a record. Shared strings, so that `Pending`'s
 /// maps and the indexer's copy of a round allocate nothing.
@@ -115,8 +121,13 @@ impl Pending {
         self.end = end;
     }
 
-    /// Drops the oldest `n` entries (now in redb).
-    fn drain_indexed(&mut self, n: usize) {
+    /// Drops the entries up to `position`, which redb now holds.
+    pub fn forget_through(&mut self, position: u64) {
+        let first = self.first();
+        if position < first {
+            return;
+        }
+        let n = ((position - first + 1) as usize).min(self.entries.len());
         for entry in self.entries.drain(..n) {
             if self.ids.get(&entry.event_id) == Some(&entry.position) {
                 self.ids.remove(&entry.event_id);
@@ -128,18 +139,38 @@ impl Pending {
     }
 }
 
-/// Signals between the store and its indexer thread.
+/// What the store and its indexer thread share besides `Pending`: the
+/// hand-over queue and the signals. Every hold of this lock is short (no
+/// loop over entries, no I/O), so a preempted indexer never keeps the
+/// writer waiting on it.
 #[derive(Debug, Default)]
 struct Control {
     stop: bool,
     /// The first indexing failure; appends refuse once it is set.
     failure: Option<String>,
+    /// Acknowledged entries no round has taken yet, in position order.
+    queue: Vec<IndexEntry>,
+    /// The head and the record file's length after the last queued entry.
+    head: Option<Head>,
+    end: u64,
+    /// How many entries the round now committing holds.
+    in_flight: usize,
+    /// The last position in the redb index (0: none).
+    indexed: u64,
+}
+
+impl Control {
+    /// Entries acknowledged and not yet in redb.
+    fn waiting(&self) -> usize {
+        self.queue.len() + self.in_flight
+    }
 }
 
 /// The shared state of a writable store and its indexer.
 #[derive(Debug)]
 pub struct Indexer {
-    /// What is not indexed yet.
+    /// What reads and appends consult for records redb may not hold yet.
+    /// Only appends change it; the indexer thread never takes this lock.
     pub pending: RwLock<Pending>,
     control: Mutex<Control>,
     wake: Condvar,
@@ -151,9 +182,16 @@ impl Indexer {
     /// Starts the indexer thread over `db`, with `pending` as it stands
     /// after opening.
     pub fn start(db: Arc<Database>, pending: Pending) -> (Arc<Self>, JoinHandle<()>) {
+        let control = Control {
+            queue: pending.entries.iter().cloned().collect(),
+            head: pending.head,
+            end: pending.end,
+            indexed: pending.first() - 1,
+            ..Control::default()
+        };
         let shared = Arc::new(Indexer {
             pending: RwLock::new(pending),
-            control: Mutex::new(Control::default()),
+            control: Mutex::new(control),
             wake: Condvar::new(),
             drained: Condvar::new(),
         });
@@ -165,112 +203,102 @@ impl Indexer {
         (shared, thread)
     }
 
-    /// Why indexing stopped working, if it did.
-    pub fn failure(&self) -> Option<String> {
-        self.control
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .failure
-            .clone()
+    fn control(&self) -> MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Asks for indexing soon (many records wait).
-    pub fn nudge(&self) {
-        // Under the lock, so the wake-up cannot fall between the thread's
-        // check and its wait.
-        let _control = self.control.lock().unwrap_or_else(|e| e.into_inner());
-        self.wake.notify_one();
+    /// Why indexing stopped working, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.control().failure.clone()
+    }
+
+    /// How many acknowledged records redb does not hold yet.
+    pub fn unindexed(&self) -> usize {
+        self.control().waiting()
+    }
+
+    /// Queues the entries of one acknowledged append (ending at `head`, the
+    /// record file then `end` bytes long) for indexing, waking the thread
+    /// when `INDEX_AT` wait. Returns the last position redb holds and how
+    /// many records wait.
+    pub fn hand_over(&self, entries: &[IndexEntry], head: Head, end: u64) -> (u64, usize) {
+        let mut control = self.control();
+        control.queue.extend_from_slice(entries);
+        control.head = Some(head);
+        control.end = end;
+        if control.queue.len() >= INDEX_AT {
+            self.wake.notify_one();
+        }
+        (control.indexed, control.waiting())
     }
 
     /// Waits while `PENDING_LIMIT` records or more wait to be indexed
     /// (unless indexing has failed: the next append reports that).
     pub fn wait_for_room(&self) {
-        self.nudge();
-        let control = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        let control = self.control();
+        self.wake.notify_one();
         let _control = self
             .drained
             .wait_while(control, |c| {
-                c.failure.is_none() && self.waiting() >= PENDING_LIMIT
+                c.failure.is_none() && c.waiting() >= PENDING_LIMIT
             })
             .unwrap_or_else(|e| e.into_inner());
     }
 
-    /// Asks the thread to index what is pending and exit.
+    /// Asks the thread to index what is queued and exit.
     pub fn stop(&self) {
-        self.control.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+        self.control().stop = true;
         self.wake.notify_one();
     }
 
     fn run(&self, db: &Database) {
         lower_priority();
-        // Reused every round: a fresh buffer of this size is fresh memory
-        // from the allocator each time (page faults, zeroing).
+        // Swapped with the queue each round, so both keep their capacity: a
+        // fresh buffer of this size is fresh memory from the allocator each
+        // time (page faults, zeroing).
         let mut batch = Vec::new();
         loop {
-            let stop = {
-                let control = self.control.lock().unwrap_or_else(|e| e.into_inner());
-                let (control, _) = self
+            let (head, end, stop) = {
+                let (mut control, _) = self
                     .wake
-                    .wait_timeout_while(control, INDEX_EVERY, |c| {
-                        !c.stop && self.waiting() < INDEX_AT
+                    .wait_timeout_while(self.control(), INDEX_EVERY, |c| {
+                        !c.stop && c.queue.len() < INDEX_AT
                     })
                     .unwrap_or_else(|e| e.into_inner());
                 if control.failure.is_some() {
                     return;
                 }
-                control.stop
+                std::mem::swap(&mut control.queue, &mut batch);
+                control.in_flight = batch.len();
+                (control.head, control.end, control.stop)
             };
-            if let Err(message) = self.index_pending(db, &mut batch) {
-                tracing::error!(%message, "indexing the log failed; appends are refused until restart");
-                self.control
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .failure = Some(message);
+            if let Some(last) = batch.last() {
+                // Appends made while this commits are queued for the next
+                // round; the head and end written belong to the last entry.
+                let result = match head {
+                    Some(head) if head.position == last.position => {
+                        commit_entries(db, &batch, &head, end).map(|()| head.position)
+                    }
+                    _ => Err("queued records do not end at the head".into()),
+                };
+                batch.clear();
+                let mut control = self.control();
+                control.in_flight = 0;
+                match result {
+                    Ok(position) => control.indexed = position,
+                    Err(message) => {
+                        tracing::error!(%message, "indexing the log failed; appends are refused until restart");
+                        control.failure = Some(message);
+                        self.drained.notify_all();
+                        return;
+                    }
+                }
                 self.drained.notify_all();
-                return;
             }
             if stop {
                 return;
             }
         }
-    }
-
-    fn waiting(&self) -> usize {
-        self.pending
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .entries
-            .len()
-    }
-
-    /// Indexes everything pending now, then forgets it from `Pending`.
-    fn index_pending(&self, db: &Database, batch: &mut Vec<IndexEntry>) -> Result<(), String> {
-        batch.clear();
-        let (head, end) = {
-            let pending = self.pending.read().unwrap_or_else(|e| e.into_inner());
-            let Some(last) = pending.entries.back() else {
-                return Ok(());
-            };
-            let head = match pending.head {
-                Some(h) if h.position == last.position => h,
-                _ => return Err("pending records do not end at the head".into()),
-            };
-            batch.extend(pending.entries.iter().cloned());
-            (head, pending.end)
-        };
-        // Appends made while this commits stay pending for the next round;
-        // the head and end written belong to the last entry indexed.
-        commit_entries(db, batch, &head, end)?;
-        self.pending
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain_indexed(batch.len());
-        batch.clear();
-        // Under the lock, so the wake-up cannot fall between a waiting
-        // append's check and its wait.
-        let _control = self.control.lock().unwrap_or_else(|e| e.into_inner());
-        self.drained.notify_all();
-        Ok(())
     }
 }
 

@@ -387,19 +387,19 @@ impl Writer {
                     }
                 }
             }
-            let waiting = {
+            let end = end + prepared.frames.len() as u64;
+            let (indexed, waiting) = self.indexer.hand_over(&prepared.entries, head, end);
+            {
                 let mut pending = self
                     .indexer
                     .pending
                     .write()
                     .unwrap_or_else(|e| e.into_inner());
-                pending.push(prepared.entries, head, end + prepared.frames.len() as u64);
-                pending.entries.len()
-            };
+                pending.forget_through(indexed);
+                pending.push(prepared.entries, head, end);
+            }
             if waiting >= crate::indexer::PENDING_LIMIT {
                 self.indexer.wait_for_room();
-            } else if waiting >= crate::indexer::INDEX_AT {
-                self.indexer.nudge();
             }
         }
         Ok(prepared.outcomes)
@@ -451,13 +451,7 @@ impl RedbStore {
     /// a read-only store). Appends keep it below `PENDING_LIMIT`.
     pub fn unindexed(&self) -> usize {
         match &self.db {
-            Handle::Writable(writer) => writer
-                .indexer
-                .pending
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .entries
-                .len(),
+            Handle::Writable(writer) => writer.indexer.unindexed(),
             _ => 0,
         }
     }

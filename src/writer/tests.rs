@@ -527,3 +527,45 @@ fn a_storage_fault_answers_unavailable_changes_no_projection_and_loses_no_acknow
         h.stop();
     }
 }
+
+/// The scheduling policies (field 41 of `/proc/<tid>/stat`) of this
+/// process's writer threads.
+#[cfg(target_os = "linux")]
+fn writer_policies() -> Vec<i32> {
+    let mut policies = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue; // the thread exited
+        };
+        // Fields after the ")" that ends the name start at field 3.
+        if let Some((head, rest)) = stat.rsplit_once(')') {
+            if head.ends_with("(authlog-writer") {
+                policies.push(rest.split_whitespace().nth(38).unwrap().parse().unwrap());
+            }
+        }
+    }
+    policies
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_writer_waits_as_sched_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(redb_at(dir.path()), 64);
+    h.writer
+        .submit_blocking(RawAppend(AppendBatch::new(vec![event("client/c")])))
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let policies = writer_policies();
+        if policies.contains(&libc::SCHED_BATCH) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "writer policies: {policies:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.stop();
+}
