@@ -208,6 +208,7 @@ impl Claims {
 
 impl Writer {
     fn run(self, mut rx: mpsc::Receiver<Message>) {
+        let idle = IdleWait::new();
         let mut waiting: VecDeque<WriteRequest> = VecDeque::new();
         let mut stopping = false;
         loop {
@@ -215,10 +216,11 @@ impl Writer {
                 if stopping {
                     return;
                 }
-                // Idle: wait without preempting the thread that wakes us.
-                set_wake_policy(WakePolicy::Batch);
-                let next = rx.blocking_recv();
-                set_wake_policy(WakePolicy::Normal);
+                let next = match rx.try_recv() {
+                    Ok(message) => Some(message),
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                    Err(mpsc::error::TryRecvError::Empty) => idle.wait(|| rx.blocking_recv()),
+                };
                 match next {
                     Some(Message::Write(request)) => waiting.push_back(request),
                     Some(Message::Stop) | None => return,
@@ -320,38 +322,83 @@ impl Writer {
     }
 }
 
-/// How a wake-up of the writer thread treats the thread running then.
-#[derive(Clone, Copy)]
-enum WakePolicy {
-    /// `SCHED_OTHER`: a woken writer may preempt it.
-    Normal,
-    /// `SCHED_BATCH`: it runs on until it waits or its time slice ends.
-    Batch,
+/// How the writer waits when its channel is empty.
+///
+/// On Linux an idle writer waits as `SCHED_BATCH`. The request that wakes
+/// it then does not preempt the request thread, which goes on reading and
+/// queuing the requests that arrived with it; the writer runs when that
+/// thread waits and takes them all into one commit (one `fdatasync` where
+/// there were several). It is `SCHED_OTHER` again before it decides and
+/// commits, so a finished `fdatasync` wakes it at once and the answers go
+/// out without delay. Switching between the two needs no privilege. A
+/// writer that starts under any other policy (real-time, say) keeps it.
+struct IdleWait {
+    /// Whether the thread started as `SCHED_OTHER` and so may switch.
+    switch: bool,
 }
 
-/// Sets the writer thread's scheduling policy (Linux; elsewhere nothing).
-///
-/// An idle writer waits as `SCHED_BATCH`. The request that wakes it then
-/// does not preempt the request thread, which goes on reading and queuing
-/// the requests that arrived with it; the writer runs when that thread
-/// waits and takes them all into one commit (one `fdatasync` where there
-/// were several). It is `SCHED_OTHER` again before it commits, so a
-/// finished `fdatasync` wakes it at once and the answers go out without
-/// delay. Switching between the two needs no privilege; a failure only
-/// costs throughput, so it is ignored.
-fn set_wake_policy(policy: WakePolicy) {
-    #[cfg(target_os = "linux")]
-    {
-        let policy = match policy {
-            WakePolicy::Normal => libc::SCHED_OTHER,
-            WakePolicy::Batch => libc::SCHED_BATCH,
-        };
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `param` outlives the call; pid 0 is the calling thread.
-        unsafe { libc::sched_setscheduler(0, policy, &param) };
+impl IdleWait {
+    fn new() -> Self {
+        IdleWait {
+            switch: scheduling::current() == Some(scheduling::OTHER),
+        }
     }
+
+    /// Runs `receive` (a blocking wait for the channel) as `SCHED_BATCH`.
+    fn wait<T>(&self, receive: impl FnOnce() -> T) -> T {
+        if !self.switch {
+            return receive();
+        }
+        scheduling::set(scheduling::BATCH);
+        let received = receive();
+        scheduling::set(scheduling::OTHER);
+        received
+    }
+}
+
+/// The calling thread's scheduling policy, through the raw system calls
+/// (musl's wrappers refuse them); elsewhere than Linux, none.
+mod scheduling {
+    #[cfg(target_os = "linux")]
+    pub const OTHER: i32 = libc::SCHED_OTHER;
     #[cfg(not(target_os = "linux"))]
-    let _ = policy;
+    pub const OTHER: i32 = 0;
+    #[cfg(target_os = "linux")]
+    pub const BATCH: i32 = libc::SCHED_BATCH;
+    #[cfg(not(target_os = "linux"))]
+    pub const BATCH: i32 = 3;
+
+    /// The policy, if it can be read.
+    pub fn current() -> Option<i32> {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: plain integer arguments; pid 0 is the calling thread.
+            let policy = unsafe { libc::syscall(libc::SYS_sched_getscheduler, 0) };
+            i32::try_from(policy).ok().filter(|p| *p >= 0)
+        }
+        #[cfg(not(target_os = "linux"))]
+        None
+    }
+
+    /// Sets the policy (priority 0). A failure only costs throughput, so
+    /// it is ignored.
+    pub fn set(policy: i32) {
+        #[cfg(target_os = "linux")]
+        {
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: `param` outlives the call; pid 0 is the calling thread.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_sched_setscheduler,
+                    0,
+                    policy,
+                    &param as *const libc::sched_param,
+                )
+            };
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = policy;
+    }
 }
 
 #[cfg(test)]

@@ -9,11 +9,12 @@
 //! every acknowledged record.
 //!
 //! Indexing is background work: the thread runs at a lower priority
-//! (`INDEXER_NICE`), so on a busy core it takes the time the request
-//! threads and the writer leave idle (while a commit's `fdatasync` is in
-//! flight, for instance) instead of their time. Lest it fall behind for
-//! good, an append that leaves `PENDING_LIMIT` records waiting waits until
-//! a round has indexed them.
+//! (`INDEXER_NICENESS`), so on a busy core it takes mostly the time the
+//! request threads and the writer leave idle (while a commit's `fdatasync`
+//! is in flight, for instance) instead of theirs. Lest it fall behind for
+//! good, an append that leaves `PENDING_LIMIT` records unindexed waits
+//! until a round has indexed them; if the thread fails or panics, waiting
+//! appends return and later ones are refused.
 //!
 //! Reads follow one rule: take what is needed from `Pending` (including its
 //! `first` position) and only then open a redb read transaction, asking it
@@ -41,12 +42,14 @@ const INDEX_EVERY: Duration = Duration::from_millis(50);
 pub(crate) const INDEX_AT: usize = 8192;
 /// How many records may wait before appends wait for the indexer.
 pub const PENDING_LIMIT: usize = 8 * INDEX_AT;
-/// The indexer thread's nice value (0 is normal priority, 19 the lowest).
-/// At 5 a busy core gives it about a third of a normal thread's share plus
-/// whatever is idle: enough to keep up at full load in small rounds. (At
-/// 10 it fell behind at full load and its rounds grew until appends waited
-/// for them: p99 up to 27 ms.)
-const INDEXER_NICE: i32 = 5;
+/// How much nicer than the thread that opens the store the indexer thread
+/// is (nice values run from -20 to 19). 5 steps give it about a third of a
+/// normal thread's share of a busy core plus whatever is idle: enough to
+/// keep up at full load in small rounds. (At 10 it fell behind at full
+/// load and its rounds grew until appends waited for them: p99 up to
+/// 27 ms.)
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+const INDEXER_NICENESS: i32 = 5;
 
 /// What the index needs of a record. Shared strings, so that `Pending`'s
 /// maps and the indexer's copy of a round allocate nothing.
@@ -141,8 +144,8 @@ impl Pending {
 
 /// What the store and its indexer thread share besides `Pending`: the
 /// hand-over queue and the signals. Every hold of this lock is short (no
-/// loop over entries, no I/O), so a preempted indexer never keeps the
-/// writer waiting on it.
+/// I/O, no copying of entries), so the writer rarely waits on it, and then
+/// only briefly, even when the indexer is preempted.
 #[derive(Debug, Default)]
 struct Control {
     stop: bool,
@@ -217,19 +220,23 @@ impl Indexer {
         self.control().waiting()
     }
 
+    /// The last position the redb index holds (0: none).
+    pub fn indexed(&self) -> u64 {
+        self.control().indexed
+    }
+
     /// Queues the entries of one acknowledged append (ending at `head`, the
     /// record file then `end` bytes long) for indexing, waking the thread
-    /// when `INDEX_AT` wait. Returns the last position redb holds and how
-    /// many records wait.
-    pub fn hand_over(&self, entries: &[IndexEntry], head: Head, end: u64) -> (u64, usize) {
+    /// when `INDEX_AT` wait. Returns how many records wait.
+    pub fn hand_over(&self, mut entries: Vec<IndexEntry>, head: Head, end: u64) -> usize {
         let mut control = self.control();
-        control.queue.extend_from_slice(entries);
+        control.queue.append(&mut entries);
         control.head = Some(head);
         control.end = end;
         if control.queue.len() >= INDEX_AT {
             self.wake.notify_one();
         }
-        (control.indexed, control.waiting())
+        control.waiting()
     }
 
     /// Waits while `PENDING_LIMIT` records or more wait to be indexed
@@ -253,6 +260,17 @@ impl Indexer {
 
     fn run(&self, db: &Database) {
         lower_priority();
+        let rounds = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.rounds(db)));
+        if rounds.is_err() {
+            // Appends must not wait for a thread that is gone.
+            let mut control = self.control();
+            control.failure = Some("the indexer thread panicked".into());
+            self.drained.notify_all();
+        }
+    }
+
+    /// Indexes what is queued, round after round, until stopped or failed.
+    fn rounds(&self, db: &Database) {
         // Swapped with the queue each round, so both keep their capacity: a
         // fresh buffer of this size is fresh memory from the allocator each
         // time (page faults, zeroing).
@@ -302,17 +320,24 @@ impl Indexer {
     }
 }
 
-/// Gives the calling thread `INDEXER_NICE`. On Linux a nice value belongs
-/// to a thread, so the request threads and the writer keep theirs. Failure
-/// only costs throughput, so it is logged and ignored.
+/// Makes the calling thread `INDEXER_NICENESS` steps nicer than it is (at
+/// most 19). On Linux a nice value belongs to a thread, so the request
+/// threads and the writer keep theirs. Failure only costs throughput, so
+/// it is logged and ignored.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: gettid and setpriority take plain integers and touch no
-        // memory of ours.
+        // SAFETY: both calls take plain integers and touch no memory of
+        // ours; `who` 0 is the calling thread. The raw getpriority system
+        // call returns 20 - nice (1..=40), so no result is ambiguous.
         let result = unsafe {
-            let tid = libc::gettid() as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, INDEXER_NICE)
+            let current = libc::syscall(libc::SYS_getpriority, libc::PRIO_PROCESS, 0);
+            if current < 0 {
+                -1
+            } else {
+                let nice = (20 - current as i32 + INDEXER_NICENESS).min(19);
+                libc::setpriority(libc::PRIO_PROCESS, 0, nice)
+            }
         };
         if result != 0 {
             let error = std::io::Error::last_os_error();

@@ -388,7 +388,8 @@ impl Writer {
                 }
             }
             let end = end + prepared.frames.len() as u64;
-            let (indexed, waiting) = self.indexer.hand_over(&prepared.entries, head, end);
+            let queued = prepared.entries.clone();
+            let indexed = self.indexer.indexed();
             {
                 let mut pending = self
                     .indexer
@@ -398,6 +399,8 @@ impl Writer {
                 pending.forget_through(indexed);
                 pending.push(prepared.entries, head, end);
             }
+            // Only now: redb never holds a record reads cannot see yet.
+            let waiting = self.indexer.hand_over(queued, head, end);
             if waiting >= crate::indexer::PENDING_LIMIT {
                 self.indexer.wait_for_room();
             }

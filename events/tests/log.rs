@@ -78,8 +78,12 @@ fn reads_span_indexed_and_pending_records_after_the_indexer_hands_back() {
     let old = resumed("client/a", "a");
     append_one(&store, AppendBatch::new(vec![old.clone()])).unwrap();
     wait_until_indexed(&store);
-    // This append drops the indexed records from what waits; the next one
-    // is only in the hand-over queue.
+    // Records both in redb and still waiting are read once.
+    assert_eq!(store.read_all(1, 10).unwrap().len(), 2);
+    assert_eq!(store.read_stream("client/a", 1, 10).unwrap().len(), 2);
+    assert_eq!(store.read_client("a", None, 10).unwrap().len(), 2);
+    assert_eq!(store.stream_version("client/a").unwrap(), 2);
+    // This append drops the indexed records from what waits.
     append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
     append_one(&store, AppendBatch::new(vec![resumed("client/b", "a")])).unwrap();
     let stream: Vec<u64> = store
@@ -115,6 +119,15 @@ fn reads_span_indexed_and_pending_records_after_the_indexer_hands_back() {
     assert!(reopened.verify().unwrap().is_intact());
 }
 
+/// The name and nice value in a `/proc/.../stat` line: fields after the
+/// ")" that ends the name start at field 3 (state); nice is field 19.
+#[cfg(target_os = "linux")]
+fn name_and_nice(stat: &str) -> Option<(&str, i64)> {
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1;
+    Some((name, rest.split_whitespace().nth(16)?.parse().ok()?))
+}
+
 /// The nice values of this process's indexer threads.
 #[cfg(target_os = "linux")]
 fn indexer_nice_values() -> Vec<i64> {
@@ -123,13 +136,8 @@ fn indexer_nice_values() -> Vec<i64> {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
             continue; // the thread exited
         };
-        // pid (comm) state ppid ... : fields after the ")" start at state (3);
-        // nice is field 19.
-        let Some((head, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        if head.ends_with("(authlog-indexer") {
-            values.push(rest.split_whitespace().nth(16).unwrap().parse().unwrap());
+        if let Some(("authlog-indexer", nice)) = name_and_nice(&stat) {
+            values.push(nice);
         }
     }
     values
@@ -138,12 +146,15 @@ fn indexer_nice_values() -> Vec<i64> {
 #[cfg(target_os = "linux")]
 #[test]
 fn the_indexer_thread_runs_at_a_lower_priority() {
+    // The indexer is five steps nicer than the thread that opens the store.
+    let own = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    let expected = (name_and_nice(&own).unwrap().1 + 5).min(19);
     let dir = tempfile::tempdir().unwrap();
     let _store = open(&dir);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let values = indexer_nice_values();
-        if values.contains(&5) {
+        if values.contains(&expected) {
             break;
         }
         assert!(
@@ -655,6 +666,39 @@ fn an_append_whose_fsync_fails_leaves_nothing_behind() {
 }
 
 #[test]
+fn an_append_waiting_for_a_failing_indexer_returns_and_later_appends_are_refused() {
+    use authlog_events::fault_backend::{FaultBackend, Faults};
+    let dir = tempfile::tempdir().unwrap();
+    let index_faults = std::sync::Arc::new(Faults::default());
+    let index = FaultBackend::open(&dir.path().join("log.redb"), index_faults.clone()).unwrap();
+    let records = FaultBackend::open(
+        &log_path(&dir.path().join("log.redb")),
+        std::sync::Arc::new(Faults::default()),
+    )
+    .unwrap();
+    let store = RedbStore::open_with_backends(index, records).unwrap();
+    append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
+    wait_until_indexed(&store);
+    index_faults.set_all(true);
+    // Enough records that the append waits for a round, which fails.
+    let units: Vec<AppendBatch> = (0..PENDING_LIMIT + 10)
+        .map(|i| AppendBatch::new(vec![resumed(&format!("client/c{i}"), "c")]))
+        .collect();
+    store.append(units).unwrap();
+    assert!(store
+        .append(vec![AppendBatch::new(vec![resumed("client/b", "b")])])
+        .is_err());
+    index_faults.set_all(false);
+    drop(store);
+    // Every acknowledged record is in the record file; opening indexes them.
+    let reopened = open(&dir);
+    let head = reopened.head().unwrap().unwrap().position;
+    assert_eq!(head, PENDING_LIMIT as u64 + 11);
+    assert_eq!(reopened.read_stream("client/c7", 1, 10).unwrap().len(), 1);
+    assert!(reopened.verify().unwrap().is_intact());
+}
+
+#[test]
 fn a_record_file_that_is_not_the_indexs_is_refused_not_cut() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
@@ -801,7 +845,11 @@ fn streams_moved_by_the_indexer_are_found_and_new_names_are_new() {
     // without an index lookup; every appended name must raise that bound.
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let wait_for_indexer = || std::thread::sleep(std::time::Duration::from_millis(300));
+    // Until redb holds them and an append has dropped them from what waits.
+    let wait_for_indexer = || {
+        wait_until_indexed(&store);
+        append_one(&store, AppendBatch::new(vec![resumed("other/x", "a")])).unwrap();
+    };
     append_one(&store, AppendBatch::new(vec![resumed("grant/b", "a")])).unwrap();
     append_one(&store, AppendBatch::new(vec![resumed("grant/a", "a")])).unwrap();
     wait_for_indexer();

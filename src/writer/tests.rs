@@ -547,9 +547,31 @@ fn writer_policies() -> Vec<i32> {
     policies
 }
 
+/// Records the writer thread's scheduling policy when it decides.
+struct RecordPolicy(Arc<std::sync::atomic::AtomicI32>);
+
+impl crate::commands::Decide for RecordPolicy {
+    fn access(&self) -> Access {
+        Access {
+            reads: Vec::new(),
+            writes: vec!["client/p".into()],
+        }
+    }
+
+    fn decide(
+        &self,
+        _: &authlog_projections::Projections,
+        _: Timestamp,
+    ) -> Result<AppendBatch, crate::commands::DomainError> {
+        let policy = scheduling::current().unwrap_or(-1);
+        self.0.store(policy, Ordering::SeqCst);
+        Ok(AppendBatch::new(vec![event("client/p")]))
+    }
+}
+
 #[cfg(target_os = "linux")]
 #[test]
-fn an_idle_writer_waits_as_sched_batch() {
+fn an_idle_writer_waits_as_sched_batch_and_decides_as_sched_other() {
     let dir = tempfile::tempdir().unwrap();
     let h = start(redb_at(dir.path()), 64);
     h.writer
@@ -567,5 +589,10 @@ fn an_idle_writer_waits_as_sched_batch() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
+    let seen = Arc::new(std::sync::atomic::AtomicI32::new(-2));
+    h.writer
+        .submit_blocking(RecordPolicy(seen.clone()))
+        .unwrap();
+    assert_eq!(seen.load(Ordering::SeqCst), libc::SCHED_OTHER);
     h.stop();
 }
