@@ -58,16 +58,18 @@ fn an_append_that_leaves_too_many_records_unindexed_waits_for_the_indexer() {
     assert_eq!(read.len(), 1);
 }
 
-/// Waits until the indexer has committed every acknowledged record.
-fn wait_until_indexed(store: &RedbStore) {
+/// Polls `done` every 5 ms; fails with `what` if it is still false after 10 s.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while store.unindexed() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the indexer never caught up"
-        );
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+}
+
+/// Waits until the indexer has committed every acknowledged record.
+fn wait_until_indexed(store: &RedbStore) {
+    eventually("the indexer never caught up", || store.unindexed() == 0);
 }
 
 #[test]
@@ -151,18 +153,9 @@ fn the_indexer_thread_runs_at_a_lower_priority() {
     let expected = (name_and_nice(&own).unwrap().1 + 5).min(19);
     let dir = tempfile::tempdir().unwrap();
     let _store = open(&dir);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let values = indexer_nice_values();
-        if values.contains(&expected) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "indexer nice values: {values:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    eventually(&format!("no indexer thread at nice {expected}"), || {
+        indexer_nice_values().contains(&expected)
+    });
 }
 
 #[test]
