@@ -51,8 +51,8 @@ pub const PENDING_LIMIT: usize = 8 * INDEX_AT;
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 const INDEXER_NICENESS: i32 = 5;
 
-/// What the index needs of a record. Shared strings, so that `Pending`'s
-/// maps and the indexer's copy of a round allocate nothing.
+/// What the index needs of a record. Its strings are shared, so the copy
+/// handed to the indexer and `Pending`'s maps allocate none.
 #[derive(Debug, Clone)]
 pub struct IndexEntry {
     /// Position.
