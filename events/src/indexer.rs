@@ -39,7 +39,7 @@ use crate::FastMap;
 /// How long records may wait to be indexed...
 const INDEX_EVERY: Duration = Duration::from_millis(50);
 /// ...or how many.
-pub(crate) const INDEX_AT: usize = 8192;
+const INDEX_AT: usize = 8192;
 /// How many records may wait before appends wait for the indexer.
 pub const PENDING_LIMIT: usize = 8 * INDEX_AT;
 /// How much nicer than the thread that opens the store the indexer thread
@@ -83,7 +83,9 @@ impl IndexEntry {
     }
 }
 
-/// Records durable in the record file, in position order, not yet indexed.
+/// Acknowledged records, in position order, that redb may not hold yet:
+/// what reads and appends consult besides redb. Records redb has taken
+/// stay until the next append drops them.
 #[derive(Debug, Default)]
 pub struct Pending {
     /// The entries; the first has position `first()`.
@@ -183,13 +185,13 @@ pub struct Indexer {
 
 impl Indexer {
     /// Starts the indexer thread over `db`, with `pending` as it stands
-    /// after opening.
+    /// after opening: opening indexes every record, so none waits.
     pub fn start(db: Arc<Database>, pending: Pending) -> (Arc<Self>, JoinHandle<()>) {
+        debug_assert!(pending.entries.is_empty(), "opening left records unindexed");
         let control = Control {
-            queue: pending.entries.iter().cloned().collect(),
             head: pending.head,
             end: pending.end,
-            indexed: pending.first() - 1,
+            indexed: pending.head.map_or(0, |h| h.position),
             ..Control::default()
         };
         let shared = Arc::new(Indexer {

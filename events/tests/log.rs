@@ -15,6 +15,11 @@ fn open(dir: &tempfile::TempDir) -> RedbStore {
     RedbStore::open(dir.path().join("log.redb")).unwrap()
 }
 
+/// The positions of `records`, in their order.
+fn positions(records: Vec<RecordedEvent>) -> Vec<u64> {
+    records.iter().map(|r| r.position).collect()
+}
+
 fn append_one(store: &RedbStore, unit: AppendBatch) -> UnitOutcome {
     store.append(vec![unit]).unwrap().pop().unwrap()
 }
@@ -88,27 +93,12 @@ fn reads_span_indexed_and_pending_records_after_the_indexer_hands_back() {
     // This append drops the indexed records from what waits.
     append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
     append_one(&store, AppendBatch::new(vec![resumed("client/b", "a")])).unwrap();
-    let stream: Vec<u64> = store
-        .read_stream("client/a", 1, 10)
-        .unwrap()
-        .iter()
-        .map(|r| r.position)
-        .collect();
+    let stream = positions(store.read_stream("client/a", 1, 10).unwrap());
     assert_eq!(stream, vec![1, 2, 3]);
     assert_eq!(store.stream_version("client/a").unwrap(), 3);
-    let all: Vec<u64> = store
-        .read_all(1, 10)
-        .unwrap()
-        .iter()
-        .map(|r| r.position)
-        .collect();
+    let all = positions(store.read_all(1, 10).unwrap());
     assert_eq!(all, vec![1, 2, 3, 4]);
-    let by_client: Vec<u64> = store
-        .read_client("a", None, 10)
-        .unwrap()
-        .iter()
-        .map(|r| r.position)
-        .collect();
+    let by_client = positions(store.read_client("a", None, 10).unwrap());
     assert_eq!(by_client, vec![4, 3, 2, 1]);
     // An indexed event id is still known: the retry is answered from redb.
     let retry = append_one(&store, AppendBatch::new(vec![old])).unwrap();
@@ -255,19 +245,9 @@ fn client_reads_are_newest_first_and_paginate_by_position() {
         )
         .unwrap();
     }
-    let page: Vec<u64> = store
-        .read_client("even", None, 2)
-        .unwrap()
-        .iter()
-        .map(|r| r.position)
-        .collect();
+    let page = positions(store.read_client("even", None, 2).unwrap());
     assert_eq!(page, vec![5, 3]);
-    let next: Vec<u64> = store
-        .read_client("even", Some(3), 2)
-        .unwrap()
-        .iter()
-        .map(|r| r.position)
-        .collect();
+    let next = positions(store.read_client("even", Some(3), 2).unwrap());
     assert_eq!(next, vec![1]);
     let stream: Vec<u64> = store
         .read_stream("client/odd", 2, 10)
