@@ -1,16 +1,28 @@
 //! Startup replay: folds the whole log into fresh projections before the
-//! server reports ready. Two threads share the work: one reads and decodes
-//! the log a chunk at a time and folds every read model but the token
-//! index; the other folds the token index (see `Projections::split`).
+//! server reports ready.
+//!
+//! Decoding records costs more than folding them, so the work is spread:
+//! a reader copies the stored records in chunks and deals them out in
+//! turn to a few decoders; the calling thread takes the decoded chunks
+//! back in the same turn, so in log order, and folds them. With more
+//! threads than cores the scheduler balances decoding against folding.
+//! Chunks and their buffers go back to where they were filled, so memory
+//! is reused rather than freshly faulted in, and records are freed on the
+//! thread that allocated them.
 
-use std::sync::mpsc::sync_channel;
+use std::ops::Range;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
-use authlog_events::{EventStore, StoreError};
-use authlog_projections::{Projection, Projections};
+use authlog_events::{decode_stored, EventStore, RecordedEvent, StoreError};
+use authlog_projections::Projections;
 
-/// Records read per chunk.
+/// Records per chunk.
 const CHUNK: usize = 1024;
+/// Chunks queued to and from each decoder.
+const QUEUED: usize = 4;
+/// Decoders at most (folding is the limit well before this).
+const MAX_DECODERS: usize = 4;
 
 /// What a replay did.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +33,36 @@ pub struct ReplaySummary {
     pub elapsed: Duration,
 }
 
+/// A chunk of stored records, as the reader copied them.
+#[derive(Default)]
+struct Stored {
+    bytes: Vec<u8>,
+    records: Vec<(u64, Range<usize>)>,
+}
+
+impl Stored {
+    fn push(&mut self, position: u64, bytes: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        self.records.push((position, start..self.bytes.len()));
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.records.clear();
+    }
+}
+
+type Decoded = Result<Vec<RecordedEvent>, StoreError>;
+
+/// One decoder's channels, as the folding thread sees them.
+struct Decoder {
+    /// Decoded chunks, in the order their stored chunks were sent.
+    from: Receiver<Decoded>,
+    /// Folded chunks going back for reuse.
+    back: SyncSender<Vec<RecordedEvent>>,
+}
+
 /// Folds every event after `projections.applied_position` into `projections`.
 pub fn replay(
     store: &dyn EventStore,
@@ -28,43 +70,108 @@ pub fn replay(
 ) -> Result<ReplaySummary, StoreError> {
     let started = Instant::now();
     let from = projections.applied_position + 1;
-    let (tokens, mut others) = projections.split();
-    let (tx, rx) = sync_channel(8);
-    let mut last = None;
+    let decoders = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_DECODERS);
     let mut events = 0u64;
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || -> Result<(), StoreError> {
-            let mut next = from;
-            loop {
-                let chunk = store.read_all(next, CHUNK)?;
-                let Some(last) = chunk.last() else {
-                    return Ok(());
-                };
-                next = last.position + 1;
-                for event in &chunk {
-                    others.apply(event);
-                }
-                if tx.send(chunk).is_err() {
-                    return Ok(());
-                }
-            }
-        });
-        for chunk in rx {
-            for event in &chunk {
-                tokens.apply(event);
-            }
-            events += chunk.len() as u64;
-            last = chunk.last().map(|e| e.position);
+        let spawn_failed =
+            |e: std::io::Error| StoreError::Storage(format!("cannot start replay threads: {e}"));
+        // Emptied stored chunks, back from every decoder to the reader.
+        let (empty_tx, empty_rx) = sync_channel::<Stored>(decoders * (QUEUED + 2));
+        let mut lanes = Vec::with_capacity(decoders);
+        let mut inputs = Vec::with_capacity(decoders);
+        for _ in 0..decoders {
+            let (to, stored) = sync_channel::<Stored>(QUEUED);
+            let (decoded_tx, from) = sync_channel::<Decoded>(QUEUED);
+            let (back, folded) = sync_channel::<Vec<RecordedEvent>>(QUEUED + 2);
+            let empty_tx = empty_tx.clone();
+            std::thread::Builder::new()
+                .name("authlog-decode".into())
+                .spawn_scoped(scope, move || {
+                    for mut chunk in stored {
+                        // Records are dropped here, where they were allocated.
+                        let mut out = folded.try_recv().unwrap_or_default();
+                        out.clear();
+                        let decoded = chunk
+                            .records
+                            .iter()
+                            .try_for_each(|(position, range)| {
+                                out.push(decode_stored(*position, &chunk.bytes[range.clone()])?);
+                                Ok(())
+                            })
+                            .map(|()| out);
+                        chunk.clear();
+                        let _ = empty_tx.try_send(chunk);
+                        if decoded_tx.send(decoded).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(spawn_failed)?;
+            lanes.push(to);
+            inputs.push(Decoder { from, back });
         }
-        reader
+        drop(empty_tx);
+        let reader = std::thread::Builder::new()
+            .name("authlog-replay".into())
+            .spawn_scoped(scope, move || -> Result<(), StoreError> {
+                let mut turn = 0;
+                let mut chunk = Stored::default();
+                let mut deal = |chunk: Stored| {
+                    let sent = lanes[turn % lanes.len()].send(chunk).is_ok();
+                    turn += 1;
+                    sent
+                };
+                store.for_each_stored(from, &mut |position, bytes| {
+                    chunk.push(position, bytes);
+                    if chunk.records.len() < CHUNK {
+                        return true;
+                    }
+                    let next = empty_rx.try_recv().unwrap_or_default();
+                    // A send fails only once folding has stopped.
+                    deal(std::mem::replace(&mut chunk, next))
+                })?;
+                if !chunk.records.is_empty() {
+                    deal(chunk);
+                }
+                Ok(())
+            })
+            .map_err(spawn_failed)?;
+        let folded = fold(&inputs, projections, &mut events);
+        // Stop the decoders and the reader if folding stopped early.
+        drop(inputs);
+        let read = reader
             .join()
-            .unwrap_or_else(|_| Err(StoreError::Storage("replay reader panicked".into())))
+            .unwrap_or_else(|_| Err(StoreError::Storage("replay reader panicked".into())));
+        read.and(folded)
     })?;
-    if let Some(position) = last {
-        projections.applied_position = position;
-    }
     Ok(ReplaySummary {
         events,
         elapsed: started.elapsed(),
     })
 }
+
+/// Takes decoded chunks from the decoders in turn and folds them, until
+/// the decoder whose turn it is has nothing more.
+fn fold(
+    decoders: &[Decoder],
+    projections: &mut Projections,
+    events: &mut u64,
+) -> Result<(), StoreError> {
+    for decoder in decoders.iter().cycle() {
+        let Ok(decoded) = decoder.from.recv() else {
+            return Ok(());
+        };
+        let chunk = decoded?;
+        for event in &chunk {
+            projections.apply(event);
+        }
+        *events += chunk.len() as u64;
+        let _ = decoder.back.try_send(chunk);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -3,11 +3,10 @@
 
 use redb::{Database, ReadableTable, WriteTransaction};
 
-use crate::codec::decode;
 use crate::envelope::RecordedEvent;
 use crate::indexer::IndexEntry;
-use crate::log_file::{Frame, LogFile, Next};
-use crate::store::{io, Head, StoreError};
+use crate::log_file::{LogFile, Next};
+use crate::store::{decode_stored, io, Head, StoreError};
 use crate::tables::{CLIENT_INDEX, EVENT_IDS, META, META_HEAD, META_LOG_END, OFFSETS, STREAMS};
 
 /// Maps any redb error into the storage variant, keeping its message.
@@ -75,18 +74,6 @@ pub fn read_meta(
     Ok((head, end))
 }
 
-/// The record in `frame`, which the index says is at `position`.
-pub fn record_of(position: u64, frame: &Frame) -> Result<RecordedEvent, StoreError> {
-    let record = decode(&frame.bytes).map_err(|source| StoreError::Corrupt { position, source })?;
-    if record.position != position {
-        return Err(StoreError::Format(format!(
-            "the index puts position {position} at offset {}, which holds position {}",
-            frame.offset, record.position
-        )));
-    }
-    Ok(record)
-}
-
 /// Reads the record at `position` through the offsets index.
 pub fn read_position(
     log: &LogFile,
@@ -103,12 +90,13 @@ pub fn read_position(
 
 /// The record in the frame at `offset`, which should hold `position`.
 pub fn read_offset(log: &LogFile, position: u64, offset: u64) -> Result<RecordedEvent, StoreError> {
-    match log.read_at(offset).map_err(io)? {
-        Next::Frame(frame) => record_of(position, &frame),
+    log.read_at(offset, |next| match next {
+        Next::Frame(frame) => decode_stored(position, frame.bytes),
         _ => Err(StoreError::Format(format!(
             "no record at offset {offset} (position {position})"
         ))),
-    }
+    })
+    .map_err(io)?
 }
 
 /// The redb tables an append writes.

@@ -64,38 +64,40 @@ pub fn frame(commit_start: u64, record: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(record);
 }
 
-/// A frame read from the file.
+/// A frame read from the file: its bytes borrowed from the read buffer
+/// while scanning (`Frame<&[u8]>`), or owned (`rewrite`).
 #[derive(Debug, Clone)]
-pub struct Frame {
+pub struct Frame<B = Vec<u8>> {
     /// Offset of the frame in the file.
     pub offset: u64,
     /// First position of the commit that wrote it.
     pub commit_start: u64,
     /// The sealed record bytes.
-    pub bytes: Vec<u8>,
+    pub bytes: B,
 }
 
-impl Frame {
+impl<B: AsRef<[u8]>> Frame<B> {
     /// Offset just past this frame.
     pub fn end(&self) -> u64 {
-        self.offset + (FRAME_HEADER + self.bytes.len()) as u64
+        self.offset + (FRAME_HEADER + self.bytes.as_ref().len()) as u64
     }
 
     /// The record, if its bytes decode and its stored hash covers its own
     /// `prev_hash` and body (a frame that is whole, though not necessarily
     /// linked to its predecessor).
     pub fn whole_record(&self) -> Option<RecordedEvent> {
-        let (body, stored) = codec::split(&self.bytes).ok()?;
-        let record = decode(&self.bytes).ok()?;
+        let bytes = self.bytes.as_ref();
+        let (body, stored) = codec::split(bytes).ok()?;
+        let record = decode(bytes).ok()?;
         (link_hash(&record.prev_hash, body) == stored).then_some(record)
     }
 }
 
 /// What is at an offset.
 #[derive(Debug)]
-pub enum Next {
+pub enum Next<'a> {
     /// A complete frame (its record not yet checked).
-    Frame(Frame),
+    Frame(Frame<&'a [u8]>),
     /// The end of the file, exactly at a frame boundary.
     End,
     /// Bytes that are not a complete frame.
@@ -104,7 +106,7 @@ pub enum Next {
 
 /// Parses the frame at the start of `buf` (`offset` is where `buf` starts).
 /// `None` means `buf` is too short to tell.
-fn parse(offset: u64, buf: &[u8]) -> Option<Next> {
+fn parse(offset: u64, buf: &[u8]) -> Option<Next<'_>> {
     if buf.len() < FRAME_HEADER {
         return None;
     }
@@ -122,7 +124,7 @@ fn parse(offset: u64, buf: &[u8]) -> Option<Next> {
     Some(Next::Frame(Frame {
         offset,
         commit_start,
-        bytes: buf[FRAME_HEADER..FRAME_HEADER + len].to_vec(),
+        bytes: &buf[FRAME_HEADER..FRAME_HEADER + len],
     }))
 }
 
@@ -213,28 +215,28 @@ impl LogFile {
         Ok(true)
     }
 
-    /// What is at `offset`, reading only that frame.
-    pub fn read_at(&self, offset: u64) -> std::io::Result<Next> {
+    /// `what` of the frame at `offset`, reading only that frame.
+    pub fn read_at<T>(&self, offset: u64, what: impl FnOnce(Next<'_>) -> T) -> std::io::Result<T> {
         let len = self.len()?;
         if offset == len {
-            return Ok(Next::End);
+            return Ok(what(Next::End));
         }
         if offset + FRAME_HEADER as u64 > len {
-            return Ok(Next::Bad);
+            return Ok(what(Next::Bad));
         }
         let mut header = [0u8; FRAME_HEADER];
         self.io.read(offset, &mut header)?;
         let record_len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
         if header[..4] != MAGIC || record_len > MAX_RECORD {
-            return Ok(Next::Bad);
+            return Ok(what(Next::Bad));
         }
         let total = (FRAME_HEADER + record_len) as u64;
         if offset + total > len {
-            return Ok(Next::Bad);
+            return Ok(what(Next::Bad));
         }
         let mut buf = vec![0u8; total as usize];
         self.io.read(offset, &mut buf)?;
-        Ok(parse(offset, &buf).unwrap_or(Next::Bad))
+        Ok(what(parse(offset, &buf).unwrap_or(Next::Bad)))
     }
 
     /// Reads frames in order from `offset` (a frame boundary).
@@ -306,28 +308,30 @@ impl Scan<'_> {
     }
 
     /// The next frame, the end, or bad bytes (after which it stays put).
-    pub fn next_frame(&mut self) -> std::io::Result<Next> {
-        loop {
-            if self.pos == self.len {
-                return Ok(Next::End);
-            }
-            let at = (self.pos - self.buf_start) as usize;
-            match parse(self.pos, &self.buf[at.min(self.buf.len())..]) {
-                Some(Next::Frame(frame)) => {
-                    self.pos = frame.end();
-                    return Ok(Next::Frame(frame));
-                }
-                Some(other) => return Ok(other),
-                None => {
-                    // Refill from `pos`, at least one whole frame if the
-                    // header says how long it is.
-                    let remaining = self.len - self.pos;
-                    if remaining < FRAME_HEADER as u64 || !self.refill(remaining)? {
-                        return Ok(Next::Bad);
-                    }
-                }
+    pub fn next_frame(&mut self) -> std::io::Result<Next<'_>> {
+        // Refill until the buffer tells what is at `pos`: at least one
+        // whole frame if the header says how long it is.
+        while self.pos < self.len && parse(self.pos, self.rest()).is_none() {
+            let remaining = self.len - self.pos;
+            if remaining < FRAME_HEADER as u64 || !self.refill(remaining)? {
+                return Ok(Next::Bad);
             }
         }
+        if self.pos == self.len {
+            return Ok(Next::End);
+        }
+        let at = (self.pos - self.buf_start) as usize;
+        let next = parse(self.pos, &self.buf[at..]).unwrap_or(Next::Bad);
+        if let Next::Frame(frame) = &next {
+            self.pos = frame.end();
+        }
+        Ok(next)
+    }
+
+    /// The buffered bytes from `pos` on.
+    fn rest(&self) -> &[u8] {
+        let at = (self.pos - self.buf_start) as usize;
+        &self.buf[at.min(self.buf.len())..]
     }
 
     /// Reads the next chunk; false when nothing more can be read.
@@ -360,7 +364,11 @@ pub fn rewrite(path: &std::path::Path, edit: impl FnOnce(&mut Vec<Frame>)) -> st
         let log = LogFile::open_read_only(path)?;
         let mut scan = log.scan(0)?;
         while let Next::Frame(frame) = scan.next_frame()? {
-            frames.push(frame);
+            frames.push(Frame {
+                offset: frame.offset,
+                commit_start: frame.commit_start,
+                bytes: frame.bytes.to_vec(),
+            });
         }
     }
     edit(&mut frames);

@@ -25,14 +25,14 @@ use crate::chain::GENESIS;
 use crate::codec::seal;
 use crate::envelope::RecordedEvent;
 use crate::index_tables::{
-    current_version, read_meta, read_offset, read_position, record_of, storage, IndexTables,
+    current_version, read_meta, read_offset, read_position, storage, IndexTables,
 };
 pub use crate::indexer::PENDING_LIMIT;
 use crate::indexer::{IndexEntry, Indexer, Pending};
 use crate::log_file::{frame, LogFile, Next, MAX_RECORD};
 use crate::store::{
-    io, AppendBatch, EventStore, ExpectedVersion, Head, StoreError, UnitOutcome, VerifyReport,
-    VersionConflict,
+    decode_stored, io, AppendBatch, EventStore, ExpectedVersion, Head, StoreError, UnitOutcome,
+    VerifyReport, VersionConflict,
 };
 use crate::tables::{CLIENT_INDEX, EVENT_IDS, META, OFFSETS, STREAMS};
 use crate::verify::verify_log;
@@ -560,14 +560,18 @@ impl RedbStore {
                 .get(h.position)
                 .map_err(storage)?
                 .map(|o| o.value());
-            let matches = match offset.map(|o| log.read_at(o)).transpose().map_err(io)? {
-                Some(Next::Frame(frame)) => {
+            let holds_head = |next: Next<'_>| match next {
+                Next::Frame(frame) => {
                     frame.end() == end
                         && frame
                             .whole_record()
                             .is_some_and(|r| r.position == h.position && r.hash == h.hash)
                 }
                 _ => false,
+            };
+            let matches = match offset {
+                Some(offset) => log.read_at(offset, holds_head).map_err(io)?,
+                None => false,
             };
             if !matches {
                 return Err(StoreError::Format(format!(
@@ -621,13 +625,13 @@ impl RedbStore {
         Ok(((head.position > 0).then_some(head), new_end))
     }
 
-    /// Calls `f` with every record of the file's chain, in order, until it
-    /// returns false (read-only use without an index). Stops at the first
-    /// frame that is not the next link (a torn tail, or damage `verify`
-    /// reports).
+    /// Calls `f` with every record of the file's chain and its stored
+    /// bytes, in order, until it returns false (read-only use without an
+    /// index). Stops at the first frame that is not the next link (a torn
+    /// tail, or damage `verify` reports).
     fn scan_records(
         log: &LogFile,
-        mut f: impl FnMut(RecordedEvent) -> bool,
+        mut f: impl FnMut(RecordedEvent, &[u8]) -> bool,
     ) -> Result<(), StoreError> {
         let mut scan = log.scan(0).map_err(io)?;
         let mut prev = GENESIS;
@@ -641,8 +645,76 @@ impl RedbStore {
             };
             prev = record.hash;
             expected += 1;
-            if !f(record) {
+            if !f(record, frame.bytes) {
                 break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `each` with the position and stored bytes of up to `limit`
+    /// records from `from` (inclusive) onward, in order, in one pass over
+    /// the record file, until it returns false or fails.
+    fn each_stored(
+        &self,
+        from: u64,
+        limit: u64,
+        mut each: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let from = from.max(1);
+        if limit == 0 {
+            return Ok(());
+        }
+        if let Handle::Scan { log, .. } = &self.db {
+            let mut left = limit;
+            let mut failed = Ok(());
+            Self::scan_records(log, |r, bytes| {
+                if r.position < from {
+                    return true;
+                }
+                left -= 1;
+                match each(r.position, bytes) {
+                    Ok(more) => more && left > 0,
+                    Err(e) => {
+                        failed = Err(e);
+                        false
+                    }
+                }
+            })?;
+            return failed;
+        }
+        let (snapshot, txn, log) = self.view(|e| e.position == from)?;
+        let Some(head) = snapshot.head else {
+            return Ok(());
+        };
+        if from > head.position {
+            return Ok(());
+        }
+        let offset = match snapshot.entries.first() {
+            Some(entry) => entry.offset,
+            None => txn
+                .open_table(OFFSETS)
+                .map_err(storage)?
+                .get(from)
+                .map_err(storage)?
+                .ok_or_else(|| StoreError::Format(format!("index names no position {from}")))?
+                .value(),
+        };
+        // Frames past the head may belong to an append in flight.
+        let last = head.position.min(from.saturating_add(limit - 1));
+        let mut scan = log.scan(offset).map_err(io)?;
+        for position in from..=last {
+            match scan.next_frame().map_err(io)? {
+                Next::Frame(frame) => {
+                    if !each(position, frame.bytes)? {
+                        break;
+                    }
+                }
+                _ => {
+                    return Err(StoreError::Format(format!(
+                        "the record file ends before position {position}"
+                    )))
+                }
             }
         }
         Ok(())
@@ -711,7 +783,7 @@ impl EventStore for RedbStore {
     fn head(&self) -> Result<Option<Head>, StoreError> {
         if let Handle::Scan { log, .. } = &self.db {
             let mut head = None;
-            Self::scan_records(log, |r| {
+            Self::scan_records(log, |r, _| {
                 head = Some(Head {
                     position: r.position,
                     hash: r.hash,
@@ -724,51 +796,20 @@ impl EventStore for RedbStore {
     }
 
     fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        let from = from.max(1);
         let mut out = Vec::with_capacity(limit.min(16 * 1024));
-        if limit == 0 {
-            return Ok(out);
-        }
-        if let Handle::Scan { log, .. } = &self.db {
-            Self::scan_records(log, |r| {
-                if r.position >= from {
-                    out.push(r);
-                }
-                out.len() < limit
-            })?;
-            return Ok(out);
-        }
-        let (snapshot, txn, log) = self.view(|e| e.position == from)?;
-        let Some(head) = snapshot.head else {
-            return Ok(out);
-        };
-        if from > head.position || limit == 0 {
-            return Ok(out);
-        }
-        let offset = match snapshot.entries.first() {
-            Some(entry) => entry.offset,
-            None => txn
-                .open_table(OFFSETS)
-                .map_err(storage)?
-                .get(from)
-                .map_err(storage)?
-                .ok_or_else(|| StoreError::Format(format!("index names no position {from}")))?
-                .value(),
-        };
-        // Frames past the head may belong to an append in flight.
-        let last = head.position.min(from.saturating_add(limit as u64 - 1));
-        let mut scan = log.scan(offset).map_err(io)?;
-        for position in from..=last {
-            match scan.next_frame().map_err(io)? {
-                Next::Frame(frame) => out.push(record_of(position, &frame)?),
-                _ => {
-                    return Err(StoreError::Format(format!(
-                        "the record file ends before position {position}"
-                    )))
-                }
-            }
-        }
+        self.each_stored(from, limit as u64, |position, bytes| {
+            out.push(decode_stored(position, bytes)?);
+            Ok(true)
+        })?;
         Ok(out)
+    }
+
+    fn for_each_stored(
+        &self,
+        from: u64,
+        each: &mut dyn FnMut(u64, &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.each_stored(from, u64::MAX, |position, bytes| Ok(each(position, bytes)))
     }
 
     fn read_stream(
@@ -782,7 +823,7 @@ impl EventStore for RedbStore {
             return Ok(out);
         }
         if let Handle::Scan { log, .. } = &self.db {
-            Self::scan_records(log, |r| {
+            Self::scan_records(log, |r, _| {
                 if r.stream == stream && r.stream_version >= from_version {
                     out.push(r);
                 }
@@ -816,7 +857,7 @@ impl EventStore for RedbStore {
     fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
         if let Handle::Scan { log, .. } = &self.db {
             let mut version = 0;
-            Self::scan_records(log, |r| {
+            Self::scan_records(log, |r, _| {
                 if r.stream == stream {
                     version = r.stream_version;
                 }
@@ -841,7 +882,7 @@ impl EventStore for RedbStore {
         let before = before.unwrap_or(u64::MAX);
         if let Handle::Scan { log, .. } = &self.db {
             let mut newest: VecDeque<RecordedEvent> = VecDeque::new();
-            Self::scan_records(log, |r| {
+            Self::scan_records(log, |r, _| {
                 if r.position >= before {
                     return false;
                 }

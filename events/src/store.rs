@@ -127,6 +127,21 @@ impl VerifyReport {
     }
 }
 
+/// Decodes the stored bytes of the record at `position` (see `codec`),
+/// checking that they hold that position. The stored hash is taken as it
+/// is; `EventStore::verify` checks the chain.
+pub fn decode_stored(position: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
+    let record =
+        crate::codec::decode(bytes).map_err(|source| StoreError::Corrupt { position, source })?;
+    if record.position != position {
+        return Err(StoreError::Format(format!(
+            "the log puts position {position} where position {} is stored",
+            record.position
+        )));
+    }
+    Ok(record)
+}
+
 /// An append-only, hash-chained event log.
 pub trait EventStore: Send + Sync + 'static {
     /// Appends several units in ONE durable transaction (group commit).
@@ -140,6 +155,17 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Up to `limit` records from `from` (inclusive) onward, in order.
     fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Calls `each` with the position and stored bytes of every record
+    /// from `from` (inclusive) to the head, in order, until it returns
+    /// false: `read_all` in one pass and undecoded, so that a fold over the
+    /// whole log (startup replay) can decode on several threads with
+    /// `decode_stored`.
+    fn for_each_stored(
+        &self,
+        from: u64,
+        each: &mut dyn FnMut(u64, &[u8]) -> bool,
+    ) -> Result<(), StoreError>;
 
     /// Up to `limit` records of one stream from `from_version` onward.
     fn read_stream(

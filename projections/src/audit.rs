@@ -14,6 +14,7 @@
 //! `client_index` table answers it.
 
 use crate::FastMap;
+use foldhash::quality::RandomState;
 use serde::{Deserialize, Serialize};
 
 use authlog_events::{
@@ -115,7 +116,9 @@ pub struct ClientAudit {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditIndex {
     by_actor: FastMap<Principal, Vec<u64>>,
-    clients: FastMap<String, ClientAudit>,
+    /// hashbrown's own map for `entry_ref`: one lookup per event, and the
+    /// key is copied only for a new client.
+    clients: hashbrown::HashMap<String, ClientAudit, RandomState>,
 }
 
 impl AuditIndex {
@@ -140,14 +143,7 @@ impl AuditIndex {
     }
 
     fn entry(&mut self, client_id: &str) -> &mut ClientAudit {
-        // Look up first: `entry` would allocate the key for every event.
-        if !self.clients.contains_key(client_id) {
-            self.clients
-                .insert(client_id.to_owned(), ClientAudit::default());
-        }
-        self.clients
-            .get_mut(client_id)
-            .expect("inserted just above")
+        self.clients.entry_ref(client_id).or_default()
     }
 
     fn change(&mut self, client_id: &str, change: ClientChange, event: &RecordedEvent) {

@@ -163,6 +163,10 @@ impl TokenSlab {
     }
 }
 
+/// Token ids as integers (`Uuid::as_u128`, which keeps the UUIDs' order):
+/// finding a place in the set compares integers, not byte slices.
+type IdSet = BTreeSet<u128>;
+
 /// Every remembered token and its indexes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TokenIndex {
@@ -170,10 +174,10 @@ pub struct TokenIndex {
     /// First 128 bits of the digest → slot (the full digest is checked on lookup).
     by_digest: ShardedMap<u32>,
     /// Unrevoked tokens per client, in id (= issue time, UUIDv7) order.
-    by_client: FastMap<String, BTreeSet<Uuid>>,
+    by_client: FastMap<String, IdSet>,
     by_family: ShardedMap<Vec<Uuid>>,
     /// Unrevoked tokens per subject.
-    by_subject: FastMap<Uuid, BTreeSet<Uuid>>,
+    by_subject: FastMap<Uuid, IdSet>,
     /// Slots of remembered tokens by expiry (Unix second), for pruning: a
     /// few bytes per token where a set of (expiry, id) took about forty.
     by_expiry: BTreeMap<i64, Vec<u32>>,
@@ -205,7 +209,7 @@ impl TokenIndex {
             .get(client_id)
             .into_iter()
             .flatten()
-            .filter_map(|id| self.tokens.get(id))
+            .filter_map(|id| self.tokens.get(&Uuid::from_u128(*id)))
             .filter(move |t| t.is_active(now))
     }
 
@@ -224,7 +228,7 @@ impl TokenIndex {
             .get(subject)
             .into_iter()
             .flatten()
-            .filter_map(|id| self.tokens.get(id))
+            .filter_map(|id| self.tokens.get(&Uuid::from_u128(*id)))
             .filter(move |t| t.is_active(now))
     }
 
@@ -281,14 +285,14 @@ impl TokenIndex {
     /// Removes a token from the per-client and per-subject indexes of unrevoked tokens.
     fn unindex_live(&mut self, token: &TokenRecord) {
         if let Some(set) = self.by_client.get_mut(&*token.client_id) {
-            set.remove(&token.token_id);
+            set.remove(&token.token_id.as_u128());
             if set.is_empty() {
                 self.by_client.remove(&*token.client_id);
             }
         }
         if let Some(subject) = token.subject() {
             if let Some(set) = self.by_subject.get_mut(&subject) {
-                set.remove(&token.token_id);
+                set.remove(&token.token_id.as_u128());
                 if set.is_empty() {
                     self.by_subject.remove(&subject);
                 }
@@ -324,7 +328,7 @@ impl TokenIndex {
             .get(client_id)
             .into_iter()
             .flatten()
-            .copied()
+            .map(|id| Uuid::from_u128(*id))
             .collect();
         self.revoke_active(ids, reason, at);
     }
@@ -439,11 +443,11 @@ impl Projection for TokenIndex {
                 // Look up before inserting: `entry` would allocate the key for every token.
                 match self.by_client.get_mut(client_id.as_str()) {
                     Some(set) => {
-                        set.insert(*token_id);
+                        set.insert(token_id.as_u128());
                     }
                     None => {
                         self.by_client
-                            .insert(client_id.clone(), BTreeSet::from([*token_id]));
+                            .insert(client_id.clone(), IdSet::from([token_id.as_u128()]));
                     }
                 }
                 // A token that is its own family (client_credentials) needs no entry.
@@ -456,7 +460,7 @@ impl Projection for TokenIndex {
                     self.by_subject
                         .entry(*subject)
                         .or_default()
-                        .insert(*token_id);
+                        .insert(token_id.as_u128());
                 }
                 self.by_expiry
                     .entry(expires_at.unix_seconds())
@@ -485,7 +489,7 @@ impl Projection for TokenIndex {
                     .get(user_id)
                     .into_iter()
                     .flatten()
-                    .copied()
+                    .map(|id| Uuid::from_u128(*id))
                     .collect();
                 self.revoke_active(ids, RevocationReason::UserDisabled, at);
             }

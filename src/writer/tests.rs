@@ -194,6 +194,14 @@ impl EventStore for FlakyStore {
     fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.read_all(from, limit)
     }
+
+    fn for_each_stored(
+        &self,
+        from: u64,
+        each: &mut dyn FnMut(u64, &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.inner.for_each_stored(from, each)
+    }
     fn read_stream(&self, s: &str, v: u64, l: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.read_stream(s, v, l)
     }

@@ -224,8 +224,8 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
         // Unrevoked token ids per client number and per subject, gathered
         // in slot order and made into sets at the end (a bulk build from
         // sorted ids, not one insert each).
-        let mut live_by_client: Vec<Vec<Uuid>> = vec![Vec::new(); self.clients.len()];
-        let mut live_by_subject: FastMap<Uuid, Vec<Uuid>> = FastMap::default();
+        let mut live_by_client: Vec<Vec<u128>> = vec![Vec::new(); self.clients.len()];
+        let mut live_by_subject: FastMap<Uuid, Vec<u128>> = FastMap::default();
         // The id and digest maps (random inserts, most of a restore's time)
         // are built on a second thread from batches of (id, digest key, slot).
         let (maps, decoded) = std::thread::scope(|scope| {
@@ -270,12 +270,12 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
                         details: t.details,
                     };
                     if record.revoked.is_none() {
-                        live_by_client[t.client as usize].push(record.token_id);
+                        live_by_client[t.client as usize].push(record.token_id.as_u128());
                         if let Some(subject) = record.subject() {
                             live_by_subject
                                 .entry(subject)
                                 .or_default()
-                                .push(record.token_id);
+                                .push(record.token_id.as_u128());
                         }
                     }
                     batch.push((record.token_id.as_u128(), digest_key(&record.digest), slot));
