@@ -211,7 +211,7 @@ pub enum Event {
         /// How it registered.
         registration_type: RegistrationType,
         /// Its metadata.
-        metadata: ClientMetadata,
+        metadata: Box<ClientMetadata>,
         /// Digest of its secret, for confidential clients.
         secret_digest: Option<Digest>,
         /// Digest of the RFC 7592 registration access token, for dynamic clients.
@@ -224,7 +224,7 @@ pub enum Event {
         /// The client's id.
         client_id: String,
         /// Its new metadata.
-        metadata: ClientMetadata,
+        metadata: Box<ClientMetadata>,
         /// The admin confirmed a high-risk configuration.
         confirm_high_risk: bool,
     },

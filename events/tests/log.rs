@@ -600,7 +600,7 @@ fn a_record_too_large_for_a_frame_is_refused_and_nothing_is_written() {
         Event::ClientRegistered {
             client_id: "huge".into(),
             registration_type: RegistrationType::Preregistered,
-            metadata: huge,
+            metadata: Box::new(huge),
             secret_digest: None,
             registration_access_token_digest: None,
             confirm_high_risk: false,

@@ -144,7 +144,7 @@ impl Projection for Registry {
                     Arc::new(ClientRecord {
                         client_id: client_id.clone(),
                         registration_type: *registration_type,
-                        metadata: metadata.clone(),
+                        metadata: ClientMetadata::clone(metadata),
                         status: ClientStatus::Active,
                         secret_digest: *secret_digest,
                         previous_secret: None,
@@ -162,7 +162,7 @@ impl Projection for Registry {
                 confirm_high_risk,
             } => {
                 if let Some(c) = self.clients.get_mut(client_id).map(Arc::make_mut) {
-                    c.metadata = metadata.clone();
+                    c.metadata = ClientMetadata::clone(metadata);
                     c.confirm_high_risk = *confirm_high_risk;
                     c.updated_at = at;
                     c.version = event.stream_version;

@@ -62,7 +62,7 @@ impl Decide for RegisterClient {
             Event::ClientRegistered {
                 client_id: self.client_id.clone(),
                 registration_type: self.registration_type,
-                metadata: self.metadata.clone(),
+                metadata: Box::new(self.metadata.clone()),
                 secret_digest: self.secret_digest,
                 registration_access_token_digest: self.registration_access_token_digest,
                 confirm_high_risk: self.confirm_high_risk,
@@ -128,7 +128,7 @@ impl Decide for UpdateClient {
             now,
             Event::ClientUpdated {
                 client_id: self.client_id.clone(),
-                metadata,
+                metadata: Box::new(metadata),
                 confirm_high_risk: self.confirm_high_risk,
             },
         );
@@ -324,7 +324,7 @@ impl Decide for UpsertDocumentClient {
             None => Event::ClientRegistered {
                 client_id: self.client_id.clone(),
                 registration_type: RegistrationType::Cimd,
-                metadata: self.metadata.clone(),
+                metadata: Box::new(self.metadata.clone()),
                 secret_digest: None,
                 registration_access_token_digest: None,
                 confirm_high_risk: false,
@@ -337,7 +337,7 @@ impl Decide for UpsertDocumentClient {
                 }
                 Event::ClientUpdated {
                     client_id: self.client_id.clone(),
-                    metadata,
+                    metadata: Box::new(metadata),
                     confirm_high_risk: c.confirm_high_risk,
                 }
             }

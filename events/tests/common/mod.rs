@@ -51,14 +51,14 @@ pub fn every_variant() -> Vec<Event> {
         Event::ClientRegistered {
             client_id: "app".into(),
             registration_type: RegistrationType::Preregistered,
-            metadata: metadata("App"),
+            metadata: Box::new(metadata("App")),
             secret_digest: Some(d),
             registration_access_token_digest: None,
             confirm_high_risk: false,
         },
         Event::ClientUpdated {
             client_id: "app".into(),
-            metadata: metadata("App 2"),
+            metadata: Box::new(metadata("App 2")),
             confirm_high_risk: true,
         },
         Event::ClientSecretRotated {
