@@ -4,18 +4,20 @@
 //! Decoding records costs more than folding them, so the work is spread:
 //! a reader copies the stored records in chunks and deals them out in
 //! turn to a few decoders; the calling thread takes the decoded chunks
-//! back in the same turn, so in log order, and folds them. With more
-//! threads than cores the scheduler balances decoding against folding.
-//! Chunks and their buffers go back to where they were filled, so memory
-//! is reused rather than freshly faulted in, and records are freed on the
-//! thread that allocated them.
+//! back in the same turn, so in log order, and folds the token index,
+//! while a second thread folds the other read models from the same chunks
+//! (see `Projections::split`). With more threads than cores the scheduler
+//! balances decoding against folding. Chunks and their buffers go back to
+//! where they were filled, so memory is reused rather than freshly faulted
+//! in, and records are freed on the thread that allocated them.
 
 use std::ops::Range;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authlog_events::{decode_stored, EventStore, RecordedEvent, StoreError};
-use authlog_projections::Projections;
+use authlog_projections::{Projection, Projections, TokenIndex};
 
 /// Records per chunk.
 const CHUNK: usize = 1024;
@@ -74,6 +76,8 @@ pub fn replay(
         .map_or(1, |n| n.get())
         .min(MAX_DECODERS);
     let mut events = 0u64;
+    let mut last = None;
+    let (tokens, mut others) = projections.split();
     std::thread::scope(|scope| {
         let spawn_failed =
             |e: std::io::Error| StoreError::Storage(format!("cannot start replay threads: {e}"));
@@ -138,7 +142,25 @@ pub fn replay(
                 Ok(())
             })
             .map_err(spawn_failed)?;
-        let folded = fold(&inputs, projections, &mut events);
+        // The other read models fold on a thread of their own, from the
+        // same chunks; whichever finishes a chunk last sends it back.
+        let (share, shared) = sync_channel::<(Arc<Vec<RecordedEvent>>, usize)>(QUEUED);
+        let backs: Vec<_> = inputs.iter().map(|d| d.back.clone()).collect();
+        std::thread::Builder::new()
+            .name("authlog-fold".into())
+            .spawn_scoped(scope, move || {
+                for (chunk, lane) in shared {
+                    for event in chunk.iter() {
+                        others.apply(event);
+                    }
+                    if let Ok(chunk) = Arc::try_unwrap(chunk) {
+                        let _ = backs[lane].try_send(chunk);
+                    }
+                }
+            })
+            .map_err(spawn_failed)?;
+        let folded = fold(&inputs, tokens, &share, &mut events, &mut last);
+        drop(share);
         // Stop the decoders and the reader if folding stopped early.
         drop(inputs);
         let read = reader
@@ -146,29 +168,41 @@ pub fn replay(
             .unwrap_or_else(|_| Err(StoreError::Storage("replay reader panicked".into())));
         read.and(folded)
     })?;
+    if let Some(position) = last {
+        projections.applied_position = position;
+    }
     Ok(ReplaySummary {
         events,
         elapsed: started.elapsed(),
     })
 }
 
-/// Takes decoded chunks from the decoders in turn and folds them, until
-/// the decoder whose turn it is has nothing more.
+/// Takes decoded chunks from the decoders in turn, shares each with the
+/// other read models' thread and folds the token index, until the decoder
+/// whose turn it is has nothing more.
 fn fold(
     decoders: &[Decoder],
-    projections: &mut Projections,
+    tokens: &mut TokenIndex,
+    share: &SyncSender<(Arc<Vec<RecordedEvent>>, usize)>,
     events: &mut u64,
+    last: &mut Option<u64>,
 ) -> Result<(), StoreError> {
-    for decoder in decoders.iter().cycle() {
+    for (lane, decoder) in decoders.iter().enumerate().cycle() {
         let Ok(decoded) = decoder.from.recv() else {
             return Ok(());
         };
-        let chunk = decoded?;
-        for event in &chunk {
-            projections.apply(event);
+        let chunk = Arc::new(decoded?);
+        if share.send((chunk.clone(), lane)).is_err() {
+            return Err(StoreError::Storage("replay fold stopped".into()));
+        }
+        for event in chunk.iter() {
+            tokens.apply(event);
         }
         *events += chunk.len() as u64;
-        let _ = decoder.back.try_send(chunk);
+        *last = chunk.last().map(|e| e.position).or(*last);
+        if let Ok(chunk) = Arc::try_unwrap(chunk) {
+            let _ = decoder.back.try_send(chunk);
+        }
     }
     Ok(())
 }

@@ -63,13 +63,47 @@ impl Projections {
         if event.position <= self.applied_position {
             return false;
         }
+        let (tokens, mut others) = self.split();
+        tokens.apply(event);
+        others.apply(event);
+        self.applied_position = event.position;
+        true
+    }
+
+    /// The token index and the other read models, borrowed apart so that a
+    /// replay can fold them on two threads: each read model reads only the
+    /// event and its own state. The caller then sets `applied_position`.
+    pub fn split(&mut self) -> (&mut TokenIndex, OtherProjections<'_>) {
+        (
+            &mut self.tokens,
+            OtherProjections {
+                stats: &mut self.stats,
+                registry: &mut self.registry,
+                users: &mut self.users,
+                grants: &mut self.grants,
+                audit: &mut self.audit,
+            },
+        )
+    }
+}
+
+/// Every read model but the token index (see `Projections::split`).
+#[derive(Debug)]
+pub struct OtherProjections<'a> {
+    stats: &'a mut LogStats,
+    registry: &'a mut Registry,
+    users: &'a mut Users,
+    grants: &'a mut Grants,
+    audit: &'a mut AuditIndex,
+}
+
+impl OtherProjections<'_> {
+    /// Folds one event into each of them.
+    pub fn apply(&mut self, event: &RecordedEvent) {
         self.stats.apply(event);
         self.registry.apply(event);
-        self.tokens.apply(event);
         self.users.apply(event);
         self.grants.apply(event);
         self.audit.apply(event);
-        self.applied_position = event.position;
-        true
     }
 }
