@@ -1,7 +1,7 @@
 //! The `authlog` binary.
 
 // mimalloc: far cheaper than glibc malloc when one thread frees what
-// another allocated (replay's decoder thread, actix workers, the writer).
+// another allocated (replay's decoders and folds, actix workers, the writer).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

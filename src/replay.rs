@@ -65,7 +65,8 @@ struct Decoder {
     back: SyncSender<Vec<RecordedEvent>>,
 }
 
-/// Folds every event after `projections.applied_position` into `projections`.
+/// Folds every event after `projections.applied_position` into
+/// `projections`. On an error they are left partly folded, to be dropped.
 pub fn replay(
     store: &dyn EventStore,
     projections: &mut Projections,
@@ -85,12 +86,15 @@ pub fn replay(
         let (empty_tx, empty_rx) = sync_channel::<Stored>(decoders * (QUEUED + 2));
         let mut lanes = Vec::with_capacity(decoders);
         let mut inputs = Vec::with_capacity(decoders);
+        let mut decoding = Vec::with_capacity(decoders);
         for _ in 0..decoders {
             let (to, stored) = sync_channel::<Stored>(QUEUED);
             let (decoded_tx, from) = sync_channel::<Decoded>(QUEUED);
-            let (back, folded) = sync_channel::<Vec<RecordedEvent>>(QUEUED + 2);
+            // Room for every chunk of this decoder that can be on its way
+            // back at once: queued to the fold, shared, being folded.
+            let (back, folded) = sync_channel::<Vec<RecordedEvent>>(2 * QUEUED + 4);
             let empty_tx = empty_tx.clone();
-            std::thread::Builder::new()
+            let decoder = std::thread::Builder::new()
                 .name("authlog-decode".into())
                 .spawn_scoped(scope, move || {
                     for mut chunk in stored {
@@ -113,6 +117,7 @@ pub fn replay(
                     }
                 })
                 .map_err(spawn_failed)?;
+            decoding.push(decoder);
             lanes.push(to);
             inputs.push(Decoder { from, back });
         }
@@ -146,14 +151,14 @@ pub fn replay(
         // same chunks; whichever finishes a chunk last sends it back.
         let (share, shared) = sync_channel::<(Arc<Vec<RecordedEvent>>, usize)>(QUEUED);
         let backs: Vec<_> = inputs.iter().map(|d| d.back.clone()).collect();
-        std::thread::Builder::new()
+        let other_fold = std::thread::Builder::new()
             .name("authlog-fold".into())
             .spawn_scoped(scope, move || {
                 for (chunk, lane) in shared {
                     for event in chunk.iter() {
                         others.apply(event);
                     }
-                    if let Ok(chunk) = Arc::try_unwrap(chunk) {
+                    if let Some(chunk) = Arc::into_inner(chunk) {
                         let _ = backs[lane].try_send(chunk);
                     }
                 }
@@ -163,10 +168,18 @@ pub fn replay(
         drop(share);
         // Stop the decoders and the reader if folding stopped early.
         drop(inputs);
-        let read = reader
+        let panicked = |what: &str| StoreError::Storage(format!("the replay's {what} panicked"));
+        let others_folded = other_fold
             .join()
-            .unwrap_or_else(|_| Err(StoreError::Storage("replay reader panicked".into())));
-        read.and(folded)
+            .map_err(|_| panicked("fold of the other read models"));
+        let read = reader.join().unwrap_or_else(|_| Err(panicked("reader")));
+        // A decoder that panicked looks to the fold like the end of the log.
+        let decoded = decoding
+            .into_iter()
+            .try_for_each(|d| d.join().map_err(|_| panicked("decoder")));
+        // A fold error comes from a chunk dealt before the reader failed,
+        // if it did: the earlier of the two in the log.
+        others_folded.and(decoded).and(folded).and(read)
     })?;
     if let Some(position) = last {
         projections.applied_position = position;
@@ -193,14 +206,16 @@ fn fold(
         };
         let chunk = Arc::new(decoded?);
         if share.send((chunk.clone(), lane)).is_err() {
-            return Err(StoreError::Storage("replay fold stopped".into()));
+            return Err(StoreError::Storage(
+                "the replay's fold of the other read models stopped".into(),
+            ));
         }
         for event in chunk.iter() {
             tokens.apply(event);
         }
         *events += chunk.len() as u64;
         *last = chunk.last().map(|e| e.position).or(*last);
-        if let Ok(chunk) = Arc::try_unwrap(chunk) {
+        if let Some(chunk) = Arc::into_inner(chunk) {
             let _ = decoder.back.try_send(chunk);
         }
     }

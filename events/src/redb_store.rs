@@ -654,12 +654,14 @@ impl RedbStore {
 
     /// Calls `each` with the position and stored bytes of up to `limit`
     /// records from `from` (inclusive) onward, in order, in one pass over
-    /// the record file, until it returns false or fails.
+    /// the record file, until it returns false or fails. Without an index
+    /// (a read-only store beside a writer) the chain is walked and each
+    /// record decoded to check it; `each` then gets that record too.
     fn each_stored(
         &self,
         from: u64,
         limit: u64,
-        mut each: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
+        mut each: impl FnMut(u64, &[u8], Option<RecordedEvent>) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
         let from = from.max(1);
         if limit == 0 {
@@ -673,7 +675,7 @@ impl RedbStore {
                     return true;
                 }
                 left -= 1;
-                match each(r.position, bytes) {
+                match each(r.position, bytes, Some(r)) {
                     Ok(more) => more && left > 0,
                     Err(e) => {
                         failed = Err(e);
@@ -700,13 +702,16 @@ impl RedbStore {
                 .ok_or_else(|| StoreError::Format(format!("index names no position {from}")))?
                 .value(),
         };
+        // The records up to the head stay as they are: no need to keep
+        // the index's read transaction open while `each` runs.
+        drop(txn);
         // Frames past the head may belong to an append in flight.
         let last = head.position.min(from.saturating_add(limit - 1));
         let mut scan = log.scan(offset).map_err(io)?;
         for position in from..=last {
             match scan.next_frame().map_err(io)? {
                 Next::Frame(frame) => {
-                    if !each(position, frame.bytes)? {
+                    if !each(position, frame.bytes, None)? {
                         break;
                     }
                 }
@@ -797,8 +802,11 @@ impl EventStore for RedbStore {
 
     fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut out = Vec::with_capacity(limit.min(16 * 1024));
-        self.each_stored(from, limit as u64, |position, bytes| {
-            out.push(decode_stored(position, bytes)?);
+        self.each_stored(from, limit as u64, |position, bytes, decoded| {
+            out.push(match decoded {
+                Some(record) => record,
+                None => decode_stored(position, bytes)?,
+            });
             Ok(true)
         })?;
         Ok(out)
@@ -809,7 +817,9 @@ impl EventStore for RedbStore {
         from: u64,
         each: &mut dyn FnMut(u64, &[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        self.each_stored(from, u64::MAX, |position, bytes| Ok(each(position, bytes)))
+        self.each_stored(from, u64::MAX, |position, bytes, _| {
+            Ok(each(position, bytes))
+        })
     }
 
     fn read_stream(

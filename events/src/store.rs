@@ -158,9 +158,9 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Calls `each` with the position and stored bytes of every record
     /// from `from` (inclusive) to the head, in order, until it returns
-    /// false: `read_all` in one pass and undecoded, so that a fold over the
-    /// whole log (startup replay) can decode on several threads with
-    /// `decode_stored`.
+    /// false: `read_all` in one pass, leaving the decoding to the caller
+    /// (`decode_stored`), so that a fold over the whole log (startup
+    /// replay) can decode on several threads.
     fn for_each_stored(
         &self,
         from: u64,

@@ -580,6 +580,20 @@ fn a_reader_beside_the_writer_sees_every_acknowledged_record() {
     let store = filled(&dir, 3);
     let reader = open_read_only(&dir);
     assert_eq!(ids(&reader), ids(&store));
+    let positions =
+        |records: Vec<RecordedEvent>| records.iter().map(|r| r.position).collect::<Vec<_>>();
+    assert_eq!(positions(reader.read_all(2, 1).unwrap()), [2]);
+    assert_eq!(positions(reader.read_all(2, 10).unwrap()), [2, 3]);
+    assert!(reader.read_all(2, 0).unwrap().is_empty());
+    assert!(reader.read_all(4, 10).unwrap().is_empty());
+    let mut stored = Vec::new();
+    reader
+        .for_each_stored(2, &mut |position, bytes| {
+            stored.push(decode_stored(position, bytes).unwrap());
+            true
+        })
+        .unwrap();
+    assert_eq!(stored, store.read_all(2, 10).unwrap());
     assert_eq!(reader.read_client("a", None, 2).unwrap()[0].position, 3);
     assert_eq!(reader.head().unwrap(), store.head().unwrap());
     assert!(reader.verify().unwrap().is_intact());

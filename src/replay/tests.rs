@@ -1,7 +1,8 @@
 //! Replay deals chunks out to several decoders and folds them back in
 //! order: over many chunks, from the start or from a later position, it
-//! must equal folding the log one record at a time; a damaged record must
-//! fail it rather than be skipped.
+//! must equal folding the log one record at a time; a damaged record or a
+//! failed read must fail it rather than be skipped, and the earlier of two
+//! failures is the one reported.
 
 use authlog_events::redb_store::log_path;
 use authlog_events::*;
@@ -129,5 +130,92 @@ fn a_damaged_record_fails_the_replay() {
     match replay(&store, &mut projections) {
         Err(StoreError::Corrupt { position, .. }) => assert_eq!(position, damaged),
         other => panic!("expected the damaged record to fail the replay, got {other:?}"),
+    }
+}
+
+/// A store whose one-pass read fails after `records` records.
+struct FailingRead {
+    inner: RedbStore,
+    records: u64,
+}
+
+impl EventStore for FailingRead {
+    fn append(&self, units: Vec<AppendBatch>) -> Result<Vec<UnitOutcome>, StoreError> {
+        self.inner.append(units)
+    }
+
+    fn head(&self) -> Result<Option<Head>, StoreError> {
+        self.inner.head()
+    }
+
+    fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_all(from, limit)
+    }
+
+    fn for_each_stored(
+        &self,
+        from: u64,
+        each: &mut dyn FnMut(u64, &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut left = self.records;
+        self.inner.for_each_stored(from, &mut |position, bytes| {
+            left = left.saturating_sub(1);
+            each(position, bytes) && left > 0
+        })?;
+        Err(StoreError::Storage("injected read failure".into()))
+    }
+
+    fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_stream(stream, from_version, limit)
+    }
+
+    fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
+        self.inner.stream_version(stream)
+    }
+
+    fn read_client(
+        &self,
+        client_id: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_client(client_id, before, limit)
+    }
+
+    fn verify(&self) -> Result<VerifyReport, StoreError> {
+        self.inner.verify()
+    }
+}
+
+#[test]
+fn a_failed_read_fails_the_replay_and_an_earlier_damaged_record_is_reported_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let failing = FailingRead {
+        inner: log(dir.path()),
+        records: (CHUNK * 5 + 3) as u64,
+    };
+    match replay(&failing, &mut Projections::default()) {
+        Err(StoreError::Storage(message)) => assert_eq!(message, "injected read failure"),
+        other => panic!("expected the read failure, got {other:?}"),
+    }
+    drop(failing);
+
+    let damaged = 5;
+    log_file::rewrite(&log_path(&dir.path().join("log.redb")), |frames| {
+        frames[damaged - 1].bytes[0] = 0xee;
+    })
+    .unwrap();
+    let failing = FailingRead {
+        inner: RedbStore::open(dir.path().join("log.redb")).unwrap(),
+        records: (CHUNK * 5 + 3) as u64,
+    };
+    match replay(&failing, &mut Projections::default()) {
+        Err(StoreError::Corrupt { position, .. }) => assert_eq!(position, damaged as u64),
+        other => panic!("expected the damaged record at {damaged}, got {other:?}"),
     }
 }
