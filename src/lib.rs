@@ -12,6 +12,8 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod consent;
+#[cfg(test)]
+mod faulty_store;
 pub mod http;
 pub mod passwords;
 pub mod replay;

@@ -9,6 +9,7 @@ use authlog_events::*;
 use uuid::Uuid;
 
 use super::*;
+use crate::faulty_store::FaultyStore;
 
 /// More records than all decoders hold at once, not a whole number of chunks.
 const EVENTS: u64 = (CHUNK * (MAX_DECODERS * (QUEUED + 2) + 3) + 17) as u64;
@@ -133,71 +134,12 @@ fn a_damaged_record_fails_the_replay() {
     }
 }
 
-/// A store whose one-pass read fails after `records` records.
-struct FailingRead {
-    inner: RedbStore,
-    records: u64,
-}
-
-impl EventStore for FailingRead {
-    fn append(&self, units: Vec<AppendBatch>) -> Result<Vec<UnitOutcome>, StoreError> {
-        self.inner.append(units)
-    }
-
-    fn head(&self) -> Result<Option<Head>, StoreError> {
-        self.inner.head()
-    }
-
-    fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_all(from, limit)
-    }
-
-    fn for_each_stored(
-        &self,
-        from: u64,
-        each: &mut dyn FnMut(u64, &[u8]) -> bool,
-    ) -> Result<(), StoreError> {
-        let mut left = self.records;
-        self.inner.for_each_stored(from, &mut |position, bytes| {
-            left = left.saturating_sub(1);
-            each(position, bytes) && left > 0
-        })?;
-        Err(StoreError::Storage("injected read failure".into()))
-    }
-
-    fn read_stream(
-        &self,
-        stream: &str,
-        from_version: u64,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream(stream, from_version, limit)
-    }
-
-    fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
-        self.inner.stream_version(stream)
-    }
-
-    fn read_client(
-        &self,
-        client_id: &str,
-        before: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_client(client_id, before, limit)
-    }
-
-    fn verify(&self) -> Result<VerifyReport, StoreError> {
-        self.inner.verify()
-    }
-}
-
 #[test]
 fn a_failed_read_fails_the_replay_and_an_earlier_damaged_record_is_reported_first() {
     let dir = tempfile::tempdir().unwrap();
-    let failing = FailingRead {
-        inner: log(dir.path()),
-        records: (CHUNK * 5 + 3) as u64,
+    let failing = FaultyStore {
+        reads_before_failure: Some((CHUNK * 5 + 3) as u64),
+        ..FaultyStore::new(Arc::new(log(dir.path())))
     };
     match replay(&failing, &mut Projections::default()) {
         Err(StoreError::Storage(message)) => assert_eq!(message, "injected read failure"),
@@ -210,9 +152,11 @@ fn a_failed_read_fails_the_replay_and_an_earlier_damaged_record_is_reported_firs
         frames[damaged - 1].bytes[0] = 0xee;
     })
     .unwrap();
-    let failing = FailingRead {
-        inner: RedbStore::open(dir.path().join("log.redb")).unwrap(),
-        records: (CHUNK * 5 + 3) as u64,
+    let failing = FaultyStore {
+        reads_before_failure: Some((CHUNK * 5 + 3) as u64),
+        ..FaultyStore::new(Arc::new(
+            RedbStore::open(dir.path().join("log.redb")).unwrap(),
+        ))
     };
     match replay(&failing, &mut Projections::default()) {
         Err(StoreError::Corrupt { position, .. }) => assert_eq!(position, damaged as u64),

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::*;
 use crate::clock::ManualClock;
 use crate::commands::{Access, RawAppend};
+use crate::faulty_store::FaultyStore;
 use crate::replay::replay;
 
 fn event(stream: &str) -> NewEvent {
@@ -175,64 +176,15 @@ fn interfering_commands_are_never_decided_in_the_same_batch() {
     assert_eq!(h.store.stream_version("counted").unwrap(), 200);
 }
 
-/// A store that fails every append while `failing` is set.
-struct FlakyStore {
-    inner: Arc<dyn EventStore>,
-    failing: AtomicBool,
-}
-
-impl EventStore for FlakyStore {
-    fn append(&self, units: Vec<AppendBatch>) -> Result<Vec<UnitOutcome>, StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError::Storage("injected fsync failure".into()));
-        }
-        self.inner.append(units)
-    }
-    fn head(&self) -> Result<Option<Head>, StoreError> {
-        self.inner.head()
-    }
-    fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_all(from, limit)
-    }
-
-    fn for_each_stored(
-        &self,
-        from: u64,
-        each: &mut dyn FnMut(u64, &[u8]) -> bool,
-    ) -> Result<(), StoreError> {
-        self.inner.for_each_stored(from, each)
-    }
-    fn read_stream(&self, s: &str, v: u64, l: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream(s, v, l)
-    }
-    fn stream_version(&self, s: &str) -> Result<u64, StoreError> {
-        self.inner.stream_version(s)
-    }
-    fn read_client(
-        &self,
-        c: &str,
-        b: Option<u64>,
-        l: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_client(c, b, l)
-    }
-    fn verify(&self) -> Result<VerifyReport, StoreError> {
-        self.inner.verify()
-    }
-}
-
 #[test]
 fn a_failed_commit_stops_the_writer_and_leaves_projections_at_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let flaky = Arc::new(FlakyStore {
-        inner: redb_at(dir.path()),
-        failing: AtomicBool::new(false),
-    });
+    let flaky = Arc::new(FaultyStore::new(redb_at(dir.path())));
     let h = start(flaky.clone(), 16);
     h.writer
         .submit_blocking(RawAppend(AppendBatch::new(vec![event("a")])))
         .unwrap();
-    flaky.failing.store(true, Ordering::SeqCst);
+    flaky.failing_appends.store(true, Ordering::SeqCst);
     let failed = h
         .writer
         .submit_blocking(RawAppend(AppendBatch::new(vec![event("a")])));
@@ -242,7 +194,7 @@ fn a_failed_commit_stops_the_writer_and_leaves_projections_at_the_log() {
     );
     assert_eq!(h.projections.read().unwrap().applied_position, 1);
     // Storage is fine again, but the writer keeps refusing until a restart replays the log.
-    flaky.failing.store(false, Ordering::SeqCst);
+    flaky.failing_appends.store(false, Ordering::SeqCst);
     let after = h
         .writer
         .submit_blocking(RawAppend(AppendBatch::new(vec![event("a")])));
