@@ -492,7 +492,9 @@ impl RedbStore {
     /// index (cutting off a torn final commit), makes that durable, and
     /// starts the indexer.
     fn from_parts(db: Database, log: LogFile) -> Result<Self, StoreError> {
-        let txn = db.begin_write().map_err(storage)?;
+        let mut txn = db.begin_write().map_err(storage)?;
+        // As the indexer's commits (see `index_tables::commit_entries`).
+        txn.set_quick_repair(true);
         let (head, end, max_event_id) = {
             let mut tables = IndexTables::open(&txn)?;
             let (head, end) = Self::catch_up(&mut tables, &log)?;

@@ -522,6 +522,31 @@ fn a_crash_before_the_index_is_durable_loses_nothing_acknowledged() {
 }
 
 #[test]
+fn after_a_crash_the_index_opens_without_walking_all_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = filled(&dir, 5);
+    wait_until_indexed(&store);
+    let image = crash_image(&dir);
+    drop(store);
+
+    // redb calls the repair callback only when it must rebuild its
+    // allocator state by walking every table (tens of seconds at 10M events).
+    let repaired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = repaired.clone();
+    let mut builder = redb::Builder::new();
+    builder.set_concurrency_mode(redb::ConcurrencyMode::ExclusiveWriter);
+    builder.set_repair_callback(move |_| seen.store(true, std::sync::atomic::Ordering::SeqCst));
+    drop(builder.open(image.path().join("log.redb")).unwrap());
+    assert!(
+        !repaired.load(std::sync::atomic::Ordering::SeqCst),
+        "the crashed index needed a full repair"
+    );
+    let recovered = open(&image);
+    assert_eq!(recovered.head().unwrap().map(|h| h.position), Some(5));
+    assert!(recovered.verify().unwrap().is_intact());
+}
+
+#[test]
 fn a_torn_final_commit_is_cut_off_and_the_log_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     filled(&dir, 4);
