@@ -91,7 +91,10 @@ pub fn read_position(
 /// The record in the frame at `offset`, which should hold `position`.
 pub fn read_offset(log: &LogFile, position: u64, offset: u64) -> Result<RecordedEvent, StoreError> {
     log.read_at(offset, |next| match next {
-        Next::Frame(frame) => decode_stored(position, frame.bytes),
+        Next::Frame(frame) => decode_stored(position, frame.bytes).map_err(|e| match e {
+            StoreError::Format(what) => StoreError::Format(format!("{what} (offset {offset})")),
+            other => other,
+        }),
         _ => Err(StoreError::Format(format!(
             "no record at offset {offset} (position {position})"
         ))),
