@@ -76,10 +76,8 @@ pub fn replay(
     let decoders = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_DECODERS);
-    let mut events = 0u64;
-    let mut last = None;
     let (tokens, mut others) = projections.split();
-    std::thread::scope(|scope| {
+    let events = std::thread::scope(|scope| {
         let spawn_failed =
             |e: std::io::Error| StoreError::Storage(format!("cannot start replay threads: {e}"));
         // Emptied stored chunks, back from every decoder to the reader.
@@ -164,7 +162,7 @@ pub fn replay(
                 }
             })
             .map_err(spawn_failed)?;
-        let folded = fold(&inputs, tokens, &share, &mut events, &mut last);
+        let folded = fold(&inputs, tokens, &share);
         drop(share);
         // Stop the decoders and the reader if folding stopped early.
         drop(inputs);
@@ -177,13 +175,17 @@ pub fn replay(
         let decoded = decoding
             .into_iter()
             .try_for_each(|d| d.join().map_err(|_| panicked("decoder")));
+        others_folded?;
+        decoded?;
         // A fold error comes from a chunk dealt before the reader failed,
         // if it did: the earlier of the two in the log.
-        others_folded.and(decoded).and(folded).and(read)
+        let events = folded?;
+        read?;
+        Ok(events)
     })?;
-    if let Some(position) = last {
-        projections.applied_position = position;
-    }
+    // The log's positions are gapless, and each record was checked to be
+    // at its position.
+    projections.applied_position += events;
     Ok(ReplaySummary {
         events,
         elapsed: started.elapsed(),
@@ -192,17 +194,16 @@ pub fn replay(
 
 /// Takes decoded chunks from the decoders in turn, shares each with the
 /// other read models' thread and folds the token index, until the decoder
-/// whose turn it is has nothing more.
+/// whose turn it is has nothing more; returns how many events it folded.
 fn fold(
     decoders: &[Decoder],
     tokens: &mut TokenIndex,
     share: &SyncSender<(Arc<Vec<RecordedEvent>>, usize)>,
-    events: &mut u64,
-    last: &mut Option<u64>,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
+    let mut events = 0;
     for (lane, decoder) in decoders.iter().enumerate().cycle() {
         let Ok(decoded) = decoder.from.recv() else {
-            return Ok(());
+            break;
         };
         let chunk = Arc::new(decoded?);
         if share.send((chunk.clone(), lane)).is_err() {
@@ -213,13 +214,12 @@ fn fold(
         for event in chunk.iter() {
             tokens.apply(event);
         }
-        *events += chunk.len() as u64;
-        *last = chunk.last().map(|e| e.position).or(*last);
+        events += chunk.len() as u64;
         if let Some(chunk) = Arc::into_inner(chunk) {
             let _ = decoder.back.try_send(chunk);
         }
     }
-    Ok(())
+    Ok(events)
 }
 
 #[cfg(test)]
