@@ -4,11 +4,17 @@
 //! at a million tokens that is tens of milliseconds during which the writer
 //! holds the projections lock and every request waits. `ShardedMap` splits
 //! a map over 128-bit random keys (token digests, UUIDv7 token ids) into
-//! `SHARDS` maps that each grow on their own; `ChunkedSlab` keeps records
-//! in fixed-size chunks, so growing allocates one chunk and moves nothing.
+//! `SHARDS` maps that each grow on their own; `SlotIndex` does the same for
+//! maps from such keys to slots of a slab whose records hold the full key,
+//! keeping only 64 bits of each key; `ChunkedSlab` keeps records in
+//! fixed-size chunks, so growing allocates one chunk and moves nothing.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+
+use hashbrown::hash_table::Entry;
+use hashbrown::HashTable;
 
 /// Shards of a `ShardedMap`.
 const SHARDS: usize = 64;
@@ -81,16 +87,6 @@ impl<V> Default for ShardedMap<V> {
 }
 
 impl<V> ShardedMap<V> {
-    /// An empty map with room for about `entries` entries.
-    pub fn with_capacity(entries: usize) -> Self {
-        let each = entries / SHARDS + entries / SHARDS / 8;
-        ShardedMap {
-            shards: (0..SHARDS)
-                .map(|_| HashMap::with_capacity_and_hasher(each, KeyHash))
-                .collect(),
-        }
-    }
-
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (u128, &V)> {
         self.shards
@@ -120,12 +116,6 @@ impl<V> ShardedMap<V> {
         self.shard_mut(key).get_mut(&key)
     }
 
-    /// Whether `key` is present.
-    pub fn contains_key(&self, key: u128) -> bool {
-        let key = split(key);
-        self.shard(key).contains_key(&key)
-    }
-
     /// Sets `key` to `value`; returns the old value.
     pub fn insert(&mut self, key: u128, value: V) -> Option<V> {
         let key = split(key);
@@ -152,6 +142,166 @@ impl<V> ShardedMap<V> {
     /// Whether there are no entries.
     pub fn is_empty(&self) -> bool {
         self.shards.iter().all(HashMap::is_empty)
+    }
+}
+
+/// One entry of a `SlotIndex`: the low 64 bits of a key, as two `u32`s so
+/// that an entry takes 12 bytes, and the slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SlotEntry {
+    low: [u32; 2],
+    slot: u32,
+}
+
+impl SlotEntry {
+    fn new(key: u128, slot: u32) -> Self {
+        SlotEntry {
+            low: fragment(key),
+            slot,
+        }
+    }
+
+    fn hash(&self) -> u64 {
+        hash_fragment(self.low)
+    }
+}
+
+fn fragment(key: u128) -> [u32; 2] {
+    [key as u32, (key >> 32) as u32]
+}
+
+/// The keys are random in their low 64 bits (an HMAC output, or the random
+/// tail of a UUIDv7 the server generated), so one multiplication spreads them.
+fn hash_fragment([low, high]: [u32; 2]) -> u64 {
+    (u64::from(low) | (u64::from(high) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// A map from random 128-bit keys to slots of a slab whose records hold
+/// their keys, in `SHARDS` independently growing parts. Only the low 64
+/// bits of a key are stored; lookups confirm a candidate slot with
+/// `is_key`, which asks the record in it, so keys that share those bits
+/// (one pair in about 2^64 / n² at n keys) are still told apart. 12 bytes
+/// per entry where a `ShardedMap<u32>` takes 24.
+#[derive(Clone)]
+pub struct SlotIndex {
+    shards: Vec<HashTable<SlotEntry>>,
+}
+
+impl Default for SlotIndex {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
+}
+
+impl fmt::Debug for SlotIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlotIndex")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+/// Equal when they hold the same (key bits, slot) entries, however laid out.
+impl PartialEq for SlotIndex {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self.shards.iter().flatten().all(|entry| {
+                other
+                    .shard(entry.hash())
+                    .find(entry.hash(), |e| e == entry)
+                    .is_some()
+            })
+    }
+}
+
+impl Eq for SlotIndex {}
+
+impl SlotIndex {
+    /// An empty index with room for about `entries` entries.
+    pub fn with_capacity(entries: usize) -> Self {
+        let each = entries / SHARDS + entries / SHARDS / 8;
+        SlotIndex {
+            shards: (0..SHARDS)
+                .map(|_| HashTable::with_capacity(each))
+                .collect(),
+        }
+    }
+
+    fn shard(&self, hash: u64) -> &HashTable<SlotEntry> {
+        // Middle bits: hashbrown uses the low and the top bits of the hash.
+        &self.shards[(hash >> 32) as usize % SHARDS]
+    }
+
+    fn shard_mut(&mut self, hash: u64) -> &mut HashTable<SlotEntry> {
+        &mut self.shards[(hash >> 32) as usize % SHARDS]
+    }
+
+    /// The slot of `key`: the one whose record `is_key` confirms.
+    pub fn get(&self, key: u128, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
+        let low = fragment(key);
+        let hash = hash_fragment(low);
+        self.shard(hash)
+            .find(hash, |e| e.low == low && is_key(e.slot))
+            .map(|e| e.slot)
+    }
+
+    /// Points `key` at `slot`; returns the slot it pointed at before, the
+    /// one `is_key` confirmed.
+    pub fn insert(
+        &mut self,
+        key: u128,
+        slot: u32,
+        mut is_key: impl FnMut(u32) -> bool,
+    ) -> Option<u32> {
+        let entry = SlotEntry::new(key, slot);
+        let hash = entry.hash();
+        match self.shard_mut(hash).entry(
+            hash,
+            |e| e.low == entry.low && is_key(e.slot),
+            SlotEntry::hash,
+        ) {
+            Entry::Occupied(mut found) => Some(std::mem::replace(&mut found.get_mut().slot, slot)),
+            Entry::Vacant(vacant) => {
+                vacant.insert(entry);
+                None
+            }
+        }
+    }
+
+    /// Adds `key` → `slot` without looking for `key`, for a key that is not
+    /// present (or whose records are not at hand yet). Returns a slot
+    /// already stored under the same low 64 bits, if any: the caller
+    /// decides whether its record has the same key.
+    pub fn insert_new(&mut self, key: u128, slot: u32) -> Option<u32> {
+        let entry = SlotEntry::new(key, slot);
+        let hash = entry.hash();
+        let shard = self.shard_mut(hash);
+        let same_bits = shard.find(hash, |e| e.low == entry.low).map(|e| e.slot);
+        shard.insert_unique(hash, entry, SlotEntry::hash);
+        same_bits
+    }
+
+    /// Removes the entry of `key` that points at `slot`; whether there was one.
+    pub fn remove(&mut self, key: u128, slot: u32) -> bool {
+        let entry = SlotEntry::new(key, slot);
+        let hash = entry.hash();
+        match self.shard_mut(hash).find_entry(hash, |e| *e == entry) {
+            Ok(found) => {
+                found.remove();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(HashTable::len).sum()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(HashTable::is_empty)
     }
 }
 
@@ -314,6 +464,67 @@ mod tests {
                     _ => prop_assert_eq!(ours.get(key), model.get(&key)),
                 }
                 prop_assert_eq!(ours.len(), model.len());
+            }
+        }
+
+        #[test]
+        fn a_slot_index_behaves_like_a_hash_map(ops in proptest::collection::vec((0u8..4, 0u128..4, 0u128..8), 0..400)) {
+            let mut ours = SlotIndex::default();
+            let mut model = std::collections::HashMap::new();
+            // The slab: which key the record in each slot has.
+            let mut records = std::collections::HashMap::new();
+            let mut next_slot = 0u32;
+            for (op, high, low) in ops {
+                // Few distinct low halves, so that keys often share their
+                // stored 64 bits and only the records tell them apart.
+                let key = (high << 64) | low.wrapping_mul(0x0123_4567_89ab_cdef);
+                let is_key = |records: &std::collections::HashMap<u32, u128>, slot: u32| records.get(&slot) == Some(&key);
+                match op {
+                    0 => {
+                        let slot = next_slot;
+                        next_slot += 1;
+                        records.insert(slot, key);
+                        let old = ours.insert(key, slot, |s| s != slot && is_key(&records, s));
+                        prop_assert_eq!(old, model.insert(key, slot));
+                        if let Some(old) = old {
+                            records.remove(&old);
+                        }
+                    }
+                    1 if !model.contains_key(&key) => {
+                        let slot = next_slot;
+                        next_slot += 1;
+                        records.insert(slot, key);
+                        let same_bits = ours.insert_new(key, slot);
+                        if let Some(other) = same_bits {
+                            prop_assert_eq!(records[&other] as u64, key as u64);
+                            prop_assert_ne!(records[&other], key);
+                        }
+                        prop_assert_eq!(
+                            same_bits.is_some(),
+                            model.keys().any(|k| *k as u64 == key as u64)
+                        );
+                        model.insert(key, slot);
+                    }
+                    2 => match model.remove(&key) {
+                        Some(slot) => {
+                            prop_assert!(ours.remove(key, slot));
+                            prop_assert!(!ours.remove(key, slot), "removed twice");
+                            records.remove(&slot);
+                        }
+                        None => prop_assert_eq!(ours.get(key, |s| is_key(&records, s)), None),
+                    },
+                    _ => prop_assert_eq!(ours.get(key, |s| is_key(&records, s)), model.get(&key).copied()),
+                }
+                prop_assert_eq!(ours.len(), model.len());
+            }
+            let mut rebuilt = SlotIndex::with_capacity(model.len());
+            for (key, slot) in &model {
+                rebuilt.insert_new(*key, *slot);
+            }
+            prop_assert_eq!(&rebuilt, &ours, "equal entries, another layout");
+            if let Some((key, slot)) = model.iter().next() {
+                rebuilt.remove(*key, *slot);
+                prop_assert_ne!(&rebuilt, &ours);
             }
         }
 

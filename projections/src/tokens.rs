@@ -15,7 +15,7 @@ use authlog_events::{
 };
 use uuid::Uuid;
 
-use crate::sharded::{ChunkedSlab, ShardedMap};
+use crate::sharded::{ChunkedSlab, ShardedMap, SlotIndex};
 
 mod snapshot;
 use crate::{FastMap, FastSet, Projection};
@@ -99,11 +99,11 @@ impl TokenRecord {
 }
 
 /// Token records in a chunked slab, found by id through a sharded id →
-/// slot map (see `sharded`: neither pauses to grow).
+/// slot index (see `sharded`: neither pauses to grow).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct TokenSlab {
     records: ChunkedSlab<TokenRecord>,
-    slots: ShardedMap<u32>,
+    slots: SlotIndex,
 }
 
 /// The index key of a digest: its first 128 bits (HMAC output; a
@@ -116,7 +116,10 @@ fn digest_key(digest: &Digest) -> u128 {
 
 impl TokenSlab {
     fn slot(&self, id: &Uuid) -> Option<u32> {
-        self.slots.get(id.as_u128()).copied()
+        let records = &self.records;
+        self.slots.get(id.as_u128(), |slot| {
+            records.get(slot).is_some_and(|t| t.token_id == *id)
+        })
     }
 
     fn at(&self, slot: u32) -> Option<&TokenRecord> {
@@ -133,25 +136,28 @@ impl TokenSlab {
     }
 
     fn contains_key(&self, id: &Uuid) -> bool {
-        self.slots.contains_key(id.as_u128())
+        self.slot(id).is_some()
     }
 
-    /// Stores `record` under `id` (replacing one with the same id); returns its slot.
-    fn insert(&mut self, id: Uuid, record: TokenRecord) -> u32 {
-        let records = &mut self.records;
-        let mut record = Some(record);
-        let slot = *self.slots.get_or_insert_with(id.as_u128(), || {
-            records.insert(record.take().expect("taken once"))
+    /// Stores `record` (replacing one with the same id); returns its slot.
+    fn insert(&mut self, record: TokenRecord) -> u32 {
+        let id = record.token_id;
+        let slot = self.records.insert(record);
+        let records = &self.records;
+        let replaced = self.slots.insert(id.as_u128(), slot, |other| {
+            other != slot && records.get(other).is_some_and(|t| t.token_id == id)
         });
-        if let Some(record) = record {
-            records.replace(slot, record);
+        if let Some(old) = replaced {
+            self.records.remove(old);
         }
         slot
     }
 
-    fn remove(&mut self, id: &Uuid) -> Option<TokenRecord> {
-        let slot = self.slots.remove(id.as_u128())?;
-        self.records.remove(slot)
+    /// Takes out the token with this id; returns its slot and record.
+    fn remove(&mut self, id: &Uuid) -> Option<(u32, TokenRecord)> {
+        let slot = self.slot(id)?;
+        self.slots.remove(id.as_u128(), slot);
+        Some((slot, self.records.remove(slot)?))
     }
 
     fn len(&self) -> usize {
@@ -171,8 +177,9 @@ type IdSet = BTreeSet<u128>;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TokenIndex {
     tokens: TokenSlab,
-    /// First 128 bits of the digest → slot (the full digest is checked on lookup).
-    by_digest: ShardedMap<u32>,
+    /// Digest → slot, keyed by the digest's first 128 bits (the full
+    /// digest is checked in the record).
+    by_digest: SlotIndex,
     /// Unrevoked tokens per client, in id (= issue time, UUIDv7) order.
     by_client: FastMap<String, IdSet>,
     by_family: ShardedMap<Vec<Uuid>>,
@@ -190,8 +197,10 @@ pub struct TokenIndex {
 impl TokenIndex {
     /// The token with this digest.
     pub fn by_digest(&self, digest: &Digest) -> Option<&TokenRecord> {
-        let slot = *self.by_digest.get(digest_key(digest))?;
-        self.tokens.at(slot).filter(|t| t.digest == *digest)
+        let slot = self.by_digest.get(digest_key(digest), |slot| {
+            self.tokens.at(slot).is_some_and(|t| t.digest == *digest)
+        })?;
+        self.tokens.at(slot)
     }
 
     /// The token with this id.
@@ -335,9 +344,9 @@ impl TokenIndex {
 
     /// Drops a token and every index entry of it.
     fn forget(&mut self, id: Uuid) {
-        if let Some(token) = self.tokens.remove(&id) {
+        if let Some((slot, token)) = self.tokens.remove(&id) {
             self.unindex_live(&token);
-            self.by_digest.remove(digest_key(&token.digest));
+            self.by_digest.remove(digest_key(&token.digest), slot);
             let family_id = token.family_id().as_u128();
             if let Some(family) = self.by_family.get_mut(family_id) {
                 family.retain(|t| *t != id);
@@ -422,24 +431,25 @@ impl Projection for TokenIndex {
                         teams: teams.clone().into_boxed_slice(),
                     })
                 });
-                let slot = self.tokens.insert(
-                    *token_id,
-                    TokenRecord {
-                        token_id: *token_id,
-                        kind: *kind,
-                        digest: *digest,
-                        client_id: shared_client,
-                        scopes: shared_scopes,
-                        access: *access,
-                        issued_at: *issued_at,
-                        expires_at: *expires_at,
-                        grant_type: *grant_type,
-                        revoked: None,
-                        last_used: None,
-                        details,
-                    },
-                );
-                self.by_digest.insert(digest_key(digest), slot);
+                let slot = self.tokens.insert(TokenRecord {
+                    token_id: *token_id,
+                    kind: *kind,
+                    digest: *digest,
+                    client_id: shared_client,
+                    scopes: shared_scopes,
+                    access: *access,
+                    issued_at: *issued_at,
+                    expires_at: *expires_at,
+                    grant_type: *grant_type,
+                    revoked: None,
+                    last_used: None,
+                    details,
+                });
+                // A repeated digest (never written) points at the newest token.
+                let records = &self.tokens.records;
+                self.by_digest.insert(digest_key(digest), slot, |other| {
+                    other != slot && records.get(other).is_some_and(|t| t.digest == *digest)
+                });
                 // Look up before inserting: `entry` would allocate the key for every token.
                 match self.by_client.get_mut(client_id.as_str()) {
                     Some(set) => {
@@ -571,6 +581,48 @@ mod tests {
         assert_eq!(idx.active_count("a", at(0)), 0);
         assert_eq!(idx.active_count("b", at(0)), 1);
         assert!(idx.by_digest(&Digest([1; 32])).is_some());
+    }
+
+    #[test]
+    fn tokens_whose_ids_and_digests_share_their_stored_bits_are_told_apart() {
+        // The id and digest indexes keep 64 bits of each key: these two
+        // tokens differ only above them.
+        let id = |high: u128| Uuid::from_u128((high << 64) | 7);
+        let digest = |rest: u8| {
+            let mut d = [1; 32];
+            d[8..].fill(rest);
+            Digest(d)
+        };
+        let twin = |high: u128, expires: i64| {
+            let mut event = issued(0, "a", 0, None, expires);
+            if let Event::TokenIssued {
+                token_id,
+                digest: d,
+                family_id,
+                ..
+            } = &mut event
+            {
+                (*token_id, *family_id, *d) = (id(high), id(high), digest(high as u8));
+            }
+            event
+        };
+        let mut idx = index(vec![(0, twin(1, 10)), (0, twin(2, 1_000_000))]);
+        assert_eq!(idx.len(), 2);
+        for high in [1, 2] {
+            assert_eq!(
+                idx.get(&id(high)).map(|t| t.digest),
+                Some(digest(high as u8))
+            );
+            let found = idx.by_digest(&digest(high as u8)).map(|t| t.token_id);
+            assert_eq!(found, Some(id(high)));
+        }
+        // The first expires and is forgotten; the second stays findable.
+        let later = Event::TokensUsed { uses: vec![] };
+        idx.apply(&recorded(3, 10 + RETENTION_SECONDS + 1, later));
+        assert_eq!(idx.len(), 1);
+        assert!(idx.get(&id(1)).is_none());
+        assert!(idx.by_digest(&digest(1)).is_none());
+        assert_eq!(idx.by_digest(&digest(2)).map(|t| t.token_id), Some(id(2)));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 use super::{digest_key, TokenDetails, TokenIndex, TokenRecord, TokenSlab};
-use crate::sharded::{ChunkedSlab, ShardedMap};
+use crate::sharded::{ChunkedSlab, ShardedMap, SlotIndex};
 use crate::{FastMap, FastSet};
 
 /// Elements of the stored tuple, in order.
@@ -231,16 +231,20 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
         let (maps, decoded) = std::thread::scope(|scope| {
             let (batches, received) = std::sync::mpsc::sync_channel::<Vec<(u128, u128, u32)>>(16);
             let builder = scope.spawn(move || {
-                let mut slots = ShardedMap::with_capacity(expected);
-                let mut by_digest = ShardedMap::with_capacity(expected);
-                let mut unique = true;
+                let mut slots = SlotIndex::with_capacity(expected);
+                let mut by_digest = SlotIndex::with_capacity(expected);
+                // Slots whose ids share their low 64 bits, to compare
+                // once the records are in place.
+                let mut same_bits = Vec::new();
                 for batch in received {
                     for (id, digest, slot) in batch {
-                        unique &= slots.insert(id, slot).is_none();
-                        by_digest.insert(digest, slot);
+                        if let Some(other) = slots.insert_new(id, slot) {
+                            same_bits.push((slot, other));
+                        }
+                        by_digest.insert_new(digest, slot);
                     }
                 }
-                (slots, by_digest, unique)
+                (slots, by_digest, same_bits)
             });
             let mut decode = || -> Result<(), A::Error> {
                 let mut batch = Vec::with_capacity(BATCH);
@@ -296,9 +300,10 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
             (builder.join(), decoded)
         });
         decoded?;
-        let (slots, by_digest, unique) =
+        let (slots, by_digest, same_bits) =
             maps.map_err(|_| A::Error::custom("building the token maps failed"))?;
-        if !unique {
+        let id_of = |slot| records.get(slot).map(|t| t.token_id);
+        if same_bits.iter().any(|&(a, b)| id_of(a) == id_of(b)) {
             return Err(A::Error::custom("two records share a token id"));
         }
         let by_client = self
