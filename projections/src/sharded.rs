@@ -306,10 +306,12 @@ impl SlotIndex {
 }
 
 /// Records addressed by a `u32` slot, stored in fixed-size chunks; freed
-/// slots are reused.
+/// slots are reused. A chunk is allocated whole but filled as slots are
+/// handed out, so its memory is first touched by the records themselves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkedSlab<T> {
-    chunks: Vec<Box<[Option<T>]>>,
+    /// Each of capacity `CHUNK`, holding its slots below `next`.
+    chunks: Vec<Vec<Option<T>>>,
     /// Slots handed out so far (the next fresh slot).
     next: u32,
     free: Vec<u32>,
@@ -352,10 +354,8 @@ impl<T> ChunkedSlab<T> {
         if slot >= self.next {
             return Err(record);
         }
+        self.open_through(slot);
         let (chunk, at) = Self::place(slot);
-        while self.chunks.len() <= chunk {
-            self.chunks.push((0..CHUNK).map(|_| None).collect());
-        }
         match &mut self.chunks[chunk][at] {
             cell @ None => {
                 *cell = Some(record);
@@ -372,11 +372,25 @@ impl<T> ChunkedSlab<T> {
         if records + self.free.len() != self.next as usize {
             return false;
         }
-        let chunks = (self.next as usize).div_ceil(CHUNK);
-        while self.chunks.len() < chunks {
-            self.chunks.push((0..CHUNK).map(|_| None).collect());
+        if let Some(last) = self.next.checked_sub(1) {
+            self.open_through(last);
         }
         self.free.iter().all(|&slot| self.get(slot).is_none())
+    }
+
+    /// Makes every slot up to `slot` (below the next fresh one) addressable.
+    fn open_through(&mut self, slot: u32) {
+        let (last, at) = Self::place(slot);
+        while self.chunks.len() <= last {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        for chunk in &mut self.chunks[..last] {
+            chunk.resize_with(CHUNK, || None);
+        }
+        let chunk = &mut self.chunks[last];
+        if chunk.len() <= at {
+            chunk.resize_with(at + 1, || None);
+        }
     }
 
     /// The next fresh slot and the freed slots (see `with_layout`).
@@ -401,45 +415,36 @@ impl<T> ChunkedSlab<T> {
     /// The record in `slot`.
     pub fn get(&self, slot: u32) -> Option<&T> {
         let (chunk, at) = Self::place(slot);
-        self.chunks.get(chunk)?[at].as_ref()
+        self.chunks.get(chunk)?.get(at)?.as_ref()
     }
 
     /// The record in `slot`, to change.
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut T> {
         let (chunk, at) = Self::place(slot);
-        self.chunks.get_mut(chunk)?[at].as_mut()
+        self.chunks.get_mut(chunk)?.get_mut(at)?.as_mut()
     }
 
     /// Stores `record`; returns its slot.
     pub fn insert(&mut self, record: T) -> u32 {
-        let slot = match self.free.pop() {
-            Some(slot) => slot,
-            None => {
-                let slot = self.next;
-                self.next += 1;
-                if slot as usize / CHUNK == self.chunks.len() {
-                    self.chunks.push((0..CHUNK).map(|_| None).collect());
-                }
-                slot
-            }
-        };
-        let (chunk, at) = Self::place(slot);
-        self.chunks[chunk][at] = Some(record);
-        slot
-    }
-
-    /// Replaces the record in an occupied `slot`.
-    pub fn replace(&mut self, slot: u32, record: T) {
-        let (chunk, at) = Self::place(slot);
-        if let Some(cell) = self.chunks.get_mut(chunk) {
-            cell[at] = Some(record);
+        if let Some(slot) = self.free.pop() {
+            let (chunk, at) = Self::place(slot);
+            self.chunks[chunk][at] = Some(record);
+            return slot;
         }
+        let slot = self.next;
+        self.next += 1;
+        if slot as usize % CHUNK == 0 {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        let chunk = self.chunks.last_mut().expect("a chunk for the fresh slot");
+        chunk.push(Some(record));
+        slot
     }
 
     /// Takes the record out of `slot` and frees the slot.
     pub fn remove(&mut self, slot: u32) -> Option<T> {
         let (chunk, at) = Self::place(slot);
-        let record = self.chunks.get_mut(chunk)?[at].take()?;
+        let record = self.chunks.get_mut(chunk)?.get_mut(at)?.take()?;
         self.free.push(slot);
         Some(record)
     }
@@ -557,6 +562,17 @@ mod tests {
             for (slot, value) in &model {
                 prop_assert_eq!(slab.get(*slot), Some(value));
             }
+            // Restored from its layout and records, it is the same slab
+            // and hands out the same slots next.
+            let (next, free) = slab.layout();
+            let mut restored = ChunkedSlab::with_layout(next, free.to_vec()).expect("a valid layout");
+            for (slot, value) in slab.occupied() {
+                prop_assert_eq!(restored.put(slot, *value), Ok(()));
+            }
+            prop_assert!(restored.finish_layout(model.len()));
+            prop_assert_eq!(&restored, &slab);
+            prop_assert_eq!(restored.insert(0), slab.insert(0));
+            prop_assert_eq!(restored.insert(1), slab.insert(1));
         }
     }
 }
