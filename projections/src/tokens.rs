@@ -47,10 +47,12 @@ pub struct TokenRecord {
     pub expires_at: Timestamp,
     /// How it was obtained.
     pub grant_type: GrantType,
-    /// Why and when it was revoked.
-    pub revoked: Option<(RevocationReason, Timestamp)>,
-    /// Last recorded use.
-    pub last_used: Option<Timestamp>,
+    /// Why it was revoked (see `revoked`).
+    revoked_reason: Option<RevocationReason>,
+    /// When it was revoked; zero while it is not.
+    revoked_at: Timestamp,
+    /// Last recorded use (see `last_used`).
+    last_used: MaybeTime,
     /// `None` when the token has no user, is its own family, has no parent,
     /// resources or teams.
     details: Option<Box<TokenDetails>>,
@@ -66,7 +68,39 @@ struct TokenDetails {
     teams: Box<[String]>,
 }
 
+/// A time that may be absent, in 8 bytes where `Option<Timestamp>` takes
+/// 16: `i64::MIN` microseconds (290,000 years BC) stands for none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct MaybeTime(i64);
+
+impl MaybeTime {
+    fn get(self) -> Option<Timestamp> {
+        (self.0 != i64::MIN).then_some(Timestamp(self.0))
+    }
+}
+
+impl From<Option<Timestamp>> for MaybeTime {
+    fn from(time: Option<Timestamp>) -> Self {
+        MaybeTime(time.map_or(i64::MIN, |t| t.0))
+    }
+}
+
 impl TokenRecord {
+    /// Why and when it was revoked.
+    pub fn revoked(&self) -> Option<(RevocationReason, Timestamp)> {
+        Some((self.revoked_reason?, self.revoked_at))
+    }
+
+    /// Last recorded use.
+    pub fn last_used(&self) -> Option<Timestamp> {
+        self.last_used.get()
+    }
+
+    fn set_revoked(&mut self, revoked: Option<(RevocationReason, Timestamp)>) {
+        self.revoked_reason = revoked.map(|(reason, _)| reason);
+        self.revoked_at = revoked.map_or(Timestamp(0), |(_, at)| at);
+    }
+
     /// The user it acts for.
     pub fn subject(&self) -> Option<Uuid> {
         self.details.as_ref().and_then(|d| d.subject)
@@ -94,7 +128,7 @@ impl TokenRecord {
 
     /// Unrevoked and unexpired at `now`.
     pub fn is_active(&self, now: Timestamp) -> bool {
-        self.revoked.is_none() && now < self.expires_at
+        self.revoked_reason.is_none() && now < self.expires_at
     }
 }
 
@@ -313,10 +347,10 @@ impl TokenIndex {
         let Some(token) = self.tokens.get_mut(&id) else {
             return;
         };
-        if token.revoked.is_some() {
+        if token.revoked_reason.is_some() {
             return;
         }
-        token.revoked = Some((reason, at));
+        token.set_revoked(Some((reason, at)));
         let token = token.clone();
         self.unindex_live(&token);
     }
@@ -441,8 +475,9 @@ impl Projection for TokenIndex {
                     issued_at: *issued_at,
                     expires_at: *expires_at,
                     grant_type: *grant_type,
-                    revoked: None,
-                    last_used: None,
+                    revoked_reason: None,
+                    revoked_at: Timestamp(0),
+                    last_used: MaybeTime::from(None),
                     details,
                 });
                 // A repeated digest (never written) points at the newest token.
@@ -506,8 +541,8 @@ impl Projection for TokenIndex {
             Event::TokensUsed { uses } => {
                 for (id, when) in uses {
                     if let Some(t) = self.tokens.get_mut(id) {
-                        if t.last_used.is_none_or(|l| l < *when) {
-                            t.last_used = Some(*when);
+                        if t.last_used().is_none_or(|l| l < *when) {
+                            t.last_used = MaybeTime::from(Some(*when));
                         }
                     }
                 }
@@ -640,11 +675,11 @@ mod tests {
             ),
         ]);
         assert_eq!(
-            idx.get(&Uuid::from_u128(1)).unwrap().revoked,
+            idx.get(&Uuid::from_u128(1)).unwrap().revoked(),
             Some((RevocationReason::ClientPaused, at(50)))
         );
         assert_eq!(
-            idx.get(&Uuid::from_u128(2)).unwrap().revoked,
+            idx.get(&Uuid::from_u128(2)).unwrap().revoked(),
             None,
             "expired before the pause"
         );
@@ -743,7 +778,7 @@ mod tests {
             ),
         ]);
         assert_eq!(
-            idx.get(&Uuid::from_u128(1)).unwrap().last_used,
+            idx.get(&Uuid::from_u128(1)).unwrap().last_used(),
             Some(at(20))
         );
     }

@@ -336,7 +336,7 @@ impl Decide for RefreshTokens {
             .get(&self.token_id)
             .filter(|t| t.kind == TokenKind::Refresh && *t.client_id == *self.client_id)
             .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
-        if let Some((reason, _)) = token.revoked {
+        if let Some((reason, _)) = token.revoked() {
             if reason == RevocationReason::Rotated {
                 return Ok(revoke_reused_family(
                     &self.ctx,

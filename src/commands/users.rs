@@ -241,7 +241,7 @@ impl Decide for RecordTokenUse {
                 state
                     .tokens
                     .get(id)
-                    .is_some_and(|t| t.last_used.is_none_or(|l| l < *at))
+                    .is_some_and(|t| t.last_used().is_none_or(|l| l < *at))
             })
             .collect();
         if uses.is_empty() {

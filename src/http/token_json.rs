@@ -14,7 +14,7 @@ pub fn kind_name(kind: TokenKind) -> &'static str {
 
 /// A token as the admin API shows it; `pending_use` is a use not yet flushed to the log.
 pub fn token_view(t: &TokenRecord, pending_use: Option<Timestamp>) -> Value {
-    let last_used = t.last_used.max(pending_use);
+    let last_used = t.last_used().max(pending_use);
     json!({
         "token_id": t.token_id.to_string(),
         "kind": kind_name(t.kind),
@@ -26,6 +26,6 @@ pub fn token_view(t: &TokenRecord, pending_use: Option<Timestamp>) -> Value {
         "last_used_at": last_used.map(|l| l.to_rfc3339()),
         "access": super::client_json::preset_name(t.access),
         "teams": t.teams(),
-        "status": if t.revoked.is_some() { "revoked" } else { "active" },
+        "status": if t.revoked().is_some() { "revoked" } else { "active" },
     })
 }

@@ -87,8 +87,8 @@ impl Serialize for Records<'_> {
                 issued_at: t.issued_at,
                 expires_at: t.expires_at,
                 grant_type: t.grant_type,
-                revoked: t.revoked,
-                last_used: t.last_used,
+                revoked: t.revoked(),
+                last_used: t.last_used(),
                 details: t.details.as_deref(),
             };
             seq.serialize_element(&(slot, stored))?;
@@ -259,7 +259,7 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
                         .scopes
                         .get(t.scopes as usize)
                         .ok_or_else(|| A::Error::custom("a token names an unknown scope set"))?;
-                    let record = TokenRecord {
+                    let mut record = TokenRecord {
                         token_id: t.token_id,
                         kind: t.kind,
                         digest: t.digest,
@@ -269,11 +269,13 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
                         issued_at: t.issued_at,
                         expires_at: t.expires_at,
                         grant_type: t.grant_type,
-                        revoked: t.revoked,
-                        last_used: t.last_used,
+                        revoked_reason: None,
+                        revoked_at: Timestamp(0),
+                        last_used: t.last_used.into(),
                         details: t.details,
                     };
-                    if record.revoked.is_none() {
+                    record.set_revoked(t.revoked);
+                    if t.revoked.is_none() {
                         live_by_client[t.client as usize].push(record.token_id.as_u128());
                         if let Some(subject) = record.subject() {
                             live_by_subject
