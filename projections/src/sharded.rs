@@ -379,13 +379,14 @@ impl<T> ChunkedSlab<T> {
     }
 
     /// Makes every slot up to `slot` (below the next fresh one) addressable.
+    /// Every chunk but the last is full.
     fn open_through(&mut self, slot: u32) {
         let (last, at) = Self::place(slot);
         while self.chunks.len() <= last {
+            if let Some(full) = self.chunks.last_mut() {
+                full.resize_with(CHUNK, || None);
+            }
             self.chunks.push(Vec::with_capacity(CHUNK));
-        }
-        for chunk in &mut self.chunks[..last] {
-            chunk.resize_with(CHUNK, || None);
         }
         let chunk = &mut self.chunks[last];
         if chunk.len() <= at {
