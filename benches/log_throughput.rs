@@ -94,6 +94,8 @@ fn appends_per_second(appenders: usize, max_batch: usize, duration: Duration) ->
 }
 
 fn main() {
+    // As the server does (see `huge_pages`).
+    authlog::huge_pages::disable();
     let args: Vec<String> = std::env::args().collect();
     let events: u64 = args
         .iter()

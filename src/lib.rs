@@ -15,6 +15,7 @@ pub mod consent;
 #[cfg(test)]
 mod faulty_store;
 pub mod http;
+pub mod huge_pages;
 pub mod passwords;
 pub mod replay;
 pub mod scopes;

@@ -29,6 +29,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts a server on a fresh temporary data directory.
     pub fn start() -> Server {
         Server::start_with(&[])

@@ -34,6 +34,19 @@ fn the_server_restarts_on_its_own_data() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
+fn the_server_runs_without_transparent_huge_pages() {
+    let server = Server::start();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    // Linux reports a process's PR_SET_THP_DISABLE here (since 5.0).
+    let enabled = status
+        .lines()
+        .find_map(|line| line.strip_prefix("THP_enabled:"))
+        .map(str::trim);
+    assert_eq!(enabled, Some("0"), "{status}");
+}
+
+#[test]
 fn a_bad_listen_address_is_refused_with_a_message_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(binary())
