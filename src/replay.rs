@@ -25,6 +25,8 @@ const CHUNK: usize = 1024;
 const QUEUED: usize = 4;
 /// Decoders at most (folding is the limit well before this).
 const MAX_DECODERS: usize = 4;
+/// How many events ahead the token fold prefetches (`TokenIndex::prefetch`).
+const PREFETCH: usize = 8;
 
 /// What a replay did.
 #[derive(Debug, Clone, Copy)]
@@ -211,7 +213,10 @@ fn fold(
                 "the replay's fold of the other read models stopped".into(),
             ));
         }
-        for event in chunk.iter() {
+        for (at, event) in chunk.iter().enumerate() {
+            if let Some(ahead) = chunk.get(at + PREFETCH) {
+                tokens.prefetch(ahead);
+            }
             tokens.apply(event);
         }
         events += chunk.len() as u64;
