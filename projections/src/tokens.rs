@@ -69,7 +69,7 @@ struct TokenDetails {
 }
 
 /// A time that may be absent, in 8 bytes where `Option<Timestamp>` takes
-/// 16: `i64::MIN` microseconds (290,000 years BC) stands for none.
+/// 16: `i64::MIN` microseconds (292,000 years before 1970) stands for none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct MaybeTime(i64);
 

@@ -504,6 +504,45 @@ mod tests {
         decoded.unwrap_err().to_string()
     }
 
+    /// Three issued tokens, the id of the one in slot 2 set by `id_of_third`
+    /// from the id in slot 0, through a snapshot and back.
+    fn restore_with_third_id(id_of_third: impl Fn(Uuid) -> Uuid) -> Result<TokenIndex, String> {
+        let issue = Step::Issue {
+            c: 0,
+            f: None,
+            s: None,
+            ttl: 10,
+            scopes: 0,
+        };
+        let mut index = TokenIndex::default();
+        for event in &history(&[issue.clone(), issue.clone(), issue]) {
+            index.apply(event);
+        }
+        let first = index.tokens.records.get(0).unwrap().token_id;
+        index.tokens.records.get_mut(2).unwrap().token_id = id_of_third(first);
+        let config = bincode::config::standard();
+        let bytes = bincode::serde::encode_to_vec(&index, config).unwrap();
+        bincode::serde::decode_from_slice::<TokenIndex, _>(&bytes, config)
+            .map(|(restored, _)| restored)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn two_records_with_one_token_id_are_refused_and_ids_sharing_low_bits_are_not() {
+        let error = restore_with_third_id(|first| first).unwrap_err();
+        assert!(error.contains("two records share a token id"), "{error}");
+        // Same low 64 bits (what the id index stores), another token.
+        let twin = |first: Uuid| Uuid::from_u128(first.as_u128() ^ (1 << 100));
+        let restored = restore_with_third_id(twin).unwrap();
+        assert_eq!(restored.len(), 3);
+        let first = restored.tokens.records.get(0).unwrap().token_id;
+        assert_eq!(restored.get(&first).map(|t| t.token_id), Some(first));
+        assert_eq!(
+            restored.get(&twin(first)).map(|t| t.token_id),
+            Some(twin(first))
+        );
+    }
+
     #[test]
     fn a_slab_whose_slots_are_not_each_occupied_or_free_is_refused() {
         // Slot 0 both occupied and free.
