@@ -478,7 +478,8 @@ mod tests {
 
     /// The decoding error of three tokens saved with their slab re-laid
     /// out as `next` and `free`.
-    fn refusal(next: u32, free: Vec<u32>) -> String {
+    /// Three issued tokens, in slots 0 to 2.
+    fn three_tokens() -> TokenIndex {
         let issue = Step::Issue {
             c: 0,
             f: None,
@@ -490,6 +491,11 @@ mod tests {
         for event in &history(&[issue.clone(), issue.clone(), issue]) {
             index.apply(event);
         }
+        index
+    }
+
+    fn refusal(next: u32, free: Vec<u32>) -> String {
+        let mut index = three_tokens();
         index.tokens.records = {
             let mut slab = ChunkedSlab::with_layout(next, free).unwrap();
             for (slot, record) in index.tokens.records.occupied() {
@@ -507,17 +513,7 @@ mod tests {
     /// Three issued tokens, the id of the one in slot 2 set by `id_of_third`
     /// from the id in slot 0, through a snapshot and back.
     fn restore_with_third_id(id_of_third: impl Fn(Uuid) -> Uuid) -> Result<TokenIndex, String> {
-        let issue = Step::Issue {
-            c: 0,
-            f: None,
-            s: None,
-            ttl: 10,
-            scopes: 0,
-        };
-        let mut index = TokenIndex::default();
-        for event in &history(&[issue.clone(), issue.clone(), issue]) {
-            index.apply(event);
-        }
+        let mut index = three_tokens();
         let first = index.tokens.records.get(0).unwrap().token_id;
         index.tokens.records.get_mut(2).unwrap().token_id = id_of_third(first);
         let config = bincode::config::standard();
