@@ -211,22 +211,20 @@ impl SlotTable {
         hash as usize & self.mask()
     }
 
+    /// The entries from `hash`'s home place to the next free place: every
+    /// entry with that hash is among them.
+    fn run(&self, hash: u64) -> impl Iterator<Item = &SlotEntry> {
+        let home = self.home(hash);
+        let places = if self.len == 0 { 0 } else { self.entries.len() };
+        (0..places)
+            .map(move |i| &self.entries[(home + i) & self.mask()])
+            .take_while(|entry| entry.slot != EMPTY)
+    }
+
     /// Where the entry `is` accepts sits, among those with this hash.
-    fn find(&self, hash: u64, mut is: impl FnMut(&SlotEntry) -> bool) -> Option<usize> {
-        if self.len == 0 {
-            return None;
-        }
-        let mut at = self.home(hash);
-        loop {
-            let entry = &self.entries[at];
-            if entry.slot == EMPTY {
-                return None;
-            }
-            if is(entry) {
-                return Some(at);
-            }
-            at = (at + 1) & self.mask();
-        }
+    fn find(&self, hash: u64, is: impl FnMut(&SlotEntry) -> bool) -> Option<usize> {
+        let offset = self.run(hash).position(is)?;
+        Some((self.home(hash) + offset) & self.mask())
     }
 
     /// Asks the CPU to start loading the line of this hash's home place.
@@ -360,48 +358,28 @@ impl SlotIndex {
         self.shard(hash).prefetch(hash);
     }
 
-    /// The slot of `key`: the one whose record `is_key` confirms.
-    pub fn get(&self, key: u128, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
+    /// The slots stored under `key`'s low 64 bits: `key`'s own, if it is
+    /// present, and those of any other keys that share the bits.
+    pub fn matching(&self, key: u128) -> impl Iterator<Item = u32> + '_ {
         let low = fragment(key);
         let hash = hash_fragment(low);
-        let shard = self.shard(hash);
-        let at = shard.find(hash, |e| e.low == low && is_key(e.slot))?;
-        Some(shard.entries[at].slot)
+        self.shard(hash)
+            .run(hash)
+            .filter(move |e| e.low == low)
+            .map(|e| e.slot)
     }
 
-    /// Points `key` at `slot`; returns the slot it pointed at before, the
-    /// one `is_key` confirmed.
-    pub fn insert(
-        &mut self,
-        key: u128,
-        slot: u32,
-        mut is_key: impl FnMut(u32) -> bool,
-    ) -> Option<u32> {
-        let entry = SlotEntry::new(key, slot);
-        let hash = entry.hash();
-        let shard = self.shard_mut(hash);
-        match shard.find(hash, |e| e.low == entry.low && is_key(e.slot)) {
-            Some(at) => Some(std::mem::replace(&mut shard.entries[at].slot, slot)),
-            None => {
-                shard.insert(entry);
-                None
-            }
-        }
+    /// The slot of `key`: the one whose record `is_key` confirms.
+    pub fn get(&self, key: u128, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
+        self.matching(key).find(|&slot| is_key(slot))
     }
 
-    /// Adds `key` → `slot` without looking for `key`, for a key that is not
-    /// present (or whose records are not at hand yet). Returns a slot
-    /// already stored under the same low 64 bits, if any: the caller
-    /// decides whether its record has the same key.
-    pub fn insert_new(&mut self, key: u128, slot: u32) -> Option<u32> {
+    /// Adds `key` → `slot`, without looking for `key` first: for a key the
+    /// caller knows is absent, or whose records it checks afterwards
+    /// (through `matching`).
+    pub fn add(&mut self, key: u128, slot: u32) {
         let entry = SlotEntry::new(key, slot);
-        let hash = entry.hash();
-        let shard = self.shard_mut(hash);
-        let same_bits = shard
-            .find(hash, |e| e.low == entry.low)
-            .map(|at| shard.entries[at].slot);
-        shard.insert(entry);
-        same_bits
+        self.shard_mut(entry.hash()).insert(entry);
     }
 
     /// Removes the entry of `key` that points at `slot`; whether there was one.
@@ -610,32 +588,14 @@ mod tests {
                 let key = (high << 64) | low.wrapping_mul(0x0123_4567_89ab_cdef);
                 let is_key = |records: &std::collections::HashMap<u32, u128>, slot: u32| records.get(&slot) == Some(&key);
                 match op {
-                    0 => {
+                    0 if !model.contains_key(&key) => {
                         let slot = next_slot;
                         next_slot += 1;
                         records.insert(slot, key);
-                        let old = ours.insert(key, slot, |s| s != slot && is_key(&records, s));
-                        prop_assert_eq!(old, model.insert(key, slot));
-                        if let Some(old) = old {
-                            records.remove(&old);
-                        }
-                    }
-                    1 if !model.contains_key(&key) => {
-                        let slot = next_slot;
-                        next_slot += 1;
-                        records.insert(slot, key);
-                        let same_bits = ours.insert_new(key, slot);
-                        if let Some(other) = same_bits {
-                            prop_assert_eq!(records[&other] as u64, key as u64);
-                            prop_assert_ne!(records[&other], key);
-                        }
-                        prop_assert_eq!(
-                            same_bits.is_some(),
-                            model.keys().any(|k| *k as u64 == key as u64)
-                        );
+                        ours.add(key, slot);
                         model.insert(key, slot);
                     }
-                    2 => match model.remove(&key) {
+                    1 => match model.remove(&key) {
                         Some(slot) => {
                             prop_assert!(ours.remove(key, slot));
                             prop_assert!(!ours.remove(key, slot), "removed twice");
@@ -643,13 +603,24 @@ mod tests {
                         }
                         None => prop_assert_eq!(ours.get(key, |s| is_key(&records, s)), None),
                     },
+                    2 => {
+                        let mut found: Vec<u32> = ours.matching(key).collect();
+                        let mut expected: Vec<u32> = model
+                            .iter()
+                            .filter(|(k, _)| **k as u64 == key as u64)
+                            .map(|(_, slot)| *slot)
+                            .collect();
+                        found.sort_unstable();
+                        expected.sort_unstable();
+                        prop_assert_eq!(found, expected);
+                    }
                     _ => prop_assert_eq!(ours.get(key, |s| is_key(&records, s)), model.get(&key).copied()),
                 }
                 prop_assert_eq!(ours.len(), model.len());
             }
             let mut rebuilt = SlotIndex::with_capacity(model.len());
             for (key, slot) in &model {
-                rebuilt.insert_new(*key, *slot);
+                rebuilt.add(*key, *slot);
             }
             prop_assert_eq!(&rebuilt, &ours, "equal entries, another layout");
             if let Some((key, slot)) = model.iter().next() {

@@ -233,15 +233,18 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
             let builder = scope.spawn(move || {
                 let mut slots = SlotIndex::with_capacity(expected);
                 let mut by_digest = SlotIndex::with_capacity(expected);
-                // Slots whose ids share their low 64 bits, to compare
-                // once the records are in place.
+                // Slots whose ids share their low 64 bits with another's,
+                // to compare once the records are in place.
                 let mut same_bits = Vec::new();
                 for batch in received {
                     for (id, digest, slot) in batch {
-                        if let Some(other) = slots.insert_new(id, slot) {
-                            same_bits.push((slot, other));
+                        let before = same_bits.len();
+                        same_bits.extend(slots.matching(id));
+                        if same_bits.len() > before {
+                            same_bits.push(slot);
                         }
-                        by_digest.insert_new(digest, slot);
+                        slots.add(id, slot);
+                        by_digest.add(digest, slot);
                     }
                 }
                 (slots, by_digest, same_bits)
@@ -302,10 +305,16 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
             (builder.join(), decoded)
         });
         decoded?;
-        let (slots, by_digest, same_bits) =
+        let (slots, by_digest, mut same_bits) =
             maps.map_err(|_| A::Error::custom("building the token maps failed"))?;
-        let id_of = |slot| records.get(slot).map(|t| t.token_id);
-        if same_bits.iter().any(|&(a, b)| id_of(a) == id_of(b)) {
+        same_bits.sort_unstable();
+        same_bits.dedup();
+        let mut ids: Vec<Option<Uuid>> = same_bits
+            .iter()
+            .map(|&slot| records.get(slot).map(|t| t.token_id))
+            .collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|pair| pair[0] == pair[1]) {
             return Err(A::Error::custom("two records share a token id"));
         }
         let by_client = self
@@ -510,12 +519,15 @@ mod tests {
         decoded.unwrap_err().to_string()
     }
 
-    /// Three issued tokens, the id of the one in slot 2 set by `id_of_third`
-    /// from the id in slot 0, through a snapshot and back.
-    fn restore_with_third_id(id_of_third: impl Fn(Uuid) -> Uuid) -> Result<TokenIndex, String> {
+    /// Three issued tokens, their ids (by slot) changed by `ids`, through a
+    /// snapshot and back.
+    fn restore_with_ids(ids: impl Fn([Uuid; 3]) -> [Uuid; 3]) -> Result<TokenIndex, String> {
         let mut index = three_tokens();
-        let first = index.tokens.records.get(0).unwrap().token_id;
-        index.tokens.records.get_mut(2).unwrap().token_id = id_of_third(first);
+        let slot = |slot: u32| index.tokens.records.get(slot).unwrap().token_id;
+        let changed = ids([slot(0), slot(1), slot(2)]);
+        for (slot, id) in (0u32..).zip(changed) {
+            index.tokens.records.get_mut(slot).unwrap().token_id = id;
+        }
         let config = bincode::config::standard();
         let bytes = bincode::serde::encode_to_vec(&index, config).unwrap();
         bincode::serde::decode_from_slice::<TokenIndex, _>(&bytes, config)
@@ -523,13 +535,22 @@ mod tests {
             .map_err(|e| e.to_string())
     }
 
+    /// Another id with the same low 64 bits (what the id index stores).
+    fn twin(id: Uuid) -> Uuid {
+        Uuid::from_u128(id.as_u128() ^ (1 << 100))
+    }
+
     #[test]
     fn two_records_with_one_token_id_are_refused_and_ids_sharing_low_bits_are_not() {
-        let error = restore_with_third_id(|first| first).unwrap_err();
-        assert!(error.contains("two records share a token id"), "{error}");
-        // Same low 64 bits (what the id index stores), another token.
-        let twin = |first: Uuid| Uuid::from_u128(first.as_u128() ^ (1 << 100));
-        let restored = restore_with_third_id(twin).unwrap();
+        let refused = [
+            restore_with_ids(|[a, b, _]| [a, b, a]),
+            // A third id sharing the low bits does not hide the repeat.
+            restore_with_ids(|[_, b, _]| [twin(b), b, b]),
+        ];
+        for error in refused.map(Result::unwrap_err) {
+            assert!(error.contains("two records share a token id"), "{error}");
+        }
+        let restored = restore_with_ids(|[a, b, _]| [a, b, twin(a)]).unwrap();
         assert_eq!(restored.len(), 3);
         let first = restored.tokens.records.get(0).unwrap().token_id;
         assert_eq!(restored.get(&first).map(|t| t.token_id), Some(first));
