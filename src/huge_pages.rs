@@ -12,15 +12,12 @@
 //! for one) recommend the same.
 
 /// Turns transparent huge pages off for this process: every thread, and
-/// memory already mapped. Returns whether the kernel agreed; a refusal
-/// costs only speed, so callers may ignore it.
-pub fn disable() -> bool {
+/// memory already mapped. A kernel that refuses costs only speed.
+pub fn disable() {
     #[cfg(target_os = "linux")]
-    {
-        // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no
-        // memory of ours.
-        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0 }
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no
+    // memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
-    #[cfg(not(target_os = "linux"))]
-    false
 }

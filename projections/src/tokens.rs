@@ -175,6 +175,7 @@ impl TokenSlab {
 
     /// Stores `record`, whose id no stored token has; returns its slot.
     fn insert(&mut self, record: TokenRecord) -> u32 {
+        debug_assert!(!self.contains_key(&record.token_id), "a stored id");
         let id = record.token_id.as_u128();
         let slot = self.records.insert(record);
         self.slots.add(id, slot);
