@@ -21,9 +21,11 @@ use std::time::{Duration, Instant};
 
 use authlog::clock::SystemClock;
 use authlog::commands::RawAppend;
+use authlog::entropy::SystemEntropy;
 use authlog::replay::replay;
+use authlog::secrets::ServerKey;
 use authlog::snapshot;
-use authlog::writer::{spawn, SharedProjections, WriterConfig};
+use authlog::writer::{spawn, SharedProjections, Sources, WriterConfig};
 use authlog_events::*;
 use authlog_projections::Projections;
 
@@ -49,7 +51,11 @@ fn appends_per_second(appenders: usize, max_batch: usize, duration: Duration) ->
     let (writer, thread) = spawn(
         store,
         SharedProjections::default(),
-        Arc::new(SystemClock::default()),
+        Sources {
+            clock: Arc::new(SystemClock::default()),
+            entropy: Arc::new(SystemEntropy),
+            key: ServerKey::from_bytes([7; 32]),
+        },
         WriterConfig {
             max_batch,
             queue: 8192,

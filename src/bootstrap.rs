@@ -51,6 +51,9 @@ pub enum BootstrapError {
         /// Why.
         source: WriteError,
     },
+    /// The read models are unavailable.
+    #[error(transparent)]
+    Unreadable(#[from] crate::state::Unreadable),
 }
 
 /// The settings a default client starts from: the admin API's defaults,
@@ -75,7 +78,7 @@ fn given_or_generated(
     if let Some(s) = given {
         return Ok(s.to_owned());
     }
-    let secret = secrets::generate(SecretKind::ClientSecret);
+    let secret = secrets::generate(state.entropy.as_ref(), SecretKind::ClientSecret);
     let path = state.config.data_dir.join(file);
     write_secret(&path, &secret)?;
     tracing::info!(path = %path.display(), "generated the {what}; it is in this file and will not be shown again");
@@ -91,7 +94,7 @@ pub fn provision(state: &AppState, key: &ServerKey) -> Result<(), BootstrapError
         s
     };
     let (admin_client, cli, console, admin_user) = {
-        let p = state.read();
+        let p = state.read()?;
         (
             p.registry.id_taken(ADMIN_CLIENT_ID),
             p.registry.id_taken(CLI_CLIENT_ID),
@@ -126,11 +129,10 @@ pub fn provision(state: &AppState, key: &ServerKey) -> Result<(), BootstrapError
             .expect("provisioning runs after the writer started");
         writer
             .submit_blocking(CreateUser {
-                user_id: uuid::Uuid::now_v7(),
                 username: ADMIN_USERNAME.into(),
                 display_name: "Administrator".into(),
                 email: None,
-                password_digest: passwords::hash(&password),
+                password_digest: passwords::hash(state.entropy.as_ref(), &password),
                 roles: vec![Role::Admin],
                 teams: vec![],
                 ctx: EventContext::system(),
@@ -194,11 +196,10 @@ fn register(
         .expect("provisioning runs after the writer started");
     writer
         .submit_blocking(RegisterClient {
-            client_id: client_id.to_owned(),
+            client_id: Some(client_id.to_owned()),
             registration_type: RegistrationType::Default,
             metadata,
-            secret_digest,
-            registration_access_token_digest: None,
+            preset_secret: secret_digest,
             confirm_high_risk: false,
             ctx: EventContext::system(),
         })

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod consent;
+pub mod entropy;
 #[cfg(test)]
 mod faulty_store;
 pub mod http;

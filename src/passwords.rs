@@ -25,8 +25,8 @@ pub fn check_policy(password: &str) -> Result<(), String> {
 }
 
 /// The argon2id PHC string of `password`.
-pub fn hash(password: &str) -> String {
-    let random = crate::secrets::random_bytes();
+pub fn hash(entropy: &dyn crate::entropy::Entropy, password: &str) -> String {
+    let random = entropy.bytes();
     let salt = SaltString::encode_b64(&random[..16]).expect("16 bytes is a valid salt length");
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -36,7 +36,7 @@ pub fn hash(password: &str) -> String {
 
 fn dummy() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| hash("authlog-dummy-password"))
+    DUMMY.get_or_init(|| hash(&crate::entropy::SystemEntropy, "authlog-dummy-password"))
 }
 
 /// Whether `password` matches `digest`; with `None` (unknown user) the
@@ -64,7 +64,10 @@ mod tests {
 
     #[test]
     fn a_hash_verifies_only_its_password() {
-        let h = hash("correct horse");
+        let h = hash(
+            &crate::entropy::SequentialEntropy::default(),
+            "correct horse",
+        );
         assert!(h.starts_with("$argon2id$"));
         assert!(verify("correct horse", Some(&h)));
         assert!(!verify("wrong horse", Some(&h)));

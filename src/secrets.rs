@@ -14,6 +14,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use thiserror::Error;
 
+use crate::entropy::{Entropy, SystemEntropy};
+
 /// What a generated value is for; decides its prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SecretKind {
@@ -45,22 +47,28 @@ impl SecretKind {
     }
 }
 
-/// 32 random bytes from `rand`'s thread-local CSPRNG (ChaCha, seeded and
-/// regularly reseeded from the operating system): the same strength as
-/// asking the OS, without a system call per token.
-pub fn random_bytes() -> [u8; 32] {
-    let mut bytes = [0u8; 32];
-    rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
-    bytes
-}
-
-/// A fresh secret: prefix + base64url(256 random bits).
-pub fn generate(kind: SecretKind) -> String {
+/// A fresh secret: prefix + base64url(256 random bits from `entropy`).
+pub fn generate(entropy: &dyn Entropy, kind: SecretKind) -> String {
     format!(
         "{}{}",
         kind.prefix(),
-        URL_SAFE_NO_PAD.encode(random_bytes())
+        URL_SAFE_NO_PAD.encode(entropy.bytes())
     )
+}
+
+/// A secret value handed out once and the digest the log keeps of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Minted {
+    /// The value, for the response that hands it out.
+    pub value: String,
+    /// `HMAC-SHA256(server key, value)`.
+    pub digest: Digest,
+}
+
+impl std::fmt::Debug for Minted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Minted(..)")
+    }
 }
 
 /// A key (the server key, the audit key) could not be loaded or created.
@@ -135,7 +143,7 @@ pub fn load_or_create_key(
         source,
     };
     if !path.exists() {
-        let bytes = random_bytes();
+        let bytes = SystemEntropy.bytes();
         write_private_file(&path, URL_SAFE_NO_PAD.encode(bytes).as_bytes()).map_err(io)?;
         return Ok(bytes);
     }
@@ -180,6 +188,15 @@ impl ServerKey {
         self.mac.clone()
     }
 
+    /// A fresh secret of `kind` and its digest.
+    pub fn mint(&self, entropy: &dyn Entropy, kind: SecretKind) -> Minted {
+        let value = generate(entropy, kind);
+        Minted {
+            digest: self.digest(&value),
+            value,
+        }
+    }
+
     /// HMAC-SHA256(key, value).
     pub fn digest(&self, value: &str) -> Digest {
         let mut mac = self.mac.clone();
@@ -194,10 +211,10 @@ mod tests {
 
     #[test]
     fn generated_secrets_have_their_prefix_and_256_bits() {
-        let s = generate(SecretKind::ClientSecret);
+        let s = generate(&SystemEntropy, SecretKind::ClientSecret);
         assert!(s.starts_with("alcs_"));
         assert_eq!(URL_SAFE_NO_PAD.decode(&s[5..]).unwrap().len(), 32);
-        assert_ne!(s, generate(SecretKind::ClientSecret));
+        assert_ne!(s, generate(&SystemEntropy, SecretKind::ClientSecret));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::cimd::DocumentFetcher;
 use crate::clock::{Clock, SystemClock};
 use crate::commands::users::RecordTokenUse;
 use crate::config::Config;
+use crate::entropy::SystemEntropy;
 use crate::replay::replay;
 use crate::secrets::{KeyError, ServerKey};
 use crate::snapshot::{self, SnapshotError};
@@ -104,6 +105,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     let state = web::Data::new(AppState::new(
         config.clone(),
         clock,
+        Arc::new(SystemEntropy),
         key,
         audit_key,
         store,
@@ -224,7 +226,7 @@ fn start_write_side(state: &AppState, writer_config: WriterConfig) -> Result<u64
     let (writer, thread) = writer::spawn(
         state.store.clone(),
         state.projections.clone(),
-        state.clock.clone(),
+        state.sources(),
         writer_config,
     );
     state.set_writer(writer, thread);
@@ -237,12 +239,11 @@ fn start_write_side(state: &AppState, writer_config: WriterConfig) -> Result<u64
 /// Writes the projections' snapshot once the writer has stopped, unless
 /// they are still what the snapshot restored.
 fn save_snapshot(state: &AppState, restored_at: u64) {
-    if state.projections.is_poisoned() {
+    let Ok(projections) = state.read() else {
         // A fold panicked part-way: only a replay may rebuild from here.
         tracing::warn!("not writing the projection snapshot: a fold failed");
         return;
-    }
-    let projections = state.read();
+    };
     if projections.applied_position == restored_at {
         return;
     }

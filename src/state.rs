@@ -7,11 +7,13 @@ use std::thread::JoinHandle;
 
 use authlog_events::EventStore;
 use authlog_projections::Projections;
+use thiserror::Error;
 
 use crate::audit::AuditKey;
 use crate::cimd::DocumentFetcher;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::entropy::Entropy;
 use crate::secrets::ServerKey;
 use crate::throttle::{DevicePolls, FailureThrottle};
 use crate::usage::UsageTracker;
@@ -26,7 +28,13 @@ pub const CLIENT_AUTH_WINDOW_SECONDS: i64 = 300;
 pub const DEVICE_STARTS_PER_MINUTE: usize = 30;
 /// The login throttle window.
 pub const LOGIN_WINDOW_SECONDS: i64 = 900;
-use crate::writer::{SharedProjections, WriterHandle};
+use crate::writer::{SharedProjections, Sources, WriterHandle};
+
+/// The read models cannot be trusted: a fold panicked part-way through
+/// committed events. A restart replays the log.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+#[error("the read models are unavailable after a failed fold; restart to replay the log")]
+pub struct Unreadable;
 
 /// Shared state of a running server.
 pub struct AppState {
@@ -34,6 +42,8 @@ pub struct AppState {
     pub config: Config,
     /// The time source.
     pub clock: Arc<dyn Clock>,
+    /// Ids and random bytes.
+    pub entropy: Arc<dyn Entropy>,
     /// The HMAC key of every digest.
     pub key: ServerKey,
     /// The key that signs audit checkpoints (separate from `key`).
@@ -68,6 +78,7 @@ impl AppState {
     pub fn new(
         config: Config,
         clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
         key: ServerKey,
         audit_key: AuditKey,
         store: Arc<dyn EventStore>,
@@ -77,6 +88,7 @@ impl AppState {
         AppState {
             config,
             clock,
+            entropy,
             key,
             audit_key,
             store,
@@ -139,8 +151,18 @@ impl AppState {
         }
     }
 
-    /// Read access to the projections.
-    pub fn read(&self) -> RwLockReadGuard<'_, Projections> {
-        self.projections.read().unwrap_or_else(|e| e.into_inner())
+    /// What the writer decides with.
+    pub fn sources(&self) -> Sources {
+        Sources {
+            clock: self.clock.clone(),
+            entropy: self.entropy.clone(),
+            key: self.key.clone(),
+        }
+    }
+
+    /// Read access to the projections; refused after a fold panicked,
+    /// since they may be half-applied.
+    pub fn read(&self) -> Result<RwLockReadGuard<'_, Projections>, Unreadable> {
+        self.projections.read().map_err(|_| Unreadable)
     }
 }

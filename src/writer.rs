@@ -11,20 +11,23 @@
 //! projections never run ahead of the log; a restart replays the log.
 
 use std::collections::{HashSet, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
-use authlog_events::{AppendBatch, EventStore, RecordedEvent, VersionConflict};
+use authlog_events::{AppendBatch, EventStore, RecordedEvent, StoreError, VersionConflict};
 use authlog_projections::Projections;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
-use crate::commands::{Decide, DomainError};
+use crate::commands::{Access, Command, DomainError, Env};
+use crate::entropy::Entropy;
+use crate::secrets::ServerKey;
 
 /// Why a write did not happen.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, Clone)]
 pub enum WriteError {
     /// The domain refused the command.
     #[error(transparent)]
@@ -32,20 +35,74 @@ pub enum WriteError {
     /// An expected stream version did not hold (`If-Match`).
     #[error(transparent)]
     Conflict(#[from] VersionConflict),
-    /// The log cannot be written (storage failed, or the writer stopped).
-    #[error("the event log is unavailable: {0}")]
-    Unavailable(String),
+    /// The log cannot be written (storage failed, a fold failed, or the
+    /// writer stopped).
+    #[error("the event log is unavailable")]
+    Unavailable(#[source] Arc<Failure>),
 }
 
-type Reply = oneshot::Sender<Result<Vec<RecordedEvent>, WriteError>>;
+/// Why the writer refuses writes, or refused one command.
+#[derive(Debug, Error)]
+pub enum Failure {
+    /// The log could not be written; nothing of the batch was applied.
+    #[error("the log could not be written")]
+    Storage(#[source] StoreError),
+    /// Folding committed events into the projections panicked: the read
+    /// models may be half-applied, so reads are refused until a restart
+    /// replays the log.
+    #[error("folding committed events panicked: {0}")]
+    FoldPanicked(String),
+    /// Deciding one command panicked (a bug); nothing of it was written.
+    #[error("deciding the command panicked: {0}")]
+    DecidePanicked(String),
+    /// The writer has stopped (shutdown).
+    #[error("the writer has stopped")]
+    Stopped,
+}
 
-struct WriteRequest {
-    command: Box<dyn Decide>,
-    reply: Reply,
+/// What a committed command answers: its outcome and its recorded events.
+type Answer<O> = Result<(O, Vec<RecordedEvent>), WriteError>;
+
+/// A command with its reply channel, its type erased for the queue.
+trait Request: Send {
+    fn access(&self) -> Access;
+    /// Decides; keeps the outcome until `answer`.
+    fn decide(&mut self, state: &Projections, env: &Env) -> Result<AppendBatch, DomainError>;
+    /// Answers the caller with the commit's result.
+    fn answer(self: Box<Self>, committed: Result<Vec<RecordedEvent>, WriteError>);
+}
+
+struct Typed<C: Command> {
+    command: C,
+    outcome: Option<C::Outcome>,
+    reply: oneshot::Sender<Answer<C::Outcome>>,
+}
+
+impl<C: Command> Request for Typed<C> {
+    fn access(&self) -> Access {
+        self.command.access()
+    }
+
+    fn decide(&mut self, state: &Projections, env: &Env) -> Result<AppendBatch, DomainError> {
+        let decided = self.command.decide(state, env)?;
+        self.outcome = Some(decided.outcome);
+        Ok(decided.unit)
+    }
+
+    fn answer(self: Box<Self>, committed: Result<Vec<RecordedEvent>, WriteError>) {
+        let answer = match (committed, self.outcome) {
+            (Ok(events), Some(outcome)) => Ok((outcome, events)),
+            (Ok(_), None) => Err(WriteError::Unavailable(Arc::new(Failure::DecidePanicked(
+                "answered before deciding".into(),
+            )))),
+            (Err(e), _) => Err(e),
+        };
+        let _ = self.reply.send(answer);
+    }
 }
 
 enum Message {
-    Write(WriteRequest),
+    Write(Box<dyn Request>),
     /// Finish what is waiting, then exit (releasing the store).
     Stop,
 }
@@ -53,7 +110,7 @@ enum Message {
 /// Counters and health of the writer, readable from anywhere.
 #[derive(Debug, Default)]
 pub struct WriterStatus {
-    failure: Mutex<Option<String>>,
+    failure: Mutex<Option<Arc<Failure>>>,
     /// Transactions committed.
     pub commits: AtomicU64,
     /// Events committed.
@@ -61,19 +118,18 @@ pub struct WriterStatus {
 }
 
 impl WriterStatus {
-    /// `None` while healthy; the first storage failure otherwise.
-    pub fn failure(&self) -> Option<String> {
+    /// `None` while healthy; the first failure otherwise.
+    pub fn failure(&self) -> Option<Arc<Failure>> {
         self.failure
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    fn fail(&self, message: String) {
+    /// Records the first failure; returns the one in force.
+    fn fail(&self, failure: Failure) -> Arc<Failure> {
         let mut slot = self.failure.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(message);
-        }
+        slot.get_or_insert_with(|| Arc::new(failure)).clone()
     }
 }
 
@@ -82,6 +138,10 @@ const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Shared read side: the projections, updated only after commit.
 pub type SharedProjections = Arc<RwLock<Projections>>;
+
+/// Folds one committed event into the projections (`Projections::apply`;
+/// tests inject a failing one).
+pub type Fold = fn(&mut Projections, &RecordedEvent) -> bool;
 
 /// Sends commands to the writer.
 #[derive(Clone)]
@@ -99,30 +159,34 @@ impl std::fmt::Debug for WriterHandle {
 }
 
 impl WriterHandle {
-    /// Submits a command and waits until its events are durable and applied.
-    pub async fn submit(&self, command: impl Decide) -> Result<Vec<RecordedEvent>, WriteError> {
+    fn request<C: Command>(command: C) -> (Message, oneshot::Receiver<Answer<C::Outcome>>) {
         let (reply, rx) = oneshot::channel();
-        let request = WriteRequest {
-            command: Box::new(command),
+        let request = Typed {
+            command,
+            outcome: None,
             reply,
         };
-        self.tx
-            .send(Message::Write(request))
-            .await
-            .map_err(|_| stopped())?;
+        (Message::Write(Box::new(request)), rx)
+    }
+
+    /// Submits a command and waits until its events are durable and
+    /// applied; answers its outcome.
+    pub async fn submit<C: Command>(&self, command: C) -> Result<C::Outcome, WriteError> {
+        self.submit_recorded(command).await.map(|(o, _)| o)
+    }
+
+    /// Like `submit`, also answering the recorded events (audit, tests).
+    pub async fn submit_recorded<C: Command>(&self, command: C) -> Answer<C::Outcome> {
+        let (message, rx) = Self::request(command);
+        self.tx.send(message).await.map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
 
-    /// Like `submit`, for code outside the async runtime (startup, tests).
-    pub fn submit_blocking(&self, command: impl Decide) -> Result<Vec<RecordedEvent>, WriteError> {
-        let (reply, rx) = oneshot::channel();
-        let request = WriteRequest {
-            command: Box::new(command),
-            reply,
-        };
-        self.tx
-            .blocking_send(Message::Write(request))
-            .map_err(|_| stopped())?;
+    /// Like `submit_recorded`, for code outside the async runtime
+    /// (startup, tests).
+    pub fn submit_blocking<C: Command>(&self, command: C) -> Answer<C::Outcome> {
+        let (message, rx) = Self::request(command);
+        self.tx.blocking_send(message).map_err(|_| stopped())?;
         rx.blocking_recv().map_err(|_| stopped())?
     }
 
@@ -139,7 +203,16 @@ impl WriterHandle {
 }
 
 fn stopped() -> WriteError {
-    WriteError::Unavailable("the writer has stopped".into())
+    WriteError::Unavailable(Arc::new(Failure::Stopped))
+}
+
+/// A panic's message, for the failure it causes.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// Settings of the writer.
@@ -151,19 +224,42 @@ pub struct WriterConfig {
     pub queue: usize,
 }
 
+/// What the writer decides with: time, randomness and the digest key.
+#[derive(Clone)]
+pub struct Sources {
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Ids and random bytes.
+    pub entropy: Arc<dyn Entropy>,
+    /// The key of every digest.
+    pub key: ServerKey,
+}
+
 /// Starts the writer thread. It runs until every `WriterHandle` is dropped.
 pub fn spawn(
     store: Arc<dyn EventStore>,
     projections: SharedProjections,
-    clock: Arc<dyn Clock>,
+    sources: Sources,
     config: WriterConfig,
+) -> (WriterHandle, JoinHandle<()>) {
+    spawn_with_fold(store, projections, sources, config, Projections::apply)
+}
+
+/// `spawn` with another fold (tests inject failures).
+pub fn spawn_with_fold(
+    store: Arc<dyn EventStore>,
+    projections: SharedProjections,
+    sources: Sources,
+    config: WriterConfig,
+    fold: Fold,
 ) -> (WriterHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(config.queue.max(1));
     let status = Arc::new(WriterStatus::default());
     let writer = Writer {
         store,
         projections,
-        clock,
+        sources,
+        fold,
         status: status.clone(),
         max_batch: config.max_batch.max(1),
     };
@@ -177,7 +273,8 @@ pub fn spawn(
 struct Writer {
     store: Arc<dyn EventStore>,
     projections: SharedProjections,
-    clock: Arc<dyn Clock>,
+    sources: Sources,
+    fold: Fold,
     status: Arc<WriterStatus>,
     max_batch: usize,
 }
@@ -191,7 +288,7 @@ struct Claims {
 
 impl Claims {
     /// Claims the access unless it interferes with what is claimed.
-    fn try_claim(&mut self, access: &crate::commands::Access) -> bool {
+    fn try_claim(&mut self, access: &Access) -> bool {
         let interferes = access
             .writes
             .iter()
@@ -209,7 +306,7 @@ impl Claims {
 impl Writer {
     fn run(self, mut rx: mpsc::Receiver<Message>) {
         let idle = IdleWait::new();
-        let mut waiting: VecDeque<WriteRequest> = VecDeque::new();
+        let mut waiting: VecDeque<Box<dyn Request>> = VecDeque::new();
         let mut stopping = false;
         loop {
             if waiting.is_empty() {
@@ -235,14 +332,12 @@ impl Writer {
             }
             if let Some(failure) = self.status.failure() {
                 for request in waiting.drain(..) {
-                    let _ = request
-                        .reply
-                        .send(Err(WriteError::Unavailable(failure.clone())));
+                    request.answer(Err(WriteError::Unavailable(failure.clone())));
                 }
                 continue;
             }
             let taken = waiting.len().min(self.max_batch);
-            let batch: Vec<WriteRequest> = waiting.drain(..taken).collect();
+            let batch: Vec<Box<dyn Request>> = waiting.drain(..taken).collect();
             let deferred = self.commit_batch(batch);
             // Deferred commands go first next time, in their original order.
             for request in deferred.into_iter().rev() {
@@ -252,26 +347,40 @@ impl Writer {
     }
 
     /// Decides, commits and answers one batch; returns the deferred requests.
-    fn commit_batch(&self, batch: Vec<WriteRequest>) -> Vec<WriteRequest> {
-        let now = self.clock.now();
+    fn commit_batch(&self, batch: Vec<Box<dyn Request>>) -> Vec<Box<dyn Request>> {
+        let now = self.sources.clock.now();
+        let env = Env::new(now, self.sources.entropy.as_ref(), &self.sources.key);
         let mut claims = Claims::default();
         let mut deferred = Vec::new();
         let mut units: Vec<AppendBatch> = Vec::with_capacity(batch.len());
-        let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+        let mut decided: Vec<Box<dyn Request>> = Vec::with_capacity(batch.len());
         {
-            let state = self.projections.read().unwrap_or_else(|e| e.into_inner());
-            for request in batch {
-                if !claims.try_claim(&request.command.access()) {
+            let Ok(state) = self.projections.read() else {
+                // Only a fold panic poisons the lock, and it fails the writer.
+                let failure = self.status.fail(Failure::FoldPanicked("earlier".into()));
+                for request in batch {
+                    request.answer(Err(WriteError::Unavailable(failure.clone())));
+                }
+                return deferred;
+            };
+            for mut request in batch {
+                if !claims.try_claim(&request.access()) {
                     deferred.push(request);
                     continue;
                 }
-                match request.command.decide(&state, now) {
-                    Ok(unit) => {
+                // The state is only read here, so a panicking decision
+                // leaves nothing half-done: refuse that command alone.
+                match catch_unwind(AssertUnwindSafe(|| request.decide(&state, &env))) {
+                    Ok(Ok(unit)) => {
                         units.push(unit);
-                        replies.push(request.reply);
+                        decided.push(request);
                     }
-                    Err(rejection) => {
-                        let _ = request.reply.send(Err(WriteError::Rejected(rejection)));
+                    Ok(Err(rejection)) => request.answer(Err(WriteError::Rejected(rejection))),
+                    Err(panic) => {
+                        let message = panic_message(panic.as_ref());
+                        tracing::error!(%message, "deciding a command panicked; it was refused");
+                        let failure = Arc::new(Failure::DecidePanicked(message));
+                        request.answer(Err(WriteError::Unavailable(failure)));
                     }
                 }
             }
@@ -290,35 +399,58 @@ impl Writer {
                 "slow commit"
             );
         }
-        match appended {
-            Ok(outcomes) => {
-                let mut committed = 0u64;
-                {
-                    let mut state = self.projections.write().unwrap_or_else(|e| e.into_inner());
-                    for outcome in outcomes.iter().flatten() {
-                        for event in outcome {
-                            if state.apply(event) {
-                                committed += 1;
-                            }
-                        }
-                    }
-                }
-                self.status.commits.fetch_add(1, Ordering::Relaxed);
-                self.status.events.fetch_add(committed, Ordering::Relaxed);
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(outcome.map_err(WriteError::Conflict));
-                }
-            }
+        let outcomes = match appended {
+            Ok(outcomes) => outcomes,
             Err(error) => {
-                let message = error.to_string();
-                tracing::error!(%message, "commit failed; the writer refuses further writes until restart");
-                self.status.fail(message.clone());
-                for reply in replies {
-                    let _ = reply.send(Err(WriteError::Unavailable(message.clone())));
+                tracing::error!(error = %error, "commit failed; the writer refuses further writes until restart");
+                let failure = self.status.fail(Failure::Storage(error));
+                for request in decided {
+                    request.answer(Err(WriteError::Unavailable(failure.clone())));
                 }
+                return deferred;
             }
+        };
+        if let Err(failure) = self.apply(&outcomes) {
+            for request in decided {
+                request.answer(Err(WriteError::Unavailable(failure.clone())));
+            }
+            return deferred;
+        }
+        for (request, outcome) in decided.into_iter().zip(outcomes) {
+            request.answer(outcome.map_err(WriteError::Conflict));
         }
         deferred
+    }
+
+    /// Folds committed events into the projections. A panicking fold
+    /// leaves the lock poisoned (reads refuse it) and the writer failed:
+    /// the events are durable, so a restart replays them.
+    fn apply(
+        &self,
+        outcomes: &[Result<Vec<RecordedEvent>, VersionConflict>],
+    ) -> Result<(), Arc<Failure>> {
+        let folded = catch_unwind(AssertUnwindSafe(|| {
+            let mut state = self.projections.write().unwrap_or_else(|e| e.into_inner());
+            let mut committed = 0u64;
+            for event in outcomes.iter().flatten().flatten() {
+                if (self.fold)(&mut state, event) {
+                    committed += 1;
+                }
+            }
+            committed
+        }));
+        match folded {
+            Ok(committed) => {
+                self.status.commits.fetch_add(1, Ordering::Relaxed);
+                self.status.events.fetch_add(committed, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(panic) => {
+                let message = panic_message(panic.as_ref());
+                tracing::error!(%message, "a fold panicked; reads and writes are refused until restart");
+                Err(self.status.fail(Failure::FoldPanicked(message)))
+            }
+        }
     }
 }
 

@@ -1,74 +1,136 @@
-//! Client lifecycle commands: register, edit, rotate the secret, pause,
-//! resume, delete (one or many, atomically) and revoke all of a client's
-//! tokens.
+//! Client lifecycle commands: register (admin, dynamic, metadata
+//! document), edit, rotate the secret, pause, resume, delete (one or many,
+//! atomically) and revoke all of a client's tokens.
 
 use authlog_events::{
     AppendBatch, ClientMetadata, Digest, Event, ExpectedVersion, RegistrationType,
-    RevocationReason, Timestamp, TokenEndpointAuthMethod,
+    RevocationReason, TokenEndpointAuthMethod,
 };
-use authlog_projections::{ClientRecord, ClientStatus, Projections};
+use authlog_projections::{ClientStatus, Projections};
 
-use super::{client_stream, client_tokens_resource, Access, Decide, DomainError, EventContext};
-use crate::client_policy;
+use super::rules::{expected_version, live_client};
+use super::{
+    client_stream, client_tokens_resource, Access, Command, Decided, DomainError, Env, EventContext,
+};
+use crate::client_document::{check_self_registered, merge_client_owned};
+use crate::client_policy::{self, validate_client_id, Warning};
+use crate::secrets::SecretKind;
 
-fn live<'a>(state: &'a Projections, client_id: &str) -> Result<&'a ClientRecord, DomainError> {
-    state
-        .registry
-        .get(client_id)
-        .ok_or_else(|| DomainError::NotFound(format!("client {client_id}")))
+/// Whether the client registered itself (RFC 7591 or a metadata document):
+/// such clients never hold authlog's own API scopes.
+fn self_registered(registration_type: RegistrationType) -> bool {
+    matches!(
+        registration_type,
+        RegistrationType::Dynamic | RegistrationType::Cimd
+    )
 }
 
-/// Registers a new client. The id must never have been used.
-pub struct RegisterClient {
-    /// The id.
+/// A new client, as the caller learns it: the secrets exist only here.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Registered {
+    /// Its id.
     pub client_id: String,
+    /// The client secret (confidential clients).
+    pub client_secret: Option<String>,
+    /// The RFC 7592 registration access token (dynamic clients).
+    pub registration_access_token: Option<String>,
+    /// What the client policy warns about.
+    pub warnings: Vec<Warning>,
+}
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registered")
+            .field("client_id", &self.client_id)
+            .field("warnings", &self.warnings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Registers a new client. An id given must never have been used; none
+/// given draws a new one. Confidential clients get a secret, dynamic
+/// clients a registration access token.
+pub struct RegisterClient {
+    /// The id, when the caller chose one.
+    pub client_id: Option<String>,
     /// How it registers.
     pub registration_type: RegistrationType,
-    /// Validated metadata.
+    /// Metadata (validated here against the client policy).
     pub metadata: ClientMetadata,
-    /// Secret digest for confidential clients.
-    pub secret_digest: Option<Digest>,
-    /// RFC 7592 registration access token digest.
-    pub registration_access_token_digest: Option<Digest>,
+    /// The digest of a secret chosen beforehand (provisioning writes it to
+    /// a file before registering, so a crash never loses it); `None`: a
+    /// confidential client gets a new one.
+    pub preset_secret: Option<Digest>,
     /// The admin confirmed a high-risk configuration.
     pub confirm_high_risk: bool,
     /// Attribution.
     pub ctx: EventContext,
 }
 
-impl Decide for RegisterClient {
+impl Command for RegisterClient {
+    type Outcome = Registered;
+
     fn access(&self) -> Access {
-        Access::writes(vec![client_stream(&self.client_id)])
+        // A drawn id is new: nothing else can touch its stream.
+        Access::writes(self.client_id.iter().map(|id| client_stream(id)).collect())
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
-        if state.registry.is_deleted(&self.client_id) {
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<Registered>, DomainError> {
+        let client_id = match &self.client_id {
+            Some(id) => {
+                validate_client_id(id)?;
+                id.clone()
+            }
+            None => env.id().to_string(),
+        };
+        if state.registry.is_deleted(&client_id) {
             return Err(DomainError::Conflict(format!(
-                "client id {} belonged to a deleted client and cannot be registered again",
-                self.client_id
+                "client id {client_id} belonged to a deleted client and cannot be registered again"
             )));
         }
-        if state.registry.id_taken(&self.client_id) {
+        if state.registry.id_taken(&client_id) {
             return Err(DomainError::Conflict(format!(
-                "client {} already exists",
-                self.client_id
+                "client {client_id} already exists"
             )));
         }
-        let stream = client_stream(&self.client_id);
+        if self_registered(self.registration_type) {
+            check_self_registered(&self.metadata)?;
+        }
+        let warnings = client_policy::validate(&self.metadata, self.confirm_high_risk)?;
+        let confidential =
+            self.metadata.token_endpoint_auth_method != TokenEndpointAuthMethod::None;
+        let secret = (confidential && self.preset_secret.is_none())
+            .then(|| env.mint(SecretKind::ClientSecret));
+        let secret_digest = self
+            .preset_secret
+            .filter(|_| confidential)
+            .or(secret.as_ref().map(|s| s.digest));
+        let rat = (self.registration_type == RegistrationType::Dynamic)
+            .then(|| env.mint(SecretKind::RegistrationAccessToken));
+        let stream = client_stream(&client_id);
         let event = self.ctx.event(
+            env,
             stream.clone(),
-            &self.client_id,
-            now,
+            &client_id,
             Event::ClientRegistered {
-                client_id: self.client_id.clone(),
+                client_id: client_id.clone(),
                 registration_type: self.registration_type,
                 metadata: Box::new(self.metadata.clone()),
-                secret_digest: self.secret_digest,
-                registration_access_token_digest: self.registration_access_token_digest,
+                secret_digest,
+                registration_access_token_digest: rat.as_ref().map(|r| r.digest),
                 confirm_high_risk: self.confirm_high_risk,
             },
         );
-        Ok(AppendBatch::new(vec![event]).expect(stream, ExpectedVersion::NoStream))
+        let outcome = Registered {
+            client_id,
+            client_secret: secret.map(|s| s.value),
+            registration_access_token: rat.map(|r| r.value),
+            warnings,
+        };
+        Ok(Decided::unit(
+            AppendBatch::new(vec![event]).expect(stream, ExpectedVersion::NoStream),
+            outcome,
+        ))
     }
 }
 
@@ -77,7 +139,8 @@ pub type Edit =
     Box<dyn Fn(&ClientMetadata) -> Result<ClientMetadata, client_policy::FieldError> + Send>;
 
 /// Edits a client. The edit runs against the committed metadata, so
-/// concurrent edits of different fields never lose each other.
+/// concurrent edits of different fields never lose each other. The
+/// outcome is the client policy's warnings about the result.
 pub struct UpdateClient {
     /// The client.
     pub client_id: String,
@@ -91,23 +154,21 @@ pub struct UpdateClient {
     pub ctx: EventContext,
 }
 
-impl Decide for UpdateClient {
+impl Command for UpdateClient {
+    type Outcome = Vec<Warning>;
+
     fn access(&self) -> Access {
         Access::writes(vec![client_stream(&self.client_id)])
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
-        let client = live(state, &self.client_id)?;
-        if let Some(expected) = self.expected_version {
-            if expected != client.version {
-                return Err(DomainError::PreconditionFailed {
-                    expected,
-                    actual: client.version,
-                });
-            }
-        }
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<Vec<Warning>>, DomainError> {
+        let client = live_client(state, &self.client_id)?;
+        expected_version(self.expected_version, client.version)?;
         let metadata = (self.edit)(&client.metadata)?;
-        client_policy::validate(&metadata, self.confirm_high_risk)?;
+        if self_registered(client.registration_type) {
+            check_self_registered(&metadata)?;
+        }
+        let warnings = client_policy::validate(&metadata, self.confirm_high_risk)?;
         if client.secret_digest.is_none()
             && metadata.token_endpoint_auth_method != TokenEndpointAuthMethod::None
         {
@@ -119,59 +180,64 @@ impl Decide for UpdateClient {
             });
         }
         if metadata == client.metadata && self.confirm_high_risk == client.confirm_high_risk {
-            return Ok(AppendBatch::default());
+            return Ok(Decided::nothing(warnings));
         }
         let stream = client_stream(&self.client_id);
         let event = self.ctx.event(
+            env,
             stream.clone(),
             &self.client_id,
-            now,
             Event::ClientUpdated {
                 client_id: self.client_id.clone(),
                 metadata: Box::new(metadata),
                 confirm_high_risk: self.confirm_high_risk,
             },
         );
-        Ok(AppendBatch::new(vec![event]).expect(stream, ExpectedVersion::Exact(client.version)))
+        Ok(Decided::unit(
+            AppendBatch::new(vec![event]).expect(stream, ExpectedVersion::Exact(client.version)),
+            warnings,
+        ))
     }
 }
 
-/// Gives a confidential client a new secret; the old one works for `grace_seconds` more.
+/// Gives a confidential client a new secret; the old one works for
+/// `grace_seconds` more. The outcome is the new secret.
 pub struct RotateSecret {
     /// The client.
     pub client_id: String,
-    /// Digest of the new secret.
-    pub secret_digest: Digest,
     /// How long the previous secret keeps working (0 = not at all).
     pub grace_seconds: i64,
     /// Attribution.
     pub ctx: EventContext,
 }
 
-impl Decide for RotateSecret {
+impl Command for RotateSecret {
+    type Outcome = String;
+
     fn access(&self) -> Access {
         Access::writes(vec![client_stream(&self.client_id)])
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
-        let client = live(state, &self.client_id)?;
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<String>, DomainError> {
+        let client = live_client(state, &self.client_id)?;
         if client.secret_digest.is_none() {
             return Err(DomainError::Conflict(format!(
                 "client {} is public and has no secret to rotate",
                 self.client_id
             )));
         }
+        let secret = env.mint(SecretKind::ClientSecret);
         let event = self.ctx.event(
+            env,
             client_stream(&self.client_id),
             &self.client_id,
-            now,
             Event::ClientSecretRotated {
                 client_id: self.client_id.clone(),
-                secret_digest: self.secret_digest,
-                previous_valid_until: now.plus_seconds(self.grace_seconds),
+                secret_digest: secret.digest,
+                previous_valid_until: env.now().plus_seconds(self.grace_seconds),
             },
         );
-        Ok(AppendBatch::new(vec![event]))
+        Ok(Decided::events(vec![event], secret.value))
     }
 }
 
@@ -186,7 +252,9 @@ pub struct SetClientStatus {
     pub ctx: EventContext,
 }
 
-impl Decide for SetClientStatus {
+impl Command for SetClientStatus {
+    type Outcome = ();
+
     fn access(&self) -> Access {
         Access::writes(vec![
             client_stream(&self.client_id),
@@ -194,31 +262,32 @@ impl Decide for SetClientStatus {
         ])
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
-        let client = live(state, &self.client_id)?;
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<()>, DomainError> {
+        let client = live_client(state, &self.client_id)?;
         if client.status == self.status {
-            return Ok(AppendBatch::default());
+            return Ok(Decided::nothing(()));
         }
         let payload = match self.status {
             ClientStatus::Paused => Event::ClientPaused {
                 client_id: self.client_id.clone(),
-                tokens_revoked: state.tokens.active_count(&self.client_id, now),
+                tokens_revoked: state.tokens.active_count(&self.client_id, env.now()),
             },
             ClientStatus::Active => Event::ClientResumed {
                 client_id: self.client_id.clone(),
             },
         };
         let event = self.ctx.event(
+            env,
             client_stream(&self.client_id),
             &self.client_id,
-            now,
             payload,
         );
-        Ok(AppendBatch::new(vec![event]))
+        Ok(Decided::events(vec![event], ()))
     }
 }
 
-/// Deletes clients, all or none: every id must be a live client.
+/// Deletes clients, all or none: every id must be a live client. The
+/// outcome is how many were deleted.
 pub struct DeleteClients {
     /// The clients (no duplicates).
     pub client_ids: Vec<String>,
@@ -226,7 +295,9 @@ pub struct DeleteClients {
     pub ctx: EventContext,
 }
 
-impl Decide for DeleteClients {
+impl Command for DeleteClients {
+    type Outcome = usize;
+
     fn access(&self) -> Access {
         let mut writes = Vec::with_capacity(self.client_ids.len() * 2);
         for id in &self.client_ids {
@@ -236,7 +307,7 @@ impl Decide for DeleteClients {
         Access::writes(writes)
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<usize>, DomainError> {
         let mut events = Vec::with_capacity(self.client_ids.len());
         for id in &self.client_ids {
             if state.registry.is_deleted(id) {
@@ -244,23 +315,25 @@ impl Decide for DeleteClients {
                     "client {id} is already deleted"
                 )));
             }
-            live(state, id)?;
+            live_client(state, id)?;
             events.push(self.ctx.event(
+                env,
                 client_stream(id),
                 id,
-                now,
                 Event::ClientDeleted {
                     client_id: id.clone(),
-                    tokens_revoked: state.tokens.active_count(id, now),
+                    tokens_revoked: state.tokens.active_count(id, env.now()),
                     codes_revoked: 0,
                 },
             ));
         }
-        Ok(AppendBatch::new(events))
+        let count = events.len();
+        Ok(Decided::events(events, count))
     }
 }
 
-/// Revokes every active token of a client in one event.
+/// Revokes every active token of a client in one event; the outcome is
+/// how many.
 pub struct RevokeClientTokens {
     /// The client.
     pub client_id: String,
@@ -270,7 +343,9 @@ pub struct RevokeClientTokens {
     pub ctx: EventContext,
 }
 
-impl Decide for RevokeClientTokens {
+impl Command for RevokeClientTokens {
+    type Outcome = u64;
+
     fn access(&self) -> Access {
         Access {
             reads: vec![client_stream(&self.client_id)],
@@ -278,20 +353,20 @@ impl Decide for RevokeClientTokens {
         }
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
-        live(state, &self.client_id)?;
-        let count = state.tokens.active_count(&self.client_id, now);
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<u64>, DomainError> {
+        live_client(state, &self.client_id)?;
+        let count = state.tokens.active_count(&self.client_id, env.now());
         let event = self.ctx.event(
+            env,
             client_tokens_resource(&self.client_id),
             &self.client_id,
-            now,
             Event::ClientTokensRevoked {
                 client_id: self.client_id.clone(),
                 reason: self.reason,
                 tokens_revoked: count,
             },
         );
-        Ok(AppendBatch::new(vec![event]))
+        Ok(Decided::events(vec![event], count))
     }
 }
 
@@ -307,19 +382,36 @@ pub struct UpsertDocumentClient {
     pub ctx: EventContext,
 }
 
-impl Decide for UpsertDocumentClient {
+impl UpsertDocumentClient {
+    /// Whether the document would change nothing for the client as
+    /// `state` has it (`None`: no such client yet).
+    pub fn is_current(
+        state: &Projections,
+        client_id: &str,
+        metadata: &ClientMetadata,
+    ) -> Option<bool> {
+        state
+            .registry
+            .get(client_id)
+            .map(|c| merge_client_owned(&c.metadata, metadata) == c.metadata)
+    }
+}
+
+impl Command for UpsertDocumentClient {
+    type Outcome = ();
+
     fn access(&self) -> Access {
         Access::writes(vec![client_stream(&self.client_id)])
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<()>, DomainError> {
         if state.registry.is_deleted(&self.client_id) {
             return Err(DomainError::Conflict(format!(
                 "client {} was deleted",
                 self.client_id
             )));
         }
-        let stream = client_stream(&self.client_id);
+        check_self_registered(&self.metadata)?;
         let payload = match state.registry.get(&self.client_id) {
             None => Event::ClientRegistered {
                 client_id: self.client_id.clone(),
@@ -330,10 +422,9 @@ impl Decide for UpsertDocumentClient {
                 confirm_high_risk: false,
             },
             Some(c) => {
-                let metadata =
-                    crate::client_document::merge_client_owned(&c.metadata, &self.metadata);
+                let metadata = merge_client_owned(&c.metadata, &self.metadata);
                 if metadata == c.metadata {
-                    return Ok(AppendBatch::default());
+                    return Ok(Decided::nothing(()));
                 }
                 Event::ClientUpdated {
                     client_id: self.client_id.clone(),
@@ -342,11 +433,12 @@ impl Decide for UpsertDocumentClient {
                 }
             }
         };
-        Ok(AppendBatch::new(vec![self.ctx.event(
-            stream,
+        let event = self.ctx.event(
+            env,
+            client_stream(&self.client_id),
             &self.client_id,
-            now,
             payload,
-        )]))
+        );
+        Ok(Decided::events(vec![event], ()))
     }
 }

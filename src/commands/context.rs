@@ -1,7 +1,8 @@
 //! `EventContext`: who asks and which request, turned into event envelopes.
 
-use authlog_events::{Actor, Event, NewEvent, Timestamp};
-use uuid::Uuid;
+use authlog_events::{Actor, Event, NewEvent};
+
+use super::Env;
 
 /// The attribution every event of a command carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,28 +23,22 @@ impl EventContext {
     }
 
     /// An event on `stream` attributed to `client_id`.
-    pub fn event(
-        &self,
-        stream: String,
-        client_id: &str,
-        now: Timestamp,
-        payload: Event,
-    ) -> NewEvent {
-        self.event_for(stream, Some(client_id), now, payload)
+    pub fn event(&self, env: &Env, stream: String, client_id: &str, payload: Event) -> NewEvent {
+        self.event_for(env, stream, Some(client_id), payload)
     }
 
     /// An event on `stream`, attributed to a client when there is one.
     pub fn event_for(
         &self,
+        env: &Env,
         stream: String,
         client_id: Option<&str>,
-        now: Timestamp,
         payload: Event,
     ) -> NewEvent {
         NewEvent {
-            event_id: Uuid::now_v7(),
+            event_id: env.id(),
             stream,
-            recorded_at: now,
+            recorded_at: env.now(),
             actor: self.actor.clone(),
             client_id: client_id.map(str::to_owned),
             correlation_id: self.correlation_id.clone(),

@@ -3,21 +3,21 @@
 //! detection, and the device flow (start, approve or deny, redeem).
 
 use authlog_events::{
-    AccessPreset, AppendBatch, Digest, Event, GrantType, RevocationReason, RevocationTarget,
-    Timestamp, TokenKind,
+    AccessPreset, Digest, Event, GrantType, RevocationReason, RevocationTarget, TokenKind,
 };
-use authlog_projections::{ClientRecord, ClientStatus, DeviceState, Projections, UserRecord};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq;
+use authlog_projections::{DeviceState, Projections};
 use uuid::Uuid;
 
-use super::issue::{token_events, Grant, NewToken};
-use super::{
-    client_stream, client_tokens_resource, grant_stream, user_stream, Access, Decide, DomainError,
-    EventContext, GrantError,
+use super::issue::{mint_tokens, Grant, Issued};
+use super::rules::{
+    active_client, active_user, grant_allowed, narrow_audience, narrower_scopes, pkce_s256_matches,
+    refresh_enabled,
 };
+use super::{
+    client_stream, client_tokens_resource, grant_stream, user_stream, Access, Command, Decided,
+    DomainError, Env, EventContext, GrantError,
+};
+use crate::secrets::SecretKind;
 
 /// Lifetime of an authorization code.
 pub const CODE_TTL_SECONDS: i64 = 60;
@@ -25,54 +25,26 @@ pub const CODE_TTL_SECONDS: i64 = 60;
 pub const DEVICE_TTL_SECONDS: i64 = 600;
 /// Polling interval of the device flow.
 pub const DEVICE_INTERVAL_SECONDS: u32 = 5;
+/// RFC 8628 §6.1: consonants only, no vowels (no words), no look-alikes.
+const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
+/// New user codes tried before a start gives up on collisions.
+const USER_CODE_TRIES: usize = 5;
 
 fn invalid_grant(message: impl Into<String>) -> DomainError {
     DomainError::Grant(GrantError::InvalidGrant(message.into()))
 }
 
-fn active_client<'a>(
-    state: &'a Projections,
-    client_id: &str,
-) -> Result<&'a ClientRecord, DomainError> {
-    let client = state
-        .registry
-        .get(client_id)
-        .ok_or_else(|| DomainError::NotFound(format!("client {client_id}")))?;
-    if client.status == ClientStatus::Paused {
-        return Err(DomainError::ClientPaused(client_id.to_owned()));
-    }
-    Ok(client)
-}
-
-fn active_user<'a>(state: &'a Projections, user_id: &Uuid) -> Result<&'a UserRecord, DomainError> {
-    match state.users.get(user_id) {
-        Some(u) if !u.disabled => Ok(u),
-        _ => Err(invalid_grant("the user is disabled or unknown")),
-    }
-}
-
-fn grant_allowed(client: &ClientRecord, grant: GrantType) -> Result<(), DomainError> {
-    if client.metadata.grant_types.contains(&grant) {
-        Ok(())
-    } else {
-        Err(DomainError::Grant(GrantError::UnauthorizedClient(
-            "this client may no longer use this grant".into(),
-        )))
-    }
-}
-
-/// RFC 8707 at the token endpoint: the requested resources must be among
-/// those granted; none requested means all of them.
-fn narrow_audience(requested: &[String], granted: &[String]) -> Result<Vec<String>, DomainError> {
-    if requested.is_empty() {
-        return Ok(granted.to_vec());
-    }
-    if let Some(r) = requested.iter().find(|r| !granted.contains(r)) {
-        return Err(DomainError::Grant(GrantError::InvalidTarget(format!(
-            "resource {r} was not granted"
-        ))));
-    }
-    Ok(requested.to_vec())
+/// What a grant at the token endpoint yields: tokens, or, for a code or
+/// retired refresh token presented again, the revocation of its family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantOutcome {
+    /// Tokens were issued.
+    Issued(Issued),
+    /// The grant was replayed: its family is revoked, no tokens issued.
+    ReuseDetected {
+        /// Tokens the revocation stopped.
+        tokens_revoked: u64,
+    },
 }
 
 /// What issuing tokens for a user reads (the client, its tokens, the user)
@@ -88,46 +60,42 @@ fn user_grant_access(client_id: &str, user_id: Option<&Uuid>, family: &Uuid) -> 
 }
 
 /// A code or retired refresh token was presented again: one event revokes
-/// the whole grant family, and it is the command's only outcome (no tokens).
+/// the whole grant family, and it is the command's only outcome (no
+/// tokens).
 fn revoke_reused_family(
+    env: &Env,
     ctx: &EventContext,
     state: &Projections,
-    now: Timestamp,
     client_id: &str,
     family: Uuid,
-) -> AppendBatch {
+) -> Decided<GrantOutcome> {
+    let tokens_revoked = state.tokens.active_in_family(&family, env.now());
+    let outcome = GrantOutcome::ReuseDetected { tokens_revoked };
     let event = ctx.event(
+        env,
         grant_stream(&family),
         client_id,
-        now,
         Event::TokenRevoked {
             target: RevocationTarget::Family(family),
             client_id: client_id.to_owned(),
             reason: RevocationReason::ReuseDetected,
-            tokens_revoked: state.tokens.active_in_family(&family, now),
+            tokens_revoked,
         },
     );
-    AppendBatch::new(vec![event])
+    Decided::events(vec![event], outcome)
 }
 
-/// RFC 7636 §4.6: BASE64URL(SHA256(ASCII(verifier))) == challenge, and the
-/// verifier is 43–128 unreserved characters.
-pub fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
-    let well_formed = (43..=128).contains(&verifier.len())
-        && verifier
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    let equal: bool = computed.as_bytes().ct_eq(challenge.as_bytes()).into();
-    well_formed && equal
+/// The user's decision at the consent page, turned into a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCode {
+    /// The code's id (its future grant family).
+    pub code_id: Uuid,
+    /// The code, for the redirect.
+    pub code: String,
 }
 
 /// Issues an authorization code (and remembers consent when given).
 pub struct IssueCode {
-    /// Code id (future grant family).
-    pub code_id: Uuid,
-    /// Digest of the code value.
-    pub code_digest: Digest,
     /// The client.
     pub client_id: String,
     /// The user.
@@ -150,26 +118,33 @@ pub struct IssueCode {
     pub ctx: EventContext,
 }
 
-impl Decide for IssueCode {
+impl IssueCode {
+    fn consent_stream(&self) -> String {
+        format!("consent/{}/{}", self.user_id, self.client_id)
+    }
+}
+
+impl Command for IssueCode {
+    type Outcome = IssuedCode;
+
     fn access(&self) -> Access {
+        // The code's own stream is new: nothing else can touch it.
         Access {
             reads: vec![client_stream(&self.client_id), user_stream(&self.user_id)],
-            writes: vec![
-                grant_stream(&self.code_id),
-                format!("consent/{}/{}", self.user_id, self.client_id),
-            ],
+            writes: vec![self.consent_stream()],
         }
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
-        active_client(state, &self.client_id)?;
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<IssuedCode>, DomainError> {
+        let client = active_client(state, &self.client_id)?;
+        grant_allowed(client, GrantType::AuthorizationCode)?;
         active_user(state, &self.user_id)?;
         let mut events = Vec::with_capacity(2);
         if self.remember_consent {
             events.push(self.ctx.event(
-                format!("consent/{}/{}", self.user_id, self.client_id),
+                env,
+                self.consent_stream(),
                 &self.client_id,
-                now,
                 Event::ConsentGranted {
                     user_id: self.user_id,
                     client_id: self.client_id.clone(),
@@ -179,13 +154,15 @@ impl Decide for IssueCode {
                 },
             ));
         }
+        let code_id = env.id();
+        let code = env.mint(SecretKind::AuthorizationCode);
         events.push(self.ctx.event(
-            grant_stream(&self.code_id),
+            env,
+            grant_stream(&code_id),
             &self.client_id,
-            now,
             Event::AuthorizationCodeIssued {
-                code_id: self.code_id,
-                code_digest: self.code_digest,
+                code_id,
+                code_digest: code.digest,
                 client_id: self.client_id.clone(),
                 user_id: self.user_id,
                 redirect_uri: self.redirect_uri.clone(),
@@ -194,16 +171,19 @@ impl Decide for IssueCode {
                 resources: self.resources.clone(),
                 teams: self.teams.clone(),
                 access: self.access,
-                expires_at: now.plus_seconds(CODE_TTL_SECONDS),
+                expires_at: env.now().plus_seconds(CODE_TTL_SECONDS),
             },
         ));
-        Ok(AppendBatch::new(events))
+        let outcome = IssuedCode {
+            code_id,
+            code: code.value,
+        };
+        Ok(Decided::events(events, outcome))
     }
 }
 
 /// Exchanges a code for tokens (RFC 6749 §4.1.3, RFC 7636 §4.6). A code
-/// presented again revokes every token it produced (RFC 6749 §4.1.2): the
-/// outcome is then a `TokenRevoked` event and no `TokenIssued`.
+/// presented again revokes every token it produced (RFC 6749 §4.1.2).
 pub struct RedeemCode {
     /// The code.
     pub code_id: Uuid,
@@ -217,20 +197,48 @@ pub struct RedeemCode {
     pub code_verifier: String,
     /// RFC 8707 resources asked for at the token endpoint (empty: all granted).
     pub resources: Vec<String>,
-    /// The access token to issue.
-    pub access: NewToken,
-    /// The refresh token to issue, if the client gets one.
-    pub refresh: Option<NewToken>,
     /// Attribution.
     pub ctx: EventContext,
 }
 
-impl Decide for RedeemCode {
+impl RedeemCode {
+    /// The redemption of the code whose value has `digest`, as the
+    /// committed state knows it (`invalid_grant` for an unknown code).
+    #[allow(clippy::too_many_arguments)]
+    pub fn of_code(
+        state: &Projections,
+        digest: &Digest,
+        client_id: &str,
+        redirect_uri: Option<String>,
+        code_verifier: String,
+        resources: Vec<String>,
+        ctx: impl FnOnce(Uuid) -> EventContext,
+    ) -> Result<Self, DomainError> {
+        let code = state
+            .grants
+            .code_by_digest(digest)
+            .ok_or_else(|| invalid_grant("the code is invalid or expired"))?;
+        Ok(RedeemCode {
+            code_id: code.code_id,
+            user_id: code.user_id,
+            client_id: client_id.to_owned(),
+            redirect_uri,
+            code_verifier,
+            resources,
+            ctx: ctx(code.user_id),
+        })
+    }
+}
+
+impl Command for RedeemCode {
+    type Outcome = GrantOutcome;
+
     fn access(&self) -> Access {
         user_grant_access(&self.client_id, Some(&self.user_id), &self.code_id)
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<GrantOutcome>, DomainError> {
+        let now = env.now();
         let code = state
             .grants
             .code(&self.code_id)
@@ -240,9 +248,9 @@ impl Decide for RedeemCode {
         }
         if code.redeemed {
             return Ok(revoke_reused_family(
+                env,
                 &self.ctx,
                 state,
-                now,
                 &self.client_id,
                 code.code_id,
             ));
@@ -268,42 +276,35 @@ impl Decide for RedeemCode {
         let client = active_client(state, &self.client_id)?;
         grant_allowed(client, GrantType::AuthorizationCode)?;
         active_user(state, &code.user_id)?;
-        let audience = narrow_audience(&self.resources, &code.resources)?;
         let grant = Grant {
-            subject: code.user_id,
+            subject: Some(code.user_id),
             scopes: code.scopes.clone(),
             refresh_scopes: code.scopes.clone(),
-            audience,
+            audience: narrow_audience(&self.resources, &code.resources)?,
             teams: code.teams.clone(),
             access: code.access,
-            family_id: code.code_id,
+            family_id: Some(code.code_id),
             grant_type: GrantType::AuthorizationCode,
             parent_id: None,
+            with_refresh: true,
         };
         let mut events = vec![self.ctx.event(
+            env,
             grant_stream(&code.code_id),
             &self.client_id,
-            now,
             Event::AuthorizationCodeRedeemed {
                 code_id: code.code_id,
                 client_id: self.client_id.clone(),
             },
         )];
-        events.extend(token_events(
-            &self.ctx,
-            now,
-            client,
-            &grant,
-            self.access,
-            self.refresh,
-        ));
-        Ok(AppendBatch::new(events))
+        let (tokens, issued) = mint_tokens(env, &self.ctx, client, &grant);
+        events.extend(tokens);
+        Ok(Decided::events(events, GrantOutcome::Issued(issued)))
     }
 }
 
 /// Rotates a refresh token (OAuth 2.1 §4.3.1). A retired refresh token
-/// presented again revokes its whole family (outcome: `TokenRevoked`
-/// with `reuse_detected`, no `TokenIssued`).
+/// presented again revokes its whole family.
 pub struct RefreshTokens {
     /// The refresh token presented.
     pub token_id: Uuid,
@@ -317,20 +318,49 @@ pub struct RefreshTokens {
     pub scopes: Option<Vec<String>>,
     /// RFC 8707 resources asked for (empty: all granted).
     pub resources: Vec<String>,
-    /// New access token.
-    pub access: NewToken,
-    /// New refresh token (issued if the client still has refresh tokens).
-    pub refresh: Option<NewToken>,
     /// Attribution.
     pub ctx: EventContext,
 }
 
-impl Decide for RefreshTokens {
+impl RefreshTokens {
+    /// The rotation of the refresh token whose value has `digest`, as the
+    /// committed state knows it (`invalid_grant` for an unknown one).
+    pub fn of_token(
+        state: &Projections,
+        digest: &Digest,
+        client_id: &str,
+        scopes: Option<Vec<String>>,
+        resources: Vec<String>,
+        ctx: impl FnOnce(Uuid) -> EventContext,
+    ) -> Result<Self, DomainError> {
+        let token = state
+            .tokens
+            .by_digest(digest)
+            .filter(|t| t.kind == TokenKind::Refresh)
+            .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
+        let user_id = token
+            .subject()
+            .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
+        Ok(RefreshTokens {
+            token_id: token.token_id,
+            family_id: token.family_id(),
+            user_id,
+            client_id: client_id.to_owned(),
+            scopes,
+            resources,
+            ctx: ctx(user_id),
+        })
+    }
+}
+
+impl Command for RefreshTokens {
+    type Outcome = GrantOutcome;
+
     fn access(&self) -> Access {
         user_grant_access(&self.client_id, Some(&self.user_id), &self.family_id)
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<GrantOutcome>, DomainError> {
         let token = state
             .tokens
             .get(&self.token_id)
@@ -339,35 +369,29 @@ impl Decide for RefreshTokens {
         if let Some((reason, _)) = token.revoked() {
             if reason == RevocationReason::Rotated {
                 return Ok(revoke_reused_family(
+                    env,
                     &self.ctx,
                     state,
-                    now,
                     &self.client_id,
                     token.family_id(),
                 ));
             }
             return Err(invalid_grant("the refresh token was revoked"));
         }
-        if now >= token.expires_at {
+        if env.now() >= token.expires_at {
             return Err(invalid_grant("the refresh token has expired"));
         }
         let client = active_client(state, &self.client_id)?;
-        if !super::issue::refresh_enabled(client) {
+        grant_allowed(client, GrantType::RefreshToken)?;
+        if !refresh_enabled(client) {
             return Err(invalid_grant("refresh tokens are disabled for this client"));
         }
         let subject = token
             .subject()
             .ok_or_else(|| invalid_grant("the refresh token has no user"))?;
         let user = active_user(state, &subject)?;
-        if let Some(extra) = self
-            .scopes
-            .iter()
-            .flatten()
-            .find(|s| !token.scopes.contains(s))
-        {
-            return Err(DomainError::Grant(GrantError::InvalidScope(format!(
-                "scope {extra} was not granted; a refresh can only narrow scope"
-            ))));
+        if let Some(asked) = &self.scopes {
+            narrower_scopes(asked, &token.scopes)?;
         }
         // What the client and the user may still have now: an edit of the
         // client's scopes, the user's roles or teams since the grant narrows it.
@@ -391,22 +415,22 @@ impl Decide for RefreshTokens {
             .filter(|t| eligible.contains(t))
             .cloned()
             .collect();
-        let audience = narrow_audience(&self.resources, token.audience())?;
         let grant = Grant {
-            subject,
+            subject: Some(subject),
             scopes,
             refresh_scopes,
-            audience,
+            audience: narrow_audience(&self.resources, token.audience())?,
             teams,
             access: token.access,
-            family_id: token.family_id(),
+            family_id: Some(token.family_id()),
             grant_type: GrantType::RefreshToken,
             parent_id: Some(token.token_id),
+            with_refresh: true,
         };
         let mut events = vec![self.ctx.event(
+            env,
             grant_stream(&token.family_id()),
             &self.client_id,
-            now,
             Event::TokenRevoked {
                 target: RevocationTarget::Token(token.token_id),
                 client_id: self.client_id.clone(),
@@ -414,72 +438,93 @@ impl Decide for RefreshTokens {
                 tokens_revoked: 1,
             },
         )];
-        events.extend(token_events(
-            &self.ctx,
-            now,
-            client,
-            &grant,
-            self.access,
-            self.refresh,
-        ));
-        Ok(AppendBatch::new(events))
+        let (tokens, issued) = mint_tokens(env, &self.ctx, client, &grant);
+        events.extend(tokens);
+        Ok(Decided::events(events, GrantOutcome::Issued(issued)))
     }
+}
+
+/// A started device authorization (RFC 8628 §3.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceStarted {
+    /// The device code, for the device.
+    pub device_code: String,
+    /// The user code, normalised (8 letters).
+    pub user_code: String,
 }
 
 /// Starts a device authorization (RFC 8628 §3.1).
 pub struct StartDevice {
-    /// Id (future grant family).
-    pub device_id: Uuid,
-    /// Digest of the device code.
-    pub device_code_digest: Digest,
-    /// Normalised user code.
-    pub user_code: String,
     /// The client.
     pub client_id: String,
-    /// Requested scopes.
-    pub scopes: Vec<String>,
+    /// Requested scopes (`None`: all of the client's).
+    pub scopes: Option<Vec<String>>,
     /// Resources.
     pub resources: Vec<String>,
     /// Attribution.
     pub ctx: EventContext,
 }
 
-impl Decide for StartDevice {
+/// A fresh 8-letter user code (about 34 bits).
+fn new_user_code(env: &Env) -> String {
+    env.bytes()[..8]
+        .iter()
+        .map(|b| USER_CODE_ALPHABET[usize::from(*b) % USER_CODE_ALPHABET.len()] as char)
+        .collect()
+}
+
+impl Command for StartDevice {
+    type Outcome = DeviceStarted;
+
     fn access(&self) -> Access {
+        // User codes are drawn at decision time: starts never share a
+        // batch, so two cannot draw the same code unseen.
         Access {
             reads: vec![client_stream(&self.client_id)],
-            writes: vec![
-                grant_stream(&self.device_id),
-                format!("user-code/{}", self.user_code),
-            ],
+            writes: vec!["user-codes".into()],
         }
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
-        active_client(state, &self.client_id)?;
-        if state
-            .grants
-            .device_by_user_code(&self.user_code)
-            .is_some_and(|d| now < d.expires_at)
-        {
-            return Err(DomainError::Conflict("user code collision".into()));
-        }
+    fn decide(
+        &self,
+        state: &Projections,
+        env: &Env,
+    ) -> Result<Decided<DeviceStarted>, DomainError> {
+        let now = env.now();
+        let client = active_client(state, &self.client_id)?;
+        grant_allowed(client, GrantType::DeviceCode)?;
+        let scopes = super::rules::client_scopes(self.scopes.as_deref(), client)?;
+        let user_code = (0..USER_CODE_TRIES)
+            .map(|_| new_user_code(env))
+            .find(|code| {
+                state
+                    .grants
+                    .device_by_user_code(code)
+                    .is_none_or(|d| now >= d.expires_at)
+            })
+            .ok_or_else(|| DomainError::Conflict("could not allocate a user code".into()))?;
+        let device_id = env.id();
+        let device_code = env.mint(SecretKind::DeviceCode);
         let event = self.ctx.event(
-            grant_stream(&self.device_id),
+            env,
+            grant_stream(&device_id),
             &self.client_id,
-            now,
             Event::DeviceAuthorizationStarted {
-                device_id: self.device_id,
-                device_code_digest: self.device_code_digest,
-                user_code: self.user_code.clone(),
+                device_id,
+                device_code_digest: device_code.digest,
+                user_code: user_code.clone(),
                 client_id: self.client_id.clone(),
-                scopes: self.scopes.clone(),
+                scopes,
                 resources: self.resources.clone(),
                 expires_at: now.plus_seconds(DEVICE_TTL_SECONDS),
                 interval_seconds: DEVICE_INTERVAL_SECONDS,
             },
         );
-        Ok(AppendBatch::new(vec![event]))
+        let outcome = DeviceStarted {
+            device_code: device_code.value,
+            user_code,
+        };
+        Ok(Decided::events(vec![event], outcome))
     }
 }
 
@@ -495,7 +540,9 @@ pub struct DecideDevice {
     pub ctx: EventContext,
 }
 
-impl Decide for DecideDevice {
+impl Command for DecideDevice {
+    type Outcome = ();
+
     fn access(&self) -> Access {
         Access {
             reads: vec![user_stream(&self.user_id)],
@@ -503,7 +550,8 @@ impl Decide for DecideDevice {
         }
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<()>, DomainError> {
+        let now = env.now();
         let device = state
             .grants
             .device(&self.device_id)
@@ -530,12 +578,12 @@ impl Decide for DecideDevice {
             },
         };
         let event = self.ctx.event(
+            env,
             grant_stream(&self.device_id),
             &device.client_id,
-            now,
             payload,
         );
-        Ok(AppendBatch::new(vec![event]))
+        Ok(Decided::events(vec![event], ()))
     }
 }
 
@@ -548,20 +596,53 @@ pub struct RedeemDevice {
     /// The user who approved it, as read before submitting (its stream is
     /// declared so a concurrent disable is never batched with this).
     pub approved_by: Option<Uuid>,
-    /// The access token to issue.
-    pub access: NewToken,
-    /// The refresh token to issue, if the client gets one.
-    pub refresh: Option<NewToken>,
+    /// The client polled faster than the interval (RFC 8628 §3.5).
+    pub polled_too_fast: bool,
     /// Attribution.
     pub ctx: EventContext,
 }
 
-impl Decide for RedeemDevice {
+impl RedeemDevice {
+    /// The redemption of the device code whose value has `digest`, as the
+    /// committed state knows it (`invalid_grant` for an unknown code or
+    /// another client's). `too_fast(device_id, interval)` says whether
+    /// this poll came sooner than the interval; `ctx` gets the approving
+    /// user, if any.
+    pub fn of_code(
+        state: &Projections,
+        digest: &Digest,
+        client_id: &str,
+        too_fast: impl FnOnce(Uuid, u32) -> bool,
+        ctx: impl FnOnce(Option<Uuid>) -> EventContext,
+    ) -> Result<Self, DomainError> {
+        let device = state
+            .grants
+            .device_by_digest(digest)
+            .filter(|d| d.client_id == client_id)
+            .ok_or_else(|| invalid_grant("the device code is invalid"))?;
+        let approved_by = match device.state {
+            DeviceState::Approved { user_id, .. } => Some(user_id),
+            _ => None,
+        };
+        Ok(RedeemDevice {
+            device_id: device.device_id,
+            client_id: client_id.to_owned(),
+            approved_by,
+            polled_too_fast: too_fast(device.device_id, device.interval_seconds),
+            ctx: ctx(approved_by),
+        })
+    }
+}
+
+impl Command for RedeemDevice {
+    type Outcome = Issued;
+
     fn access(&self) -> Access {
         user_grant_access(&self.client_id, self.approved_by.as_ref(), &self.device_id)
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<Issued>, DomainError> {
+        let now = env.now();
         let device = state
             .grants
             .device(&self.device_id)
@@ -571,6 +652,9 @@ impl Decide for RedeemDevice {
             DeviceState::Redeemed => return Err(invalid_grant("the device code was already used")),
             DeviceState::Denied => return Err(GrantError::AccessDenied.into()),
             _ if now >= device.expires_at => return Err(GrantError::ExpiredToken.into()),
+            // slow_down is a variant of authorization_pending (RFC 8628
+            // §3.5); a decided code gets its definitive answer whatever the pace.
+            DeviceState::Pending if self.polled_too_fast => return Err(GrantError::SlowDown.into()),
             DeviceState::Pending => return Err(GrantError::AuthorizationPending.into()),
             DeviceState::Approved {
                 user_id,
@@ -589,41 +673,18 @@ impl Decide for RedeemDevice {
             return Err(GrantError::AccessDenied.into());
         }
         let grant = Grant {
-            subject: user_id,
+            subject: Some(user_id),
             scopes: scopes.clone(),
             refresh_scopes: scopes,
             audience: device.resources.clone(),
             teams,
             access,
-            family_id: device.device_id,
+            family_id: Some(device.device_id),
             grant_type: GrantType::DeviceCode,
             parent_id: None,
+            with_refresh: true,
         };
-        Ok(AppendBatch::new(token_events(
-            &self.ctx,
-            now,
-            client,
-            &grant,
-            self.access,
-            self.refresh,
-        )))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pkce_s256_matches_the_rfc_7636_example() {
-        // RFC 7636 Appendix B.
-        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-        assert!(pkce_s256_matches(verifier, challenge));
-        assert!(!pkce_s256_matches(
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
-            challenge
-        ));
-        assert!(!pkce_s256_matches("short", challenge));
+        let (events, issued) = mint_tokens(env, &self.ctx, client, &grant);
+        Ok(Decided::events(events, issued))
     }
 }

@@ -1,21 +1,29 @@
 //! Commands: what a request asks the write side to do. Each command says
 //! which streams its decision reads and writes (so the writer can batch
 //! commands that do not interfere) and decides, against the committed
-//! projections, which events to append, or why not.
+//! projections and an `Env` (time, ids, secrets), which events to append
+//! and what the caller learns (a typed outcome), or why not. Handlers only
+//! parse, authenticate, submit and render; every rule lives here.
 
 pub mod clients;
 pub mod context;
+pub mod env;
 pub mod grants;
 pub mod issue;
 pub mod raw_append;
+pub mod rules;
 pub mod tokens;
 pub mod users;
 
-use authlog_events::{AppendBatch, Timestamp};
+#[cfg(test)]
+mod tests;
+
+use authlog_events::{AppendBatch, NewEvent};
 use authlog_projections::Projections;
 use thiserror::Error;
 
 pub use context::EventContext;
+pub use env::Env;
 pub use raw_append::RawAppend;
 
 /// Why the domain refused a command (nothing is appended).
@@ -117,12 +125,49 @@ impl Access {
 }
 
 /// A command for the writer.
-pub trait Decide: Send + 'static {
+pub trait Command: Send + 'static {
+    /// What the caller learns once the events are durable and applied.
+    type Outcome: Send + 'static;
+
     /// The streams the decision reads and writes.
     fn access(&self) -> Access;
 
-    /// Decides which events to append, against committed state at `now`.
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError>;
+    /// Decides which events to append and the outcome, against committed
+    /// state, at `env.now()`.
+    fn decide(&self, state: &Projections, env: &Env)
+        -> Result<Decided<Self::Outcome>, DomainError>;
+}
+
+/// A decision: the unit to append (possibly empty) and the outcome.
+#[derive(Debug, Clone)]
+pub struct Decided<O> {
+    /// What to append, atomically.
+    pub unit: AppendBatch,
+    /// What the caller learns.
+    pub outcome: O,
+}
+
+impl<O> Decided<O> {
+    /// Appends `events` (no stream expectations).
+    pub fn events(events: Vec<NewEvent>, outcome: O) -> Self {
+        Decided {
+            unit: AppendBatch::new(events),
+            outcome,
+        }
+    }
+
+    /// Appends a prepared unit.
+    pub fn unit(unit: AppendBatch, outcome: O) -> Self {
+        Decided { unit, outcome }
+    }
+
+    /// Appends nothing.
+    pub fn nothing(outcome: O) -> Self {
+        Decided {
+            unit: AppendBatch::default(),
+            outcome,
+        }
+    }
 }
 
 /// Stream of a client.

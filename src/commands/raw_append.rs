@@ -1,16 +1,18 @@
-//! `RawAppend`: appends events decided by the caller. Used by bootstrap,
-//! tests and benchmarks; domain commands decide their own events.
+//! `RawAppend`: appends events decided by the caller, as they are. Used by
+//! tests and benchmarks only; domain commands decide their own events.
 
-use authlog_events::{AppendBatch, Timestamp};
+use authlog_events::AppendBatch;
 use authlog_projections::Projections;
 
-use super::{Access, Decide, DomainError};
+use super::{Access, Command, Decided, DomainError, Env};
 
 /// Appends a prepared unit as is.
 #[derive(Debug, Clone)]
 pub struct RawAppend(pub AppendBatch);
 
-impl Decide for RawAppend {
+impl Command for RawAppend {
+    type Outcome = ();
+
     fn access(&self) -> Access {
         let mut writes: Vec<String> = self.0.events.iter().map(|e| e.stream.clone()).collect();
         writes.extend(self.0.expected.iter().map(|(s, _)| s.clone()));
@@ -22,7 +24,7 @@ impl Decide for RawAppend {
         }
     }
 
-    fn decide(&self, _: &Projections, _: Timestamp) -> Result<AppendBatch, DomainError> {
-        Ok(self.0.clone())
+    fn decide(&self, _: &Projections, _: &Env) -> Result<Decided<()>, DomainError> {
+        Ok(Decided::unit(self.0.clone(), ()))
     }
 }

@@ -1,105 +1,74 @@
 //! Token commands: issue a client_credentials access token, revoke one
 //! token (or its whole grant family).
 
-use authlog_events::{
-    AppendBatch, Digest, Event, GrantType, RevocationReason, RevocationTarget, Timestamp, TokenKind,
-};
-use authlog_projections::{ClientStatus, Projections};
+use authlog_events::{Digest, Event, GrantType, RevocationReason, RevocationTarget, TokenKind};
+use authlog_projections::Projections;
 use uuid::Uuid;
 
+use super::issue::{mint_tokens, Grant, Issued};
+use super::rules::{client_scopes, grant_allowed, live_client, not_paused};
 use super::{
-    client_stream, client_tokens_resource, grant_stream, Access, Decide, DomainError, EventContext,
-    GrantError,
+    client_stream, client_tokens_resource, grant_stream, Access, Command, Decided, DomainError,
+    Env, EventContext,
 };
 
-/// Issues an access token to a client for itself (client_credentials).
+/// Issues an access token to a client for itself (client_credentials,
+/// RFC 6749 §4.4).
 pub struct IssueClientToken {
     /// The client.
     pub client_id: String,
-    /// New token id (also its grant family).
-    pub token_id: Uuid,
-    /// Digest of the token value.
-    pub digest: Digest,
-    /// Digest of the secret the client authenticated with (re-checked at decision time).
+    /// Digest of the secret the client authenticated with (re-checked at
+    /// decision time: a rotation may have committed since).
     pub secret_digest: Digest,
-    /// Granted scopes (re-checked against the client's at decision time).
-    pub scopes: Vec<String>,
+    /// Scopes asked for (`None`: all of the client's).
+    pub scopes: Option<Vec<String>>,
     /// RFC 8707 resources.
     pub audience: Vec<String>,
     /// Attribution.
     pub ctx: EventContext,
 }
 
-impl Decide for IssueClientToken {
+impl Command for IssueClientToken {
+    type Outcome = Issued;
+
     fn access(&self) -> Access {
+        // The token's own stream is new: nothing else can touch it.
         Access {
             reads: vec![
                 client_stream(&self.client_id),
                 client_tokens_resource(&self.client_id),
             ],
-            writes: vec![grant_stream(&self.token_id)],
+            writes: Vec::new(),
         }
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
-        let client = state
-            .registry
-            .get(&self.client_id)
-            .ok_or_else(|| DomainError::NotFound(format!("client {}", self.client_id)))?;
-        // The handler checked these against the state it read; an edit,
-        // rotation or pause may have committed since.
-        if !client.secret_matches(&self.secret_digest, now) {
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<Issued>, DomainError> {
+        let client = live_client(state, &self.client_id)?;
+        if !client.secret_matches(&self.secret_digest, env.now()) {
             return Err(DomainError::ClientAuthFailed);
         }
-        if client.status == ClientStatus::Paused {
-            return Err(DomainError::ClientPaused(self.client_id.clone()));
-        }
-        if !client
-            .metadata
-            .grant_types
-            .contains(&GrantType::ClientCredentials)
-        {
-            return Err(DomainError::Grant(GrantError::UnauthorizedClient(
-                "this client may not use the client_credentials grant".into(),
-            )));
-        }
-        if let Some(extra) = self
-            .scopes
-            .iter()
-            .find(|s| !client.metadata.scopes.contains(s))
-        {
-            return Err(DomainError::Grant(GrantError::InvalidScope(format!(
-                "scope {extra} is not allowed for this client"
-            ))));
-        }
-        let ttl = i64::from(client.metadata.access_token_ttl_seconds);
-        let event = self.ctx.event(
-            grant_stream(&self.token_id),
-            &self.client_id,
-            now,
-            Event::TokenIssued {
-                token_id: self.token_id,
-                kind: TokenKind::Access,
-                digest: self.digest,
-                client_id: self.client_id.clone(),
-                subject: None,
-                scopes: self.scopes.clone(),
-                audience: self.audience.clone(),
-                teams: vec![],
-                access: client.metadata.access_preset,
-                issued_at: now,
-                expires_at: now.plus_seconds(ttl),
-                family_id: self.token_id,
-                grant_type: GrantType::ClientCredentials,
-                parent_id: None,
-            },
-        );
-        Ok(AppendBatch::new(vec![event]))
+        not_paused(client)?;
+        grant_allowed(client, GrantType::ClientCredentials)?;
+        let grant = Grant {
+            subject: None,
+            scopes: client_scopes(self.scopes.as_deref(), client)?,
+            refresh_scopes: Vec::new(),
+            audience: self.audience.clone(),
+            teams: Vec::new(),
+            access: client.metadata.access_preset,
+            family_id: None,
+            grant_type: GrantType::ClientCredentials,
+            parent_id: None,
+            with_refresh: false,
+        };
+        let (events, issued) = mint_tokens(env, &self.ctx, client, &grant);
+        Ok(Decided::events(events, issued))
     }
 }
 
 /// Revokes a token; a refresh token takes its whole grant family with it
-/// (RFC 7009 §2.1). An inactive token appends nothing.
+/// (RFC 7009 §2.1). An inactive token appends nothing. The outcome is the
+/// number of tokens revoked.
 pub struct RevokeToken {
     /// The token.
     pub token_id: Uuid,
@@ -113,7 +82,9 @@ pub struct RevokeToken {
     pub ctx: EventContext,
 }
 
-impl Decide for RevokeToken {
+impl Command for RevokeToken {
+    type Outcome = u64;
+
     fn access(&self) -> Access {
         // Reads the client's tokens, so it never shares a batch with a
         // cascade (pause, delete, revoke-all) counting the same token.
@@ -123,13 +94,15 @@ impl Decide for RevokeToken {
         }
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
-        let Some(token) = state.tokens.get(&self.token_id) else {
-            return Ok(AppendBatch::default());
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<u64>, DomainError> {
+        let now = env.now();
+        let Some(token) = state
+            .tokens
+            .get(&self.token_id)
+            .filter(|t| t.is_active(now))
+        else {
+            return Ok(Decided::nothing(0));
         };
-        if !token.is_active(now) {
-            return Ok(AppendBatch::default());
-        }
         let (target, count) = if token.kind == TokenKind::Refresh {
             (
                 RevocationTarget::Family(token.family_id()),
@@ -139,9 +112,9 @@ impl Decide for RevokeToken {
             (RevocationTarget::Token(token.token_id), 1)
         };
         let event = self.ctx.event(
+            env,
             grant_stream(&self.family_id),
             &self.client_id,
-            now,
             Event::TokenRevoked {
                 target,
                 client_id: self.client_id.clone(),
@@ -149,6 +122,6 @@ impl Decide for RevokeToken {
                 tokens_revoked: count,
             },
         );
-        Ok(AppendBatch::new(vec![event]))
+        Ok(Decided::events(vec![event], count))
     }
 }

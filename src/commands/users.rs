@@ -5,7 +5,8 @@ use authlog_events::{AppendBatch, AuthFailure, Event, ExpectedVersion, Role, Tim
 use authlog_projections::{users::username_key, Projections, UserRecord};
 use uuid::Uuid;
 
-use super::{user_stream, Access, Decide, DomainError, EventContext};
+use super::rules::expected_version;
+use super::{user_stream, Access, Command, Decided, DomainError, Env, EventContext};
 
 fn live<'a>(state: &'a Projections, id: &Uuid) -> Result<&'a UserRecord, DomainError> {
     state
@@ -14,10 +15,9 @@ fn live<'a>(state: &'a Projections, id: &Uuid) -> Result<&'a UserRecord, DomainE
         .ok_or_else(|| DomainError::NotFound(format!("user {id}")))
 }
 
-/// Creates a user; usernames are unique (case-insensitive).
+/// Creates a user with a new id (the outcome); usernames are unique
+/// (case-insensitive).
 pub struct CreateUser {
-    /// New id.
-    pub user_id: Uuid,
     /// Login name.
     pub username: String,
     /// Display name.
@@ -34,28 +34,29 @@ pub struct CreateUser {
     pub ctx: EventContext,
 }
 
-impl Decide for CreateUser {
+impl Command for CreateUser {
+    type Outcome = Uuid;
+
     fn access(&self) -> Access {
-        Access::writes(vec![
-            user_stream(&self.user_id),
-            format!("username/{}", username_key(&self.username)),
-        ])
+        // The user's own stream is new: nothing else can touch it.
+        Access::writes(vec![format!("username/{}", username_key(&self.username))])
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<Uuid>, DomainError> {
         if state.users.by_username(&self.username).is_some() {
             return Err(DomainError::Conflict(format!(
                 "username {} is taken",
                 self.username
             )));
         }
-        let stream = user_stream(&self.user_id);
+        let user_id = env.id();
+        let stream = user_stream(&user_id);
         let event = self.ctx.event_for(
+            env,
             stream.clone(),
             None,
-            now,
             Event::UserCreated {
-                user_id: self.user_id,
+                user_id,
                 username: self.username.clone(),
                 display_name: self.display_name.clone(),
                 email: self.email.clone(),
@@ -64,7 +65,10 @@ impl Decide for CreateUser {
                 teams: self.teams.clone(),
             },
         );
-        Ok(AppendBatch::new(vec![event]).expect(stream, ExpectedVersion::NoStream))
+        Ok(Decided::unit(
+            AppendBatch::new(vec![event]).expect(stream, ExpectedVersion::NoStream),
+            user_id,
+        ))
     }
 }
 
@@ -98,21 +102,16 @@ pub struct UpdateUser {
     pub ctx: EventContext,
 }
 
-impl Decide for UpdateUser {
+impl Command for UpdateUser {
+    type Outcome = ();
+
     fn access(&self) -> Access {
         Access::writes(vec![user_stream(&self.user_id)])
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<()>, DomainError> {
         let user = live(state, &self.user_id)?;
-        if let Some(expected) = self.expected_version {
-            if expected != user.version {
-                return Err(DomainError::PreconditionFailed {
-                    expected,
-                    actual: user.version,
-                });
-            }
-        }
+        expected_version(self.expected_version, user.version)?;
         let current = Profile {
             display_name: user.display_name.clone(),
             email: user.email.clone(),
@@ -122,13 +121,13 @@ impl Decide for UpdateUser {
         };
         let next = (self.edit)(&current)?;
         if next == current {
-            return Ok(AppendBatch::default());
+            return Ok(Decided::nothing(()));
         }
         let stream = user_stream(&self.user_id);
         let event = self.ctx.event_for(
+            env,
             stream.clone(),
             None,
-            now,
             Event::UserUpdated {
                 user_id: self.user_id,
                 display_name: next.display_name,
@@ -138,7 +137,10 @@ impl Decide for UpdateUser {
                 teams: next.teams,
             },
         );
-        Ok(AppendBatch::new(vec![event]).expect(stream, ExpectedVersion::Exact(user.version)))
+        Ok(Decided::unit(
+            AppendBatch::new(vec![event]).expect(stream, ExpectedVersion::Exact(user.version)),
+            (),
+        ))
     }
 }
 
@@ -150,27 +152,32 @@ pub struct DisableUser {
     pub ctx: EventContext,
 }
 
-impl Decide for DisableUser {
+impl Command for DisableUser {
+    type Outcome = ();
+
     fn access(&self) -> Access {
         Access::writes(vec![user_stream(&self.user_id)])
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<()>, DomainError> {
         let user = live(state, &self.user_id)?;
         if user.disabled {
-            return Ok(AppendBatch::default());
+            return Ok(Decided::nothing(()));
         }
-        let count = state.tokens.active_for_subject(&self.user_id, now).count() as u64;
+        let count = state
+            .tokens
+            .active_for_subject(&self.user_id, env.now())
+            .count() as u64;
         let event = self.ctx.event_for(
+            env,
             user_stream(&self.user_id),
             None,
-            now,
             Event::UserDisabled {
                 user_id: self.user_id,
                 tokens_revoked: count,
             },
         );
-        Ok(AppendBatch::new(vec![event]))
+        Ok(Decided::events(vec![event], ()))
     }
 }
 
@@ -197,12 +204,14 @@ impl RecordLogin {
     }
 }
 
-impl Decide for RecordLogin {
+impl Command for RecordLogin {
+    type Outcome = ();
+
     fn access(&self) -> Access {
         Access::writes(vec![self.stream()])
     }
 
-    fn decide(&self, _: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+    fn decide(&self, _: &Projections, env: &Env) -> Result<Decided<()>, DomainError> {
         let payload = match (self.failure, self.user_id) {
             (None, Some(user_id)) => Event::LoginSucceeded { user_id },
             (failure, _) => Event::LoginFailed {
@@ -210,12 +219,10 @@ impl Decide for RecordLogin {
                 reason: failure.unwrap_or(AuthFailure::UnknownPrincipal),
             },
         };
-        Ok(AppendBatch::new(vec![self.ctx.event_for(
-            self.stream(),
-            self.client_id.as_deref(),
-            now,
-            payload,
-        )]))
+        let event = self
+            .ctx
+            .event_for(env, self.stream(), self.client_id.as_deref(), payload);
+        Ok(Decided::events(vec![event], ()))
     }
 }
 
@@ -227,12 +234,14 @@ pub struct RecordTokenUse {
     pub ctx: EventContext,
 }
 
-impl Decide for RecordTokenUse {
+impl Command for RecordTokenUse {
+    type Outcome = ();
+
     fn access(&self) -> Access {
         Access::writes(vec!["token-usage".into()])
     }
 
-    fn decide(&self, state: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<()>, DomainError> {
         let uses: Vec<(Uuid, Timestamp)> = self
             .uses
             .iter()
@@ -245,12 +254,12 @@ impl Decide for RecordTokenUse {
             })
             .collect();
         if uses.is_empty() {
-            return Ok(AppendBatch::default());
+            return Ok(Decided::nothing(()));
         }
         let event = self
             .ctx
-            .event_for("token-usage".into(), None, now, Event::TokensUsed { uses });
-        Ok(AppendBatch::new(vec![event]))
+            .event_for(env, "token-usage".into(), None, Event::TokensUsed { uses });
+        Ok(Decided::events(vec![event], ()))
     }
 }
 
@@ -264,21 +273,23 @@ pub struct RecordClientAuthFailure {
     pub ctx: EventContext,
 }
 
-impl Decide for RecordClientAuthFailure {
+impl Command for RecordClientAuthFailure {
+    type Outcome = ();
+
     fn access(&self) -> Access {
         Access::writes(vec![format!("client-auth/{}", self.client_id)])
     }
 
-    fn decide(&self, _: &Projections, now: Timestamp) -> Result<AppendBatch, DomainError> {
+    fn decide(&self, _: &Projections, env: &Env) -> Result<Decided<()>, DomainError> {
         let event = self.ctx.event(
+            env,
             format!("client-auth/{}", self.client_id),
             &self.client_id,
-            now,
             Event::ClientAuthenticationFailed {
                 client_id: self.client_id.clone(),
                 reason: self.reason,
             },
         );
-        Ok(AppendBatch::new(vec![event]))
+        Ok(Decided::events(vec![event], ()))
     }
 }

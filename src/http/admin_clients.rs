@@ -14,12 +14,11 @@ use super::bearer::authorize;
 use super::client_json::{registration_type_name, ClientInput, ClientView};
 use super::error::ApiError;
 use super::json_body::{parse_query, read_json};
-use crate::client_policy::{self, validate_client_id};
+use crate::client_policy;
 use crate::commands::clients::{
     DeleteClients, RegisterClient, RevokeClientTokens, RotateSecret, SetClientStatus, UpdateClient,
 };
 use crate::scopes::{CLIENTS_READ, CLIENTS_WRITE, TOKENS_REVOKE};
-use crate::secrets::{self, SecretKind};
 use crate::state::AppState;
 use crate::writer::WriterHandle;
 
@@ -56,7 +55,7 @@ fn etag(version: u64) -> (header::HeaderName, String) {
 /// Reads the current view of a client after a write.
 fn current(state: &AppState, id: &str) -> Result<ClientView, ApiError> {
     let now = state.clock.now();
-    let projections = state.read();
+    let projections = state.read()?;
     Ok(view(&projections, found(&projections, id)?, now))
 }
 
@@ -70,38 +69,26 @@ async fn create(
     let input: ClientInput = read_json(&req, body)
         .await?
         .ok_or_else(|| ApiError::invalid("client_name", "is required"))?;
-    let client_id = match &input.client_id {
-        Some(id) => {
-            validate_client_id(id)?;
-            id.clone()
-        }
-        None => uuid::Uuid::new_v4().to_string(),
-    };
     let mut metadata = client_policy::default_metadata();
     input.apply(&mut metadata)?;
-    let confirm = input.confirm_high_risk.unwrap_or(false);
-    let warnings = client_policy::validate(&metadata, confirm)?;
-    let secret = (metadata.token_endpoint_auth_method
-        != authlog_events::TokenEndpointAuthMethod::None)
-        .then(|| secrets::generate(SecretKind::ClientSecret));
-    writer(&state)?
+    let registered = writer(&state)?
         .submit(RegisterClient {
-            client_id: client_id.clone(),
+            client_id: input.client_id.clone(),
             registration_type: RegistrationType::Preregistered,
             metadata,
-            secret_digest: secret.as_deref().map(|s| state.key.digest(s)),
-            registration_access_token_digest: None,
-            confirm_high_risk: confirm,
+            preset_secret: None,
+            confirm_high_risk: input.confirm_high_risk.unwrap_or(false),
             ctx: caller.context(),
         })
         .await?;
+    let client_id = registered.client_id;
     let view = current(&state, &client_id)?;
     let mut body = serde_json::to_value(&view).unwrap_or_default();
-    if let Some(secret) = secret {
+    if let Some(secret) = registered.client_secret {
         body["client_secret"] = json!(secret);
         body["client_secret_expires_at"] = json!(0);
     }
-    body["warnings"] = json!(warnings);
+    body["warnings"] = json!(registered.warnings);
     Ok(HttpResponse::Created()
         .insert_header(etag(view.version))
         .insert_header((
@@ -209,7 +196,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     let limit = query.limit()?;
     let after = query.after()?;
     let now = state.clock.now();
-    let projections = state.read();
+    let projections = state.read()?;
     let mut items = Vec::with_capacity(limit);
     let mut more = false;
     for c in projections
@@ -249,7 +236,7 @@ async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
     query.check()?;
     let now = state.clock.now();
     let items: Vec<ClientView> = {
-        let projections = state.read();
+        let projections = state.read()?;
         projections
             .registry
             .iter_from(None)
@@ -377,7 +364,7 @@ async fn edit(
     }
     let confirm = input.confirm_high_risk.unwrap_or(false);
     let edit_input = input.clone();
-    writer(&state)?
+    let warnings = writer(&state)?
         .submit(UpdateClient {
             client_id: id.to_string(),
             edit: Box::new(move |current| {
@@ -391,11 +378,6 @@ async fn edit(
         })
         .await?;
     let view = current(&state, &id)?;
-    let warnings = {
-        let projections = state.read();
-        let record = found(&projections, &id)?;
-        client_policy::validate(&record.metadata, true).unwrap_or_default()
-    };
     let mut body = serde_json::to_value(&view).unwrap_or_default();
     body["warnings"] = json!(warnings);
     Ok(HttpResponse::Ok()
@@ -427,11 +409,9 @@ async fn rotate(
             format!("must be between 0 and {MAX_GRACE_SECONDS} (30 days)"),
         ));
     }
-    let secret = secrets::generate(SecretKind::ClientSecret);
-    writer(&state)?
+    let secret = writer(&state)?
         .submit(RotateSecret {
             client_id: id.to_string(),
-            secret_digest: state.key.digest(&secret),
             grace_seconds: grace as i64,
             ctx: caller.context(),
         })
@@ -533,8 +513,7 @@ async fn bulk_delete(
             ));
         }
     }
-    let count = input.client_ids.len();
-    writer(&state)?
+    let count = writer(&state)?
         .submit(DeleteClients {
             client_ids: input.client_ids,
             ctx: caller.context(),
@@ -571,7 +550,7 @@ async fn tokens(
         None => None,
     };
     let now = state.clock.now();
-    let projections = state.read();
+    let projections = state.read()?;
     found(&projections, &id)?;
     let mut items = Vec::new();
     let mut more = false;
@@ -607,22 +586,13 @@ async fn revoke_all(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state, TOKENS_REVOKE)?;
-    let events = writer(&state)?
+    let revoked = writer(&state)?
         .submit(RevokeClientTokens {
             client_id: id.into_inner(),
             reason: RevocationReason::RevokedByAdmin,
             ctx: caller.context(),
         })
         .await?;
-    let revoked = events
-        .iter()
-        .find_map(|e| match e.payload {
-            authlog_events::Event::ClientTokensRevoked { tokens_revoked, .. } => {
-                Some(tokens_revoked)
-            }
-            _ => None,
-        })
-        .unwrap_or(0);
     Ok(HttpResponse::Ok().json(json!({ "revoked": revoked })))
 }
 

@@ -19,7 +19,7 @@ async fn revoke(
     let not_found = || ApiError::NotFound(format!("token {token_id}"));
     let id: uuid::Uuid = token_id.parse().map_err(|_| not_found())?;
     let (family_id, client_id) = {
-        let projections = state.read();
+        let projections = state.read()?;
         let token = projections.tokens.get(&id).ok_or_else(not_found)?;
         (token.family_id(), token.client_id.to_string())
     };

@@ -156,7 +156,7 @@ fn respond(
     status: actix_web::http::StatusCode,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
-    let p = state.read();
+    let p = state.read()?;
     let user = p
         .users
         .get(id)
@@ -167,7 +167,7 @@ fn respond(
 }
 
 /// Hashes a password off the request workers, after checking the policy.
-async fn digest_of(password: Option<String>) -> Result<Option<String>, ApiError> {
+async fn digest_of(state: &AppState, password: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(password) = password else {
         return Ok(None);
     };
@@ -175,7 +175,8 @@ async fn digest_of(password: Option<String>) -> Result<Option<String>, ApiError>
         field: "password".into(),
         message,
     })?;
-    web::block(move || passwords::hash(&password))
+    let entropy = state.entropy.clone();
+    web::block(move || passwords::hash(entropy.as_ref(), &password))
         .await
         .map(Some)
         .map_err(|_| ApiError::Unavailable("password hashing failed".into()))
@@ -211,11 +212,11 @@ async fn create(
     };
     // Validate everything but the password first, so a bad field costs no hashing.
     input.apply(&mut profile, None)?;
-    let digest = digest_of(input.password.clone()).await?.unwrap_or_default();
-    let id = Uuid::now_v7();
-    writer(&state)?
+    let digest = digest_of(&state, input.password.clone())
+        .await?
+        .unwrap_or_default();
+    let id = writer(&state)?
         .submit(CreateUser {
-            user_id: id,
             username,
             display_name: profile.display_name,
             email: profile.email,
@@ -251,7 +252,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
         None => None,
     };
     let now = state.clock.now();
-    let p = state.read();
+    let p = state.read()?;
     let items: Vec<Value> = p
         .users
         .all()
@@ -290,12 +291,12 @@ async fn edit(
     let expected_version = super::admin_clients::if_match(&req)?;
     let input: UserInput = read_json(&req, body).await?.unwrap_or_default();
     if let Some(name) = &input.username {
-        let current = state.read().users.get(&id).map(|u| u.username.clone());
+        let current = state.read()?.users.get(&id).map(|u| u.username.clone());
         if current.as_deref() != Some(name.as_str()) {
             return Err(ApiError::invalid("username", "is immutable"));
         }
     }
-    let digest = digest_of(input.password.clone()).await?;
+    let digest = digest_of(&state, input.password.clone()).await?;
     writer(&state)?
         .submit(UpdateUser {
             user_id: id,

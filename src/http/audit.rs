@@ -90,7 +90,7 @@ async fn client_summary(
     authorize(&req, &state, AUDIT_READ)?;
     let id = path.into_inner();
     let now = state.clock.now();
-    let projections = state.read();
+    let projections = state.read()?;
     let summary = projections
         .audit
         .client(&id)
@@ -219,7 +219,9 @@ impl Feed {
     /// user's token, the user is still enabled and may read the audit.
     fn authorized(&self) -> bool {
         let now = self.state.clock.now();
-        let projections = self.state.read();
+        let Ok(projections) = self.state.read() else {
+            return false;
+        };
         let Some(token) = projections
             .tokens
             .get(&self.token_id)
@@ -295,7 +297,10 @@ async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
                 })?,
         ),
     };
-    let start = last_event_id.unwrap_or_else(|| state.read().applied_position);
+    let start = match last_event_id {
+        Some(position) => position,
+        None => state.read()?.applied_position,
+    };
     let mut ticker = tokio::time::interval(POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let feed = Feed {
@@ -350,7 +355,7 @@ async fn checkpoint(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, AUDIT_READ)?;
     let (position, hash) = {
-        let projections = state.read();
+        let projections = state.read()?;
         (projections.applied_position, projections.stats.head_hash)
     };
     if position == 0 {

@@ -19,7 +19,6 @@ use super::session::{csrf_token, current_user, read_page_form};
 use crate::client_policy::parse_scope;
 use crate::commands::grants::IssueCode;
 use crate::consent::{choose_teams, eligible_teams, grantable_scopes};
-use crate::secrets::{self, SecretKind};
 use crate::state::AppState;
 
 /// A validated authorization request.
@@ -151,6 +150,13 @@ pub fn parse_request(state: &AppState, query: &str) -> Result<AuthRequest, Autho
         .ok_or_else(|| page_error("client_id is missing"))?;
     let client = state
         .read()
+        .map_err(|e| {
+            AuthorizeError::Page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                e.to_string(),
+            )
+        })?
         .registry
         .get(client_id)
         .cloned()
@@ -286,7 +292,6 @@ async fn issue_code(
     approval: Approval,
     status: StatusCode,
 ) -> HttpResponse {
-    let code = secrets::generate(SecretKind::AuthorizationCode);
     let Some(writer) = state.ready_writer() else {
         return error_page(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -296,8 +301,6 @@ async fn issue_code(
     };
     let result = writer
         .submit(IssueCode {
-            code_id: uuid::Uuid::now_v7(),
-            code_digest: state.key.digest(&code),
             client_id: request.client.client_id.clone(),
             user_id: user.user_id,
             redirect_uri: request.redirect_given.clone(),
@@ -314,8 +317,8 @@ async fn issue_code(
         })
         .await;
     match result {
-        Ok(_) => {
-            let mut params = vec![("code", code.as_str())];
+        Ok(issued) => {
+            let mut params = vec![("code", issued.code.as_str())];
             if let Some(s) = request.state.as_deref() {
                 params.push(("state", s));
             }
@@ -396,7 +399,13 @@ async fn ensure_client(
     if let Some(id) = client_id {
         super::document_client::ensure(state, &id, &RequestFacts::of(req))
             .await
-            .map_err(|e| error_page(StatusCode::BAD_REQUEST, "Unknown application", &e))?;
+            .map_err(|e| {
+                error_page(
+                    StatusCode::BAD_REQUEST,
+                    "Unknown application",
+                    &e.description,
+                )
+            })?;
     }
     Ok(())
 }
@@ -425,11 +434,11 @@ async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
         .respond(&state.config.issuer, StatusCode::FOUND);
     }
     if !request.client.metadata.require_consent {
-        let remembered = state
-            .read()
-            .users
-            .consent(&user.user_id, &request.client.client_id)
-            .cloned();
+        let remembered = state.read().ok().and_then(|p| {
+            p.users
+                .consent(&user.user_id, &request.client.client_id)
+                .cloned()
+        });
         if let Some(consent) = remembered {
             let covers = scopes.iter().all(|s| consent.scopes.contains(s))
                 && consent.access == access_of(&request.client);

@@ -61,7 +61,7 @@ pub fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiEr
     let token = bearer_token(req).ok_or(ApiError::Unauthenticated { token_given: false })?;
     let digest = state.key.digest(token);
     let now = state.clock.now();
-    let projections = state.read();
+    let projections = state.read()?;
     let record = projections
         .tokens
         .by_digest(&digest)

@@ -7,7 +7,7 @@
 use actix_web::http::header;
 use actix_web::HttpRequest;
 use authlog_events::{AuthFailure, Digest, Principal, TokenEndpointAuthMethod};
-use authlog_projections::ClientRecord;
+use authlog_projections::{ClientRecord, Projections};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -115,7 +115,11 @@ pub struct Authenticated {
 /// Checks the credentials against the registry at the state's `now`;
 /// `Err` says why, for the audit trail (the caller only ever sees the same
 /// `invalid_client`).
-fn check(state: &AppState, creds: &Credentials) -> Result<Authenticated, AuthFailure> {
+fn check(
+    state: &AppState,
+    projections: &Projections,
+    creds: &Credentials,
+) -> Result<Authenticated, AuthFailure> {
     let now = state.clock.now();
     // Digest even when the client is unknown, so both paths cost the same.
     let presented = creds
@@ -123,7 +127,6 @@ fn check(state: &AppState, creds: &Credentials) -> Result<Authenticated, AuthFai
         .as_deref()
         .map(|s| state.key.digest(s))
         .unwrap_or(Digest([0; 32]));
-    let projections = state.read();
     let Some(client) = projections.registry.get_shared(&creds.client_id) else {
         return Err(AuthFailure::UnknownPrincipal);
     };
@@ -170,7 +173,8 @@ pub async fn authenticate(
     {
         return Err(OAuthError::throttled(wait));
     }
-    let reason = match check(state, creds) {
+    let checked = check(state, &*state.read()?, creds);
+    let reason = match checked {
         Ok(authenticated) => return Ok(authenticated),
         Err(reason) => reason,
     };
@@ -200,9 +204,7 @@ pub async fn authenticate_request(
 ) -> Result<Authenticated, OAuthError> {
     let creds = credentials(req, form)?;
     let facts = RequestFacts::of(req);
-    super::document_client::ensure(state, &creds.client_id, &facts)
-        .await
-        .map_err(OAuthError::invalid_client)?;
+    super::document_client::ensure(state, &creds.client_id, &facts).await?;
     let authenticated = authenticate(state, &creds, &facts).await?;
     super::cors::allow_client(req, &authenticated.client.client_id);
     Ok(authenticated)

@@ -87,10 +87,12 @@ pub fn finish<B: MessageBody>(mut res: ServiceResponse<B>) -> ServiceResponse<B>
                 .app_data::<actix_web::web::Data<AppState>>()
                 .cloned();
             let ok = state.is_some_and(|s| {
-                s.read().registry.get(&id).is_some_and(|c| {
-                    client_origins(c)
-                        .iter()
-                        .any(|o| o.as_bytes() == origin.as_bytes())
+                s.read().is_ok_and(|p| {
+                    p.registry.get(&id).is_some_and(|c| {
+                        client_origins(c)
+                            .iter()
+                            .any(|o| o.as_bytes() == origin.as_bytes())
+                    })
                 })
             });
             ok.then_some(origin)

@@ -16,26 +16,13 @@ use super::error::OAuthError;
 use super::form::OAuthForm;
 use super::pages::{consent_page, device_entry_page, error_page, message_page, ConsentView};
 use super::session::{csrf_token, current_user, read_page_form};
-use super::token_endpoint::{granted_scopes, resources, writer};
+use super::token_endpoint::{requested_scopes, resources, writer};
 use crate::commands::grants::{
     DecideDevice, StartDevice, DEVICE_INTERVAL_SECONDS, DEVICE_TTL_SECONDS,
 };
-use crate::commands::DomainError;
+use crate::commands::rules::{client_scopes, grant_allowed, not_paused};
 use crate::consent::{choose_teams, eligible_teams, grantable_scopes};
-use crate::secrets::{self, SecretKind};
 use crate::state::AppState;
-use crate::writer::WriteError;
-
-/// RFC 8628 §6.1: consonants only, no vowels (no words), no look-alikes.
-const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
-
-/// A fresh 8-letter user code (about 34 bits).
-fn new_user_code() -> String {
-    secrets::random_bytes()[..8]
-        .iter()
-        .map(|b| USER_CODE_ALPHABET[usize::from(*b) % USER_CODE_ALPHABET.len()] as char)
-        .collect()
-}
 
 /// Upper-cases and drops separators: `bcdf-ghjk` → `BCDFGHJK`.
 pub fn normalize_user_code(input: &str) -> String {
@@ -65,18 +52,11 @@ async fn device_authorization(
     let form = OAuthForm::read(&req, body).await?;
     let client = authenticate_request(&req, &state, &form).await?.client;
     let facts = RequestFacts::of(&req);
-    if !client.metadata.grant_types.contains(&GrantType::DeviceCode) {
-        return Err(OAuthError::unauthorized_client(
-            "this client may not use the device flow",
-        ));
-    }
-    if client.status == authlog_projections::ClientStatus::Paused {
-        return Err(OAuthError::unauthorized_client(format!(
-            "client {} is paused",
-            client.client_id
-        )));
-    }
-    let scopes = granted_scopes(form.get("scope"), &client)?;
+    // Answered before the throttle counts the start; the command checks again.
+    grant_allowed(&client, GrantType::DeviceCode)?;
+    not_paused(&client)?;
+    let scopes = requested_scopes(&form)?;
+    client_scopes(scopes.as_deref(), &client)?;
     let resources = resources(&form)?;
     let now = state.clock.now();
     let ip_key = super::context::ip_key(facts.ip);
@@ -88,40 +68,26 @@ async fn device_authorization(
         ));
     }
     state.device_starts.fail(&ip_key, now);
-    let device_code = secrets::generate(SecretKind::DeviceCode);
-    for _ in 0..5 {
-        let user_code = new_user_code();
-        let result = writer(&state)?
-            .submit(StartDevice {
-                device_id: uuid::Uuid::now_v7(),
-                device_code_digest: state.key.digest(&device_code),
-                user_code: user_code.clone(),
-                client_id: client.client_id.clone(),
-                scopes: scopes.clone(),
-                resources: resources.clone(),
-                ctx: facts.context(Principal::Client(client.client_id.clone()), None),
-            })
-            .await;
-        match result {
-            Ok(_) => {
-                let issuer = &state.config.issuer;
-                let shown = display_user_code(&user_code);
-                return Ok(HttpResponse::Ok()
-                    .insert_header((header::CACHE_CONTROL, "no-store"))
-                    .json(json!({
-                        "device_code": device_code,
-                        "user_code": shown,
-                        "verification_uri": format!("{issuer}/oauth/device"),
-                        "verification_uri_complete": format!("{issuer}/oauth/device?user_code={shown}"),
-                        "expires_in": DEVICE_TTL_SECONDS,
-                        "interval": DEVICE_INTERVAL_SECONDS,
-                    })));
-            }
-            Err(WriteError::Rejected(DomainError::Conflict(_))) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(OAuthError::unavailable("could not allocate a user code"))
+    let started = writer(&state)?
+        .submit(StartDevice {
+            client_id: client.client_id.clone(),
+            scopes,
+            resources,
+            ctx: facts.context(Principal::Client(client.client_id.clone()), None),
+        })
+        .await?;
+    let issuer = &state.config.issuer;
+    let shown = display_user_code(&started.user_code);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({
+            "device_code": started.device_code,
+            "user_code": shown,
+            "verification_uri": format!("{issuer}/oauth/device"),
+            "verification_uri_complete": format!("{issuer}/oauth/device?user_code={shown}"),
+            "expires_in": DEVICE_TTL_SECONDS,
+            "interval": DEVICE_INTERVAL_SECONDS,
+        })))
 }
 
 /// What a user code names, for a signed-in user.
@@ -143,7 +109,9 @@ fn look_up(state: &AppState, user: &UserRecord, user_code: &str) -> CodeLookup {
         return CodeLookup::Throttled;
     }
     let found = {
-        let p = state.read();
+        let Ok(p) = state.read() else {
+            return CodeLookup::Unknown;
+        };
         p.grants
             .device_by_user_code(&normalize_user_code(user_code))
             .filter(|d| d.state == DeviceState::Pending && now < d.expires_at)
@@ -364,10 +332,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn user_codes_are_eight_consonants_shown_with_a_dash() {
-        let code = new_user_code();
-        assert_eq!(code.len(), 8);
-        assert!(code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b)));
+    fn user_codes_are_shown_with_a_dash_and_read_back_normalised() {
         assert_eq!(display_user_code("BCDFGHJK"), "BCDF-GHJK");
         assert_eq!(normalize_user_code(" bcdf-ghjk "), "BCDFGHJK");
     }

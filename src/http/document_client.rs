@@ -1,17 +1,23 @@
 //! Makes a metadata-document client (`client_id` is an https URL) known
 //! before an OAuth endpoint looks it up: fetch (or cache) the document and
-//! register or update the client in the log when it is new or changed.
+//! submit `UpsertDocumentClient` when the client is new or its document
+//! changed. A new one counts as a registration against the per-address limit.
 
 use authlog_events::Principal;
 
 use super::context::RequestFacts;
+use super::error::OAuthError;
 use crate::cimd::is_document_url;
 use crate::commands::clients::UpsertDocumentClient;
 use crate::state::AppState;
 
-/// Ensures `client_id`, when it is a document URL, is registered with its
-/// current document. `Err` explains why it cannot be used.
-pub async fn ensure(state: &AppState, client_id: &str, facts: &RequestFacts) -> Result<(), String> {
+/// Registers `client_id`, when it is a document URL, with its current
+/// document. `Err` explains why it cannot be used (`invalid_client`).
+pub async fn ensure(
+    state: &AppState,
+    client_id: &str,
+    facts: &RequestFacts,
+) -> Result<(), OAuthError> {
     if !is_document_url(client_id) {
         return Ok(());
     }
@@ -20,15 +26,13 @@ pub async fn ensure(state: &AppState, client_id: &str, facts: &RequestFacts) -> 
         .documents
         .metadata(client_id, now)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| OAuthError::invalid_client(e.to_string()))?;
     let current = {
-        let p = state.read();
+        let p = state.read()?;
         if p.registry.is_deleted(client_id) {
-            return Err("this client was deleted".into());
+            return Err(OAuthError::invalid_client("this client was deleted"));
         }
-        p.registry.get(client_id).map(|c| {
-            crate::client_document::merge_client_owned(&c.metadata, &metadata) == c.metadata
-        })
+        UpsertDocumentClient::is_current(&p, client_id, &metadata)
     };
     if current == Some(true) {
         return Ok(());
@@ -37,14 +41,13 @@ pub async fn ensure(state: &AppState, client_id: &str, facts: &RequestFacts) -> 
         // A new document client is a registration: the same per-IP limit applies.
         let ip_key = super::context::ip_key(facts.ip);
         if state.registrations.check(&ip_key, now).is_err() {
-            return Err("too many registrations from this address; try again in a minute".into());
+            return Err(OAuthError::invalid_client(
+                "too many registrations from this address; try again in a minute",
+            ));
         }
         state.registrations.fail(&ip_key, now);
     }
-    let writer = state
-        .writer()
-        .filter(|_| state.is_ready())
-        .ok_or_else(|| "authlog is starting".to_owned())?;
+    let writer = state.ready_writer().ok_or_else(OAuthError::starting)?;
     writer
         .submit(UpsertDocumentClient {
             client_id: client_id.to_owned(),
@@ -52,6 +55,5 @@ pub async fn ensure(state: &AppState, client_id: &str, facts: &RequestFacts) -> 
             ctx: facts.context(Principal::Client(client_id.to_owned()), None),
         })
         .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| OAuthError::invalid_client(e.to_string()))
 }

@@ -13,7 +13,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::commands::{DomainError, GrantError};
-use crate::writer::WriteError;
+use crate::state::Unreadable;
+use crate::writer::{Failure, WriteError};
 
 /// An admin/audit API error (RFC 9457).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,15 +174,40 @@ impl ResponseError for ApiError {
     }
 }
 
+/// What a caller is told when the log cannot take writes: the failure's
+/// own words, never a storage error's internals (those go to the log).
+fn unavailable_text(failure: &Failure) -> String {
+    match failure {
+        Failure::Storage(_) => "the event log is unavailable: it could not be written".into(),
+        Failure::FoldPanicked(_) => {
+            "the event log is unavailable: the read models failed; restart to replay the log".into()
+        }
+        Failure::DecidePanicked(_) => {
+            "the request could not be decided; nothing was written".into()
+        }
+        Failure::Stopped => "the event log is unavailable: the writer has stopped".into(),
+    }
+}
+
 impl From<WriteError> for ApiError {
     fn from(e: WriteError) -> Self {
         match e {
             WriteError::Rejected(d) => d.into(),
             WriteError::Conflict(c) => ApiError::PreconditionFailed(c.to_string()),
-            WriteError::Unavailable(m) => {
-                ApiError::Unavailable(format!("the event log is unavailable: {m}"))
-            }
+            WriteError::Unavailable(f) => ApiError::Unavailable(unavailable_text(&f)),
         }
+    }
+}
+
+impl From<Unreadable> for ApiError {
+    fn from(e: Unreadable) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
+impl From<Unreadable> for OAuthError {
+    fn from(e: Unreadable) -> Self {
+        OAuthError::unavailable(e.to_string())
     }
 }
 
@@ -238,6 +264,9 @@ pub struct OAuthError {
     pub status: StatusCode,
     /// Seconds for `Retry-After`, when throttled.
     pub retry_after: Option<i64>,
+    /// A 401 about a bearer token (RFC 6750 §3.1) rather than client
+    /// credentials: the challenge is `Bearer`.
+    pub bearer: bool,
 }
 
 impl OAuthError {
@@ -247,7 +276,36 @@ impl OAuthError {
             description: description.into(),
             status,
             retry_after: None,
+            bearer: false,
         }
+    }
+
+    /// `invalid_token` (401, RFC 6750 §3.1) with a `Bearer` challenge.
+    pub fn invalid_token(d: impl Into<String>) -> Self {
+        let mut e = Self::new("invalid_token", StatusCode::UNAUTHORIZED, d);
+        e.bearer = true;
+        e
+    }
+
+    /// RFC 7591 §3.2.2: `invalid_redirect_uri` for a redirect URI field,
+    /// `invalid_client_metadata` for any other.
+    pub fn client_metadata(e: &crate::client_policy::FieldError) -> Self {
+        let code = if e.field.contains("redirect_uri") {
+            "invalid_redirect_uri"
+        } else {
+            "invalid_client_metadata"
+        };
+        Self::new(
+            code,
+            StatusCode::BAD_REQUEST,
+            format!("{}: {}", e.field, e.message),
+        )
+    }
+
+    /// Adds `Retry-After`.
+    pub fn retry_after(mut self, seconds: i64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// `invalid_request` (400).
@@ -301,13 +359,12 @@ impl OAuthError {
 
     /// Too many failed client authentications: 429 with `Retry-After`.
     pub fn throttled(retry_after: i64) -> Self {
-        let mut e = Self::new(
+        Self::new(
             "invalid_client",
             StatusCode::TOO_MANY_REQUESTS,
             format!("too many failed authentications; retry in {retry_after} s"),
-        );
-        e.retry_after = Some(retry_after);
-        e
+        )
+        .retry_after(retry_after)
     }
 
     /// 503 while startup (replay, provisioning) is not done.
@@ -354,7 +411,16 @@ impl ResponseError for OAuthError {
         response
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
-        if self.status == StatusCode::UNAUTHORIZED {
+        if self.bearer {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                format!(
+                    "Bearer realm=\"authlog\", error=\"{}\", error_description=\"{}\"",
+                    self.code,
+                    rfc6749_text(&self.description)
+                ),
+            ));
+        } else if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((
                 header::WWW_AUTHENTICATE,
                 "Basic realm=\"authlog\", charset=\"UTF-8\"",
@@ -388,24 +454,28 @@ impl From<GrantError> for OAuthError {
     }
 }
 
+impl From<DomainError> for OAuthError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::ClientPaused(id) => {
+                OAuthError::unauthorized_client(format!("client {id} is paused"))
+            }
+            DomainError::NotFound(what) => OAuthError::invalid_client(format!("{what} not found")),
+            DomainError::ClientAuthFailed => {
+                OAuthError::invalid_client("client authentication failed")
+            }
+            DomainError::Grant(g) => g.into(),
+            other => OAuthError::invalid_request(other.to_string()),
+        }
+    }
+}
+
 impl From<WriteError> for OAuthError {
     fn from(e: WriteError) -> Self {
         match e {
-            WriteError::Rejected(DomainError::ClientPaused(id)) => {
-                OAuthError::unauthorized_client(format!("client {id} is paused"))
-            }
-            WriteError::Rejected(DomainError::NotFound(what)) => {
-                OAuthError::invalid_client(format!("{what} not found"))
-            }
-            WriteError::Rejected(DomainError::ClientAuthFailed) => {
-                OAuthError::invalid_client("client authentication failed")
-            }
-            WriteError::Rejected(DomainError::Grant(g)) => g.into(),
-            WriteError::Rejected(other) => OAuthError::invalid_request(other.to_string()),
+            WriteError::Rejected(d) => d.into(),
             WriteError::Conflict(c) => OAuthError::invalid_request(c.to_string()),
-            WriteError::Unavailable(m) => {
-                OAuthError::unavailable(format!("the event log is unavailable: {m}"))
-            }
+            WriteError::Unavailable(f) => OAuthError::unavailable(unavailable_text(&f)),
         }
     }
 }

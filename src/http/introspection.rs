@@ -34,7 +34,7 @@ async fn introspect(
     let token = form.require("token")?;
     let digest = state.key.digest(token);
     let now = state.clock.now();
-    let projections = state.read();
+    let projections = state.read()?;
     let Some(record) = projections.tokens.by_digest(&digest) else {
         return Ok(inactive());
     };

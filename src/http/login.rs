@@ -52,7 +52,16 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Payload)
         .login_throttle
         .check(&user_key, now)
         .and(state.login_throttle.check(&ip_key, now));
-    let user = state.read().users.by_username(&username).cloned();
+    let user = match state.read() {
+        Ok(p) => p.users.by_username(&username).cloned(),
+        Err(e) => {
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                &e.to_string(),
+            )
+        }
+    };
     let Some(writer) = state.ready_writer().cloned() else {
         return error_page(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -9,8 +9,8 @@
 //! `refresh_token`, scope `profile email`, read-only access.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
-use authlog_events::{Principal, RegistrationType, TokenEndpointAuthMethod};
+use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse, ResponseError};
+use authlog_events::{Principal, RegistrationType};
 use authlog_projections::ClientRecord;
 use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
@@ -19,52 +19,37 @@ use subtle::ConstantTimeEq;
 use super::bearer::bearer_token;
 use super::context::RequestFacts;
 use super::cors;
-use super::error::rfc6749_text;
-use crate::client_document::{check_self_registered, merge_client_owned, ClientDocument};
-use crate::client_policy::{self, auth_method_name, grant_type_name, FieldError};
+use super::error::OAuthError;
+use crate::client_document::{merge_client_owned, ClientDocument};
+use crate::client_policy::{auth_method_name, grant_type_name, FieldError};
 use crate::commands::clients::{DeleteClients, RegisterClient, UpdateClient};
 use crate::commands::DomainError;
 use crate::config::RegistrationPolicy;
-use crate::secrets::{self, SecretKind};
 use crate::state::AppState;
 use crate::writer::WriteError;
 
 /// Largest registration body.
 const BODY_LIMIT: usize = 16 * 1024;
 
-/// RFC 7591 §3.2.2 error response.
-fn error(status: StatusCode, code: &str, description: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "error": code, "error_description": rfc6749_text(description) }))
-}
-
-fn metadata_error(e: &FieldError) -> HttpResponse {
-    let code = if e.field.contains("redirect_uri") {
-        "invalid_redirect_uri"
-    } else {
-        "invalid_client_metadata"
-    };
-    error(
-        StatusCode::BAD_REQUEST,
-        code,
-        &format!("{}: {}", e.field, e.message),
-    )
-}
-
 /// RFC 6750 §3.1 for a missing or wrong registration access token.
-fn invalid_token() -> HttpResponse {
-    HttpResponse::Unauthorized()
-        .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"authlog\", error=\"invalid_token\""))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "error": "invalid_token", "error_description": "the registration access token is invalid" }))
+fn invalid_token() -> OAuthError {
+    OAuthError::invalid_token("the registration access token is invalid")
+}
+
+/// `invalid_client_metadata` (400) for a body that is not metadata.
+fn bad_body(description: impl Into<String>) -> OAuthError {
+    OAuthError::other(
+        "invalid_client_metadata",
+        StatusCode::BAD_REQUEST,
+        description,
+    )
 }
 
 /// Reads a bounded JSON body; `Err` is the RFC 7591 error response.
 async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
-) -> Result<ClientDocument, HttpResponse> {
+) -> Result<ClientDocument, OAuthError> {
     let mime = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -76,37 +61,21 @@ async fn read_body(
         .trim()
         .to_ascii_lowercase();
     if mime != "application/json" {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "invalid_client_metadata",
-            "the body must be application/json",
-        ));
+        return Err(bad_body("the body must be application/json"));
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| {
-            error(
-                StatusCode::BAD_REQUEST,
-                "invalid_client_metadata",
-                "unreadable body",
-            )
-        })?;
+        let chunk = chunk.map_err(|_| bad_body("unreadable body"))?;
         if body.len() + chunk.len() > BODY_LIMIT {
-            return Err(error(
-                StatusCode::PAYLOAD_TOO_LARGE,
+            return Err(OAuthError::other(
                 "invalid_client_metadata",
+                StatusCode::PAYLOAD_TOO_LARGE,
                 "the body is too large",
             ));
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "invalid_client_metadata",
-            &format!("invalid JSON: {e}"),
-        )
-    })
+    serde_json::from_slice(&body).map_err(|e| bad_body(format!("invalid JSON: {e}")))
 }
 
 /// The registration response: metadata as registered, nulls omitted (RFC 7591 §3.2.1).
@@ -165,12 +134,24 @@ fn client_information(
         .json(Value::Object(body))
 }
 
-fn unavailable(e: &WriteError) -> HttpResponse {
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "temporarily_unavailable",
-        &e.to_string(),
-    )
+/// A write refused by the domain, in RFC 7591/7592 terms: a rule on a
+/// field is client metadata at fault; a client that is gone looks like a
+/// wrong registration access token.
+fn refused(e: WriteError) -> OAuthError {
+    match e {
+        WriteError::Rejected(DomainError::Invalid { field, message }) => {
+            OAuthError::client_metadata(&FieldError::new(field, message))
+        }
+        WriteError::Rejected(DomainError::NotFound(_) | DomainError::Conflict(_)) => {
+            invalid_token()
+        }
+        other => other.into(),
+    }
+}
+
+/// Answers `result`, readable from any origin.
+fn any_origin(req: &HttpRequest, result: Result<HttpResponse, OAuthError>) -> HttpResponse {
+    cors::allow_any(req, result.unwrap_or_else(|e| e.error_response()))
 }
 
 #[post("/oauth/register")]
@@ -179,23 +160,27 @@ async fn register(
     state: web::Data<AppState>,
     body: web::Payload,
 ) -> HttpResponse {
-    let response = register_inner(&req, &state, body).await;
-    cors::allow_any(&req, response)
+    let result = register_inner(&req, &state, body).await;
+    any_origin(&req, result)
 }
 
-async fn register_inner(req: &HttpRequest, state: &AppState, body: web::Payload) -> HttpResponse {
+async fn register_inner(
+    req: &HttpRequest,
+    state: &AppState,
+    body: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
     match &state.config.registration {
         RegistrationPolicy::Disabled => {
-            return error(
-                StatusCode::FORBIDDEN,
+            return Err(OAuthError::other(
                 "access_denied",
+                StatusCode::FORBIDDEN,
                 "dynamic registration is disabled",
-            )
+            ))
         }
         RegistrationPolicy::InitialAccessToken(expected) => {
             let given = bearer_token(req).unwrap_or("");
             if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
-                return invalid_token();
+                return Err(invalid_token());
             }
         }
         RegistrationPolicy::Open => {}
@@ -204,90 +189,81 @@ async fn register_inner(req: &HttpRequest, state: &AppState, body: web::Payload)
     let now = state.clock.now();
     let ip_key = super::context::ip_key(facts.ip);
     if let Err(wait) = state.registrations.check(&ip_key, now) {
-        let mut r = error(
-            StatusCode::TOO_MANY_REQUESTS,
+        return Err(OAuthError::other(
             "too_many_requests",
+            StatusCode::TOO_MANY_REQUESTS,
             "too many registrations from this address",
-        );
-        if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return r;
+        )
+        .retry_after(wait));
     }
     state.registrations.fail(&ip_key, now);
-    let input = match read_body(req, body).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let metadata = match input.metadata() {
-        Ok(m) => m,
-        Err(e) => return metadata_error(&e),
-    };
-    if let Err(e) = check_self_registered(&metadata)
-        .and_then(|_| client_policy::validate(&metadata, false).map(|_| ()))
-    {
-        return metadata_error(&e);
-    }
-    let client_id = uuid::Uuid::new_v4().to_string();
-    let secret = (metadata.token_endpoint_auth_method != TokenEndpointAuthMethod::None)
-        .then(|| secrets::generate(SecretKind::ClientSecret));
-    let rat = secrets::generate(SecretKind::RegistrationAccessToken);
-    let Some(writer) = state.ready_writer() else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "authlog is starting",
-        );
-    };
-    let result = writer
+    let input = read_body(req, body).await?;
+    let metadata = input
+        .metadata()
+        .map_err(|e| OAuthError::client_metadata(&e))?;
+    let registered = state
+        .ready_writer()
+        .ok_or_else(OAuthError::starting)?
         .submit(RegisterClient {
-            client_id: client_id.clone(),
+            client_id: None,
             registration_type: RegistrationType::Dynamic,
             metadata,
-            secret_digest: secret.as_deref().map(|s| state.key.digest(s)),
-            registration_access_token_digest: Some(state.key.digest(&rat)),
+            preset_secret: None,
             confirm_high_risk: false,
             ctx: facts.context(Principal::Anonymous, None),
         })
-        .await;
-    if let Err(e) = result {
-        return unavailable(&e);
-    }
-    let Some(client) = state.read().registry.get(&client_id).cloned() else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "registration not visible",
-        );
-    };
+        .await
+        .map_err(refused)?;
+    let client = state
+        .read()?
+        .registry
+        .get(&registered.client_id)
+        .cloned()
+        .ok_or_else(|| OAuthError::unavailable("registration not visible"))?;
     let mut extra = Map::new();
-    extra.insert("registration_access_token".into(), json!(rat));
-    if let Some(secret) = secret {
+    extra.extend(
+        registered
+            .registration_access_token
+            .map(|rat| ("registration_access_token".to_owned(), json!(rat))),
+    );
+    if let Some(secret) = registered.client_secret {
         extra.insert("client_secret".into(), json!(secret));
         extra.insert("client_secret_expires_at".into(), json!(0));
     }
     let mut response = client_information(state, &client, extra);
     *response.status_mut() = StatusCode::CREATED;
-    response
+    Ok(response)
 }
 
 /// The dynamic client addressed by the path, if the registration access
 /// token is its own. Unknown, deleted and wrong-token all look the same.
-fn authorized(req: &HttpRequest, state: &AppState, client_id: &str) -> Option<ClientRecord> {
-    let token = bearer_token(req)?;
+fn authorized(
+    req: &HttpRequest,
+    state: &AppState,
+    client_id: &str,
+) -> Result<ClientRecord, OAuthError> {
+    let token = bearer_token(req).ok_or_else(invalid_token)?;
     let digest = state.key.digest(token);
-    let client = state.read().registry.get(client_id).cloned()?;
-    let stored = client.registration_access_token_digest?;
-    bool::from(stored.0.ct_eq(&digest.0)).then_some(client)
+    let client = state
+        .read()?
+        .registry
+        .get(client_id)
+        .cloned()
+        .ok_or_else(invalid_token)?;
+    let stored = client
+        .registration_access_token_digest
+        .ok_or_else(invalid_token)?;
+    if bool::from(stored.0.ct_eq(&digest.0)) {
+        Ok(client)
+    } else {
+        Err(invalid_token())
+    }
 }
 
 #[get("/oauth/register/{client_id}")]
 async fn read(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
-    let response = match authorized(&req, &state, &id) {
-        Some(client) => client_information(&state, &client, Map::new()),
-        None => invalid_token(),
-    };
-    cors::allow_any(&req, response)
+    let result = authorized(&req, &state, &id).map(|c| client_information(&state, &c, Map::new()));
+    any_origin(&req, result)
 }
 
 #[put("/oauth/register/{client_id}")]
@@ -296,48 +272,26 @@ async fn update(
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Payload,
-) -> HttpResponse {
-    let Some(client) = authorized(&req, &state, &id) else {
-        return invalid_token();
-    };
-    let input = match read_body(&req, body).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
+) -> Result<HttpResponse, OAuthError> {
+    let client = authorized(&req, &state, &id)?;
+    let input = read_body(&req, body).await?;
     // RFC 7592 §2.2: the body names the client and carries everything (omitted = empty).
     if input.client_id.as_deref() != Some(client.client_id.as_str()) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_client_metadata",
-            "client_id must match the client being updated",
-        );
+        return Err(bad_body("client_id must match the client being updated"));
     }
     // A client_secret may be sent back (RFC 7592 §2.2) but must be the current one.
     if let Some(secret) = &input.client_secret {
         if !client.secret_matches(&state.key.digest(secret), state.clock.now()) {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_client_metadata",
-                "client_secret does not match",
-            );
+            return Err(bad_body("client_secret does not match"));
         }
     }
-    let metadata = match input.metadata() {
-        Ok(m) => m,
-        Err(e) => return metadata_error(&e),
-    };
-    if let Err(e) = check_self_registered(&metadata) {
-        return metadata_error(&e);
-    }
-    let Some(writer) = state.ready_writer() else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "authlog is starting",
-        );
-    };
+    let metadata = input
+        .metadata()
+        .map_err(|e| OAuthError::client_metadata(&e))?;
     let facts = RequestFacts::of(&req);
-    let result = writer
+    state
+        .ready_writer()
+        .ok_or_else(OAuthError::starting)?
         .submit(UpdateClient {
             client_id: client.client_id.clone(),
             edit: Box::new(move |current| Ok(merge_client_owned(current, &metadata))),
@@ -345,19 +299,12 @@ async fn update(
             expected_version: None,
             ctx: facts.context(Principal::Client(client.client_id.clone()), None),
         })
-        .await;
-    match result {
-        Ok(_) => {}
-        Err(WriteError::Rejected(DomainError::Invalid { field, message })) => {
-            return metadata_error(&FieldError::new(field, message))
-        }
-        Err(WriteError::Rejected(DomainError::NotFound(_))) => return invalid_token(),
-        Err(e) => return unavailable(&e),
-    }
-    match state.read().registry.get(&client.client_id) {
-        Some(c) => client_information(&state, c, Map::new()),
-        None => invalid_token(),
-    }
+        .await
+        .map_err(refused)?;
+    let current = state.read()?.registry.get(&client.client_id).cloned();
+    current
+        .map(|c| client_information(&state, &c, Map::new()))
+        .ok_or_else(invalid_token)
 }
 
 #[delete("/oauth/register/{client_id}")]
@@ -365,29 +312,19 @@ async fn remove(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> HttpResponse {
-    let Some(client) = authorized(&req, &state, &id) else {
-        return invalid_token();
-    };
-    let Some(writer) = state.ready_writer() else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "authlog is starting",
-        );
-    };
+) -> Result<HttpResponse, OAuthError> {
+    let client = authorized(&req, &state, &id)?;
     let facts = RequestFacts::of(&req);
-    let result = writer
+    state
+        .ready_writer()
+        .ok_or_else(OAuthError::starting)?
         .submit(DeleteClients {
             client_ids: vec![client.client_id.clone()],
             ctx: facts.context(Principal::Client(client.client_id.clone()), None),
         })
-        .await;
-    match result {
-        Ok(_) => HttpResponse::NoContent().finish(),
-        Err(WriteError::Rejected(_)) => invalid_token(),
-        Err(e) => unavailable(&e),
-    }
+        .await
+        .map_err(refused)?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Registers the routes.

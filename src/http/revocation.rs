@@ -25,7 +25,7 @@ async fn revoke(
     // token_type_hint is optional help (RFC 7009 §2.1); every token type is searched anyway.
     let digest = state.key.digest(token);
     let target = {
-        let projections = state.read();
+        let projections = state.read()?;
         projections
             .tokens
             .by_digest(&digest)

@@ -21,7 +21,6 @@ use uuid::Uuid;
 
 use super::form::OAuthForm;
 use super::pages::error_page;
-use crate::secrets;
 use crate::state::AppState;
 
 /// Session cookie name.
@@ -75,6 +74,7 @@ pub fn current_user(req: &HttpRequest, state: &AppState) -> Option<UserRecord> {
     let user: Uuid = user.parse().ok()?;
     let record = state
         .read()
+        .ok()?
         .users
         .get(&user)
         .filter(|u| !u.disabled)
@@ -95,7 +95,7 @@ pub fn csrf_token(req: &HttpRequest, state: &AppState) -> (String, Option<Cookie
     match req.cookie(CSRF_COOKIE) {
         Some(c) if !c.value().is_empty() => (mac(state, "csrf", c.value()), None),
         _ => {
-            let value = URL_SAFE_NO_PAD.encode(secrets::random_bytes());
+            let value = URL_SAFE_NO_PAD.encode(state.entropy.bytes());
             let token = mac(state, "csrf", &value);
             (
                 token,

@@ -17,8 +17,11 @@ use crate::scopes::CLIENTS_READ;
 use crate::state::AppState;
 
 /// Groups tokens by client, each group with the client's name.
-fn grouped<'a>(state: &AppState, tokens: impl Iterator<Item = &'a TokenRecord>) -> Vec<Value> {
-    let p = state.read();
+fn grouped<'a>(
+    state: &AppState,
+    tokens: impl Iterator<Item = &'a TokenRecord>,
+) -> Result<Vec<Value>, ApiError> {
+    let p = state.read()?;
     let mut groups: std::collections::BTreeMap<&str, Vec<Value>> =
         std::collections::BTreeMap::new();
     for t in tokens {
@@ -28,13 +31,13 @@ fn grouped<'a>(state: &AppState, tokens: impl Iterator<Item = &'a TokenRecord>) 
         }
         groups.entry(&*t.client_id).or_default().push(view);
     }
-    groups
+    Ok(groups
         .into_iter()
         .map(|(client_id, tokens)| {
             let name = p.registry.get(client_id).map(|c| c.metadata.client_name.clone());
             json!({ "client_id": client_id, "client_name": name, "active_tokens": tokens.len(), "tokens": tokens })
         })
-        .collect()
+        .collect())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,7 +62,7 @@ async fn all_sessions(
     };
     let now = state.clock.now();
     let tokens: Vec<TokenRecord> = {
-        let p = state.read();
+        let p = state.read()?;
         let clients: Vec<String> = match &query.client_id {
             Some(c) => vec![c.clone()],
             None => p
@@ -75,7 +78,7 @@ async fn all_sessions(
             .cloned()
             .collect()
     };
-    Ok(HttpResponse::Ok().json(json!({ "items": grouped(&state, tokens.iter()) })))
+    Ok(HttpResponse::Ok().json(json!({ "items": grouped(&state, tokens.iter())? })))
 }
 
 #[get("/api/me/sessions")]
@@ -89,12 +92,12 @@ async fn my_sessions(
     })?;
     let now = state.clock.now();
     let tokens: Vec<TokenRecord> = state
-        .read()
+        .read()?
         .tokens
         .active_for_subject(&user, now)
         .cloned()
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": grouped(&state, tokens.iter()) })))
+    Ok(HttpResponse::Ok().json(json!({ "items": grouped(&state, tokens.iter())? })))
 }
 
 #[delete("/api/me/sessions/{token_id}")]
@@ -110,7 +113,7 @@ async fn end_session(
     let not_found = || ApiError::NotFound(format!("session {id}"));
     let token_id: uuid::Uuid = id.parse().map_err(|_| not_found())?;
     let (family_id, client_id) = {
-        let p = state.read();
+        let p = state.read()?;
         let t = p
             .tokens
             .get(&token_id)

@@ -7,26 +7,24 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::bearer::authenticate;
+use super::error::OAuthError;
 use crate::state::AppState;
 
-fn invalid_token(description: &str) -> HttpResponse {
-    HttpResponse::Unauthorized()
-        .insert_header((
-            header::WWW_AUTHENTICATE,
-            format!("Bearer realm=\"authlog\", error=\"invalid_token\", error_description=\"{description}\""),
-        ))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "error": "invalid_token", "error_description": description }))
-}
-
-async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+async fn userinfo(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
     let Ok(caller) = authenticate(&req, &state) else {
-        return invalid_token("the access token is invalid, expired or revoked");
+        return Err(OAuthError::invalid_token(
+            "the access token is invalid, expired or revoked",
+        ));
     };
     let Some(user) = caller.user else {
-        return invalid_token("the access token does not act for a user");
+        return Err(OAuthError::invalid_token(
+            "the access token does not act for a user",
+        ));
     };
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({
             "sub": user.user_id.to_string(),
@@ -37,7 +35,7 @@ async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             "user_teams": user.teams,
             "client_id": caller.token.client_id,
             "access": super::client_json::preset_name(caller.token.access),
-        }))
+        })))
 }
 
 /// Registers the routes.

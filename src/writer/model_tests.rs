@@ -102,7 +102,11 @@ fn open(path: &Path, clock: Arc<ManualClock>) -> Running {
     let (writer, thread) = spawn(
         store.clone(),
         projections.clone(),
-        clock,
+        super::Sources {
+            clock,
+            entropy: Arc::new(crate::entropy::SystemEntropy),
+            key: ServerKey::from_bytes([7; 32]),
+        },
         WriterConfig {
             max_batch: 64,
             queue: 64,
@@ -143,10 +147,9 @@ impl Running {
 /// What the test remembers to build valid commands.
 struct Model {
     key: ServerKey,
-    secrets: [u32; CLIENTS as usize],
+    secrets: [Option<String>; CLIENTS as usize],
     tokens: Vec<(Uuid, String)>,
     users: [Option<Uuid>; USERS as usize],
-    secret_counter: u32,
 }
 
 fn client(c: u8) -> String {
@@ -160,18 +163,14 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut running = open(&path, clock.clone());
     let mut m = Model {
         key: ServerKey::from_bytes([7; 32]),
-        secrets: [0; CLIENTS as usize],
+        secrets: Default::default(),
         tokens: Vec::new(),
         users: [None; USERS as usize],
-        secret_counter: 0,
     };
     let ctx = EventContext::system;
     for (step, op) in ops.into_iter().enumerate() {
-        let digest = |m: &Model, n: u32| m.key.digest(&format!("alcs_secret-{n}"));
         let result = match op {
             Op::Register(c) => {
-                m.secret_counter += 1;
-                let n = m.secret_counter;
                 let mut metadata = crate::client_policy::default_metadata();
                 metadata.client_name = format!("client {c}");
                 metadata.grant_types = vec![GrantType::ClientCredentials];
@@ -179,18 +178,14 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 metadata.scopes = vec!["read".into()];
                 metadata.access_token_ttl_seconds = 3_600;
                 let r = running.writer.submit_blocking(RegisterClient {
-                    client_id: client(c),
+                    client_id: Some(client(c)),
                     registration_type: authlog_events::RegistrationType::Preregistered,
                     metadata,
-                    secret_digest: Some(digest(&m, n)),
-                    registration_access_token_digest: None,
+                    preset_secret: None,
                     confirm_high_risk: true,
                     ctx: ctx(),
                 });
-                if r.is_ok() {
-                    m.secrets[c as usize] = n;
-                }
-                r.map(drop)
+                r.map(|(registered, _)| m.secrets[c as usize] = registered.client_secret)
             }
             Op::Rename(c, n) => running
                 .writer
@@ -207,18 +202,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 })
                 .map(drop),
             Op::Rotate(c, grace) => {
-                m.secret_counter += 1;
-                let n = m.secret_counter;
                 let r = running.writer.submit_blocking(RotateSecret {
                     client_id: client(c),
-                    secret_digest: digest(&m, n),
                     grace_seconds: if grace { 3_600 } else { 0 },
                     ctx: ctx(),
                 });
-                if r.is_ok() {
-                    m.secrets[c as usize] = n;
-                }
-                r.map(drop)
+                r.map(|(secret, _)| m.secrets[c as usize] = Some(secret))
             }
             Op::Pause(c) | Op::Resume(c) => running
                 .writer
@@ -248,20 +237,15 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 })
                 .map(drop),
             Op::Issue(c) => {
-                let token_id = Uuid::now_v7();
+                let secret = m.secrets[c as usize].as_deref().unwrap_or("none");
                 let r = running.writer.submit_blocking(IssueClientToken {
                     client_id: client(c),
-                    token_id,
-                    digest: m.key.digest(&format!("alat_{token_id}")),
-                    secret_digest: digest(&m, m.secrets[c as usize]),
-                    scopes: vec!["read".into()],
+                    secret_digest: m.key.digest(secret),
+                    scopes: Some(vec!["read".into()]),
                     audience: vec![],
                     ctx: ctx(),
                 });
-                if r.is_ok() {
-                    m.tokens.push((token_id, client(c)));
-                }
-                r.map(drop)
+                r.map(|(issued, _)| m.tokens.push((issued.token_id, client(c))))
             }
             Op::Revoke(i) if !m.tokens.is_empty() => {
                 let (token_id, client_id) = m.tokens[i % m.tokens.len()].clone();
@@ -288,9 +272,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Revoke(_) | Op::UseToken(_) => Ok(()),
             Op::CreateUser(u) => {
-                let user_id = Uuid::now_v7();
                 let r = running.writer.submit_blocking(CreateUser {
-                    user_id,
                     username: format!("user{u}"),
                     display_name: format!("User {u}"),
                     email: None,
@@ -299,10 +281,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     teams: vec!["red".into()],
                     ctx: ctx(),
                 });
-                if r.is_ok() {
-                    m.users[u as usize] = Some(user_id);
-                }
-                r.map(drop)
+                r.map(|(user_id, _)| m.users[u as usize] = Some(user_id))
             }
             Op::DisableUser(u) => match m.users[u as usize] {
                 Some(user_id) => running

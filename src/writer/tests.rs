@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::commands::{Access, RawAppend};
+use crate::commands::{Access, Decided, RawAppend};
 use crate::faulty_store::FaultyStore;
 use crate::replay::replay;
 
@@ -56,7 +56,11 @@ fn start(store: Arc<dyn EventStore>, max_batch: usize) -> Harness {
     let (writer, thread) = spawn(
         store.clone(),
         projections.clone(),
-        Arc::new(ManualClock::new(Timestamp(0))),
+        Sources {
+            clock: Arc::new(ManualClock::new(Timestamp(0))),
+            entropy: Arc::new(crate::entropy::SequentialEntropy::default()),
+            key: crate::secrets::ServerKey::from_bytes([7; 32]),
+        },
         WriterConfig {
             max_batch,
             queue: 4096,
@@ -91,8 +95,8 @@ fn sixty_four_concurrent_appenders_get_distinct_gapless_positions_that_survive_r
                 for _ in 0..20 {
                     let e = event(&format!("s/{appender}"));
                     let id = e.event_id;
-                    let recorded = writer
-                        .submit(RawAppend(AppendBatch::new(vec![e])))
+                    let (_, recorded) = writer
+                        .submit_recorded(RawAppend(AppendBatch::new(vec![e])))
                         .await
                         .unwrap();
                     assert_eq!(recorded[0].event_id, id);
@@ -135,7 +139,9 @@ fn sixty_four_concurrent_appenders_get_distinct_gapless_positions_that_survive_r
 /// as an `If-Match` edit would. Two of these decided in one batch would conflict.
 struct AppendAtCount;
 
-impl Decide for AppendAtCount {
+impl crate::commands::Command for AppendAtCount {
+    type Outcome = ();
+
     fn access(&self) -> Access {
         Access {
             reads: vec!["counted".into()],
@@ -143,9 +149,10 @@ impl Decide for AppendAtCount {
         }
     }
 
-    fn decide(&self, state: &Projections, _: Timestamp) -> Result<AppendBatch, DomainError> {
-        Ok(AppendBatch::new(vec![event("counted")])
-            .expect("counted", ExpectedVersion::Exact(state.stats.events)))
+    fn decide(&self, state: &Projections, _: &Env) -> Result<Decided<()>, DomainError> {
+        let unit = AppendBatch::new(vec![event("counted")])
+            .expect("counted", ExpectedVersion::Exact(state.stats.events));
+        Ok(Decided::unit(unit, ()))
     }
 }
 
@@ -189,7 +196,7 @@ fn a_failed_commit_stops_the_writer_and_leaves_projections_at_the_log() {
         .writer
         .submit_blocking(RawAppend(AppendBatch::new(vec![event("a")])));
     assert!(
-        matches!(failed, Err(WriteError::Unavailable(ref m)) if m.contains("injected")),
+        matches!(failed, Err(WriteError::Unavailable(ref m)) if format!("{m:?}").contains("injected")),
         "{failed:?}"
     );
     assert_eq!(h.projections.read().unwrap().applied_position, 1);
@@ -212,32 +219,36 @@ fn a_failed_commit_stops_the_writer_and_leaves_projections_at_the_log() {
     let ok = h
         .writer
         .submit_blocking(RawAppend(AppendBatch::new(vec![event("a")])))
-        .unwrap();
+        .unwrap()
+        .1;
     assert_eq!(ok[0].position, 2);
 }
 
 #[test]
 fn a_rejected_command_appends_nothing_and_others_in_its_batch_proceed() {
     struct Refuse;
-    impl Decide for Refuse {
+    impl crate::commands::Command for Refuse {
+        type Outcome = ();
         fn access(&self) -> Access {
             Access::default()
         }
-        fn decide(&self, _: &Projections, _: Timestamp) -> Result<AppendBatch, DomainError> {
+        fn decide(&self, _: &Projections, _: &Env) -> Result<Decided<()>, DomainError> {
             Err(DomainError::Conflict("no".into()))
         }
     }
     let dir = tempfile::tempdir().unwrap();
     let h = start(redb_at(dir.path()), 16);
-    assert_eq!(
-        h.writer.submit_blocking(Refuse),
-        Err(WriteError::Rejected(DomainError::Conflict("no".into())))
+    let refused = h.writer.submit_blocking(Refuse);
+    assert!(
+        matches!(&refused, Err(WriteError::Rejected(DomainError::Conflict(m))) if m == "no"),
+        "{refused:?}"
     );
     assert_eq!(h.store.head().unwrap(), None);
     let ok = h
         .writer
         .submit_blocking(RawAppend(AppendBatch::new(vec![event("a")])))
-        .unwrap();
+        .unwrap()
+        .1;
     assert_eq!(ok[0].position, 1);
 }
 
@@ -268,7 +279,10 @@ fn crash_child() {
                         let events = (0..=(n % 3))
                             .map(|_| event(&format!("crash/{appender}")))
                             .collect();
-                        let recorded = w.submit(RawAppend(AppendBatch::new(events))).await.unwrap();
+                        let (_, recorded) = w
+                            .submit_recorded(RawAppend(AppendBatch::new(events)))
+                            .await
+                            .unwrap();
                         let mut out = out.lock().unwrap();
                         for r in recorded {
                             writeln!(out, "ack {} {}", r.event_id, r.position).unwrap();
@@ -410,7 +424,8 @@ fn append_acked(
     let events: Vec<NewEvent> = (0..n).map(|i| event(&format!("s/{i}"))).collect();
     let result = h
         .writer
-        .submit_blocking(RawAppend(AppendBatch::new(events)));
+        .submit_blocking(RawAppend(AppendBatch::new(events)))
+        .map(|(_, recorded)| recorded);
     if let Ok(recorded) = &result {
         acked.extend(recorded.iter().map(|r| (r.event_id, r.position)));
     }
@@ -441,7 +456,7 @@ fn a_storage_fault_answers_unavailable_changes_no_projection_and_loses_no_acknow
             }
         };
         assert!(
-            matches!(failed, WriteError::Unavailable(ref m) if m.contains("injected")),
+            matches!(failed, WriteError::Unavailable(ref m) if format!("{m:?}").contains("injected")),
             "{fault}: {failed:?}"
         );
         assert!(faults.injected.load(Ordering::SeqCst) > 0);
@@ -510,7 +525,9 @@ fn writer_policies() -> Vec<i32> {
 /// Records the writer thread's scheduling policy when it decides.
 struct RecordPolicy(Arc<std::sync::atomic::AtomicI32>);
 
-impl crate::commands::Decide for RecordPolicy {
+impl crate::commands::Command for RecordPolicy {
+    type Outcome = ();
+
     fn access(&self) -> Access {
         Access {
             reads: Vec::new(),
@@ -521,11 +538,11 @@ impl crate::commands::Decide for RecordPolicy {
     fn decide(
         &self,
         _: &authlog_projections::Projections,
-        _: Timestamp,
-    ) -> Result<AppendBatch, crate::commands::DomainError> {
+        _: &Env,
+    ) -> Result<Decided<()>, DomainError> {
         let policy = scheduling::current().unwrap_or(-1);
         self.0.store(policy, Ordering::SeqCst);
-        Ok(AppendBatch::new(vec![event("client/p")]))
+        Ok(Decided::events(vec![event("client/p")], ()))
     }
 }
 
