@@ -35,3 +35,138 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         "events": projections.stats.events,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    //! A fold that panics part-way must not leave a server that looks
+    //! ready and serves half-applied read models.
+
+    use std::sync::Arc;
+
+    use actix_web::{test, App};
+    use authlog_events::{
+        Actor, AppendBatch, Event, EventStore, NewEvent, RecordedEvent, RedbStore, Timestamp,
+    };
+    use authlog_projections::Projections;
+
+    use crate::commands::RawAppend;
+    use crate::config::{Config, RawConfig};
+    use crate::entropy::SequentialEntropy;
+    use crate::state::AppState;
+    use crate::writer::{spawn_with_fold, Failure, WriteError, WriterConfig};
+
+    fn resumed(client_id: &str, n: u128) -> RawAppend {
+        RawAppend(AppendBatch::new(vec![NewEvent {
+            event_id: uuid::Uuid::from_u128(n),
+            stream: format!("client/{client_id}"),
+            recorded_at: Timestamp(0),
+            actor: Actor::system(),
+            client_id: Some(client_id.into()),
+            correlation_id: None,
+            payload: Event::ClientResumed {
+                client_id: client_id.into(),
+            },
+        }]))
+    }
+
+    /// `Projections::apply`, except that it panics half-way through a
+    /// batch on the event about client "boom".
+    fn fold(state: &mut Projections, event: &RecordedEvent) -> bool {
+        let applied = state.apply(event);
+        if event.client_id.as_deref() == Some("boom") {
+            panic!("injected fold failure");
+        }
+        applied
+    }
+
+    #[actix_web::test]
+    async fn a_panicking_fold_makes_the_server_unready_and_refuses_reads_and_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = RawConfig {
+            data: Some(dir.path().to_owned()),
+            ..RawConfig::default()
+        };
+        let config = Config::validate(raw).unwrap();
+        let store: Arc<dyn EventStore> =
+            Arc::new(RedbStore::open(dir.path().join("authlog.redb")).unwrap());
+        let state = actix_web::web::Data::new(AppState::new(
+            config,
+            Arc::new(crate::clock::ManualClock::new(Timestamp(0))),
+            Arc::new(SequentialEntropy::default()),
+            crate::secrets::ServerKey::from_bytes([1; 32]),
+            crate::audit::AuditKey::from_bytes([2; 32]),
+            store.clone(),
+            crate::cimd::DocumentFetcher::new(vec![], None).unwrap(),
+        ));
+        let (writer, thread) = spawn_with_fold(
+            store.clone(),
+            state.projections.clone(),
+            state.sources(),
+            WriterConfig {
+                max_batch: 8,
+                queue: 8,
+            },
+            fold,
+        );
+        state.set_writer(writer.clone(), thread);
+        state.set_ready();
+        let app = test::init_service(
+            App::new()
+                .app_data(state.clone())
+                .configure(crate::http::routes),
+        )
+        .await;
+        let readyz = || test::TestRequest::get().uri("/readyz").to_request();
+
+        writer.submit(resumed("fine", 1)).await.unwrap();
+        assert_eq!(
+            test::call_service(&app, readyz()).await.status().as_u16(),
+            200
+        );
+
+        let failed = writer.submit(resumed("boom", 2)).await;
+        assert!(
+            matches!(&failed, Err(WriteError::Unavailable(f)) if matches!(**f, Failure::FoldPanicked(_))),
+            "{failed:?}"
+        );
+        assert_eq!(
+            test::call_service(&app, readyz()).await.status().as_u16(),
+            503
+        );
+        assert!(
+            state.read().is_err(),
+            "half-applied read models are not served"
+        );
+        // Reads through the API are refused, not answered from the poisoned state.
+        let req = test::TestRequest::get()
+            .uri("/api/admin/oauth-clients")
+            .insert_header(("Authorization", "Bearer alat_x"))
+            .to_request();
+        assert_eq!(test::call_service(&app, req).await.status().as_u16(), 503);
+        // Every later write is refused as temporarily unavailable.
+        let req = test::TestRequest::post()
+            .uri("/oauth/token")
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .set_payload("grant_type=client_credentials&client_id=c&client_secret=s")
+            .to_request();
+        let response = test::call_service(&app, req).await;
+        assert_eq!(response.status().as_u16(), 503);
+        let body: serde_json::Value = test::read_body_json(response).await;
+        assert_eq!(body["error"], "temporarily_unavailable");
+        let later = writer.submit(resumed("later", 3)).await;
+        assert!(
+            matches!(later, Err(WriteError::Unavailable(_))),
+            "{later:?}"
+        );
+
+        // The events were durable: a restart replays them all.
+        let stopping = state.clone();
+        actix_web::web::block(move || stopping.stop_writer())
+            .await
+            .unwrap();
+        let mut replayed = Projections::default();
+        crate::replay::replay(store.as_ref(), &mut replayed).unwrap();
+        assert_eq!(replayed.applied_position, 2);
+        assert!(replayed.registry.get("boom").is_none());
+    }
+}
