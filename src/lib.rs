@@ -25,5 +25,7 @@ pub mod server;
 pub mod snapshot;
 pub mod state;
 pub mod throttle;
+#[cfg(test)]
+mod tidy;
 pub mod usage;
 pub mod writer;

@@ -283,7 +283,7 @@ mod tests {
         let store = RedbStore::open(dir.join("log.redb")).unwrap();
         let events = (0..2)
             .map(|n| NewEvent {
-                event_id: uuid::Uuid::now_v7(),
+                event_id: crate::entropy::Entropy::id(&crate::entropy::SystemEntropy),
                 stream: format!("client/c{n}"),
                 recorded_at: Timestamp(1_700_000_000_000_000),
                 actor: Actor::system(),

@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn polling_faster_than_the_interval_slows_down() {
         let p = DevicePolls::default();
-        let id = Uuid::now_v7();
+        let id = Uuid::from_u128(7);
         let t0 = Timestamp::from_unix_seconds(1000);
         assert!(p.poll(id, t0, 5));
         assert!(!p.poll(id, t0.plus_seconds(2), 5));

@@ -2,18 +2,18 @@
 //! token endpoint appends it (its own grant stream and family), spread
 //! over `clients` clients.
 
+use authlog::entropy::{Entropy, SystemEntropy};
 use authlog_events::*;
-use uuid::Uuid;
 
 /// The `n`-th token event, for one of `clients` clients.
 pub fn token_event(n: u64, clients: u64) -> NewEvent {
     let client = format!("client-{}", n % clients.max(1));
-    let token_id = Uuid::now_v7();
+    let token_id = Entropy::id(&SystemEntropy);
     let mut digest = [0u8; 32];
-    digest[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+    digest[..16].copy_from_slice(&Entropy::bytes(&SystemEntropy)[..16]);
     digest[16..].copy_from_slice(token_id.as_bytes());
     NewEvent {
-        event_id: Uuid::now_v7(),
+        event_id: Entropy::id(&SystemEntropy),
         stream: format!("grant/{token_id}"),
         recorded_at: Timestamp(1_764_000_000_000_000 + n as i64),
         actor: Actor {

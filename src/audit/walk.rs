@@ -221,7 +221,7 @@ mod tests {
         let store = RedbStore::open(dir.path().join("log.redb")).unwrap();
         let events: Vec<NewEvent> = (0..700u64)
             .map(|i| NewEvent {
-                event_id: Uuid::now_v7(),
+                event_id: crate::entropy::Entropy::id(&crate::entropy::SystemEntropy),
                 stream: format!("s{}", i % 3),
                 recorded_at: Timestamp(i as i64),
                 actor: Actor {

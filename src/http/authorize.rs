@@ -13,6 +13,7 @@ use authlog_events::{AccessPreset, GrantType, Principal, TeamSelection};
 use authlog_projections::{ClientRecord, ClientStatus, UserRecord};
 
 use super::context::RequestFacts;
+use super::error::AuthorizeError;
 use super::form::OAuthForm;
 use super::pages::{consent_page, error_page, login_page, ConsentView};
 use super::session::{csrf_token, current_user, read_page_form};
@@ -40,24 +41,6 @@ pub struct AuthRequest {
     pub code_challenge: String,
     /// The query string, carried through login and consent.
     pub query: String,
-}
-
-/// Why an authorization request fails.
-#[derive(Debug)]
-pub enum AuthorizeError {
-    /// Shown to the user; never redirected.
-    Page(StatusCode, &'static str, String),
-    /// Redirected back to the client (RFC 6749 §4.1.2.1).
-    Redirect {
-        /// Where.
-        redirect_uri: String,
-        /// RFC error code.
-        error: &'static str,
-        /// Detail.
-        description: String,
-        /// The request's `state`.
-        state: Option<String>,
-    },
 }
 
 /// Whether `given` is the registered `registered` redirect URI: exact
@@ -112,30 +95,6 @@ pub fn redirect_to(
         .insert_header((header::LOCATION, url.as_str()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish()
-}
-
-impl AuthorizeError {
-    fn respond(self, issuer: &str, status: StatusCode) -> HttpResponse {
-        match self {
-            AuthorizeError::Page(code, title, detail) => error_page(code, title, &detail),
-            AuthorizeError::Redirect {
-                redirect_uri,
-                error,
-                description,
-                state,
-            } => {
-                let description = super::error::rfc6749_text(&description);
-                let mut params = vec![
-                    ("error", error),
-                    ("error_description", description.as_str()),
-                ];
-                if let Some(s) = state.as_deref() {
-                    params.push(("state", s));
-                }
-                redirect_to(&redirect_uri, &params, issuer, status)
-            }
-        }
-    }
 }
 
 fn page_error(detail: impl Into<String>) -> AuthorizeError {

@@ -6,6 +6,8 @@
 //!   and, for validation errors, the `field` at fault.
 //! * `OAuthError`: RFC 6749 §5.2 `{"error","error_description"}` for the
 //!   OAuth endpoints; its `Display` is the RFC error code.
+//! * `AuthorizeError`: the authorization endpoint's, shown as a page or
+//!   redirected back to the client (RFC 6749 §4.1.2.1).
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -476,6 +478,51 @@ impl From<WriteError> for OAuthError {
             WriteError::Rejected(d) => d.into(),
             WriteError::Conflict(c) => OAuthError::invalid_request(c.to_string()),
             WriteError::Unavailable(f) => OAuthError::unavailable(unavailable_text(&f)),
+        }
+    }
+}
+
+/// Why an authorization request fails.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// Shown to the user; never redirected.
+    Page(StatusCode, &'static str, String),
+    /// Redirected back to the client (RFC 6749 §4.1.2.1).
+    Redirect {
+        /// Where.
+        redirect_uri: String,
+        /// RFC error code.
+        error: &'static str,
+        /// Detail.
+        description: String,
+        /// The request's `state`.
+        state: Option<String>,
+    },
+}
+
+impl AuthorizeError {
+    /// The page, or the redirect back to the client.
+    pub fn respond(self, issuer: &str, status: StatusCode) -> HttpResponse {
+        match self {
+            AuthorizeError::Page(code, title, detail) => {
+                super::pages::error_page(code, title, &detail)
+            }
+            AuthorizeError::Redirect {
+                redirect_uri,
+                error,
+                description,
+                state,
+            } => {
+                let description = rfc6749_text(&description);
+                let mut params = vec![
+                    ("error", error),
+                    ("error_description", description.as_str()),
+                ];
+                if let Some(s) = state.as_deref() {
+                    params.push(("state", s));
+                }
+                super::authorize::redirect_to(&redirect_uri, &params, issuer, status)
+            }
         }
     }
 }

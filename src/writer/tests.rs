@@ -23,7 +23,7 @@ use crate::replay::replay;
 
 fn event(stream: &str) -> NewEvent {
     NewEvent {
-        event_id: Uuid::new_v4(),
+        event_id: crate::entropy::Entropy::id(&crate::entropy::SystemEntropy),
         stream: stream.to_owned(),
         recorded_at: Timestamp(0),
         actor: Actor::system(),

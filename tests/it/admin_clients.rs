@@ -669,10 +669,13 @@ fn tokens_of_a_client_are_listed_and_revoked_by_an_admin() {
         404,
     );
     problem(
-        s.delete(&format!("/api/admin/tokens/{}", uuid::Uuid::now_v7()))
-            .bearer_auth(&admin)
-            .send()
-            .unwrap(),
+        s.delete(&format!(
+            "/api/admin/tokens/{}",
+            authlog::entropy::Entropy::id(&authlog::entropy::SystemEntropy)
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap(),
         404,
     );
 

@@ -582,8 +582,8 @@ fn an_audit_read_token_cannot_write_and_a_write_token_cannot_read_the_audit() {
     let writer = s.admin_token(Some(
         "clients:write clients:read tokens:revoke users:write users:read",
     ));
-    let user = uuid::Uuid::now_v7();
-    let token = uuid::Uuid::now_v7();
+    let user = authlog::entropy::Entropy::id(&authlog::entropy::SystemEntropy);
+    let token = authlog::entropy::Entropy::id(&authlog::entropy::SystemEntropy);
     let body = json!({"client_name": "x"});
     let writes: Vec<(&str, String)> = vec![
         ("POST", "/api/admin/oauth-clients".into()),

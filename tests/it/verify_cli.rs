@@ -23,7 +23,7 @@ fn append_events(data: &std::path::Path, n: usize) {
     let store = RedbStore::open(data.join("authlog.redb")).unwrap();
     for i in 0..n {
         let event = NewEvent {
-            event_id: uuid::Uuid::new_v4(),
+            event_id: authlog::entropy::Entropy::id(&authlog::entropy::SystemEntropy),
             stream: format!("client/c{i}"),
             recorded_at: Timestamp(i as i64),
             actor: Actor::system(),

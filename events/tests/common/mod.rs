@@ -201,10 +201,19 @@ pub fn actor() -> Actor {
     }
 }
 
+/// A new event id: distinct within the test process, random in its high
+/// bits so ids do not arrive in order.
+pub fn fresh_id() -> Uuid {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let high = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    Uuid::from_u128((u128::from(high) << 64) | u128::from(n))
+}
+
 /// A new event on `stream` with a fresh id.
 pub fn new_event(stream: &str, payload: Event) -> NewEvent {
     NewEvent {
-        event_id: Uuid::new_v4(),
+        event_id: fresh_id(),
         stream: stream.to_owned(),
         recorded_at: Timestamp(1_764_000_000_000_000),
         actor: actor(),
