@@ -3,7 +3,8 @@
 //! the warnings shown for risky but allowed settings. Pure functions.
 
 use authlog_events::{
-    AccessPreset, ClientMetadata, GrantType, TeamSelection, TokenEndpointAuthMethod,
+    AccessPreset, ClientMetadata, GrantType, RegistrationType, TeamSelection,
+    TokenEndpointAuthMethod,
 };
 use serde::Serialize;
 
@@ -82,6 +83,28 @@ pub fn parse_grant_type(s: &str) -> Option<GrantType> {
     ]
     .into_iter()
     .find(|g| grant_type_name(*g) == s)
+}
+
+/// `dynamic`, `cimd`, `preregistered`, `default`.
+pub fn registration_type_name(r: RegistrationType) -> &'static str {
+    match r {
+        RegistrationType::Dynamic => "dynamic",
+        RegistrationType::Cimd => "cimd",
+        RegistrationType::Preregistered => "preregistered",
+        RegistrationType::Default => "default",
+    }
+}
+
+/// Parses a registration type name.
+pub fn parse_registration_type(s: &str) -> Option<RegistrationType> {
+    [
+        RegistrationType::Dynamic,
+        RegistrationType::Cimd,
+        RegistrationType::Preregistered,
+        RegistrationType::Default,
+    ]
+    .into_iter()
+    .find(|r| registration_type_name(*r) == s)
 }
 
 /// RFC 7591 auth method name.

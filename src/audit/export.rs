@@ -102,8 +102,8 @@ impl ExportFormat {
     }
 }
 
-/// Prefixes cells that a spreadsheet would run as a formula.
-fn cell(value: &str) -> String {
+/// Prefixes cells that a spreadsheet would run as a formula (CSV injection).
+pub fn csv_cell(value: &str) -> String {
     if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
@@ -112,18 +112,18 @@ fn cell(value: &str) -> String {
 }
 
 fn csv_record(item: &AuditItem) -> Vec<String> {
-    let opt = |v: &Option<String>| v.as_deref().map(cell).unwrap_or_default();
+    let opt = |v: &Option<String>| v.as_deref().map(csv_cell).unwrap_or_default();
     vec![
         item.position.to_string(),
         item.time.clone(),
         item.event_type.to_owned(),
-        cell(&item.actor.principal),
+        csv_cell(&item.actor.principal),
         opt(&item.actor.via_client),
         opt(&item.actor.ip),
         opt(&item.actor.user_agent),
         opt(&item.client_id),
         opt(&item.correlation_id),
-        cell(&item.stream),
+        csv_cell(&item.stream),
         item.hash.clone(),
         item.summary.to_string(),
     ]

@@ -5,10 +5,12 @@
 //! someone decides it is safe to show.
 
 use authlog_events::{
-    AccessPreset, AuthFailure, ClientMetadata, Event, GrantType, RegistrationType,
-    RevocationReason, RevocationTarget, Role, TokenEndpointAuthMethod, TokenKind,
+    AccessPreset, AuthFailure, ClientMetadata, Event, RevocationReason, RevocationTarget, Role,
+    TokenKind,
 };
 use serde_json::{json, Value};
+
+use crate::client_policy::{auth_method_name, grant_type_name, registration_type_name};
 
 /// The auditor's view of a payload.
 pub fn summarize(event: &Event) -> Value {
@@ -252,33 +254,6 @@ fn metadata_summary(m: &ClientMetadata) -> Value {
         "access_preset": access_name(m.access_preset),
         "introspection_allowed": m.introspection_allowed,
     })
-}
-
-/// `dynamic`, `cimd`, `preregistered`, `default`.
-pub fn registration_type_name(r: RegistrationType) -> &'static str {
-    match r {
-        RegistrationType::Dynamic => "dynamic",
-        RegistrationType::Cimd => "cimd",
-        RegistrationType::Preregistered => "preregistered",
-        RegistrationType::Default => "default",
-    }
-}
-
-fn grant_type_name(g: GrantType) -> &'static str {
-    match g {
-        GrantType::AuthorizationCode => "authorization_code",
-        GrantType::RefreshToken => "refresh_token",
-        GrantType::ClientCredentials => "client_credentials",
-        GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
-    }
-}
-
-fn auth_method_name(m: TokenEndpointAuthMethod) -> &'static str {
-    match m {
-        TokenEndpointAuthMethod::None => "none",
-        TokenEndpointAuthMethod::ClientSecretBasic => "client_secret_basic",
-        TokenEndpointAuthMethod::ClientSecretPost => "client_secret_post",
-    }
 }
 
 fn access_name(a: AccessPreset) -> &'static str {

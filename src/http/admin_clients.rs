@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::bearer::authorize;
-use super::client_json::{registration_type_name, ClientInput, ClientView};
+use super::client_json::{ClientInput, ClientView};
+use super::edit::edit_request;
 use super::error::ApiError;
 use super::json_body::{parse_query, read_json};
 use crate::client_policy;
@@ -145,7 +146,7 @@ impl ListQuery {
             }
         }
         if let Some(r) = &self.registration_type {
-            if !["dynamic", "cimd", "preregistered", "default"].contains(&r.as_str()) {
+            if client_policy::parse_registration_type(r).is_none() {
                 return Err(ApiError::invalid(
                     "registration_type",
                     "must be dynamic, cimd, preregistered or default",
@@ -180,7 +181,7 @@ impl ListQuery {
             }
         }
         if let Some(r) = &self.registration_type {
-            if registration_type_name(c.registration_type) != r {
+            if client_policy::registration_type_name(c.registration_type) != r {
                 return false;
             }
         }
@@ -218,15 +219,6 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
         })
         .flatten();
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
-}
-
-/// Prefixes cells that a spreadsheet would run as a formula.
-fn csv_cell(value: &str) -> String {
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    }
 }
 
 #[get("/api/admin/oauth-clients/export")]
@@ -292,7 +284,7 @@ async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
                     v.updated_at.clone(),
                     v.active_token_count.to_string(),
                 ];
-                out.write_record(row.iter().map(|c| csv_cell(c)))
+                out.write_record(row.iter().map(|c| crate::audit::export::csv_cell(c)))
                     .map_err(csv_error)?;
             }
             let bytes = out
@@ -326,29 +318,6 @@ async fn read(
         .json(view))
 }
 
-/// Parses `If-Match`: `"N"` or `*`.
-pub fn if_match(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
-    let Some(value) = req.headers().get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| ApiError::BadRequest("If-Match is not valid".into()))?
-        .trim();
-    if text == "*" {
-        return Ok(None);
-    }
-    // Strong comparison only (RFC 9110 §13.1.1): a weak tag never matches.
-    text.strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or("not a strong tag")
-        .parse()
-        .map(Some)
-        .map_err(|_| {
-            ApiError::PreconditionFailed(format!("If-Match {text} is not an ETag of this resource"))
-        })
-}
-
 #[patch("/api/admin/oauth-clients/{id}")]
 async fn edit(
     req: HttpRequest,
@@ -356,9 +325,8 @@ async fn edit(
     id: web::Path<String>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authorize(&req, &state, CLIENTS_WRITE)?;
-    let expected_version = if_match(&req)?;
-    let input: ClientInput = read_json(&req, body).await?.unwrap_or_default();
+    let (caller, expected_version, input): (_, _, ClientInput) =
+        edit_request(&req, &state, CLIENTS_WRITE, body).await?;
     if input.client_id.as_ref().is_some_and(|given| *given != *id) {
         return Err(ApiError::invalid("client_id", "is immutable"));
     }

@@ -286,10 +286,9 @@ async fn edit(
     id: web::Path<String>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authorize(&req, &state, USERS_WRITE)?;
     let id = user_id(&id)?;
-    let expected_version = super::admin_clients::if_match(&req)?;
-    let input: UserInput = read_json(&req, body).await?.unwrap_or_default();
+    let (caller, expected_version, input): (_, _, UserInput) =
+        super::edit::edit_request(&req, &state, USERS_WRITE, body).await?;
     if let Some(name) = &input.username {
         let current = state.read()?.users.get(&id).map(|u| u.username.clone());
         if current.as_deref() != Some(name.as_str()) {

@@ -18,8 +18,8 @@ use super::error::ApiError;
 use crate::audit::export::ExportFormat;
 use crate::audit::filter::AuditFilter;
 use crate::audit::item::ActorView;
-use crate::audit::summary::registration_type_name;
 use crate::audit::{AuditError, AuditItem, AuditQuery, Walker};
+use crate::client_policy::registration_type_name;
 use crate::scopes::{role_allows, AUDIT_READ};
 use crate::state::AppState;
 

@@ -2,13 +2,14 @@
 //! create and edit (RFC 7591 names where one exists), and the view returned
 //! by every read.
 
-use authlog_events::{AccessPreset, ClientMetadata, RegistrationType, TeamSelection, Timestamp};
+use authlog_events::{AccessPreset, ClientMetadata, TeamSelection, Timestamp};
 use authlog_projections::ClientRecord;
 use serde::{Deserialize, Serialize};
 
 use super::json_body::present;
 use crate::client_policy::{
-    self, auth_method_name, grant_type_name, parse_auth_method, parse_grant_type, FieldError,
+    self, auth_method_name, grant_type_name, parse_auth_method, parse_grant_type,
+    registration_type_name, FieldError,
 };
 
 /// Create/edit input. Every field optional; unknown fields are refused.
@@ -97,16 +98,6 @@ pub fn preset_name(p: AccessPreset) -> &'static str {
     match p {
         AccessPreset::ReadOnly => "read_only",
         AccessPreset::Full => "full",
-    }
-}
-
-/// Names a registration type.
-pub fn registration_type_name(r: RegistrationType) -> &'static str {
-    match r {
-        RegistrationType::Dynamic => "dynamic",
-        RegistrationType::Cimd => "cimd",
-        RegistrationType::Preregistered => "preregistered",
-        RegistrationType::Default => "default",
     }
 }
 

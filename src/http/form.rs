@@ -3,7 +3,6 @@
 //! parameter given twice (RFC 6749 §3.1, §3.2). Empty values count as
 //! absent (RFC 6749 §3.1).
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 
@@ -37,13 +36,7 @@ pub fn decode_component(raw: &[u8]) -> Option<String> {
 impl OAuthForm {
     /// Reads and parses the body of `req`.
     pub async fn read(req: &HttpRequest, mut payload: web::Payload) -> Result<Self, OAuthError> {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mime = content_type.split(';').next().unwrap_or("").trim();
-        if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        if super::media_type::of(req) != "application/x-www-form-urlencoded" {
             return Err(OAuthError::invalid_request(
                 "the body must be application/x-www-form-urlencoded",
             ));

@@ -1,7 +1,6 @@
 //! JSON request bodies and query strings for the admin API: bounded,
 //! and every parse error names the field at fault (422) in problem shape.
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
@@ -27,15 +26,7 @@ pub async fn read_json<T: DeserializeOwned>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = content_type.split(';').next().unwrap_or("").trim();
-    if !mime.eq_ignore_ascii_case("application/json")
-        && !mime.to_ascii_lowercase().ends_with("+json")
-    {
+    if !super::media_type::is_json(req) {
         return Err(ApiError::BadRequest(
             "the body must be application/json".into(),
         ));

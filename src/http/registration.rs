@@ -50,17 +50,7 @@ async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
 ) -> Result<ClientDocument, OAuthError> {
-    let mime = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if mime != "application/json" {
+    if super::media_type::of(req) != "application/json" {
         return Err(bad_body("the body must be application/json"));
     }
     let mut body = web::BytesMut::new();
