@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use authlog_events::{
-    AppendBatch, EventStore, Head, RecordedEvent, StoreError, UnitOutcome, VerifyReport,
+    AppendBatch, EventLog, EventStore, Head, RecordedEvent, StoreError, UnitOutcome, VerifyReport,
 };
 
 /// See the module doc.
@@ -37,7 +37,9 @@ impl EventStore for FaultyStore {
         }
         self.inner.append(units)
     }
+}
 
+impl EventLog for FaultyStore {
     fn head(&self) -> Result<Option<Head>, StoreError> {
         self.inner.head()
     }

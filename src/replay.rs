@@ -16,7 +16,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authlog_events::{decode_stored, EventStore, RecordedEvent, StoreError};
+use authlog_events::{decode_stored, EventLog, RecordedEvent, StoreError};
 use authlog_projections::{Projection, Projections, TokenIndex};
 
 /// Records per chunk.
@@ -70,7 +70,7 @@ struct Decoder {
 /// Folds every event after `projections.applied_position` into
 /// `projections`. On an error they are left partly folded, to be dropped.
 pub fn replay(
-    store: &dyn EventStore,
+    store: &dyn EventLog,
     projections: &mut Projections,
 ) -> Result<ReplaySummary, StoreError> {
     let started = Instant::now();

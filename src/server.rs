@@ -108,7 +108,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         Arc::new(SystemEntropy),
         key,
         audit_key,
-        store,
+        store.clone(),
         documents,
     ));
 
@@ -153,8 +153,9 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
             max_batch: config.writer_max_batch,
             queue: config.writer_queue,
         };
-        let startup =
-            tokio::task::spawn_blocking(move || start_write_side(&replay_state, writer_config));
+        let startup = tokio::task::spawn_blocking(move || {
+            start_write_side(&replay_state, store, writer_config)
+        });
         let handle = running.handle();
         let served = actix_web::rt::spawn(running);
         let restored_at = match startup.await {
@@ -197,12 +198,16 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
 /// Restores the projections from the snapshot (when the log extends it)
 /// and replays the rest of the log, then starts the writer. Returns the
 /// snapshot's position (0: none used).
-fn start_write_side(state: &AppState, writer_config: WriterConfig) -> Result<u64, ServeError> {
+fn start_write_side(
+    state: &AppState,
+    store: Arc<dyn EventStore>,
+    writer_config: WriterConfig,
+) -> Result<u64, ServeError> {
     let (restored_at, summary) = {
         let mut projections = state.projections.write().unwrap_or_else(|e| e.into_inner());
         let started = Instant::now();
         let path = snapshot::snapshot_path(&state.config.data_dir);
-        match snapshot::load(&path, state.store.as_ref(), &state.key) {
+        match snapshot::load(&path, state.log.as_ref(), &state.key) {
             Ok(restored) => {
                 *projections = restored;
                 tracing::info!(
@@ -215,7 +220,7 @@ fn start_write_side(state: &AppState, writer_config: WriterConfig) -> Result<u64
             Err(e) => tracing::warn!(error = %e, "replaying the whole log instead"),
         }
         let restored_at = projections.applied_position;
-        (restored_at, replay(state.store.as_ref(), &mut projections)?)
+        (restored_at, replay(state.log.as_ref(), &mut projections)?)
     };
     tracing::info!(
         events = summary.events,
@@ -224,7 +229,7 @@ fn start_write_side(state: &AppState, writer_config: WriterConfig) -> Result<u64
         "replayed the event log"
     );
     let (writer, thread) = writer::spawn(
-        state.store.clone(),
+        store,
         state.projections.clone(),
         state.sources(),
         writer_config,

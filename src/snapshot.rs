@@ -27,7 +27,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use authlog_events::EventStore;
+use authlog_events::EventLog;
 use authlog_projections::Projections;
 use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256};
@@ -161,7 +161,7 @@ fn write_to(
 /// removes a temporary file a stopped save left behind).
 pub fn load(
     path: &Path,
-    store: &dyn EventStore,
+    store: &dyn EventLog,
     key: &ServerKey,
 ) -> Result<Projections, SnapshotError> {
     let _ = std::fs::remove_file(temporary_path(path));
@@ -273,7 +273,7 @@ impl Write for Signing {
 
 #[cfg(test)]
 mod tests {
-    use authlog_events::{Actor, AppendBatch, Event, NewEvent, RedbStore, Timestamp};
+    use authlog_events::{Actor, AppendBatch, Event, EventStore, NewEvent, RedbStore, Timestamp};
 
     use super::*;
     use crate::replay::replay;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 
-use authlog_events::EventStore;
+use authlog_events::EventLog;
 use authlog_projections::Projections;
 use thiserror::Error;
 
@@ -48,8 +48,9 @@ pub struct AppState {
     pub key: ServerKey,
     /// The key that signs audit checkpoints (separate from `key`).
     pub audit_key: AuditKey,
-    /// The log, for reads (writes go through the writer).
-    pub store: Arc<dyn EventStore>,
+    /// The log, read-only: writes go through the writer, which alone holds
+    /// the appending handle.
+    pub log: Arc<dyn EventLog>,
     /// Read models, updated after each commit.
     pub projections: SharedProjections,
     /// Device-flow polling intervals.
@@ -81,7 +82,7 @@ impl AppState {
         entropy: Arc<dyn Entropy>,
         key: ServerKey,
         audit_key: AuditKey,
-        store: Arc<dyn EventStore>,
+        log: Arc<dyn EventLog>,
         documents: DocumentFetcher,
     ) -> Self {
         let registration_rate_limit = config.registration_rate_limit;
@@ -91,7 +92,7 @@ impl AppState {
             entropy,
             key,
             audit_key,
-            store,
+            log,
             projections: SharedProjections::default(),
             device_polls: DevicePolls::default(),
             login_throttle: FailureThrottle::new(LOGIN_FAILURES, LOGIN_WINDOW_SECONDS),

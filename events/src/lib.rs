@@ -29,7 +29,7 @@ pub use catalogue::*;
 pub use envelope::{Actor, NewEvent, Principal, RecordedEvent};
 pub use redb_store::RedbStore;
 pub use store::{
-    decode_stored, AppendBatch, BrokenLink, EventStore, ExpectedVersion, Head, StoreError,
-    UnitOutcome, VerifyReport, VersionConflict,
+    decode_stored, AppendBatch, BrokenLink, EventLog, EventStore, ExpectedVersion, Head,
+    StoreError, UnitOutcome, VerifyReport, VersionConflict,
 };
 pub use time::Timestamp;

@@ -31,8 +31,8 @@ pub use crate::indexer::PENDING_LIMIT;
 use crate::indexer::{IndexEntry, Indexer, Pending};
 use crate::log_file::{frame, LogFile, Next, MAX_RECORD};
 use crate::store::{
-    decode_stored, io, AppendBatch, EventStore, ExpectedVersion, Head, StoreError, UnitOutcome,
-    VerifyReport, VersionConflict,
+    decode_stored, io, AppendBatch, EventLog, EventStore, ExpectedVersion, Head, StoreError,
+    UnitOutcome, VerifyReport, VersionConflict,
 };
 use crate::tables::{CLIENT_INDEX, EVENT_IDS, META, OFFSETS, STREAMS};
 use crate::verify::verify_log;
@@ -786,7 +786,9 @@ impl EventStore for RedbStore {
             _ => Err(StoreError::Storage("the log was opened read-only".into())),
         }
     }
+}
 
+impl EventLog for RedbStore {
     fn head(&self) -> Result<Option<Head>, StoreError> {
         if let Handle::Scan { log, .. } = &self.db {
             let mut head = None;

@@ -142,14 +142,10 @@ pub fn decode_stored(position: u64, bytes: &[u8]) -> Result<RecordedEvent, Store
     Ok(record)
 }
 
-/// An append-only, hash-chained event log.
-pub trait EventStore: Send + Sync + 'static {
-    /// Appends several units in ONE durable transaction (group commit).
-    /// Each unit either fully succeeds or fails with a conflict without
-    /// affecting the others. When this returns `Ok`, every stored record is
-    /// durable. On `Err` nothing of the call was stored.
-    fn append(&self, units: Vec<AppendBatch>) -> Result<Vec<UnitOutcome>, StoreError>;
-
+/// An append-only, hash-chained event log, as its readers see it:
+/// request handlers, the audit side and replay hold this handle; only the
+/// writer holds an `EventStore`.
+pub trait EventLog: Send + Sync + 'static {
     /// The last record's position and hash; `None` for an empty log.
     fn head(&self) -> Result<Option<Head>, StoreError>;
 
@@ -189,4 +185,13 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Walks the chain from the first record and reports the first broken link.
     fn verify(&self) -> Result<VerifyReport, StoreError>;
+}
+
+/// The log with its one write operation.
+pub trait EventStore: EventLog {
+    /// Appends several units in ONE durable transaction (group commit).
+    /// Each unit either fully succeeds or fails with a conflict without
+    /// affecting the others. When this returns `Ok`, every stored record is
+    /// durable. On `Err` nothing of the call was stored.
+    fn append(&self, units: Vec<AppendBatch>) -> Result<Vec<UnitOutcome>, StoreError>;
 }

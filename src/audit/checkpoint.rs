@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use authlog_events::{EventStore, StoreError};
+use authlog_events::{EventLog, StoreError};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -127,7 +127,7 @@ pub enum Extension {
 /// Checks that `store` still extends `checkpoint` (hash at its position,
 /// intact chain). Signatures are checked separately (`AuditKey::signed`).
 pub fn check_extends(
-    store: &dyn EventStore,
+    store: &dyn EventLog,
     checkpoint: &Checkpoint,
 ) -> Result<Extension, StoreError> {
     let expected = match checkpoint.hash_bytes() {

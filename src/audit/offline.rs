@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use authlog_events::{EventStore, RedbStore, StoreError};
+use authlog_events::{EventLog, RedbStore, StoreError};
 use thiserror::Error;
 
 use super::checkpoint::{check_extends, AuditKey, Checkpoint, Extension};
@@ -52,7 +52,7 @@ pub enum OfflineError {
 
 /// Opens the log of `data` read-only, beside a server that may be running
 /// (see `RedbStore::open_read_only`); never changes a file.
-pub fn open_log(data: &Path) -> Result<Arc<dyn EventStore>, OfflineError> {
+pub fn open_log(data: &Path) -> Result<Arc<dyn EventLog>, OfflineError> {
     let path = config::log_path(data);
     let records = authlog_events::redb_store::log_path(&path);
     if !records.exists() {

@@ -3,7 +3,7 @@
 //! continue: new events only ever take higher positions.
 //!
 //! The walk picks its source from the filters, most selective first:
-//! * `client_id`: the log's redb `client_index` (`EventStore::read_client`);
+//! * `client_id`: the log's redb `client_index` (`EventLog::read_client`);
 //! * `actor`: the in-memory actor index of the audit projection;
 //! * `stream`: the log's `streams` table, from the stream's last version;
 //! * otherwise the whole log, backwards from the head.
@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use authlog_events::{EventStore, Principal, RecordedEvent, StoreError};
+use authlog_events::{EventLog, Principal, RecordedEvent, StoreError};
 
 use super::filter::AuditFilter;
 use super::AuditError;
@@ -35,7 +35,7 @@ enum Source {
 
 /// A resumable newest-first walk over the events matching a filter.
 pub struct Walker {
-    store: Arc<dyn EventStore>,
+    store: Arc<dyn EventLog>,
     actors: Option<SharedProjections>,
     filter: AuditFilter,
     source: Source,
@@ -61,7 +61,7 @@ impl Walker {
     /// `actors` is the server's projections; without them an actor filter
     /// is refused rather than answered by scanning.
     pub fn new(
-        store: Arc<dyn EventStore>,
+        store: Arc<dyn EventLog>,
         actors: Option<SharedProjections>,
         filter: AuditFilter,
         before: Option<u64>,
@@ -196,7 +196,7 @@ impl Walker {
 }
 
 /// The record at `position`.
-fn read_at(store: &dyn EventStore, position: u64) -> Result<RecordedEvent, StoreError> {
+fn read_at(store: &dyn EventLog, position: u64) -> Result<RecordedEvent, StoreError> {
     store
         .read_all(position, 1)?
         .into_iter()
@@ -209,14 +209,16 @@ fn read_at(store: &dyn EventStore, position: u64) -> Result<RecordedEvent, Store
 mod tests {
     use std::sync::RwLock;
 
-    use authlog_events::{Actor, AppendBatch, Event, NewEvent, Principal, RedbStore, Timestamp};
+    use authlog_events::{
+        Actor, AppendBatch, Event, EventStore, NewEvent, Principal, RedbStore, Timestamp,
+    };
     use authlog_projections::Projections;
     use uuid::Uuid;
 
     use super::*;
 
     /// 700 events over 3 streams, 4 clients (one event in 7 has none) and 5 actors.
-    fn log() -> (tempfile::TempDir, Arc<dyn EventStore>, SharedProjections) {
+    fn log() -> (tempfile::TempDir, Arc<dyn EventLog>, SharedProjections) {
         let dir = tempfile::tempdir().unwrap();
         let store = RedbStore::open(dir.path().join("log.redb")).unwrap();
         let events: Vec<NewEvent> = (0..700u64)

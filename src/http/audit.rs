@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use authlog_events::{EventStore, RecordedEvent};
+use authlog_events::{EventLog, RecordedEvent};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -61,7 +61,7 @@ async fn events(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
     authorize(&req, &state, AUDIT_READ)?;
     let query = AuditQuery::parse(req.query_string())?;
     refuse(&query, true, false)?;
-    let store = state.store.clone();
+    let store = state.log.clone();
     let projections = state.projections.clone();
     let (records, next) = web::block(move || {
         Walker::new(
@@ -176,7 +176,7 @@ async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
     refuse(&query, false, true)?;
     let format = ExportFormat::parse(query.format.as_deref().unwrap_or("ndjson"), false)?;
     let walker = Walker::new(
-        state.store.clone(),
+        state.log.clone(),
         Some(state.projections.clone()),
         query.filter,
         None,
@@ -204,7 +204,7 @@ async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
 /// The state of one live feed.
 struct Feed {
     state: web::Data<AppState>,
-    store: Arc<dyn EventStore>,
+    store: Arc<dyn EventLog>,
     filter: AuditFilter,
     token_id: Uuid,
     /// The next position to read.
@@ -304,7 +304,7 @@ async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
     let mut ticker = tokio::time::interval(POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let feed = Feed {
-        store: state.store.clone(),
+        store: state.log.clone(),
         state: state.clone(),
         filter: query.filter,
         token_id: caller.token.token_id,
@@ -327,7 +327,7 @@ async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
 #[get("/api/audit/verify")]
 async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, AUDIT_READ)?;
-    let store = state.store.clone();
+    let store = state.log.clone();
     let report = web::block(move || store.verify())
         .await?
         .map_err(AuditError::from)?;

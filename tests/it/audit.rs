@@ -711,7 +711,7 @@ fn a_checkpoint_catches_a_rewrite_that_recomputes_the_whole_chain() {
     // A forged checkpoint for the rewritten log has no valid signature.
     let forged_head = {
         let store = authlog_events::RedbStore::open_read_only(data.join("authlog.redb")).unwrap();
-        authlog_events::EventStore::head(&store).unwrap().unwrap()
+        authlog_events::EventLog::head(&store).unwrap().unwrap()
     };
     let forged = json!({
         "position": forged_head.position,
