@@ -10,6 +10,7 @@ use crate::audit::export::ExportFormat;
 use crate::audit::filter::{parse_time, parse_type, AuditFilter};
 use crate::audit::offline;
 use crate::config::{self, Config, RawConfig};
+use crate::error_report::Report;
 
 /// authlog: an OAuth 2.1 authorization server whose append-only,
 /// hash-chained event log is the source of truth.
@@ -190,8 +191,8 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
-fn fail(error: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("authlog: {error}");
+fn fail(error: &(dyn std::error::Error + 'static)) -> ExitCode {
+    eprintln!("authlog: {}", Report(error));
     ExitCode::from(2)
 }
 
@@ -202,7 +203,7 @@ fn verify(args: VerifyArgs) -> ExitCode {
     let store = match offline::open_log(&data) {
         Ok(store) => store,
         Err(e) => {
-            eprintln!("authlog: {e}");
+            eprintln!("authlog: {}", Report(&e));
             return ExitCode::from(2);
         }
     };
@@ -224,7 +225,7 @@ fn verify(args: VerifyArgs) -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("authlog: {e}");
+            eprintln!("authlog: {}", Report(&e));
             return ExitCode::from(2);
         }
     };
@@ -242,7 +243,7 @@ fn verify_checkpoint(data: &std::path::Path, file: &std::path::Path) -> u8 {
     let verdict = match offline::verify_checkpoint(data, file, configured.as_deref()) {
         Ok(verdict) => verdict,
         Err(e) => {
-            eprintln!("authlog: {e}");
+            eprintln!("authlog: {}", Report(&e));
             return 2;
         }
     };
@@ -300,7 +301,7 @@ fn audit(args: AuditArgs) -> ExitCode {
     match run {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("authlog: {e}");
+            eprintln!("authlog: {}", Report(&e));
             ExitCode::from(2)
         }
     }

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod consent;
 pub mod entropy;
+pub mod error_report;
 #[cfg(test)]
 mod faulty_store;
 pub mod http;

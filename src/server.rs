@@ -16,6 +16,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::commands::users::RecordTokenUse;
 use crate::config::Config;
 use crate::entropy::SystemEntropy;
+use crate::error_report::Report;
 use crate::replay::replay;
 use crate::secrets::{KeyError, ServerKey};
 use crate::snapshot::{self, SnapshotError};
@@ -217,7 +218,7 @@ fn start_write_side(
                 );
             }
             Err(SnapshotError::Missing) => {}
-            Err(e) => tracing::warn!(error = %e, "replaying the whole log instead"),
+            Err(e) => tracing::warn!(error = %Report(&e), "replaying the whole log instead"),
         }
         let restored_at = projections.applied_position;
         (restored_at, replay(state.log.as_ref(), &mut projections)?)
@@ -264,7 +265,7 @@ fn save_snapshot(state: &AppState, restored_at: u64) {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "wrote the projection snapshot"
         ),
-        Err(e) => tracing::warn!(error = %e, "could not write the projection snapshot"),
+        Err(e) => tracing::warn!(error = %Report(&e), "could not write the projection snapshot"),
     }
 }
 
@@ -280,7 +281,7 @@ async fn flush_usage(state: &AppState) {
             ctx: crate::commands::EventContext::system(),
         };
         if let Err(e) = writer.submit(command).await {
-            tracing::warn!(error = %e, "could not record token use");
+            tracing::warn!(error = %Report(&e), "could not record token use");
         }
     }
 }

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::clock::Clock;
 use crate::commands::{Access, Command, DomainError, Env};
 use crate::entropy::Entropy;
+use crate::error_report::Report;
 use crate::secrets::ServerKey;
 
 /// Why a write did not happen.
@@ -402,7 +403,7 @@ impl Writer {
         let outcomes = match appended {
             Ok(outcomes) => outcomes,
             Err(error) => {
-                tracing::error!(error = %error, "commit failed; the writer refuses further writes until restart");
+                tracing::error!(error = %Report(&error), "commit failed; the writer refuses further writes until restart");
                 let failure = self.status.fail(Failure::Storage(error));
                 for request in decided {
                     request.answer(Err(WriteError::Unavailable(failure.clone())));

@@ -21,7 +21,7 @@ fn config() -> impl bincode::config::Config {
 }
 
 /// Why stored bytes could not be read as a record.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Error)]
 pub enum CodecError {
     /// Fewer bytes than a version byte plus a hash.
     #[error("record is truncated ({0} bytes)")]
@@ -30,8 +30,8 @@ pub enum CodecError {
     #[error("unknown record format version {0}")]
     UnknownVersion(u8),
     /// The body did not decode.
-    #[error("record body does not decode: {0}")]
-    Body(String),
+    #[error("record body does not decode")]
+    Body(#[source] bincode::error::DecodeError),
     /// The body decoded but did not use every byte before the hash.
     #[error("record body has {0} trailing bytes")]
     TrailingBytes(usize),
@@ -75,7 +75,7 @@ pub fn decode(bytes: &[u8]) -> Result<RecordedEvent, CodecError> {
         FORMAT_V1 => {
             let (mut record, used): (RecordedEvent, usize) =
                 bincode::serde::decode_from_slice(&body[1..], config())
-                    .map_err(|e| CodecError::Body(e.to_string()))?;
+                    .map_err(CodecError::Body)?;
             if used != body.len() - 1 {
                 return Err(CodecError::TrailingBytes(body.len() - 1 - used));
             }

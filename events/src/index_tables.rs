@@ -9,9 +9,9 @@ use crate::log_file::{LogFile, Next};
 use crate::store::{decode_stored, io, Head, StoreError};
 use crate::tables::{CLIENT_INDEX, EVENT_IDS, META, META_HEAD, META_LOG_END, OFFSETS, STREAMS};
 
-/// Maps any redb error into the storage variant, keeping its message.
+/// Maps any redb error into the index variant, keeping it as the source.
 pub fn storage<E: Into<redb::Error>>(e: E) -> StoreError {
-    StoreError::Storage(e.into().to_string())
+    StoreError::Index(e.into())
 }
 
 /// A stream's version as stored in the index (0: no such stream).

@@ -71,7 +71,13 @@ pub struct Head {
 /// Storage failed; the log was not changed by the failed call.
 #[derive(Debug, Error)]
 pub enum StoreError {
-    /// The backend failed (I/O, disk full, lock, ...).
+    /// The record file could not be read or written (I/O, disk full, ...).
+    #[error("the record file could not be read or written")]
+    Io(#[source] std::io::Error),
+    /// The index (redb) failed.
+    #[error("the log's index failed")]
+    Index(#[source] redb::Error),
+    /// The backend cannot do this, or failed for a reason of its own.
     #[error("log storage failed: {0}")]
     Storage(String),
     /// A stored record could not be decoded.
@@ -97,7 +103,7 @@ pub enum StoreError {
 
 /// Maps an I/O error of the record file into the storage variant.
 pub(crate) fn io(e: std::io::Error) -> StoreError {
-    StoreError::Storage(e.to_string())
+    StoreError::Io(e)
 }
 
 /// The first place where the chain does not hold.

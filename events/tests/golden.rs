@@ -119,9 +119,15 @@ fn encoding_today_matches_the_golden_bytes() {
 #[test]
 fn unknown_versions_and_truncation_are_errors_not_panics() {
     let (_, mut bytes) = golden_lines().remove(0);
-    assert_eq!(decode(&bytes[..10]), Err(codec::CodecError::Truncated(10)));
+    assert!(matches!(
+        decode(&bytes[..10]),
+        Err(codec::CodecError::Truncated(10))
+    ));
     bytes[0] = 9;
-    assert_eq!(decode(&bytes), Err(codec::CodecError::UnknownVersion(9)));
+    assert!(matches!(
+        decode(&bytes),
+        Err(codec::CodecError::UnknownVersion(9))
+    ));
     let garbage = vec![1u8; 200];
-    assert!(decode(&garbage).is_err());
+    assert!(matches!(decode(&garbage), Err(codec::CodecError::Body(_))));
 }
