@@ -168,7 +168,7 @@ pub fn commit_entries(
     entries: &[IndexEntry],
     head: &Head,
     end: u64,
-) -> Result<(), String> {
+) -> Result<(), StoreError> {
     let write = || -> Result<(), StoreError> {
         let mut txn = db.begin_write().map_err(storage)?;
         // After a crash, redb loads the allocator state this commit records
@@ -183,5 +183,5 @@ pub fn commit_entries(
         }
         txn.commit().map_err(storage)
     };
-    write().map_err(|e| e.to_string())
+    write()
 }

@@ -33,7 +33,7 @@ use redb::Database;
 
 use crate::envelope::RecordedEvent;
 use crate::index_tables::commit_entries;
-use crate::store::Head;
+use crate::store::{Head, StoreError};
 use crate::FastMap;
 
 /// How long records may wait to be indexed...
@@ -152,7 +152,7 @@ impl Pending {
 struct Control {
     stop: bool,
     /// The first indexing failure; appends refuse once it is set.
-    failure: Option<String>,
+    failure: Option<Arc<StoreError>>,
     /// Acknowledged entries no round has taken yet, in position order.
     queue: Vec<IndexEntry>,
     /// The head and the record file's length after the last queued entry.
@@ -213,7 +213,7 @@ impl Indexer {
     }
 
     /// Why indexing stopped working, if it did.
-    pub fn failure(&self) -> Option<String> {
+    pub fn failure(&self) -> Option<Arc<StoreError>> {
         self.control().failure.clone()
     }
 
@@ -266,7 +266,9 @@ impl Indexer {
         if rounds.is_err() {
             // Appends must not wait for a thread that is gone.
             let mut control = self.control();
-            control.failure = Some("the indexer thread panicked".into());
+            control.failure = Some(Arc::new(StoreError::Storage(
+                "the indexer thread panicked".into(),
+            )));
             self.drained.notify_all();
         }
     }
@@ -299,16 +301,18 @@ impl Indexer {
                     Some(head) if head.position == last.position => {
                         commit_entries(db, &batch, &head, end).map(|()| head.position)
                     }
-                    _ => Err("queued records do not end at the head".into()),
+                    _ => Err(StoreError::Storage(
+                        "queued records do not end at the head".into(),
+                    )),
                 };
                 batch.clear();
                 let mut control = self.control();
                 control.in_flight = 0;
                 match result {
                     Ok(position) => control.indexed = position,
-                    Err(message) => {
-                        tracing::error!(%message, "indexing the log failed; appends are refused until restart");
-                        control.failure = Some(message);
+                    Err(error) => {
+                        tracing::error!(error = ?error, "indexing the log failed; appends are refused until restart");
+                        control.failure = Some(Arc::new(error));
                         self.drained.notify_all();
                         return;
                     }

@@ -353,8 +353,11 @@ impl Writer {
 
     fn append(&self, units: Vec<AppendBatch>) -> Result<Vec<UnitOutcome>, StoreError> {
         let mut state = self.appending.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(failure) = state.broken.clone().or_else(|| self.indexer.failure()) {
-            return Err(StoreError::Storage(failure));
+        if let Some(broken) = &state.broken {
+            return Err(StoreError::Storage(broken.clone()));
+        }
+        if let Some(failure) = self.indexer.failure() {
+            return Err(StoreError::Indexing(failure));
         }
         let (prepared, end) = {
             let pending = self

@@ -77,6 +77,9 @@ pub enum StoreError {
     /// The index (redb) failed.
     #[error("the log's index failed")]
     Index(#[source] redb::Error),
+    /// Indexing failed earlier; appends are refused until a restart.
+    #[error("indexing the log failed")]
+    Indexing(#[source] std::sync::Arc<StoreError>),
     /// The backend cannot do this, or failed for a reason of its own.
     #[error("log storage failed: {0}")]
     Storage(String),
