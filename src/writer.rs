@@ -56,6 +56,10 @@ pub enum Failure {
     /// Deciding one command panicked (a bug); nothing of it was written.
     #[error("deciding the command panicked: {0}")]
     DecidePanicked(String),
+    /// The writer itself panicked outside a decision or a fold; whether
+    /// the batch was written is unknown until a restart replays the log.
+    #[error("the writer panicked: {0}")]
+    WriterPanicked(String),
     /// The writer has stopped (shutdown).
     #[error("the writer has stopped")]
     Stopped,
@@ -339,7 +343,18 @@ impl Writer {
             }
             let taken = waiting.len().min(self.max_batch);
             let batch: Vec<Box<dyn Request>> = waiting.drain(..taken).collect();
-            let deferred = self.commit_batch(batch);
+            // Decide and fold panics are handled inside; any other (in a
+            // store, say) fails the writer. The batch's callers, whose
+            // replies unwind with it, hear that the writer stopped.
+            let deferred = match catch_unwind(AssertUnwindSafe(|| self.commit_batch(batch))) {
+                Ok(deferred) => deferred,
+                Err(panic) => {
+                    let message = panic_message(panic.as_ref());
+                    tracing::error!(%message, "the writer panicked; it refuses further writes until restart");
+                    self.status.fail(Failure::WriterPanicked(message));
+                    Vec::new()
+                }
+            };
             // Deferred commands go first next time, in their original order.
             for request in deferred.into_iter().rev() {
                 waiting.push_front(request);

@@ -35,6 +35,9 @@ pub enum AuditError {
     /// The log could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The read models are unavailable after a failed fold.
+    #[error("the read models are unavailable after a failed fold; restart to replay the log")]
+    Unreadable,
     /// An actor filter without the server's in-memory actor index.
     #[error("filtering by actor needs the server's actor index; use GET /api/audit/events")]
     NoActorIndex,

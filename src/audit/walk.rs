@@ -141,7 +141,7 @@ impl Walker {
                 let positions = match &self.actors {
                     Some(p) => p
                         .read()
-                        .unwrap_or_else(|e| e.into_inner())
+                        .map_err(|_| AuditError::Unreadable)?
                         .audit
                         .actor_positions_before(actor, before, n),
                     None => return Err(AuditError::NoActorIndex),

@@ -25,6 +25,13 @@ fn self_registered(registration_type: RegistrationType) -> bool {
     )
 }
 
+/// 16 random bytes for a version 4 UUID.
+fn random_16(env: &Env) -> [u8; 16] {
+    let mut bytes = [0; 16];
+    bytes.copy_from_slice(&env.bytes()[..16]);
+    bytes
+}
+
 /// A new client, as the caller learns it: the secrets exist only here.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Registered {
@@ -81,8 +88,15 @@ impl Command for RegisterClient {
                 validate_client_id(id)?;
                 id.clone()
             }
-            None => env.id().to_string(),
+            // Random, not time-ordered: an id does not tell when it was made.
+            None => uuid::Builder::from_random_bytes(random_16(env))
+                .into_uuid()
+                .to_string(),
         };
+        if self_registered(self.registration_type) {
+            check_self_registered(&self.metadata)?;
+        }
+        let warnings = client_policy::validate(&self.metadata, self.confirm_high_risk)?;
         if state.registry.is_deleted(&client_id) {
             return Err(DomainError::Conflict(format!(
                 "client id {client_id} belonged to a deleted client and cannot be registered again"
@@ -93,10 +107,6 @@ impl Command for RegisterClient {
                 "client {client_id} already exists"
             )));
         }
-        if self_registered(self.registration_type) {
-            check_self_registered(&self.metadata)?;
-        }
-        let warnings = client_policy::validate(&self.metadata, self.confirm_high_risk)?;
         let confidential =
             self.metadata.token_endpoint_auth_method != TokenEndpointAuthMethod::None;
         let secret = (confidential && self.preset_secret.is_none())
@@ -150,6 +160,9 @@ pub struct UpdateClient {
     pub confirm_high_risk: bool,
     /// `If-Match` version, when given.
     pub expected_version: Option<u64>,
+    /// The client edits itself (RFC 7592): the rules for self-registered
+    /// clients apply. An admin's edit may go beyond them.
+    pub by_client: bool,
     /// Attribution.
     pub ctx: EventContext,
 }
@@ -165,7 +178,7 @@ impl Command for UpdateClient {
         let client = live_client(state, &self.client_id)?;
         expected_version(self.expected_version, client.version)?;
         let metadata = (self.edit)(&client.metadata)?;
-        if self_registered(client.registration_type) {
+        if self.by_client {
             check_self_registered(&metadata)?;
         }
         let warnings = client_policy::validate(&metadata, self.confirm_high_risk)?;

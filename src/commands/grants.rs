@@ -3,9 +3,10 @@
 //! detection, and the device flow (start, approve or deny, redeem).
 
 use authlog_events::{
-    AccessPreset, Digest, Event, GrantType, RevocationReason, RevocationTarget, TokenKind,
+    AccessPreset, Digest, Event, GrantType, RevocationReason, RevocationTarget, Timestamp,
+    TokenKind,
 };
-use authlog_projections::{DeviceState, Projections};
+use authlog_projections::{DeviceRecord, DeviceState, Projections};
 use uuid::Uuid;
 
 use super::issue::{mint_tokens, Grant, Issued};
@@ -465,6 +466,18 @@ pub struct StartDevice {
     pub ctx: EventContext,
 }
 
+/// The answer to a poll of an undecided device authorization (RFC 8628
+/// §3.5): expired, too fast (`slow_down`), or still pending.
+fn undecided(device: &DeviceRecord, now: Timestamp, polled_too_fast: bool) -> GrantError {
+    if now >= device.expires_at {
+        GrantError::ExpiredToken
+    } else if polled_too_fast {
+        GrantError::SlowDown
+    } else {
+        GrantError::AuthorizationPending
+    }
+}
+
 /// A fresh 8-letter user code (about 34 bits).
 fn new_user_code(env: &Env) -> String {
     env.bytes()[..8]
@@ -502,7 +515,7 @@ impl Command for StartDevice {
                     .device_by_user_code(code)
                     .is_none_or(|d| now >= d.expires_at)
             })
-            .ok_or_else(|| DomainError::Conflict("could not allocate a user code".into()))?;
+            .ok_or_else(|| DomainError::TryAgain("could not allocate a user code".into()))?;
         let device_id = env.id();
         let device_code = env.mint(SecretKind::DeviceCode);
         let event = self.ctx.event(
@@ -608,8 +621,11 @@ impl RedeemDevice {
     /// another client's). `too_fast(device_id, interval)` says whether
     /// this poll came sooner than the interval; `ctx` gets the approving
     /// user, if any.
+    /// An undecided code polled too fast is answered `slow_down` here,
+    /// without a trip through the writer.
     pub fn of_code(
         state: &Projections,
+        now: Timestamp,
         digest: &Digest,
         client_id: &str,
         too_fast: impl FnOnce(Uuid, u32) -> bool,
@@ -624,11 +640,15 @@ impl RedeemDevice {
             DeviceState::Approved { user_id, .. } => Some(user_id),
             _ => None,
         };
+        let polled_too_fast = too_fast(device.device_id, device.interval_seconds);
+        if device.state == DeviceState::Pending && polled_too_fast {
+            return Err(undecided(device, now, polled_too_fast).into());
+        }
         Ok(RedeemDevice {
             device_id: device.device_id,
             client_id: client_id.to_owned(),
             approved_by,
-            polled_too_fast: too_fast(device.device_id, device.interval_seconds),
+            polled_too_fast,
             ctx: ctx(approved_by),
         })
     }
@@ -651,11 +671,10 @@ impl Command for RedeemDevice {
         let (user_id, scopes, teams, access) = match &device.state {
             DeviceState::Redeemed => return Err(invalid_grant("the device code was already used")),
             DeviceState::Denied => return Err(GrantError::AccessDenied.into()),
-            _ if now >= device.expires_at => return Err(GrantError::ExpiredToken.into()),
             // slow_down is a variant of authorization_pending (RFC 8628
             // §3.5); a decided code gets its definitive answer whatever the pace.
-            DeviceState::Pending if self.polled_too_fast => return Err(GrantError::SlowDown.into()),
-            DeviceState::Pending => return Err(GrantError::AuthorizationPending.into()),
+            DeviceState::Pending => return Err(undecided(device, now, self.polled_too_fast).into()),
+            _ if now >= device.expires_at => return Err(GrantError::ExpiredToken.into()),
             DeviceState::Approved {
                 user_id,
                 scopes,

@@ -57,6 +57,10 @@ pub enum DomainError {
     /// The client's credentials no longer hold (rotated or deleted meanwhile).
     #[error("client authentication failed")]
     ClientAuthFailed,
+    /// Nothing is wrong with the request, but it cannot be done now
+    /// (a random draw kept colliding); the caller may retry.
+    #[error("{0}")]
+    TryAgain(String),
     /// A grant cannot be exchanged (token endpoint errors).
     #[error(transparent)]
     Grant(#[from] GrantError),

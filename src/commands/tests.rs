@@ -243,18 +243,16 @@ fn grant_error(result: Result<impl std::fmt::Debug, DomainError>) -> GrantError 
 }
 
 #[test]
-fn a_code_redeemed_with_the_wrong_verifier_is_refused_and_appends_nothing() {
+fn a_code_redeemed_with_the_wrong_verifier_is_refused_and_stays_usable() {
     let mut g = Given::new();
     g.client("app", app());
     let user = g.user("alice", vec![Role::Member]);
     let code = issue_code(&mut g, user, &["profile"]);
-    let at = g.position;
     let wrong = "x".repeat(43);
     let refused = g.when(redeem(&g, &code.code, &wrong).unwrap());
     assert!(
         matches!(grant_error(refused), GrantError::InvalidGrant(m) if m.contains("code_verifier"))
     );
-    assert_eq!(g.position, at);
     // The code is still good with the right verifier.
     let (outcome, events) = g.when(redeem(&g, &code.code, VERIFIER).unwrap()).unwrap();
     assert!(matches!(outcome, GrantOutcome::Issued(_)));
@@ -504,6 +502,43 @@ fn a_paused_client_gets_nothing_and_a_deleted_one_is_gone() {
 }
 
 #[test]
+fn a_paused_app_gets_no_code_no_tokens_and_no_device_authorization() {
+    let mut g = Given::new();
+    g.client("app", app());
+    let user = g.user("alice", vec![Role::Member]);
+    let code = issue_code(&mut g, user, &["profile"]);
+    g.when(SetClientStatus {
+        client_id: "app".into(),
+        status: ClientStatus::Paused,
+        ctx: ctx(),
+    })
+    .unwrap();
+    let paused = |r: Result<(), DomainError>| matches!(r, Err(DomainError::ClientPaused(_)));
+    let redeemed = g.when(redeem(&g, &code.code, VERIFIER).unwrap());
+    assert!(paused(redeemed.map(drop)));
+    let issued = g.when(IssueCode {
+        client_id: "app".into(),
+        user_id: user,
+        redirect_uri: String::new(),
+        code_challenge: challenge(VERIFIER),
+        scopes: vec![],
+        resources: vec![],
+        teams: vec![],
+        access: authlog_events::AccessPreset::ReadOnly,
+        remember_consent: false,
+        ctx: ctx(),
+    });
+    assert!(paused(issued.map(drop)));
+    let started = g.when(StartDevice {
+        client_id: "app".into(),
+        scopes: None,
+        resources: vec![],
+        ctx: ctx(),
+    });
+    assert!(paused(started.map(drop)));
+}
+
+#[test]
 fn a_rotated_secret_keeps_the_old_one_working_for_the_grace_period_only() {
     let mut g = Given::new();
     let old = g.client("svc", service()).unwrap();
@@ -542,6 +577,7 @@ fn an_edit_with_a_stale_version_is_refused() {
         }),
         confirm_high_risk: false,
         expected_version,
+        by_client: false,
         ctx: ctx(),
     };
     g.when(rename(Some(1), "first")).unwrap();
@@ -566,14 +602,11 @@ fn a_bulk_delete_deletes_all_or_none_and_names_the_failing_id() {
     let mut g = Given::new();
     g.client("a", service());
     g.client("b", service());
-    let at = g.position;
     let refused = g.when(DeleteClients {
         client_ids: vec!["a".into(), "missing".into(), "b".into()],
         ctx: ctx(),
     });
     assert!(matches!(refused, Err(DomainError::NotFound(m)) if m.contains("missing")));
-    assert_eq!(g.position, at);
-    assert!(g.state.registry.get("a").is_some());
     let (count, events) = g
         .when(DeleteClients {
             client_ids: vec!["a".into(), "b".into()],
@@ -610,8 +643,8 @@ fn self_registered_clients_are_kept_from_api_scopes() {
         .unwrap();
     assert!(registered.registration_access_token.is_some());
     assert!(registered.client_secret.is_none(), "a public client");
-    let widen = g.when(UpdateClient {
-        client_id: registered.client_id,
+    let widen = |by_client| UpdateClient {
+        client_id: registered.client_id.clone(),
         edit: Box::new(|md| {
             let mut md = md.clone();
             md.scopes.push("audit:read".into());
@@ -619,9 +652,22 @@ fn self_registered_clients_are_kept_from_api_scopes() {
         }),
         confirm_high_risk: false,
         expected_version: None,
+        by_client,
+        ctx: ctx(),
+    };
+    let refused = g.when(widen(true));
+    assert!(matches!(refused, Err(DomainError::Invalid { field, .. }) if field == "scope"));
+    // A metadata document cannot claim them either.
+    let mut document = app();
+    document.scopes = vec!["users:write".into()];
+    let upsert = g.when(UpsertDocumentClient {
+        client_id: "https://app.example/client.json".into(),
+        metadata: document,
         ctx: ctx(),
     });
-    assert!(matches!(widen, Err(DomainError::Invalid { field, .. }) if field == "scope"));
+    assert!(matches!(upsert, Err(DomainError::Invalid { field, .. }) if field == "scope"));
+    // An admin may give them to a self-registered client.
+    assert_eq!(g.when(widen(false)).unwrap().1.len(), 1);
     // An admin-registered client may hold them.
     let mut admin = service();
     admin.scopes = vec!["clients:write".into()];
@@ -642,6 +688,7 @@ fn start_device(g: &mut Given) -> DeviceStarted {
 fn poll(g: &mut Given, device_code: &str, too_fast: bool) -> Result<Issued, DomainError> {
     let command = RedeemDevice::of_code(
         &g.state,
+        g.now,
         &g.digest(device_code),
         "app",
         |_, _| too_fast,
@@ -700,16 +747,18 @@ fn the_device_flow_answers_each_state_and_slow_down_only_while_pending() {
     let denied = start_device(&mut g);
     decide_device(&mut g, &denied, user, false);
     assert_eq!(
-        grant_error(poll(&mut g, &denied.device_code, false)),
+        grant_error(poll(&mut g, &denied.device_code, true)),
         GrantError::AccessDenied
     );
 
     let expired = start_device(&mut g);
     g.later(DEVICE_TTL_SECONDS);
-    assert_eq!(
-        grant_error(poll(&mut g, &expired.device_code, false)),
-        GrantError::ExpiredToken
-    );
+    for too_fast in [false, true] {
+        assert_eq!(
+            grant_error(poll(&mut g, &expired.device_code, too_fast)),
+            GrantError::ExpiredToken
+        );
+    }
     assert!(matches!(
         poll(&mut g, "aldc_unknown", false),
         Err(DomainError::Grant(GrantError::InvalidGrant(_)))

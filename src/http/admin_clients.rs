@@ -342,6 +342,7 @@ async fn edit(
             }),
             confirm_high_risk: confirm,
             expected_version,
+            by_client: false,
             ctx: caller.context(),
         })
         .await?;

@@ -286,9 +286,9 @@ async fn edit(
     id: web::Path<String>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let id = user_id(&id)?;
     let (caller, expected_version, input): (_, _, UserInput) =
         super::edit::edit_request(&req, &state, USERS_WRITE, body).await?;
+    let id = user_id(&id)?;
     if let Some(name) = &input.username {
         let current = state.read()?.users.get(&id).map(|u| u.username.clone());
         if current.as_deref() != Some(name.as_str()) {

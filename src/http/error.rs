@@ -187,6 +187,9 @@ fn unavailable_text(failure: &Failure) -> String {
         Failure::DecidePanicked(_) => {
             "the request could not be decided; nothing was written".into()
         }
+        Failure::WriterPanicked(_) => {
+            "the event log is unavailable: the writer failed; restart to replay the log".into()
+        }
         Failure::Stopped => "the event log is unavailable: the writer has stopped".into(),
     }
 }
@@ -222,6 +225,7 @@ impl From<crate::audit::AuditError> for ApiError {
                 ApiError::Unavailable(format!("the event log cannot be read: {s}"))
             }
             AuditError::NoActorIndex => ApiError::BadRequest(e.to_string()),
+            AuditError::Unreadable => ApiError::Unavailable(e.to_string()),
         }
     }
 }
@@ -239,6 +243,7 @@ impl From<DomainError> for ApiError {
             DomainError::Conflict(m) => ApiError::Conflict(m),
             DomainError::PreconditionFailed { .. } => ApiError::PreconditionFailed(e.to_string()),
             DomainError::Invalid { field, message } => ApiError::Validation { field, message },
+            DomainError::TryAgain(m) => ApiError::Unavailable(m),
             DomainError::ClientPaused(_)
             | DomainError::Grant(_)
             | DomainError::ClientAuthFailed => ApiError::Conflict(e.to_string()),
@@ -467,6 +472,7 @@ impl From<DomainError> for OAuthError {
                 OAuthError::invalid_client("client authentication failed")
             }
             DomainError::Grant(g) => g.into(),
+            DomainError::TryAgain(m) => OAuthError::unavailable(m),
             other => OAuthError::invalid_request(other.to_string()),
         }
     }

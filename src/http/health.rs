@@ -69,8 +69,8 @@ mod tests {
         }]))
     }
 
-    /// `Projections::apply`, except that it panics half-way through a
-    /// batch on the event about client "boom".
+    /// `Projections::apply`, except that it panics right after folding
+    /// the event about client "boom".
     fn fold(state: &mut Projections, event: &RecordedEvent) -> bool {
         let applied = state.apply(event);
         if event.client_id.as_deref() == Some("boom") {
@@ -155,7 +155,7 @@ mod tests {
         assert_eq!(body["error"], "temporarily_unavailable");
         let later = writer.submit(resumed("later", 3)).await;
         assert!(
-            matches!(later, Err(WriteError::Unavailable(_))),
+            matches!(&later, Err(WriteError::Unavailable(f)) if matches!(**f, Failure::FoldPanicked(_))),
             "{later:?}"
         );
 

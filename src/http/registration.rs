@@ -287,6 +287,7 @@ async fn update(
             edit: Box::new(move |current| Ok(merge_client_owned(current, &metadata))),
             confirm_high_risk: false,
             expected_version: None,
+            by_client: true,
             ctx: facts.context(Principal::Client(client.client_id.clone()), None),
         })
         .await

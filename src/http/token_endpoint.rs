@@ -16,7 +16,7 @@ use super::form::OAuthForm;
 use crate::client_policy::{parse_grant_type, parse_scope};
 use crate::commands::grants::{GrantOutcome, RedeemCode, RedeemDevice, RefreshTokens};
 use crate::commands::issue::Issued;
-use crate::commands::rules::{grant_allowed, not_paused};
+use crate::commands::rules::{client_scopes, grant_allowed, not_paused};
 use crate::commands::tokens::IssueClientToken;
 use crate::commands::GrantError;
 use crate::state::AppState;
@@ -100,18 +100,19 @@ async fn token(
     let facts = RequestFacts::of(&req);
     let client_id = client.client_id.clone();
     let as_user = |user| facts.context(Principal::User(user), Some(client_id.clone()));
-    let writer = writer(&state)?;
     let digest = |name| form.require(name).map(|value| state.key.digest(value));
     match grant {
         GrantType::ClientCredentials => {
+            let scopes = requested_scopes(&form)?;
+            client_scopes(scopes.as_deref(), client)?;
             let command = IssueClientToken {
                 client_id: client_id.clone(),
                 secret_digest: auth.secret_digest,
-                scopes: requested_scopes(&form)?,
+                scopes,
                 audience: resources(&form)?,
                 ctx: facts.context(Principal::Client(client_id.clone()), None),
             };
-            Ok(respond(&writer.submit(command).await?))
+            Ok(respond(&writer(&state)?.submit(command).await?))
         }
         GrantType::AuthorizationCode => {
             let verifier = form
@@ -126,7 +127,7 @@ async fn token(
                 resources(&form)?,
                 as_user,
             )?;
-            let outcome = writer.submit(command).await?;
+            let outcome = writer(&state)?.submit(command).await?;
             respond_grant(
                 &outcome,
                 "the code was already used; the tokens issued from it are revoked",
@@ -142,7 +143,7 @@ async fn token(
                 resources(&form)?,
                 as_user,
             )?;
-            let outcome = writer.submit(command).await?;
+            let outcome = writer(&state)?.submit(command).await?;
             respond_grant(
                 &outcome,
                 "the refresh token was already used; its grant is revoked",
@@ -152,6 +153,7 @@ async fn token(
             let now = state.clock.now();
             let command = RedeemDevice::of_code(
                 &*state.read()?,
+                now,
                 &digest("device_code")?,
                 &client_id,
                 |device, interval| !state.device_polls.poll(device, now, interval),
@@ -160,7 +162,7 @@ async fn token(
                     None => facts.context(Principal::Client(client_id.clone()), None),
                 },
             )?;
-            Ok(respond(&writer.submit(command).await?))
+            Ok(respond(&writer(&state)?.submit(command).await?))
         }
     }
 }

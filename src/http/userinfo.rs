@@ -7,17 +7,21 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::bearer::authenticate;
-use super::error::OAuthError;
+use super::error::{ApiError, OAuthError};
 use crate::state::AppState;
 
 async fn userinfo(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let Ok(caller) = authenticate(&req, &state) else {
-        return Err(OAuthError::invalid_token(
-            "the access token is invalid, expired or revoked",
-        ));
+    let caller = match authenticate(&req, &state) {
+        Ok(caller) => caller,
+        Err(ApiError::Unavailable(reason)) => return Err(OAuthError::unavailable(reason)),
+        Err(_) => {
+            return Err(OAuthError::invalid_token(
+                "the access token is invalid, expired or revoked",
+            ))
+        }
     };
     let Some(user) = caller.user else {
         return Err(OAuthError::invalid_token(

@@ -198,6 +198,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     }),
                     confirm_high_risk: true,
                     expected_version: None,
+                    by_client: false,
                     ctx: ctx(),
                 })
                 .map(drop),

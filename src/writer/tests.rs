@@ -252,6 +252,51 @@ fn a_rejected_command_appends_nothing_and_others_in_its_batch_proceed() {
     assert_eq!(ok[0].position, 1);
 }
 
+#[test]
+fn a_panicking_decision_refuses_only_its_own_command() {
+    struct Panics;
+    impl crate::commands::Command for Panics {
+        type Outcome = ();
+        fn access(&self) -> Access {
+            Access::default()
+        }
+        fn decide(&self, _: &Projections, _: &Env) -> Result<Decided<()>, DomainError> {
+            panic!("injected decide failure")
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(redb_at(dir.path()), 16);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (panicked, committed) = rt.block_on(async {
+        // Queued together they usually share a batch; either way the
+        // panic must refuse only its own command.
+        let refused = h.writer.submit(Panics);
+        let appended = h
+            .writer
+            .submit(RawAppend(AppendBatch::new(vec![event("a")])));
+        tokio::join!(refused, appended)
+    });
+    assert!(
+        matches!(&panicked, Err(WriteError::Unavailable(f)) if matches!(**f, Failure::DecidePanicked(_))),
+        "{panicked:?}"
+    );
+    committed.unwrap();
+    assert!(
+        h.writer.status().failure().is_none(),
+        "the writer stays healthy"
+    );
+    assert!(h.projections.read().is_ok(), "nothing was poisoned");
+    let next = h
+        .writer
+        .submit_blocking(RawAppend(AppendBatch::new(vec![event("a")])))
+        .unwrap()
+        .1;
+    assert_eq!(next[0].position, 2);
+    h.stop();
+}
+
 const CHILD_ENV: &str = "AUTHLOG_CRASH_CHILD_DIR";
 
 /// The child side of the crash test: appends under load forever, printing
