@@ -176,8 +176,9 @@ fn challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-fn issue_code(g: &mut Given, user: Uuid, scopes: &[&str]) -> IssuedCode {
-    g.when(IssueCode {
+/// The code `user` asks `app` for, with PKCE and `scopes`.
+fn code_request(user: Uuid, scopes: &[&str]) -> IssueCode {
+    IssueCode {
         client_id: "app".into(),
         user_id: user,
         redirect_uri: "https://app.example/cb".into(),
@@ -188,9 +189,11 @@ fn issue_code(g: &mut Given, user: Uuid, scopes: &[&str]) -> IssuedCode {
         access: authlog_events::AccessPreset::ReadOnly,
         remember_consent: false,
         ctx: ctx(),
-    })
-    .unwrap()
-    .0
+    }
+}
+
+fn issue_code(g: &mut Given, user: Uuid, scopes: &[&str]) -> IssuedCode {
+    g.when(code_request(user, scopes)).unwrap().0
 }
 
 fn redeem(g: &Given, code: &str, verifier: &str) -> Result<RedeemCode, DomainError> {
@@ -408,18 +411,7 @@ fn a_disabled_user_loses_every_token_and_cannot_refresh() {
         grant_error(g.when(command)),
         GrantError::InvalidGrant(_)
     ));
-    let code = g.when(IssueCode {
-        client_id: "app".into(),
-        user_id: user,
-        redirect_uri: String::new(),
-        code_challenge: challenge(VERIFIER),
-        scopes: vec![],
-        resources: vec![],
-        teams: vec![],
-        access: authlog_events::AccessPreset::ReadOnly,
-        remember_consent: false,
-        ctx: ctx(),
-    });
+    let code = g.when(code_request(user, &[]));
     assert!(matches!(grant_error(code), GrantError::InvalidGrant(_)));
 }
 
@@ -516,18 +508,7 @@ fn a_paused_app_gets_no_code_no_tokens_and_no_device_authorization() {
     let paused = |r: Result<(), DomainError>| matches!(r, Err(DomainError::ClientPaused(_)));
     let redeemed = g.when(redeem(&g, &code.code, VERIFIER).unwrap());
     assert!(paused(redeemed.map(drop)));
-    let issued = g.when(IssueCode {
-        client_id: "app".into(),
-        user_id: user,
-        redirect_uri: String::new(),
-        code_challenge: challenge(VERIFIER),
-        scopes: vec![],
-        resources: vec![],
-        teams: vec![],
-        access: authlog_events::AccessPreset::ReadOnly,
-        remember_consent: false,
-        ctx: ctx(),
-    });
+    let issued = g.when(code_request(user, &[]));
     assert!(paused(issued.map(drop)));
     let started = g.when(StartDevice {
         client_id: "app".into(),
