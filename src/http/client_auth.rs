@@ -6,7 +6,7 @@
 
 use actix_web::http::header;
 use actix_web::HttpRequest;
-use authlog_events::{AuthFailure, Digest, Principal, TokenEndpointAuthMethod};
+use authlog_events::{AuthFailure, Digest, Principal, Timestamp, TokenEndpointAuthMethod};
 use authlog_projections::{ClientRecord, Projections};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -112,21 +112,15 @@ pub struct Authenticated {
     pub secret_digest: Digest,
 }
 
-/// Checks the credentials against the registry at the state's `now`;
-/// `Err` says why, for the audit trail (the caller only ever sees the same
-/// `invalid_client`).
+/// Checks the credentials (`presented`: the digest of the secret sent,
+/// zeros for none) against the registry at `now`; `Err` says why, for the
+/// audit trail (the caller only ever sees the same `invalid_client`).
 fn check(
-    state: &AppState,
     projections: &Projections,
     creds: &Credentials,
+    presented: Digest,
+    now: Timestamp,
 ) -> Result<Authenticated, AuthFailure> {
-    let now = state.clock.now();
-    // Digest even when the client is unknown, so both paths cost the same.
-    let presented = creds
-        .secret
-        .as_deref()
-        .map(|s| state.key.digest(s))
-        .unwrap_or(Digest([0; 32]));
     let Some(client) = projections.registry.get_shared(&creds.client_id) else {
         return Err(AuthFailure::UnknownPrincipal);
     };
@@ -173,30 +167,49 @@ pub async fn authenticate(
     {
         return Err(OAuthError::throttled(wait));
     }
-    let checked = check(state, &*state.read()?, creds);
+    // Digest even when the client is unknown, so both paths cost the same.
+    let presented = creds
+        .secret
+        .as_deref()
+        .map(|s| state.key.digest(s))
+        .unwrap_or(Digest([0; 32]));
+    let checked = check(&*state.read()?, creds, presented, now);
     let reason = match checked {
         Ok(authenticated) => return Ok(authenticated),
         Err(reason) => reason,
     };
     throttle.fail(&client_key, now);
     throttle.fail(&ip_key, now);
-    if let Some(writer) = state.ready_writer() {
-        let client_id: String = creds.client_id.chars().take(256).collect();
-        let _ = writer
-            .submit(RecordClientAuthFailure {
-                client_id: client_id.clone(),
-                reason,
-                ctx: facts.context(Principal::Anonymous, None),
-            })
-            .await;
-    }
+    record_failure(state, creds, reason, facts).await;
     Err(OAuthError::invalid_client("client authentication failed"))
 }
 
-/// Everything an OAuth endpoint does to know its caller: find the
-/// credentials, register a metadata-document client when `client_id` is a
-/// URL, authenticate (throttled and recorded), and mark the request for the
-/// client's CORS origins.
+/// Submits `RecordClientAuthFailure` (the client id bounded to 256
+/// characters). The caller's answer does not depend on it being written.
+async fn record_failure(
+    state: &AppState,
+    creds: &Credentials,
+    reason: AuthFailure,
+    facts: &RequestFacts,
+) {
+    let Some(writer) = state.ready_writer() else {
+        return;
+    };
+    let command = RecordClientAuthFailure {
+        client_id: creds.client_id.chars().take(256).collect(),
+        reason,
+        ctx: facts.context(Principal::Anonymous, None),
+    };
+    if let Err(e) = writer.submit(command).await {
+        tracing::warn!(error = %crate::error_report::Report(&e), "could not record a failed client authentication");
+    }
+}
+
+/// Everything an OAuth endpoint does to know its caller, in order: find
+/// the credentials; when `client_id` is a URL, fetch its document and
+/// submit `UpsertDocumentClient` (`document_client::ensure`); check them
+/// (throttled; a failure submits `RecordClientAuthFailure`); mark the
+/// request for the client's CORS origins.
 pub async fn authenticate_request(
     req: &HttpRequest,
     state: &AppState,

@@ -115,12 +115,13 @@ async fn token(
             Ok(respond(&writer(&state)?.submit(command).await?))
         }
         GrantType::AuthorizationCode => {
+            let code = digest("code")?;
             let verifier = form
                 .get("code_verifier")
                 .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
             let command = RedeemCode::of_code(
                 &*state.read()?,
-                &digest("code")?,
+                &code,
                 &client_id,
                 form.get("redirect_uri").map(str::to_owned),
                 verifier.to_owned(),
@@ -134,10 +135,11 @@ async fn token(
             )
         }
         GrantType::RefreshToken => {
+            let token = digest("refresh_token")?;
             let scopes = requested_scopes(&form)?;
             let command = RefreshTokens::of_token(
                 &*state.read()?,
-                &digest("refresh_token")?,
+                &token,
                 &client_id,
                 scopes,
                 resources(&form)?,
