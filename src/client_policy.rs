@@ -63,6 +63,22 @@ pub const HIGH_RISK_ACCESS_TTL: u32 = 3_600;
 
 const DAY: u32 = 86_400;
 
+/// Every grant type authlog supports, in the order it lists them.
+pub const GRANT_TYPES: [GrantType; 4] = [
+    GrantType::AuthorizationCode,
+    GrantType::RefreshToken,
+    GrantType::ClientCredentials,
+    GrantType::DeviceCode,
+];
+
+/// Every way a client can come to be registered.
+const REGISTRATION_TYPES: [RegistrationType; 4] = [
+    RegistrationType::Dynamic,
+    RegistrationType::Cimd,
+    RegistrationType::Preregistered,
+    RegistrationType::Default,
+];
+
 /// Names and parses grant types.
 pub fn grant_type_name(g: GrantType) -> &'static str {
     match g {
@@ -75,14 +91,7 @@ pub fn grant_type_name(g: GrantType) -> &'static str {
 
 /// Parses an RFC 7591 grant type name.
 pub fn parse_grant_type(s: &str) -> Option<GrantType> {
-    [
-        GrantType::AuthorizationCode,
-        GrantType::RefreshToken,
-        GrantType::ClientCredentials,
-        GrantType::DeviceCode,
-    ]
-    .into_iter()
-    .find(|g| grant_type_name(*g) == s)
+    GRANT_TYPES.into_iter().find(|g| grant_type_name(*g) == s)
 }
 
 /// `dynamic`, `cimd`, `preregistered`, `default`.
@@ -97,14 +106,9 @@ pub fn registration_type_name(r: RegistrationType) -> &'static str {
 
 /// Parses a registration type name.
 pub fn parse_registration_type(s: &str) -> Option<RegistrationType> {
-    [
-        RegistrationType::Dynamic,
-        RegistrationType::Cimd,
-        RegistrationType::Preregistered,
-        RegistrationType::Default,
-    ]
-    .into_iter()
-    .find(|r| registration_type_name(*r) == s)
+    REGISTRATION_TYPES
+        .into_iter()
+        .find(|r| registration_type_name(*r) == s)
 }
 
 /// RFC 7591 auth method name.

@@ -8,7 +8,9 @@ use authlog_events::{
 };
 use authlog_projections::{ClientStatus, Projections};
 
-use super::rules::{expected_version, live_client};
+use super::rules::{
+    expected_version, keeps_a_way_in, live_client, metadata_admits, not_the_callers_client,
+};
 use super::{
     client_stream, client_tokens_resource, Access, Command, Decided, DomainError, Env, EventContext,
 };
@@ -195,6 +197,9 @@ impl Command for UpdateClient {
         if metadata == client.metadata && self.confirm_high_risk == client.confirm_high_risk {
             return Ok(Decided::nothing(warnings));
         }
+        if !metadata_admits(&metadata) {
+            keeps_a_way_in(state, &[&self.client_id], None)?;
+        }
         let stream = client_stream(&self.client_id);
         let event = self.ctx.event(
             env,
@@ -280,6 +285,10 @@ impl Command for SetClientStatus {
         if client.status == self.status {
             return Ok(Decided::nothing(()));
         }
+        if self.status == ClientStatus::Paused {
+            not_the_callers_client(&self.ctx, &self.client_id, "pause")?;
+            keeps_a_way_in(state, &[&self.client_id], None)?;
+        }
         let payload = match self.status {
             ClientStatus::Paused => Event::ClientPaused {
                 client_id: self.client_id.clone(),
@@ -323,6 +332,10 @@ impl Command for DeleteClients {
     fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<usize>, DomainError> {
         let mut events = Vec::with_capacity(self.client_ids.len());
         for id in &self.client_ids {
+            not_the_callers_client(&self.ctx, id, "delete")?;
+        }
+        let ids: Vec<&str> = self.client_ids.iter().map(String::as_str).collect();
+        for id in &self.client_ids {
             if state.registry.is_deleted(id) {
                 return Err(DomainError::Conflict(format!(
                     "client {id} is already deleted"
@@ -340,6 +353,7 @@ impl Command for DeleteClients {
                 },
             ));
         }
+        keeps_a_way_in(state, &ids, None)?;
         let count = events.len();
         Ok(Decided::events(events, count))
     }

@@ -3,8 +3,8 @@
 //! detection, and the device flow (start, approve or deny, redeem).
 
 use authlog_events::{
-    AccessPreset, Digest, Event, GrantType, RevocationReason, RevocationTarget, Timestamp,
-    TokenKind,
+    AccessPreset, Actor, Digest, Event, GrantType, Principal, RevocationReason, RevocationTarget,
+    Timestamp, TokenKind,
 };
 use authlog_projections::{DeviceRecord, DeviceState, Projections};
 use uuid::Uuid;
@@ -60,9 +60,12 @@ fn user_grant_access(client_id: &str, user_id: Option<&Uuid>, family: &Uuid) -> 
     }
 }
 
-/// A code or retired refresh token was presented again: one event revokes
-/// the whole grant family, and it is the command's only outcome (no
-/// tokens).
+/// A code or retired refresh token was presented again, by the client it
+/// was issued to and with its proof (PKCE verifier, client credentials):
+/// one event revokes the whole grant family, and it is the command's only
+/// outcome (no tokens). The event's actor is the client, the one thing the
+/// request proved; the user proved nothing. A family with no active token
+/// left appends nothing, so replays cannot grow the log.
 fn revoke_reused_family(
     env: &Env,
     ctx: &EventContext,
@@ -72,7 +75,18 @@ fn revoke_reused_family(
 ) -> Decided<GrantOutcome> {
     let tokens_revoked = state.tokens.active_in_family(&family, env.now());
     let outcome = GrantOutcome::ReuseDetected { tokens_revoked };
-    let event = ctx.event(
+    if tokens_revoked == 0 {
+        return Decided::nothing(outcome);
+    }
+    let proven = EventContext {
+        actor: Actor {
+            principal: Principal::Client(client_id.to_owned()),
+            via_client: None,
+            ..ctx.actor.clone()
+        },
+        correlation_id: ctx.correlation_id.clone(),
+    };
+    let event = proven.event(
         env,
         grant_stream(&family),
         client_id,
@@ -247,15 +261,10 @@ impl Command for RedeemCode {
         if code.client_id != self.client_id {
             return Err(invalid_grant("the code was issued to another client"));
         }
-        if code.redeemed {
-            return Ok(revoke_reused_family(
-                env,
-                &self.ctx,
-                state,
-                &self.client_id,
-                code.code_id,
-            ));
-        }
+        // A replay may revoke only once it proves what a redemption must
+        // (RFC 9700 §4.2.4: the code is bound to the client and its PKCE
+        // verifier): someone who merely saw a used code cannot end the
+        // user's session with it.
         if now >= code.expires_at {
             return Err(invalid_grant("the code has expired"));
         }
@@ -272,6 +281,15 @@ impl Command for RedeemCode {
         if !pkce_s256_matches(&self.code_verifier, &code.code_challenge) {
             return Err(invalid_grant(
                 "code_verifier does not match the code_challenge",
+            ));
+        }
+        if code.redeemed {
+            return Ok(revoke_reused_family(
+                env,
+                &self.ctx,
+                state,
+                &self.client_id,
+                code.code_id,
             ));
         }
         let client = active_client(state, &self.client_id)?;

@@ -2,7 +2,7 @@
 //! early answer, a handler) checks: one function each, so a rule has one
 //! wording and one test.
 
-use authlog_events::{GrantType, TokenEndpointAuthMethod};
+use authlog_events::{ClientMetadata, GrantType, Principal, Role, TokenEndpointAuthMethod};
 use authlog_projections::{ClientRecord, ClientStatus, Projections, UserRecord};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -10,8 +10,9 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::{DomainError, GrantError};
+use super::{DomainError, EventContext, GrantError};
 use crate::client_policy::grant_type_name;
+use crate::scopes::CLIENTS_WRITE;
 
 /// A live (registered, not deleted) client.
 pub fn live_client<'a>(
@@ -141,6 +142,75 @@ pub fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
     let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let equal: bool = computed.as_bytes().ct_eq(challenge.as_bytes()).into();
     well_formed && equal
+}
+
+/// Whether a client lets someone administer authlog on its own: active,
+/// with the client_credentials grant and the `clients:write` scope.
+fn admits(client: &ClientRecord) -> bool {
+    client.status == ClientStatus::Active && metadata_admits(&client.metadata)
+}
+
+/// Whether metadata holds what `admits` asks of a client's definition.
+pub fn metadata_admits(md: &ClientMetadata) -> bool {
+    md.grant_types.contains(&GrantType::ClientCredentials)
+        && md.scopes.iter().any(|s| s == CLIENTS_WRITE)
+}
+
+/// Whether a user can administer authlog: enabled, with the admin role.
+fn administers(user: &UserRecord) -> bool {
+    !user.disabled && user.roles.contains(&Role::Admin)
+}
+
+/// Refuses a change after which nobody could administer authlog: no
+/// enabled admin user and no client that `admits` would remain once
+/// `clients` and `user` stop counting. A change that removes no way in is
+/// always fine, so a log without any (tests) is never stuck.
+pub fn keeps_a_way_in(
+    state: &Projections,
+    clients: &[&str],
+    user: Option<&Uuid>,
+) -> Result<(), DomainError> {
+    let removes = clients
+        .iter()
+        .any(|id| state.registry.get(id).is_some_and(admits))
+        || user.is_some_and(|u| state.users.get(u).is_some_and(administers));
+    if !removes {
+        return Ok(());
+    }
+    let other_client = state
+        .registry
+        .iter_from(None)
+        .any(|c| admits(c) && !clients.contains(&c.client_id.as_str()));
+    let other_user = state
+        .users
+        .all()
+        .into_iter()
+        .any(|u| administers(u) && Some(&u.user_id) != user);
+    if other_client || other_user {
+        return Ok(());
+    }
+    Err(DomainError::Conflict(
+        "this would leave no way to administer authlog: no other enabled admin user and no \
+         other active client with client_credentials and clients:write"
+            .into(),
+    ))
+}
+
+/// A client may not pause or delete itself with its own token (nor a user
+/// through a token of that client): the caller would cut off its own access.
+pub fn not_the_callers_client(
+    ctx: &EventContext,
+    client_id: &str,
+    what: &str,
+) -> Result<(), DomainError> {
+    let own = ctx.actor.principal == Principal::Client(client_id.to_owned())
+        || ctx.actor.via_client.as_deref() == Some(client_id);
+    if own {
+        return Err(DomainError::Conflict(format!(
+            "client {client_id} cannot {what} itself: the token making this request belongs to it"
+        )));
+    }
+    Ok(())
 }
 
 /// An `If-Match` version, when given, must be the stream's current one.

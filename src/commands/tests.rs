@@ -33,6 +33,8 @@ struct Given {
     now: Timestamp,
     entropy: SequentialEntropy,
     key: ServerKey,
+    /// The envelopes of the last accepted command's events.
+    last: Vec<NewEvent>,
 }
 
 /// What a decided command left: its outcome and the events it appended.
@@ -47,6 +49,7 @@ impl Given {
             now: Timestamp(1_700_000_000_000_000),
             entropy: SequentialEntropy::default(),
             key: ServerKey::from_bytes([3; 32]),
+            last: Vec::new(),
         }
     }
 
@@ -73,6 +76,7 @@ impl Given {
         }
         let events = decided.unit.events;
         self.commit(&events);
+        self.last.clone_from(&events);
         Ok((
             decided.outcome,
             events.into_iter().map(|e| e.payload).collect(),
@@ -263,7 +267,7 @@ fn a_code_redeemed_with_the_wrong_verifier_is_refused_and_stays_usable() {
 }
 
 #[test]
-fn a_code_presented_again_revokes_every_token_it_produced() {
+fn a_code_presented_again_with_its_proof_revokes_every_token_it_produced_once() {
     let mut g = Given::new();
     g.client("app", app());
     let user = g.user("alice", vec![Role::Member]);
@@ -274,13 +278,23 @@ fn a_code_presented_again_revokes_every_token_it_produced() {
     };
     let refresh_token = issued.refresh_token.clone().unwrap();
     assert!(active(&g, &issued.access_token) && active(&g, &refresh_token));
+    // Someone who saw the used code but lacks the verifier revokes nothing.
+    let wrong = g.when(redeem(&g, &code.code, &"y".repeat(43)).unwrap());
+    assert!(matches!(grant_error(wrong), GrantError::InvalidGrant(_)));
+    assert!(active(&g, &issued.access_token) && active(&g, &refresh_token));
     let (outcome, events) = g.when(redeem(&g, &code.code, VERIFIER).unwrap()).unwrap();
     assert_eq!(outcome, GrantOutcome::ReuseDetected { tokens_revoked: 2 });
     assert!(matches!(
         &events[..],
         [Event::TokenRevoked { target: RevocationTarget::Family(f), reason: RevocationReason::ReuseDetected, tokens_revoked: 2, .. }] if *f == code.code_id
     ));
+    // The replay proved the client, not the user.
+    assert_eq!(g.last[0].actor.principal, Principal::Client("app".into()));
     assert!(!active(&g, &issued.access_token) && !active(&g, &refresh_token));
+    // Further replays change nothing and append nothing.
+    let (outcome, events) = g.when(redeem(&g, &code.code, VERIFIER).unwrap()).unwrap();
+    assert_eq!(outcome, GrantOutcome::ReuseDetected { tokens_revoked: 0 });
+    assert!(events.is_empty());
 }
 
 #[test]
@@ -337,6 +351,10 @@ fn refresh_rotates_and_a_retired_refresh_token_revokes_the_family() {
     assert!(
         !active(&g, &new) && !active(&g, &second.access_token) && !active(&g, &first.access_token)
     );
+    assert_eq!(g.last[0].actor.principal, Principal::Client("app".into()));
+    // Once the family is revoked, replays append nothing.
+    let (_, events) = g.when(refresh(&g, &old, None).unwrap()).unwrap();
+    assert!(events.is_empty());
 }
 
 #[test]
@@ -370,6 +388,8 @@ fn api_scopes_follow_the_users_role_at_each_refresh() {
         first.scopes,
         vec!["profile".to_owned(), "clients:read".to_owned()]
     );
+    // Another admin remains, so alice may be demoted.
+    g.user("root", vec![Role::Admin]);
     g.when(UpdateUser {
         user_id: user,
         edit: Box::new(|p| {
@@ -755,4 +775,100 @@ fn decisions_are_deterministic_given_the_same_sources() {
         (secret, issued)
     };
     assert_eq!(run(), run());
+}
+
+fn acting_as_client(id: &str) -> EventContext {
+    let mut ctx = ctx();
+    ctx.actor.principal = Principal::Client(id.into());
+    ctx
+}
+
+/// A client that administers authlog on its own (client_credentials, `clients:write`).
+fn admin_api() -> ClientMetadata {
+    let mut md = service();
+    md.scopes = vec!["clients:write".into()];
+    md
+}
+
+#[test]
+fn a_client_cannot_pause_or_delete_itself_with_its_own_token() {
+    let mut g = Given::new();
+    g.client("admin-api", admin_api());
+    g.user("root", vec![Role::Admin]);
+    let pause = g.when(SetClientStatus {
+        client_id: "admin-api".into(),
+        status: ClientStatus::Paused,
+        ctx: acting_as_client("admin-api"),
+    });
+    assert!(matches!(pause, Err(DomainError::Conflict(m)) if m.contains("itself")));
+    g.client("other", service());
+    let delete = g.when(DeleteClients {
+        client_ids: vec!["other".into(), "admin-api".into()],
+        ctx: acting_as_client("admin-api"),
+    });
+    assert!(matches!(delete, Err(DomainError::Conflict(m)) if m.contains("itself")));
+    assert!(g.state.registry.get("other").is_some(), "all or nothing");
+    // Another caller may (an admin user remains).
+    g.when(SetClientStatus {
+        client_id: "admin-api".into(),
+        status: ClientStatus::Paused,
+        ctx: ctx(),
+    })
+    .unwrap();
+}
+
+#[test]
+fn the_last_way_to_administer_authlog_cannot_be_removed() {
+    let mut g = Given::new();
+    let root = g.user("root", vec![Role::Admin]);
+    let disable = |user_id| DisableUser {
+        user_id,
+        ctx: ctx(),
+    };
+    let demote = |user_id| UpdateUser {
+        user_id,
+        edit: Box::new(|p| {
+            let mut p = p.clone();
+            p.roles = vec![Role::Member];
+            Ok(p)
+        }),
+        expected_version: None,
+        ctx: ctx(),
+    };
+    assert!(matches!(g.when(disable(root)), Err(DomainError::Conflict(m)) if m.contains("no way")));
+    assert!(matches!(
+        g.when(demote(root)),
+        Err(DomainError::Conflict(_))
+    ));
+    // With an admitting client the last admin user may go; then the client
+    // is the last way in and may not be paused, deleted or narrowed.
+    g.client("admin-api", admin_api());
+    g.when(disable(root)).unwrap();
+    let pause = g.when(SetClientStatus {
+        client_id: "admin-api".into(),
+        status: ClientStatus::Paused,
+        ctx: ctx(),
+    });
+    assert!(matches!(pause, Err(DomainError::Conflict(_))));
+    let delete = g.when(DeleteClients {
+        client_ids: vec!["admin-api".into()],
+        ctx: ctx(),
+    });
+    assert!(matches!(delete, Err(DomainError::Conflict(_))));
+    let narrow = g.when(UpdateClient {
+        client_id: "admin-api".into(),
+        edit: Box::new(|md| {
+            let mut md = md.clone();
+            md.scopes = vec!["clients:read".into()];
+            Ok(md)
+        }),
+        confirm_high_risk: false,
+        expected_version: None,
+        by_client: false,
+        ctx: ctx(),
+    });
+    assert!(matches!(narrow, Err(DomainError::Conflict(_))));
+    // A change that removes no way in is never held up.
+    let member = g.user("bob", vec![Role::Member]);
+    g.when(disable(member)).unwrap();
 }

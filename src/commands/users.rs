@@ -5,7 +5,7 @@ use authlog_events::{AppendBatch, AuthFailure, Event, ExpectedVersion, Role, Tim
 use authlog_projections::{users::username_key, Projections, UserRecord};
 use uuid::Uuid;
 
-use super::rules::expected_version;
+use super::rules::{expected_version, keeps_a_way_in};
 use super::{user_stream, Access, Command, Decided, DomainError, Env, EventContext};
 
 fn live<'a>(state: &'a Projections, id: &Uuid) -> Result<&'a UserRecord, DomainError> {
@@ -123,6 +123,9 @@ impl Command for UpdateUser {
         if next == current {
             return Ok(Decided::nothing(()));
         }
+        if !next.roles.contains(&Role::Admin) {
+            keeps_a_way_in(state, &[], Some(&self.user_id))?;
+        }
         let stream = user_stream(&self.user_id);
         let event = self.ctx.event_for(
             env,
@@ -164,6 +167,7 @@ impl Command for DisableUser {
         if user.disabled {
             return Ok(Decided::nothing(()));
         }
+        keeps_a_way_in(state, &[], Some(&self.user_id))?;
         let count = state
             .tokens
             .active_for_subject(&self.user_id, env.now())

@@ -4,6 +4,7 @@
 use actix_web::{get, web, HttpResponse};
 use serde_json::json;
 
+use crate::client_policy::{grant_type_name, GRANT_TYPES};
 use crate::scopes::API_SCOPES;
 use crate::state::AppState;
 
@@ -24,12 +25,7 @@ async fn metadata(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Ht
             "introspection_endpoint": format!("{issuer}/oauth/introspect"),
             "revocation_endpoint": format!("{issuer}/oauth/revoke"),
             "userinfo_endpoint": format!("{issuer}/oauth/userinfo"),
-            "grant_types_supported": [
-                "authorization_code",
-                "refresh_token",
-                "client_credentials",
-                "urn:ietf:params:oauth:grant-type:device_code",
-            ],
+            "grant_types_supported": GRANT_TYPES.map(grant_type_name),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "code_challenge_methods_supported": ["S256"],
