@@ -86,6 +86,9 @@ pub struct RawConfig {
     pub registration_initial_access_token: Option<String>,
     /// Registrations allowed per client IP per minute (`AUTHLOG_REGISTRATION_RATE_LIMIT`, default 10).
     pub registration_rate_limit: Option<usize>,
+    /// Password hashes computed at once (`AUTHLOG_PASSWORD_HASHING_SLOTS`,
+    /// default: the number of cores, at least 2); each holds ~19 MiB.
+    pub password_hashing_slots: Option<usize>,
     /// `host:port` pairs whose metadata documents may be fetched although
     /// they resolve to loopback or private addresses (`AUTHLOG_CIMD_ALLOW_HOSTS`,
     /// comma-separated; for tests only; default none).
@@ -132,6 +135,7 @@ impl RawConfig {
             registration_rate_limit: self
                 .registration_rate_limit
                 .or(lower.registration_rate_limit),
+            password_hashing_slots: self.password_hashing_slots.or(lower.password_hashing_slots),
             cimd_allow_hosts: self.cimd_allow_hosts.or(lower.cimd_allow_hosts),
             cimd_ca_file: self.cimd_ca_file.or(lower.cimd_ca_file),
         }
@@ -171,6 +175,8 @@ pub struct Config {
     pub registration: RegistrationPolicy,
     /// Registrations per client IP per minute.
     pub registration_rate_limit: usize,
+    /// Password hashes computed at once.
+    pub password_hashing_slots: usize,
     /// `host:port` exceptions to the metadata-document address rules.
     pub cimd_allow_hosts: Vec<String>,
     /// Extra CA certificate for metadata documents.
@@ -289,6 +295,14 @@ impl Config {
                 raw.registration_rate_limit.unwrap_or(10),
                 1,
                 100_000,
+            )?,
+            password_hashing_slots: bounded(
+                "AUTHLOG_PASSWORD_HASHING_SLOTS",
+                raw.password_hashing_slots.unwrap_or_else(|| {
+                    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+                }),
+                1,
+                256,
             )?,
             cimd_allow_hosts: raw
                 .cimd_allow_hosts

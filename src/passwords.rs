@@ -2,10 +2,11 @@
 //! OWASP's minimum), never the password itself. Unknown users are checked
 //! against a fixed dummy digest so both paths cost the same.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use tokio::sync::Semaphore;
 
 /// Shortest password accepted.
 pub const MIN_LENGTH: usize = 8;
@@ -56,6 +57,39 @@ pub fn verify(password: &str, digest: Option<&str>) -> bool {
         .verify_password(password.as_bytes(), &parsed)
         .is_ok();
     ok && real
+}
+
+/// Bounds concurrent argon2 work: each hash holds about 19 MiB and a core
+/// for tens of milliseconds, so at most `slots` run at once, on the
+/// blocking pool; a request that finds none free is refused at once
+/// (`Busy`) instead of queueing memory and threads.
+#[derive(Debug)]
+pub struct HashingSlots(Arc<Semaphore>);
+
+/// Every hashing slot is taken; answer 503 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many password checks at once; retry in a second")]
+pub struct Busy;
+
+impl HashingSlots {
+    /// At most `slots` hashes at once.
+    pub fn new(slots: usize) -> Self {
+        HashingSlots(Arc::new(Semaphore::new(slots.max(1))))
+    }
+
+    /// Runs `work` (an argon2 hash or check) in a free slot, or refuses.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Busy> {
+        let slot = self.0.clone().try_acquire_owned().map_err(|_| Busy)?;
+        let done = tokio::task::spawn_blocking(move || {
+            let out = work();
+            drop(slot);
+            out
+        });
+        done.await.map_err(|_| Busy)
+    }
 }
 
 #[cfg(test)]

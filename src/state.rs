@@ -14,6 +14,7 @@ use crate::cimd::DocumentFetcher;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::entropy::Entropy;
+use crate::passwords::HashingSlots;
 use crate::secrets::ServerKey;
 use crate::throttle::{DevicePolls, FailureThrottle};
 use crate::usage::UsageTracker;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub client_auth_failures: FailureThrottle,
     /// Device authorizations started per client IP.
     pub device_starts: FailureThrottle,
+    /// Bounds concurrent password hashing.
+    pub password_slots: HashingSlots,
     /// Client ID Metadata Documents.
     pub documents: DocumentFetcher,
     /// Set once replay is done.
@@ -86,6 +89,7 @@ impl AppState {
         documents: DocumentFetcher,
     ) -> Self {
         let registration_rate_limit = config.registration_rate_limit;
+        let password_slots = HashingSlots::new(config.password_hashing_slots);
         AppState {
             config,
             clock,
@@ -103,6 +107,7 @@ impl AppState {
                 CLIENT_AUTH_FAILURES,
                 CLIENT_AUTH_WINDOW_SECONDS,
             ),
+            password_slots,
             documents,
             writer: OnceLock::new(),
             writer_thread: Mutex::new(None),

@@ -218,8 +218,8 @@ impl Command for RecordLogin {
     fn decide(&self, _: &Projections, env: &Env) -> Result<Decided<()>, DomainError> {
         let payload = match (self.failure, self.user_id) {
             (None, Some(user_id)) => Event::LoginSucceeded { user_id },
-            (failure, _) => Event::LoginFailed {
-                username: self.username.chars().take(128).collect(),
+            (failure, user_id) => Event::LoginFailed {
+                username: failed_login_name(env, user_id, &self.username),
                 reason: failure.unwrap_or(AuthFailure::UnknownPrincipal),
             },
         };
@@ -227,6 +227,20 @@ impl Command for RecordLogin {
             .ctx
             .event_for(env, self.stream(), self.client_id.as_deref(), payload);
         Ok(Decided::events(vec![event], ()))
+    }
+}
+
+/// What a `LoginFailed` event keeps of the name typed: a known account by
+/// its id (`user:<id>`); anything else, which may be a password typed
+/// into the wrong field, only as a keyed digest (`unknown:<hex>`, the same
+/// for the same name, so repeated attempts still line up).
+fn failed_login_name(env: &Env, user_id: Option<Uuid>, typed: &str) -> String {
+    match user_id {
+        Some(id) => format!("user:{id}"),
+        None => {
+            let digest = env.digest(&format!("login-name:{}", username_key(typed)));
+            format!("unknown:{}", hex::encode(&digest.0[..16]))
+        }
     }
 }
 

@@ -176,10 +176,12 @@ async fn digest_of(state: &AppState, password: Option<String>) -> Result<Option<
         message,
     })?;
     let entropy = state.entropy.clone();
-    web::block(move || passwords::hash(entropy.as_ref(), &password))
+    state
+        .password_slots
+        .run(move || passwords::hash(entropy.as_ref(), &password))
         .await
         .map(Some)
-        .map_err(|_| ApiError::Unavailable("password hashing failed".into()))
+        .map_err(|busy| ApiError::Unavailable(busy.to_string()))
 }
 
 fn user_id(text: &str) -> Result<Uuid, ApiError> {

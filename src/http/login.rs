@@ -100,10 +100,26 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Payload)
     state.login_throttle.fail(&user_key, now);
     state.login_throttle.fail(&ip_key, now);
     let digest = user.as_ref().map(|u| u.password_digest.clone());
-    // argon2 is deliberately slow: keep it off the request workers.
-    let verified = web::block(move || passwords::verify(&password, digest.as_deref()))
-        .await
-        .unwrap_or(false);
+    // argon2 is deliberately slow and memory-hard: off the request workers,
+    // and only as many at once as there are slots.
+    let checked = state
+        .password_slots
+        .run(move || passwords::verify(&password, digest.as_deref()))
+        .await;
+    let verified = match checked {
+        Ok(verified) => verified,
+        Err(busy) => {
+            // Not the user's fault: the attempt does not count.
+            state.login_throttle.forgive_one(&user_key);
+            state.login_throttle.forgive_one(&ip_key);
+            let mut response =
+                error_page(StatusCode::SERVICE_UNAVAILABLE, "Busy", &busy.to_string());
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            return response;
+        }
+    };
     let failure = match &user {
         None => Some(AuthFailure::UnknownPrincipal),
         Some(_) if !verified => Some(AuthFailure::BadCredentials),

@@ -7,6 +7,7 @@ mod browser;
 mod crash;
 mod disk_full;
 mod doc_server;
+mod hardening;
 mod harness;
 mod health;
 mod hostile;

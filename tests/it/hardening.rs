@@ -1,0 +1,56 @@
+//! Hardening against abuse (issue 22): password hashing cannot be made to
+//! take unbounded memory and threads.
+
+use std::sync::Barrier;
+
+use crate::browser::Browser;
+use crate::harness::Server;
+
+#[test]
+fn password_checks_beyond_the_hashing_slots_are_refused_at_once() {
+    let s = Server::start_with(&[("AUTHLOG_PASSWORD_HASHING_SLOTS", "1")]);
+    let attempts = 5; // the login throttle's budget per address
+    let browsers: Vec<(Browser, crate::browser::Page)> = (0..attempts)
+        .map(|_| {
+            let browser = Browser::new(&s);
+            let login = browser.get("/oauth/device");
+            (browser, login)
+        })
+        .collect();
+    let start = Barrier::new(attempts);
+    let answers: Vec<(u16, Option<String>)> = std::thread::scope(|scope| {
+        let running: Vec<_> = browsers
+            .iter()
+            .enumerate()
+            .map(|(i, (browser, login))| {
+                let start = &start;
+                scope.spawn(move || {
+                    start.wait();
+                    let page = browser.login(login, &format!("nobody{i}"), "not the password");
+                    let retry = page
+                        .headers
+                        .get("retry-after")
+                        .map(|v| v.to_str().unwrap().to_owned());
+                    (page.status, retry)
+                })
+            })
+            .collect();
+        running.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    // Each is either checked (and fails: 401) or refused at once (503 with
+    // Retry-After); with one slot and five at once, some are refused.
+    for (status, retry) in &answers {
+        match status {
+            401 => {}
+            503 => assert_eq!(retry.as_deref(), Some("1"), "{answers:?}"),
+            other => panic!("unexpected {other}: {answers:?}"),
+        }
+    }
+    assert!(answers.iter().any(|(s, _)| *s == 503), "{answers:?}");
+    assert!(answers.iter().any(|(s, _)| *s == 401), "{answers:?}");
+    // Refusals did not count against the address: a real user still signs in.
+    let browser = Browser::new(&s);
+    let login = browser.get("/oauth/device");
+    let page = browser.login(&login, "nobody", "not the password");
+    assert_ne!(page.status, 429, "{}", page.body);
+}
