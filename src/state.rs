@@ -21,7 +21,8 @@ use crate::usage::UsageTracker;
 
 /// Failed logins allowed per username (and per IP) in the window.
 pub const LOGIN_FAILURES: usize = 5;
-/// Failed client authentications allowed per client id (and per IP) in the window.
+/// Failed client authentications allowed per source address (and per
+/// client and address) in the window; correct credentials are never refused.
 pub const CLIENT_AUTH_FAILURES: usize = 10;
 /// The client authentication throttle window.
 pub const CLIENT_AUTH_WINDOW_SECONDS: i64 = 300;
@@ -63,7 +64,7 @@ pub struct AppState {
     pub usage: UsageTracker,
     /// Dynamic registrations per client IP.
     pub registrations: FailureThrottle,
-    /// Failed client authentications per client id and per IP.
+    /// Failed client authentications per address and per client and address.
     pub client_auth_failures: FailureThrottle,
     /// Device authorizations started per client IP.
     pub device_starts: FailureThrottle,

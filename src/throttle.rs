@@ -3,29 +3,40 @@
 //! guards work, not facts; a restart forgets it.
 
 use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
 use authlog_events::Timestamp;
+use lru::LruCache;
 use uuid::Uuid;
 
-/// Most keys remembered before old ones are dropped.
+/// Most keys remembered; beyond it the least recently touched is dropped.
 const MAX_KEYS: usize = 100_000;
 
-/// Allows at most `max` failures per key within `window_seconds`.
+/// Allows at most `max` failures per key within `window_seconds`. Memory
+/// is bounded (`MAX_KEYS` keys of at most `max` times each) and every call
+/// costs O(1) however many keys arrive: a new key past the bound evicts the
+/// least recently used one.
 #[derive(Debug)]
 pub struct FailureThrottle {
     max: usize,
     window_seconds: i64,
-    failures: Mutex<HashMap<String, VecDeque<Timestamp>>>,
+    failures: Mutex<LruCache<String, VecDeque<Timestamp>>>,
 }
 
 impl FailureThrottle {
     /// A throttle of `max` failures per `window_seconds`.
     pub fn new(max: usize, window_seconds: i64) -> Self {
+        Self::with_capacity(max, window_seconds, MAX_KEYS)
+    }
+
+    fn with_capacity(max: usize, window_seconds: i64, keys: usize) -> Self {
         FailureThrottle {
             max,
             window_seconds,
-            failures: Mutex::new(HashMap::new()),
+            failures: Mutex::new(LruCache::new(
+                NonZeroUsize::new(keys).unwrap_or(NonZeroUsize::MIN),
+            )),
         }
     }
 
@@ -50,11 +61,7 @@ impl FailureThrottle {
     /// Records a failure of `key` at `now`.
     pub fn fail(&self, key: &str, now: Timestamp) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_KEYS && !map.contains_key(key) {
-            let horizon = now.plus_seconds(-self.window_seconds);
-            map.retain(|_, times| times.back().is_some_and(|t| *t > horizon));
-        }
-        let times = map.entry(key.to_owned()).or_default();
+        let times = map.get_or_insert_mut(key.to_owned(), VecDeque::new);
         times.push_back(now);
         while times.len() > self.max {
             times.pop_front();
@@ -74,7 +81,7 @@ impl FailureThrottle {
         self.failures
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+            .pop(key);
     }
 }
 
@@ -115,6 +122,21 @@ impl DevicePolls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_stays_bounded_however_many_keys_arrive() {
+        let t = FailureThrottle::with_capacity(2, 60, 3);
+        let now = Timestamp::from_unix_seconds(1000);
+        for key in ["a", "b", "c", "d"] {
+            t.fail(key, now);
+            t.fail(key, now);
+        }
+        let map = t.failures.lock().unwrap();
+        assert_eq!(map.len(), 3);
+        assert!(!map.contains("a"), "the least recently used key went");
+        drop(map);
+        assert!(t.check("d", now).is_err());
+    }
 
     #[test]
     fn failures_over_budget_wait_for_the_window() {

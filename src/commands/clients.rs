@@ -313,6 +313,9 @@ impl Command for SetClientStatus {
 pub struct DeleteClients {
     /// The clients (no duplicates).
     pub client_ids: Vec<String>,
+    /// The client deletes itself (RFC 7592, with its registration access
+    /// token). Otherwise the caller's own client may not be among them.
+    pub by_client: bool,
     /// Attribution.
     pub ctx: EventContext,
 }
@@ -331,7 +334,7 @@ impl Command for DeleteClients {
 
     fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<usize>, DomainError> {
         let mut events = Vec::with_capacity(self.client_ids.len());
-        for id in &self.client_ids {
+        for id in self.client_ids.iter().filter(|_| !self.by_client) {
             not_the_callers_client(&self.ctx, id, "delete")?;
         }
         let ids: Vec<&str> = self.client_ids.iter().map(String::as_str).collect();

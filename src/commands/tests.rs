@@ -495,6 +495,7 @@ fn a_paused_client_gets_nothing_and_a_deleted_one_is_gone() {
     assert!(events.is_empty());
     g.when(DeleteClients {
         client_ids: vec!["svc".into()],
+        by_client: false,
         ctx: ctx(),
     })
     .unwrap();
@@ -605,12 +606,14 @@ fn a_bulk_delete_deletes_all_or_none_and_names_the_failing_id() {
     g.client("b", service());
     let refused = g.when(DeleteClients {
         client_ids: vec!["a".into(), "missing".into(), "b".into()],
+        by_client: false,
         ctx: ctx(),
     });
     assert!(matches!(refused, Err(DomainError::NotFound(m)) if m.contains("missing")));
     let (count, events) = g
         .when(DeleteClients {
             client_ids: vec!["a".into(), "b".into()],
+            by_client: false,
             ctx: ctx(),
         })
         .unwrap();
@@ -804,6 +807,7 @@ fn a_client_cannot_pause_or_delete_itself_with_its_own_token() {
     g.client("other", service());
     let delete = g.when(DeleteClients {
         client_ids: vec!["other".into(), "admin-api".into()],
+        by_client: false,
         ctx: acting_as_client("admin-api"),
     });
     assert!(matches!(delete, Err(DomainError::Conflict(m)) if m.contains("itself")));
@@ -852,6 +856,7 @@ fn the_last_way_to_administer_authlog_cannot_be_removed() {
     assert!(matches!(pause, Err(DomainError::Conflict(_))));
     let delete = g.when(DeleteClients {
         client_ids: vec!["admin-api".into()],
+        by_client: false,
         ctx: ctx(),
     });
     assert!(matches!(delete, Err(DomainError::Conflict(_))));

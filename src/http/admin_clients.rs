@@ -445,6 +445,7 @@ async fn remove(
     writer(&state)?
         .submit(DeleteClients {
             client_ids: vec![id.into_inner()],
+            by_client: false,
             ctx: caller.context(),
         })
         .await?;
@@ -485,6 +486,7 @@ async fn bulk_delete(
     let count = writer(&state)?
         .submit(DeleteClients {
             client_ids: input.client_ids,
+            by_client: false,
             ctx: caller.context(),
         })
         .await?;

@@ -145,28 +145,21 @@ fn check(
 }
 
 /// Authenticates the client. Unknown clients and wrong secrets get the
-/// same `invalid_client`. Failures are throttled per client id and per
-/// source address (429 with `Retry-After` once over budget) and appended
-/// as `ClientAuthenticationFailed` while under budget, so auditors see
-/// brute force without it turning into a write flood.
+/// same `invalid_client`.
+///
+/// Correct credentials are always accepted: failures can never lock a
+/// client out, from any address. Failures are budgeted per source address
+/// and per client-and-address, never per client alone (`CLIENT_AUTH_FAILURES`
+/// in `CLIENT_AUTH_WINDOW_SECONDS`): under budget a failure is answered 401
+/// and appended as `ClientAuthenticationFailed`, so auditors see brute
+/// force; over budget it is answered 429 with `Retry-After` and not
+/// appended, so it cannot become a write flood.
 pub async fn authenticate(
     state: &AppState,
     creds: &Credentials,
     facts: &RequestFacts,
 ) -> Result<Authenticated, OAuthError> {
     let now = state.clock.now();
-    let client_key = format!(
-        "client:{}",
-        creds.client_id.chars().take(256).collect::<String>()
-    );
-    let ip_key = format!("ip:{}", super::context::ip_key(facts.ip));
-    let throttle = &state.client_auth_failures;
-    if let Err(wait) = throttle
-        .check(&client_key, now)
-        .and(throttle.check(&ip_key, now))
-    {
-        return Err(OAuthError::throttled(wait));
-    }
     // Digest even when the client is unknown, so both paths cost the same.
     let presented = creds
         .secret
@@ -178,8 +171,21 @@ pub async fn authenticate(
         Ok(authenticated) => return Ok(authenticated),
         Err(reason) => reason,
     };
-    throttle.fail(&client_key, now);
+    let address = super::context::ip_key(facts.ip);
+    let ip_key = format!("ip:{address}");
+    let pair_key = format!(
+        "client-ip:{address}|{}",
+        creds.client_id.chars().take(256).collect::<String>()
+    );
+    let throttle = &state.client_auth_failures;
+    if let Err(wait) = throttle
+        .check(&ip_key, now)
+        .and(throttle.check(&pair_key, now))
+    {
+        return Err(OAuthError::throttled(wait));
+    }
     throttle.fail(&ip_key, now);
+    throttle.fail(&pair_key, now);
     record_failure(state, creds, reason, facts).await;
     Err(OAuthError::invalid_client("client authentication failed"))
 }

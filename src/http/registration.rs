@@ -311,6 +311,7 @@ async fn remove(
         .ok_or_else(OAuthError::starting)?
         .submit(DeleteClients {
             client_ids: vec![client.client_id.clone()],
+            by_client: true,
             ctx: facts.context(Principal::Client(client.client_id.clone()), None),
         })
         .await

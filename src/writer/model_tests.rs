@@ -226,6 +226,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 .writer
                 .submit_blocking(DeleteClients {
                     client_ids: vec![client(c)],
+                    by_client: false,
                     ctx: ctx(),
                 })
                 .map(drop),

@@ -443,12 +443,11 @@ fn failed_client_authentications_are_recorded_and_throttled() {
             "invalid_client",
         );
     }
-    let throttled = s.token_basic(&id, &secret, None);
-    assert_eq!(
-        throttled.status(),
-        429,
-        "over budget even with the right secret"
-    );
+    // Failures never lock the client out: the right secret still works.
+    assert_eq!(s.token_basic(&id, &secret, None).status(), 200);
+    // Another failure from this address is over its budget: 429, not recorded.
+    let throttled = s.token_basic(&id, "alcs_guess", None);
+    assert_eq!(throttled.status(), 429, "over budget");
     assert!(
         throttled.headers()["retry-after"]
             .to_str()
@@ -476,4 +475,37 @@ fn failed_client_authentications_are_recorded_and_throttled() {
         .pointer("/failed_authentications")
         .or_else(|| summary.pointer("/counts/failed_authentications"));
     assert_eq!(failed, Some(&json!(10)), "{summary}");
+}
+
+/// The server's `/oauth/token` from another loopback source address.
+fn token_from(s: &Server, source: [u8; 4], client_id: &str, secret: &str) -> u16 {
+    let http = reqwest::blocking::Client::builder()
+        .local_address(std::net::IpAddr::from(source))
+        .build()
+        .unwrap();
+    http.post(s.url("/oauth/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn failures_from_one_address_never_stop_the_client_elsewhere() {
+    let s = Server::start();
+    let admin = s.admin_token(None);
+    let (id, secret) = s.service_client(&admin, "gateway", "read");
+    let attacker = [127, 0, 0, 2];
+    let answers: Vec<u16> = (0..12)
+        .map(|_| token_from(&s, attacker, &id, "alcs_guess"))
+        .collect();
+    assert_eq!(answers[..10], [401; 10], "{answers:?}");
+    assert_eq!(answers[10..], [429; 2], "{answers:?}");
+    // The client, from its own address, is neither locked out nor throttled.
+    assert_eq!(token_from(&s, [127, 0, 0, 1], &id, &secret), 200);
+    assert_eq!(token_from(&s, [127, 0, 0, 1], &id, "alcs_stale"), 401);
+    // Nor from the attacker's address with the right secret.
+    assert_eq!(token_from(&s, attacker, &id, &secret), 200);
 }
