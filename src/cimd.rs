@@ -49,6 +49,18 @@ pub enum CimdError {
     Document(String),
 }
 
+/// A fetch failure as the client hears it: `said`, a fixed description.
+/// The cause (a resolver's or TLS library's words, which could tell an
+/// outsider which internal names resolve) goes to the log only.
+fn hidden(
+    url: &url::Url,
+    said: &'static str,
+    cause: &(dyn std::error::Error + 'static),
+) -> CimdError {
+    tracing::info!(%url, cause = %crate::error_report::Report(cause), "{said}");
+    CimdError::Fetch(said.into())
+}
+
 /// Whether `client_id` is meant as a metadata document URL.
 pub fn is_document_url(client_id: &str) -> bool {
     client_id.starts_with("https://")
@@ -299,7 +311,7 @@ impl DocumentFetcher {
             tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
                 .await
                 .map_err(|_| CimdError::Fetch("DNS lookup timed out".into()))?
-                .map_err(|e| CimdError::Fetch(format!("DNS lookup failed: {e}")))?
+                .map_err(|e| hidden(url, "the host could not be resolved", &e))?
                 .collect();
         let addr = addrs
             .into_iter()
@@ -318,13 +330,13 @@ impl DocumentFetcher {
         }
         let client = builder
             .build()
-            .map_err(|e| CimdError::Fetch(e.to_string()))?;
+            .map_err(|e| hidden(url, "the fetch could not be prepared", &e))?;
         let mut response = client
             .get(url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| CimdError::Fetch(e.to_string()))?;
+            .map_err(|e| hidden(url, "the host could not be reached", &e))?;
         if response.status() != reqwest::StatusCode::OK {
             return Err(CimdError::Fetch(format!(
                 "status {}",
@@ -356,7 +368,7 @@ impl DocumentFetcher {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| CimdError::Fetch(e.to_string()))?
+            .map_err(|e| hidden(url, "the document could not be read", &e))?
         {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(CimdError::Fetch(format!("larger than {MAX_BODY} bytes")));
@@ -370,6 +382,22 @@ impl DocumentFetcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_failed_fetch_tells_the_client_nothing_of_the_resolver() {
+        let fetcher = DocumentFetcher::new(vec![], None).unwrap();
+        let now = Timestamp::from_unix_seconds(1_700_000_000);
+        // RFC 6761: .invalid never resolves.
+        let e = fetcher
+            .metadata("https://no-such-host.invalid/client.json", now)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            CimdError::Fetch("the host could not be resolved".into()),
+            "{e}"
+        );
+    }
 
     #[test]
     fn client_id_urls_follow_the_draft_rules() {

@@ -587,10 +587,17 @@ impl Command for DecideDevice {
             .grants
             .device(&self.device_id)
             .ok_or_else(|| DomainError::NotFound("device authorization".into()))?;
-        if device.state != DeviceState::Pending || now >= device.expires_at {
-            return Err(DomainError::Conflict(
-                "this code was already used or has expired".into(),
-            ));
+        // Say what happened: a user who lost a race between approve and
+        // deny (two tabs, two people) learns the decision that won.
+        let decided = match device.state {
+            DeviceState::Approved { .. } => Some("this request was already approved"),
+            DeviceState::Denied => Some("this request was already denied"),
+            DeviceState::Redeemed => Some("this request was already approved and used"),
+            DeviceState::Pending if now >= device.expires_at => Some("this code has expired"),
+            DeviceState::Pending => None,
+        };
+        if let Some(what) = decided {
+            return Err(DomainError::Conflict(what.into()));
         }
         active_user(state, &self.user_id)?;
         let payload = match &self.approval {

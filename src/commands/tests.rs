@@ -910,3 +910,40 @@ fn a_failed_login_never_stores_the_name_typed_for_an_unknown_account() {
         format!("user:{alice}")
     );
 }
+
+#[test]
+fn the_loser_of_an_approve_and_deny_race_learns_what_won() {
+    let mut g = Given::new();
+    g.client("app", app());
+    let user = g.user("alice", vec![Role::Member]);
+    let started = start_device(&mut g);
+    decide_device(&mut g, &started, user, true);
+    let device_id = g
+        .state
+        .grants
+        .device_by_user_code(&started.user_code)
+        .unwrap()
+        .device_id;
+    let deny = g.when(DecideDevice {
+        device_id,
+        user_id: user,
+        approval: None,
+        ctx: ctx(),
+    });
+    assert!(matches!(deny, Err(DomainError::Conflict(m)) if m.contains("already approved")));
+    let denied = start_device(&mut g);
+    decide_device(&mut g, &denied, user, false);
+    let device_id = g
+        .state
+        .grants
+        .device_by_user_code(&denied.user_code)
+        .unwrap()
+        .device_id;
+    let approve = g.when(DecideDevice {
+        device_id,
+        user_id: user,
+        approval: Some((vec![], vec![], authlog_events::AccessPreset::ReadOnly)),
+        ctx: ctx(),
+    });
+    assert!(matches!(approve, Err(DomainError::Conflict(m)) if m.contains("already denied")));
+}

@@ -62,9 +62,35 @@ pub fn redirect_matches(registered: &str, given: &str) -> bool {
     if !loopback_ip(&r) || !loopback_ip(&g) {
         return false;
     }
+    let Some(host) = r.host_str() else {
+        return false;
+    };
     let mut g_without_port = g.clone();
     let _ = g_without_port.set_port(r.port());
-    g_without_port == r && !given.contains('#')
+    g_without_port == r && !given.contains('#') && written_plainly(given, host)
+}
+
+/// RFC 8252 §7.3: the loopback redirect names the registered IP literal
+/// as written there (`127.0.0.1`, `[::1]`), with any port written the
+/// normal way, so `127.1`, `2130706433`, `0x7f.0.0.1`, `0177.0.0.1`,
+/// `:05555` and an empty port (which URL parsing would all accept as the
+/// same address) are refused.
+fn written_plainly(given: &str, host: &str) -> bool {
+    let Some(rest) = given.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let Some(port) = authority.strip_prefix(host) else {
+        return false;
+    };
+    match port.strip_prefix(':') {
+        None => port.is_empty(),
+        Some(digits) => {
+            !digits.starts_with('0')
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && digits.parse::<u16>().is_ok()
+        }
+    }
 }
 
 /// Builds the redirect back to the client with `params` and `iss`.
@@ -506,6 +532,31 @@ mod tests {
         assert!(redirect_matches(
             "https://app.example.com/cb",
             "https://app.example.com/cb"
+        ));
+    }
+
+    #[test]
+    fn a_loopback_redirect_names_the_registered_literal_written_plainly() {
+        let registered = "http://127.0.0.1/callback";
+        for other in [
+            "http://[::1]:5555/callback",
+            "http://127.1:5555/callback",
+            "http://2130706433:5555/callback",
+            "http://0x7f.0.0.1:5555/callback",
+            "http://0177.0.0.1:5555/callback",
+            "http://127.0.0.1:05555/callback",
+            "http://127.0.0.1:/callback",
+            "http://127.0.0.1:70000/callback",
+        ] {
+            assert!(!redirect_matches(registered, other), "{other}");
+        }
+        assert!(!redirect_matches(
+            "http://[::1]/callback",
+            "http://127.0.0.1:5555/callback"
+        ));
+        assert!(redirect_matches(
+            registered,
+            "http://127.0.0.1:5555/callback"
         ));
     }
 }
