@@ -46,8 +46,8 @@ pub struct Issued {
     pub access_token: String,
     /// Its lifetime in seconds.
     pub expires_in: i64,
-    /// Its scopes.
-    pub scopes: Vec<String>,
+    /// Its scopes, space-separated (RFC 6749 §3.3).
+    pub scope: String,
     /// The refresh token, when the client gets one.
     pub refresh_token: Option<String>,
 }
@@ -57,7 +57,7 @@ impl std::fmt::Debug for Issued {
         f.debug_struct("Issued")
             .field("token_id", &self.token_id)
             .field("expires_in", &self.expires_in)
-            .field("scopes", &self.scopes)
+            .field("scope", &self.scope)
             .field("refresh_token", &self.refresh_token.is_some())
             .finish_non_exhaustive()
     }
@@ -118,7 +118,7 @@ pub fn mint_tokens(
         token_id: access_id,
         access_token,
         expires_in: i64::from(ttl),
-        scopes: grant.scopes.clone(),
+        scope: grant.scopes.join(" "),
         refresh_token,
     };
     (events, issued)

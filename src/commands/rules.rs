@@ -64,25 +64,32 @@ pub fn grant_allowed(client: &ClientRecord, grant: GrantType) -> Result<(), Doma
     Ok(())
 }
 
-/// Requested scopes must be among the client's; none requested means all
-/// of them (RFC 6749 §3.3).
+/// Requested scopes must be among the client's (RFC 6749 §3.3).
+pub fn scopes_allowed(
+    requested: Option<&[String]>,
+    client: &ClientRecord,
+) -> Result<(), DomainError> {
+    match requested
+        .into_iter()
+        .flatten()
+        .find(|s| !client.metadata.scopes.contains(s))
+    {
+        Some(extra) => Err(GrantError::InvalidScope(format!(
+            "scope {extra} is not allowed for this client"
+        ))
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// The scopes a client gets: those requested, which must be among its
+/// own, or all of its own when none are requested (RFC 6749 §3.3).
 pub fn client_scopes(
     requested: Option<&[String]>,
     client: &ClientRecord,
 ) -> Result<Vec<String>, DomainError> {
-    let Some(requested) = requested else {
-        return Ok(client.metadata.scopes.clone());
-    };
-    if let Some(extra) = requested
-        .iter()
-        .find(|s| !client.metadata.scopes.contains(s))
-    {
-        return Err(GrantError::InvalidScope(format!(
-            "scope {extra} is not allowed for this client"
-        ))
-        .into());
-    }
-    Ok(requested.to_vec())
+    scopes_allowed(requested, client)?;
+    Ok(requested.map_or_else(|| client.metadata.scopes.clone(), <[String]>::to_vec))
 }
 
 /// A refresh may only narrow what the grant holds (RFC 6749 §6).

@@ -371,23 +371,20 @@ fn a_refresh_narrows_scope_and_never_widens_it() {
     let GrantOutcome::Issued(issued) = g.when(narrower).unwrap().0 else {
         panic!()
     };
-    assert_eq!(issued.scopes, vec!["email".to_owned()]);
+    assert_eq!(issued.scope, "email");
     // The new refresh token still holds the whole grant.
     let again = refresh(&g, issued.refresh_token.as_deref().unwrap(), None).unwrap();
     let GrantOutcome::Issued(again) = g.when(again).unwrap().0 else {
         panic!()
     };
-    assert_eq!(again.scopes, vec!["profile".to_owned(), "email".to_owned()]);
+    assert_eq!(again.scope, "profile email");
 }
 
 #[test]
 fn api_scopes_follow_the_users_role_at_each_refresh() {
     let mut g = Given::new();
     let (user, first) = signed_in(&mut g, vec![Role::Admin], &["profile", "clients:read"]);
-    assert_eq!(
-        first.scopes,
-        vec!["profile".to_owned(), "clients:read".to_owned()]
-    );
+    assert_eq!(first.scope, "profile clients:read");
     // Another admin remains, so alice may be demoted.
     g.user("root", vec![Role::Admin]);
     g.when(UpdateUser {
@@ -405,7 +402,7 @@ fn api_scopes_follow_the_users_role_at_each_refresh() {
     let GrantOutcome::Issued(issued) = g.when(command).unwrap().0 else {
         panic!()
     };
-    assert_eq!(issued.scopes, vec!["profile".to_owned()]);
+    assert_eq!(issued.scope, "profile");
 }
 
 #[test]
@@ -450,7 +447,7 @@ fn client_credentials_issue_only_scopes_the_client_holds() {
     let mut g = Given::new();
     let secret = g.client("svc", service()).unwrap();
     let (issued, events) = g.when(client_credentials(&g, &secret, None)).unwrap();
-    assert_eq!(issued.scopes, vec!["read".to_owned(), "write".to_owned()]);
+    assert_eq!(issued.scope, "read write");
     assert!(issued.refresh_token.is_none());
     assert!(matches!(
         &events[..],

@@ -20,7 +20,7 @@ use super::token_endpoint::{requested_scopes, resources, writer};
 use crate::commands::grants::{
     DecideDevice, StartDevice, DEVICE_INTERVAL_SECONDS, DEVICE_TTL_SECONDS,
 };
-use crate::commands::rules::{client_scopes, grant_allowed, not_paused};
+use crate::commands::rules::{grant_allowed, not_paused, scopes_allowed};
 use crate::consent::{choose_teams, eligible_teams, grantable_scopes};
 use crate::state::AppState;
 
@@ -56,7 +56,7 @@ async fn device_authorization(
     grant_allowed(&client, GrantType::DeviceCode)?;
     not_paused(&client)?;
     let scopes = requested_scopes(&form)?;
-    client_scopes(scopes.as_deref(), &client)?;
+    scopes_allowed(scopes.as_deref(), &client)?;
     let resources = resources(&form)?;
     let now = state.clock.now();
     let ip_key = super::context::ip_key(facts.ip);

@@ -16,7 +16,7 @@ use super::form::OAuthForm;
 use crate::client_policy::{parse_grant_type, parse_scope};
 use crate::commands::grants::{GrantOutcome, RedeemCode, RedeemDevice, RefreshTokens};
 use crate::commands::issue::Issued;
-use crate::commands::rules::{client_scopes, grant_allowed, not_paused};
+use crate::commands::rules::{grant_allowed, not_paused, scopes_allowed};
 use crate::commands::tokens::IssueClientToken;
 use crate::commands::GrantError;
 use crate::state::AppState;
@@ -29,7 +29,7 @@ struct TokenResponse<'a> {
     expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<&'a str>,
-    scope: String,
+    scope: &'a str,
     token_type: &'static str,
 }
 
@@ -42,7 +42,7 @@ fn respond(issued: &Issued) -> HttpResponse {
             access_token: &issued.access_token,
             expires_in: issued.expires_in,
             refresh_token: issued.refresh_token.as_deref(),
-            scope: issued.scopes.join(" "),
+            scope: &issued.scope,
             token_type: "Bearer",
         })
 }
@@ -104,7 +104,7 @@ async fn token(
     match grant {
         GrantType::ClientCredentials => {
             let scopes = requested_scopes(&form)?;
-            client_scopes(scopes.as_deref(), client)?;
+            scopes_allowed(scopes.as_deref(), client)?;
             let command = IssueClientToken {
                 client_id: client_id.clone(),
                 secret_digest: auth.secret_digest,
