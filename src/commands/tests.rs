@@ -698,7 +698,12 @@ fn poll(g: &mut Given, device_code: &str, too_fast: bool) -> Result<Issued, Doma
     g.when(command).map(|(issued, _)| issued)
 }
 
-fn decide_device(g: &mut Given, code: &DeviceStarted, user: Uuid, approve: bool) {
+fn try_decide_device(
+    g: &mut Given,
+    code: &DeviceStarted,
+    user: Uuid,
+    approve: bool,
+) -> Result<(), DomainError> {
     let device_id = g
         .state
         .grants
@@ -717,7 +722,11 @@ fn decide_device(g: &mut Given, code: &DeviceStarted, user: Uuid, approve: bool)
         }),
         ctx: ctx(),
     })
-    .unwrap();
+    .map(drop)
+}
+
+fn decide_device(g: &mut Given, code: &DeviceStarted, user: Uuid, approve: bool) {
+    try_decide_device(g, code, user, approve).unwrap();
 }
 
 #[test]
@@ -913,34 +922,16 @@ fn the_loser_of_an_approve_and_deny_race_learns_what_won() {
     let mut g = Given::new();
     g.client("app", app());
     let user = g.user("alice", vec![Role::Member]);
-    let started = start_device(&mut g);
-    decide_device(&mut g, &started, user, true);
-    let device_id = g
-        .state
-        .grants
-        .device_by_user_code(&started.user_code)
-        .unwrap()
-        .device_id;
-    let deny = g.when(DecideDevice {
-        device_id,
-        user_id: user,
-        approval: None,
-        ctx: ctx(),
-    });
-    assert!(matches!(deny, Err(DomainError::Conflict(m)) if m.contains("already approved")));
-    let denied = start_device(&mut g);
-    decide_device(&mut g, &denied, user, false);
-    let device_id = g
-        .state
-        .grants
-        .device_by_user_code(&denied.user_code)
-        .unwrap()
-        .device_id;
-    let approve = g.when(DecideDevice {
-        device_id,
-        user_id: user,
-        approval: Some((vec![], vec![], authlog_events::AccessPreset::ReadOnly)),
-        ctx: ctx(),
-    });
-    assert!(matches!(approve, Err(DomainError::Conflict(m)) if m.contains("already denied")));
+    for (first, second, told) in [
+        (true, false, "already approved"),
+        (false, true, "already denied"),
+    ] {
+        let started = start_device(&mut g);
+        decide_device(&mut g, &started, user, first);
+        let lost = try_decide_device(&mut g, &started, user, second);
+        assert!(
+            matches!(&lost, Err(DomainError::Conflict(m)) if m.contains(told)),
+            "{lost:?}"
+        );
+    }
 }
