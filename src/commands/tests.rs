@@ -223,6 +223,29 @@ fn refresh(g: &Given, token: &str, scopes: Option<&[&str]>) -> Result<RefreshTok
     )
 }
 
+/// Refreshes with `token`, which must yield tokens.
+fn refreshed(g: &mut Given, token: &str, scopes: Option<&[&str]>) -> Issued {
+    let command = refresh(g, token, scopes).unwrap();
+    match g.when(command).unwrap().0 {
+        GrantOutcome::Issued(issued) => issued,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Takes the admin role from `user`.
+fn demote(user_id: Uuid) -> UpdateUser {
+    UpdateUser {
+        user_id,
+        edit: Box::new(|p| {
+            let mut p = p.clone();
+            p.roles = vec![Role::Member];
+            Ok(p)
+        }),
+        expected_version: None,
+        ctx: ctx(),
+    }
+}
+
 /// A user who signed in to `app` with `scopes`: the tokens of the grant.
 fn signed_in(g: &mut Given, roles: Vec<Role>, scopes: &[&str]) -> (Uuid, Issued) {
     g.client("app", app());
@@ -367,16 +390,10 @@ fn a_refresh_narrows_scope_and_never_widens_it() {
         grant_error(g.when(wider)),
         GrantError::InvalidScope(_)
     ));
-    let narrower = refresh(&g, &token, Some(&["email"])).unwrap();
-    let GrantOutcome::Issued(issued) = g.when(narrower).unwrap().0 else {
-        panic!()
-    };
+    let issued = refreshed(&mut g, &token, Some(&["email"]));
     assert_eq!(issued.scope, "email");
     // The new refresh token still holds the whole grant.
-    let again = refresh(&g, issued.refresh_token.as_deref().unwrap(), None).unwrap();
-    let GrantOutcome::Issued(again) = g.when(again).unwrap().0 else {
-        panic!()
-    };
+    let again = refreshed(&mut g, issued.refresh_token.as_deref().unwrap(), None);
     assert_eq!(again.scope, "profile email");
 }
 
@@ -387,21 +404,8 @@ fn api_scopes_follow_the_users_role_at_each_refresh() {
     assert_eq!(first.scope, "profile clients:read");
     // Another admin remains, so alice may be demoted.
     g.user("root", vec![Role::Admin]);
-    g.when(UpdateUser {
-        user_id: user,
-        edit: Box::new(|p| {
-            let mut p = p.clone();
-            p.roles = vec![Role::Member];
-            Ok(p)
-        }),
-        expected_version: None,
-        ctx: ctx(),
-    })
-    .unwrap();
-    let command = refresh(&g, first.refresh_token.as_deref().unwrap(), None).unwrap();
-    let GrantOutcome::Issued(issued) = g.when(command).unwrap().0 else {
-        panic!()
-    };
+    g.when(demote(user)).unwrap();
+    let issued = refreshed(&mut g, first.refresh_token.as_deref().unwrap(), None);
     assert_eq!(issued.scope, "profile");
 }
 
@@ -833,16 +837,6 @@ fn the_last_way_to_administer_authlog_cannot_be_removed() {
     let root = g.user("root", vec![Role::Admin]);
     let disable = |user_id| DisableUser {
         user_id,
-        ctx: ctx(),
-    };
-    let demote = |user_id| UpdateUser {
-        user_id,
-        edit: Box::new(|p| {
-            let mut p = p.clone();
-            p.roles = vec![Role::Member];
-            Ok(p)
-        }),
-        expected_version: None,
         ctx: ctx(),
     };
     assert!(matches!(g.when(disable(root)), Err(DomainError::Conflict(m)) if m.contains("no way")));
