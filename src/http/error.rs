@@ -14,6 +14,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use super::body::BodyError;
 use crate::commands::{DomainError, GrantError};
 use crate::state::Unreadable;
 use crate::writer::{Failure, WriteError};
@@ -48,6 +49,8 @@ pub enum ApiError {
     BadRequest(String),
     /// The body is too large (413).
     PayloadTooLarge(usize),
+    /// The body did not arrive in time (408).
+    Timeout,
     /// The log cannot take writes (503).
     Unavailable(String),
 }
@@ -96,6 +99,11 @@ impl ApiError {
                 "payload-too-large",
                 "Payload too large",
             ),
+            ApiError::Timeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                "Request timeout",
+            ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -120,6 +128,7 @@ impl ApiError {
             | ApiError::Unavailable(m) => m.clone(),
             ApiError::Validation { field, message } => format!("{field}: {message}"),
             ApiError::PayloadTooLarge(limit) => format!("the body is larger than {limit} bytes"),
+            ApiError::Timeout => body_too_slow(),
         }
     }
 }
@@ -200,6 +209,38 @@ impl From<WriteError> for ApiError {
             WriteError::Rejected(d) => d.into(),
             WriteError::Conflict(c) => ApiError::PreconditionFailed(c.to_string()),
             WriteError::Unavailable(f) => ApiError::Unavailable(unavailable_text(&f)),
+        }
+    }
+}
+
+/// What a client whose body trickled in too slowly is told.
+fn body_too_slow() -> String {
+    format!(
+        "the body did not arrive within {} s",
+        super::body::BODY_DEADLINE.as_secs()
+    )
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::Unreadable => ApiError::BadRequest("the body could not be read".into()),
+            BodyError::TooLarge(limit) => ApiError::PayloadTooLarge(limit),
+            BodyError::TooSlow => ApiError::Timeout,
+        }
+    }
+}
+
+impl From<BodyError> for OAuthError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::Unreadable => OAuthError::invalid_request("the body could not be read"),
+            BodyError::TooLarge(limit) => OAuthError::too_large(limit),
+            BodyError::TooSlow => OAuthError::other(
+                "invalid_request",
+                StatusCode::REQUEST_TIMEOUT,
+                body_too_slow(),
+            ),
         }
     }
 }

@@ -4,7 +4,6 @@
 //! absent (RFC 6749 §3.1).
 
 use actix_web::{web, HttpRequest};
-use futures_util::StreamExt;
 
 use super::error::OAuthError;
 
@@ -35,21 +34,13 @@ pub fn decode_component(raw: &[u8]) -> Option<String> {
 
 impl OAuthForm {
     /// Reads and parses the body of `req`.
-    pub async fn read(req: &HttpRequest, mut payload: web::Payload) -> Result<Self, OAuthError> {
+    pub async fn read(req: &HttpRequest, payload: web::Payload) -> Result<Self, OAuthError> {
         if super::media_type::of(req) != "application/x-www-form-urlencoded" {
             return Err(OAuthError::invalid_request(
                 "the body must be application/x-www-form-urlencoded",
             ));
         }
-        let mut body = web::BytesMut::new();
-        while let Some(chunk) = payload.next().await {
-            let chunk =
-                chunk.map_err(|_| OAuthError::invalid_request("the body could not be read"))?;
-            if body.len() + chunk.len() > FORM_LIMIT {
-                return Err(OAuthError::too_large(FORM_LIMIT));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = super::body::read(payload, FORM_LIMIT).await?;
         Self::parse(&body)
     }
 

@@ -2,7 +2,6 @@
 //! and every parse error names the field at fault (422) in problem shape.
 
 use actix_web::{web, HttpRequest};
-use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -13,16 +12,9 @@ pub const JSON_LIMIT: usize = 64 * 1024;
 /// Reads a JSON body into `T`; an empty body is `None`.
 pub async fn read_json<T: DeserializeOwned>(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<Option<T>, ApiError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::BadRequest("the body could not be read".into()))?;
-        if body.len() + chunk.len() > JSON_LIMIT {
-            return Err(ApiError::PayloadTooLarge(JSON_LIMIT));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = super::body::read(payload, JSON_LIMIT).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }

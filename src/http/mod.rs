@@ -8,6 +8,7 @@ pub mod admin_users;
 pub mod audit;
 pub mod authorize;
 pub mod bearer;
+pub mod body;
 pub mod client_auth;
 pub mod client_json;
 pub mod context;

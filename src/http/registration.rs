@@ -12,11 +12,11 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse, ResponseError};
 use authlog_events::{Principal, RegistrationType};
 use authlog_projections::ClientRecord;
-use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 use subtle::ConstantTimeEq;
 
 use super::bearer::bearer_token;
+use super::body::BodyError;
 use super::context::RequestFacts;
 use super::cors;
 use super::error::OAuthError;
@@ -46,25 +46,21 @@ fn bad_body(description: impl Into<String>) -> OAuthError {
 }
 
 /// Reads a bounded JSON body; `Err` is the RFC 7591 error response.
-async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-) -> Result<ClientDocument, OAuthError> {
+async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<ClientDocument, OAuthError> {
     if super::media_type::of(req) != "application/json" {
         return Err(bad_body("the body must be application/json"));
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| bad_body("unreadable body"))?;
-        if body.len() + chunk.len() > BODY_LIMIT {
-            return Err(OAuthError::other(
+    let body = super::body::read(payload, BODY_LIMIT)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge(_) => OAuthError::other(
                 "invalid_client_metadata",
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "the body is too large",
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
+            ),
+            BodyError::Unreadable => bad_body("unreadable body"),
+            slow @ BodyError::TooSlow => slow.into(),
+        })?;
     serde_json::from_slice(&body).map_err(|e| bad_body(format!("invalid JSON: {e}")))
 }
 

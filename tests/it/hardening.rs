@@ -1,5 +1,6 @@
 //! Hardening against abuse (issue 22): password hashing cannot be made to
-//! take unbounded memory and threads.
+//! take unbounded memory and threads, and a slow body cannot hold a
+//! connection.
 
 use std::sync::Barrier;
 
@@ -53,4 +54,25 @@ fn password_checks_beyond_the_hashing_slots_are_refused_at_once() {
     let login = browser.get("/oauth/device");
     let page = browser.login(&login, "nobody", "not the password");
     assert_ne!(page.status, 429, "{}", page.body);
+}
+
+#[test]
+fn a_body_that_trickles_in_is_cut_off_and_others_are_served_meanwhile() {
+    use std::io::{Read, Write};
+    let s = Server::start();
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    slow.write_all(
+        b"POST /oauth/token HTTP/1.1\r\nHost: authlog\r\n\
+          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ng",
+    )
+    .unwrap();
+    // Meanwhile the server answers everyone else.
+    assert_eq!(s.get("/readyz").send().unwrap().status(), 200);
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("invalid_request"), "{answer}");
 }
