@@ -2,7 +2,7 @@
 //! throttling per user and per IP, and device-flow polling intervals. It
 //! guards work, not facts; a restart forgets it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
@@ -34,9 +34,7 @@ impl FailureThrottle {
         FailureThrottle {
             max,
             window_seconds,
-            failures: Mutex::new(LruCache::new(
-                NonZeroUsize::new(keys).unwrap_or(NonZeroUsize::MIN),
-            )),
+            failures: Mutex::new(LruCache::new(bound(keys))),
         }
     }
 
@@ -87,22 +85,33 @@ impl FailureThrottle {
 
 /// RFC 8628 §3.5 polling: a client polling faster than the interval gets
 /// `slow_down`, and its interval grows by 5 seconds from then on.
-#[derive(Debug, Default)]
+/// Bounded like `FailureThrottle`: at most `MAX_KEYS` device codes, the
+/// least recently polled dropped first, O(1) per poll.
+#[derive(Debug)]
 pub struct DevicePolls {
-    polls: Mutex<HashMap<Uuid, (Timestamp, u32)>>,
+    polls: Mutex<LruCache<Uuid, (Timestamp, u32)>>,
+}
+
+impl Default for DevicePolls {
+    fn default() -> Self {
+        DevicePolls {
+            polls: Mutex::new(LruCache::new(bound(MAX_KEYS))),
+        }
+    }
+}
+
+/// A cache capacity of at least one.
+fn bound(keys: usize) -> NonZeroUsize {
+    NonZeroUsize::new(keys).unwrap_or(NonZeroUsize::MIN)
 }
 
 impl DevicePolls {
     /// Records a poll; `false` means "too fast, slow down".
     pub fn poll(&self, device: Uuid, now: Timestamp, interval: u32) -> bool {
         let mut map = self.polls.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_KEYS {
-            let horizon = now.plus_seconds(-3600);
-            map.retain(|_, (last, _)| *last > horizon);
-        }
         match map.get_mut(&device) {
             None => {
-                map.insert(device, (now, interval));
+                map.put(device, (now, interval));
                 true
             }
             Some((last, current)) => {
