@@ -87,6 +87,13 @@ struct ServeArgs {
     /// Extra CA certificate (PEM) trusted for metadata documents.
     #[arg(long, env = "AUTHLOG_CIMD_CA_FILE", value_name = "FILE")]
     cimd_ca_file: Option<PathBuf>,
+    /// Connections open at once (default: the file-descriptor limit less 512).
+    #[arg(long, env = "AUTHLOG_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Connections open at once from one address or IPv6 /64 (default 256;
+    /// behind a reverse proxy, raise it to the total).
+    #[arg(long, env = "AUTHLOG_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    max_connections_per_address: Option<usize>,
     /// Shift the server clock by this many seconds (tests of expiry).
     #[arg(
         long,
@@ -177,6 +184,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         password_hashing_slots: args.password_hashing_slots,
         cimd_allow_hosts: args.cimd_allow_hosts,
         cimd_ca_file: args.cimd_ca_file,
+        max_connections: args.max_connections,
+        max_connections_per_address: args.max_connections_per_address,
     };
     let file = match &args.config {
         Some(path) => match RawConfig::from_file(path) {

@@ -95,6 +95,12 @@ pub struct RawConfig {
     pub cimd_allow_hosts: Option<String>,
     /// Extra CA certificate (PEM) trusted for metadata documents (`AUTHLOG_CIMD_CA_FILE`).
     pub cimd_ca_file: Option<PathBuf>,
+    /// Connections open at once (`AUTHLOG_MAX_CONNECTIONS`); default: the
+    /// file-descriptor limit less 512.
+    pub max_connections: Option<usize>,
+    /// Connections open at once from one address or IPv6 /64
+    /// (`AUTHLOG_MAX_CONNECTIONS_PER_ADDRESS`, default 256).
+    pub max_connections_per_address: Option<usize>,
 }
 
 impl RawConfig {
@@ -138,6 +144,10 @@ impl RawConfig {
             password_hashing_slots: self.password_hashing_slots.or(lower.password_hashing_slots),
             cimd_allow_hosts: self.cimd_allow_hosts.or(lower.cimd_allow_hosts),
             cimd_ca_file: self.cimd_ca_file.or(lower.cimd_ca_file),
+            max_connections: self.max_connections.or(lower.max_connections),
+            max_connections_per_address: self
+                .max_connections_per_address
+                .or(lower.max_connections_per_address),
         }
     }
 }
@@ -181,6 +191,11 @@ pub struct Config {
     pub cimd_allow_hosts: Vec<String>,
     /// Extra CA certificate for metadata documents.
     pub cimd_ca_file: Option<PathBuf>,
+    /// Connections open at once, when set; otherwise sized to the
+    /// file-descriptor limit (`http::connections::default_total`).
+    pub max_connections: Option<usize>,
+    /// Connections open at once from one address.
+    pub max_connections_per_address: usize,
 }
 
 /// RFC 7591 registration policy.
@@ -312,6 +327,17 @@ impl Config {
                 .filter(|h| !h.is_empty())
                 .collect(),
             cimd_ca_file: raw.cimd_ca_file,
+            max_connections: raw
+                .max_connections
+                .map(|n| bounded("AUTHLOG_MAX_CONNECTIONS", n, 16, 10_000_000))
+                .transpose()?,
+            max_connections_per_address: bounded(
+                "AUTHLOG_MAX_CONNECTIONS_PER_ADDRESS",
+                raw.max_connections_per_address
+                    .unwrap_or(crate::http::connections::DEFAULT_PER_ADDRESS),
+                1,
+                10_000_000,
+            )?,
             usage_flush_seconds: bounded(
                 "AUTHLOG_USAGE_FLUSH_SECONDS",
                 raw.usage_flush_seconds.unwrap_or(60) as usize,

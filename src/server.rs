@@ -17,6 +17,7 @@ use crate::commands::users::RecordTokenUse;
 use crate::config::Config;
 use crate::entropy::SystemEntropy;
 use crate::error_report::Report;
+use crate::http::connections::{self, ConnectionLimits};
 use crate::replay::replay;
 use crate::secrets::{KeyError, ServerKey};
 use crate::snapshot::{self, SnapshotError};
@@ -113,6 +114,17 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         documents,
     ));
 
+    let budget = connections::default_total();
+    let total = config.max_connections.unwrap_or(budget);
+    if total > budget {
+        tracing::warn!(
+            total,
+            budget,
+            "AUTHLOG_MAX_CONNECTIONS is above what the file-descriptor limit leaves room for"
+        );
+    }
+    let limits = ConnectionLimits::new(total, config.max_connections_per_address);
+
     actix_web::rt::System::new().block_on(async move {
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -121,7 +133,12 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                 .wrap_fn(|req, srv| {
                     use actix_web::dev::Service;
                     let response = srv.call(req);
-                    async move { response.await.map(crate::http::cors::finish) }
+                    async move {
+                        response
+                            .await
+                            .map(crate::http::cors::finish)
+                            .map(connections::finish)
+                    }
                 })
                 .wrap(tracing_actix_web::TracingLogger::<
                     crate::http::request_span::RequestSpan,
@@ -130,12 +147,12 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                 .default_service(web::to(crate::http::not_found))
         })
         .workers(config.workers)
-        .on_connect(|conn, _| {
-            // Responses are small and latency matters: no Nagle delay.
-            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                let _ = tcp.set_nodelay(true);
-            }
-        })
+        // Slots are refused by `on_connect`; actix's own per-worker cap only
+        // backs it up.
+        .max_connections(total.saturating_add(64))
+        .client_request_timeout(connections::HEADER_TIMEOUT)
+        .keep_alive(connections::KEEP_ALIVE)
+        .on_connect(move |conn, ext| connections::on_connect(&limits, conn, ext))
         .shutdown_timeout(10)
         .bind(config.listen)
         .map_err(|source| ServeError::Bind {

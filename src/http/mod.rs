@@ -11,6 +11,7 @@ pub mod bearer;
 pub mod body;
 pub mod client_auth;
 pub mod client_json;
+pub mod connections;
 pub mod context;
 pub mod cors;
 pub mod device;

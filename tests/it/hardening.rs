@@ -1,6 +1,6 @@
 //! Hardening against abuse (issue 22): password hashing cannot be made to
-//! take unbounded memory and threads, and a slow body cannot hold a
-//! connection.
+//! take unbounded memory and threads, a slow body cannot hold a
+//! connection, and one address cannot hold every connection.
 
 use std::sync::Barrier;
 
@@ -75,4 +75,66 @@ fn a_body_that_trickles_in_is_cut_off_and_others_are_served_meanwhile() {
     let _ = slow.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("invalid_request"), "{answer}");
+}
+
+/// Sends `GET /readyz` on a connection from `local` and says whether it
+/// was answered (`false`: the server closed the connection unanswered).
+fn answered(stream: &mut std::net::TcpStream) -> bool {
+    use std::io::{Read, Write};
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    if stream
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: authlog\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    match stream.read_exact(&mut head) {
+        Ok(()) => {
+            assert_eq!(&head, b"HTTP/1.1 200", "an admitted connection is served");
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+fn connect_from(local: &str, server: &str) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local: std::net::SocketAddr = format!("{local}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    let server: std::net::SocketAddr = server.parse().unwrap();
+    socket.connect(&server.into()).unwrap();
+    socket.into()
+}
+
+#[test]
+fn one_address_cannot_hold_every_connection() {
+    let s = Server::start_with(&[("AUTHLOG_MAX_CONNECTIONS_PER_ADDRESS", "8")]);
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut attacker: Vec<_> = (0..9).map(|_| connect_from("127.0.0.2", &addr)).collect();
+    let served = attacker.iter_mut().map(answered).filter(|ok| *ok).count();
+    assert_eq!(
+        served, 8,
+        "the ninth connection from one address is closed unanswered"
+    );
+    // Another address is served meanwhile, health checks included.
+    let mut other = connect_from("127.0.0.1", &addr);
+    assert!(answered(&mut other));
+    assert_eq!(s.get("/readyz").send().unwrap().status(), 200);
+    // Closing connections gives their slots back.
+    attacker.clear();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut again = connect_from("127.0.0.2", &addr);
+        if answered(&mut again) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "slots never came back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
