@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::entropy::SystemEntropy;
 use crate::error_report::Report;
 use crate::http::connections::{self, ConnectionLimits};
+use crate::http::request_id;
 use crate::replay::replay;
 use crate::secrets::{KeyError, ServerKey};
 use crate::snapshot::{self, SnapshotError};
@@ -132,12 +133,14 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                 .app_data(app_state.clone())
                 .wrap_fn(|req, srv| {
                     use actix_web::dev::Service;
-                    let response = srv.call(req);
+                    let id = request_id::of(&req);
+                    let response = request_id::scoped(id, srv.call(req));
                     async move {
                         response
                             .await
                             .map(crate::http::cors::finish)
                             .map(connections::finish)
+                            .map(request_id::finish)
                     }
                 })
                 .wrap(tracing_actix_web::TracingLogger::<

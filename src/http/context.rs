@@ -4,9 +4,8 @@
 use std::net::IpAddr;
 
 use actix_web::http::header;
-use actix_web::{HttpMessage, HttpRequest};
+use actix_web::HttpRequest;
 use authlog_events::{Actor, Principal};
-use tracing_actix_web::RequestId;
 
 use crate::commands::EventContext;
 
@@ -35,7 +34,7 @@ impl RequestFacts {
         RequestFacts {
             ip: req.peer_addr().map(|a| a.ip()),
             user_agent,
-            request_id: req.extensions().get::<RequestId>().map(|id| id.to_string()),
+            request_id: super::request_id::of(req),
         }
     }
 

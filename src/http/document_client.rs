@@ -7,7 +7,8 @@ use authlog_events::Principal;
 
 use super::context::RequestFacts;
 use super::error::OAuthError;
-use crate::cimd::is_document_url;
+use super::request_id;
+use crate::cimd::{is_document_url, CimdError};
 use crate::commands::clients::UpsertDocumentClient;
 use crate::state::AppState;
 
@@ -26,7 +27,12 @@ pub async fn ensure(
         .documents
         .metadata(client_id, now)
         .await
-        .map_err(|e| OAuthError::invalid_client(e.to_string()))?;
+        .map_err(|e| match e {
+            // A fixed description stands in for the fetch's cause: cite
+            // the request id the log files it under.
+            CimdError::Fetch(_) => OAuthError::invalid_client(request_id::cite(&e.to_string())),
+            _ => OAuthError::invalid_client(e.to_string()),
+        })?;
     let current = {
         let p = state.read()?;
         if p.registry.is_deleted(client_id) {

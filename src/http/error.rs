@@ -150,7 +150,7 @@ impl ResponseError for ApiError {
             "type": format!("urn:authlog:problem:{slug}"),
             "title": title,
             "status": status.as_u16(),
-            "detail": self.detail(),
+            "detail": cited(status, self.detail()),
         });
         if let ApiError::Validation { field, .. } = self {
             body["field"] = json!(field);
@@ -182,6 +182,16 @@ impl ResponseError for ApiError {
             _ => {}
         }
         response.body(body.to_string())
+    }
+}
+
+/// A server error's fixed description cites the request id, under which
+/// the log holds the cause.
+fn cited(status: StatusCode, text: String) -> String {
+    if status.is_server_error() {
+        super::request_id::cite(&text)
+    } else {
+        text
     }
 }
 
@@ -263,7 +273,8 @@ impl From<crate::audit::AuditError> for ApiError {
         match e {
             AuditError::Invalid { field, message } => ApiError::Validation { field, message },
             AuditError::Store(s) => {
-                ApiError::Unavailable(format!("the event log cannot be read: {s}"))
+                tracing::error!(error = %crate::error_report::Report(&s), "reading the event log failed");
+                ApiError::Unavailable("the event log cannot be read".into())
             }
             AuditError::NoActorIndex => ApiError::BadRequest(e.to_string()),
             AuditError::Unreadable => ApiError::Unavailable(e.to_string()),
@@ -480,9 +491,8 @@ impl ResponseError for OAuthError {
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
-        response.json(
-            json!({ "error": self.code, "error_description": rfc6749_text(&self.description) }),
-        )
+        let description = cited(self.status, rfc6749_text(&self.description));
+        response.json(json!({ "error": self.code, "error_description": description }))
     }
 }
 

@@ -27,6 +27,7 @@ pub mod media_type;
 pub mod metadata;
 pub mod pages;
 pub mod registration;
+pub mod request_id;
 pub mod request_span;
 pub mod revocation;
 pub mod session;

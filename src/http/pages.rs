@@ -74,6 +74,11 @@ pub fn page(
 
 /// An error shown to the user (never a redirect).
 pub fn error_page(status: StatusCode, title: &str, detail: &str) -> HttpResponse {
+    let detail = if status.is_server_error() {
+        super::request_id::cite(detail)
+    } else {
+        detail.to_owned()
+    };
     page(
         status,
         title,

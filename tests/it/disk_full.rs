@@ -78,17 +78,21 @@ fn a_full_disk_is_a_503_loses_nothing_acknowledged_and_recovers_after_restart() 
                     .to_owned(),
             );
         } else {
-            refusal = Some((r.status().as_u16(), r.json::<Value>().unwrap()));
+            let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+            refusal = Some((r.status().as_u16(), r.json::<Value>().unwrap(), id));
             break;
         }
     }
-    let (status, body) = refusal.expect("the disk filled up");
+    let (status, body, request_id) = refusal.expect("the disk filled up");
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "temporarily_unavailable");
     // A fixed description; the I/O error's words go to the log only.
     let internal = |text: &str| text.contains("os error") || text.contains("space");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(!internal(description), "{body}");
+    // ... citing the request id the log files the cause under.
     assert!(
-        !internal(body["error_description"].as_str().unwrap()),
+        description.ends_with(&format!("(request id {request_id})")),
         "{body}"
     );
     assert!(!acknowledged.is_empty());

@@ -138,3 +138,42 @@ fn one_address_cannot_hold_every_connection() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_hidden_cause_is_replaced_by_a_fixed_text_citing_the_request_id() {
+    let s = Server::start();
+    // RFC 6761: .invalid never resolves; the resolver's words stay in the log.
+    let r = s
+        .post("/oauth/token")
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "https://no-such-host.invalid/client.json"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let id = r
+        .headers()
+        .get("x-request-id")
+        .expect("every response carries its request id")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!(
+        body["error_description"],
+        format!("the client metadata document could not be fetched: the host could not be resolved (request id {id})"),
+    );
+    // Answers that hide nothing do not cite it.
+    let r = s
+        .post("/oauth/token")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .unwrap();
+    assert!(r.headers().contains_key("x-request-id"));
+    let body: serde_json::Value = r.json().unwrap();
+    assert!(!body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("request id"));
+}
