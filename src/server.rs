@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::entropy::SystemEntropy;
 use crate::error_report::Report;
 use crate::http::connections::{self, ConnectionLimits};
-use crate::http::request_id;
+use crate::http::{request_id, transport_security};
 use crate::replay::replay;
 use crate::secrets::{KeyError, ServerKey};
 use crate::snapshot::{self, SnapshotError};
@@ -126,12 +126,14 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     }
     let limits = ConnectionLimits::new(total, config.max_connections_per_address);
 
+    let https = config.issuer.starts_with("https://");
+
     actix_web::rt::System::new().block_on(async move {
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
-                .wrap_fn(|req, srv| {
+                .wrap_fn(move |req, srv| {
                     use actix_web::dev::Service;
                     let id = request_id::of(&req);
                     let response = request_id::scoped(id, srv.call(req));
@@ -141,6 +143,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                             .map(crate::http::cors::finish)
                             .map(connections::finish)
                             .map(request_id::finish)
+                            .map(|res| transport_security::finish(https, res))
                     }
                 })
                 .wrap(tracing_actix_web::TracingLogger::<

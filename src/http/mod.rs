@@ -34,6 +34,7 @@ pub mod session;
 pub mod sessions;
 pub mod token_endpoint;
 pub mod token_json;
+pub mod transport_security;
 pub mod userinfo;
 
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};

@@ -3,11 +3,19 @@
 //! * Session: a cookie `authlog_session` = `v1.<user id>.<expiry>.<mac>`,
 //!   the MAC an HMAC under the server key. Stateless, so it survives
 //!   restarts; a disabled user's session stops working at once because the
-//!   user is checked on every use. `HttpOnly`, `SameSite=Lax`, `Secure`
-//!   when the issuer is https.
-//! * CSRF: signed double submit. A random `authlog_csrf` cookie, and every
-//!   form carries HMAC(server key, cookie); a cross-site page can neither
-//!   read the cookie nor compute the MAC.
+//!   user is checked on every use. `HttpOnly`, `SameSite=Lax`, `Path=/`.
+//! * CSRF: signed double submit bound to the session. A random
+//!   `authlog_csrf` cookie, and every form carries HMAC(server key, cookie
+//!   ‖ the session cookie the page was shown under); a cross-site page can
+//!   neither read the cookies nor compute the MAC, and a CSRF cookie and
+//!   token obtained in one session (say, planted by a sibling subdomain)
+//!   are refused in another.
+//! * When the issuer is https both cookies are `Secure` and named with the
+//!   `__Host-` prefix (`__Host-authlog_session`, `__Host-authlog_csrf`):
+//!   browsers accept such a cookie only from a secure origin, for `/`,
+//!   without a `Domain`, so no subdomain or plain-http page can set or
+//!   overwrite it. (Browsers refuse `__Host-` cookies over plain http, so a
+//!   local http issuer keeps the bare names.)
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
@@ -23,9 +31,9 @@ use super::form::OAuthForm;
 use super::pages::error_page;
 use crate::state::AppState;
 
-/// Session cookie name.
+/// Session cookie name (with `__Host-` before it when the issuer is https).
 pub const SESSION_COOKIE: &str = "authlog_session";
-/// CSRF cookie name.
+/// CSRF cookie name (with `__Host-` before it when the issuer is https).
 pub const CSRF_COOKIE: &str = "authlog_csrf";
 /// How long a login lasts.
 pub const SESSION_SECONDS: i64 = 12 * 3600;
@@ -34,12 +42,34 @@ fn mac(state: &AppState, purpose: &str, value: &str) -> String {
     URL_SAFE_NO_PAD.encode(state.key.digest(&format!("{purpose}|{value}")).0)
 }
 
-fn cookie<'a>(state: &AppState, name: &'a str, value: String, max_age: i64) -> Cookie<'a> {
-    let mut c = Cookie::new(name, value);
+/// Whether the issuer is https: cookies are then `Secure` and `__Host-`.
+fn secure(state: &AppState) -> bool {
+    state.config.issuer.starts_with("https://")
+}
+
+/// The name a cookie goes by: `base`, with the `__Host-` prefix when the
+/// issuer is https.
+fn cookie_name(state: &AppState, base: &str) -> String {
+    if secure(state) {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// The value of this request's `base` cookie.
+fn cookie_value(req: &HttpRequest, state: &AppState, base: &str) -> Option<String> {
+    req.cookie(&cookie_name(state, base))
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn cookie(state: &AppState, base: &str, value: String, max_age: i64) -> Cookie<'static> {
+    let mut c = Cookie::new(cookie_name(state, base), value);
     c.set_http_only(true);
     c.set_same_site(SameSite::Lax);
     c.set_path("/");
-    c.set_secure(state.config.issuer.starts_with("https://"));
+    c.set_secure(secure(state));
     c.set_max_age(actix_web::cookie::time::Duration::seconds(max_age));
     c
 }
@@ -66,7 +96,7 @@ pub fn session_cookie(state: &AppState, user: &UserRecord, now: Timestamp) -> Co
 
 /// The logged-in, enabled user of this request, if any.
 pub fn current_user(req: &HttpRequest, state: &AppState) -> Option<UserRecord> {
-    let value = req.cookie(SESSION_COOKIE)?.value().to_owned();
+    let value = cookie_value(req, state, SESSION_COOKIE)?;
     let rest = value.strip_prefix("v1.")?;
     let (payload, given) = rest.rsplit_once('.')?;
     let (user, expires) = payload.split_once('.')?;
@@ -89,14 +119,22 @@ pub fn current_user(req: &HttpRequest, state: &AppState) -> Option<UserRecord> {
     Some(record)
 }
 
+/// The CSRF token of a CSRF cookie value under this request's session
+/// (none before sign-in): a form is good only in the session it was
+/// shown in.
+fn csrf_mac(req: &HttpRequest, state: &AppState, csrf_cookie: &str) -> String {
+    let session = cookie_value(req, state, SESSION_COOKIE).unwrap_or_default();
+    mac(state, "csrf", &format!("{csrf_cookie}|{session}"))
+}
+
 /// The CSRF token for this request's forms, and the cookie to set when the
 /// browser has none yet.
 pub fn csrf_token(req: &HttpRequest, state: &AppState) -> (String, Option<Cookie<'static>>) {
-    match req.cookie(CSRF_COOKIE) {
-        Some(c) if !c.value().is_empty() => (mac(state, "csrf", c.value()), None),
-        _ => {
+    match cookie_value(req, state, CSRF_COOKIE) {
+        Some(value) => (csrf_mac(req, state, &value), None),
+        None => {
             let value = URL_SAFE_NO_PAD.encode(state.entropy.bytes());
-            let token = mac(state, "csrf", &value);
+            let token = csrf_mac(req, state, &value);
             (
                 token,
                 Some(cookie(state, CSRF_COOKIE, value, SESSION_SECONDS)),
@@ -125,11 +163,12 @@ pub async fn read_page_form(
     Ok(form)
 }
 
-/// Whether `token` (from a form) matches this request's CSRF cookie.
+/// Whether `token` (from a form) matches this request's CSRF cookie and
+/// session.
 fn csrf_ok(req: &HttpRequest, state: &AppState, token: Option<&str>) -> bool {
-    let (Some(cookie), Some(token)) = (req.cookie(CSRF_COOKIE), token) else {
+    let (Some(cookie), Some(token)) = (cookie_value(req, state, CSRF_COOKIE), token) else {
         return false;
     };
-    let expected = mac(state, "csrf", cookie.value());
+    let expected = csrf_mac(req, state, &cookie);
     expected.as_bytes().ct_eq(token.as_bytes()).into()
 }

@@ -177,3 +177,144 @@ fn a_hidden_cause_is_replaced_by_a_fixed_text_citing_the_request_id() {
         .unwrap()
         .contains("request id"));
 }
+
+/// A browser whose cookies the test holds, to replay them across sessions.
+struct Jar {
+    http: reqwest::blocking::Client,
+    base: String,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+/// A page: status, body, and the `csrf` form field when there is one.
+struct Seen {
+    status: u16,
+    csrf: Option<String>,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Jar {
+    fn new(s: &Server) -> Jar {
+        Jar {
+            http: reqwest::blocking::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: s.base.clone(),
+            cookies: Default::default(),
+        }
+    }
+
+    fn send(&mut self, request: reqwest::blocking::RequestBuilder) -> Seen {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let r = request.header("cookie", cookie).send().unwrap();
+        let headers = r.headers().clone();
+        for set in headers.get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.insert(name.to_owned(), value.to_owned());
+        }
+        let status = r.status().as_u16();
+        let body = r.text().unwrap();
+        let marker = "name=\"csrf\" value=\"";
+        let csrf = body.find(marker).map(|at| {
+            let rest = &body[at + marker.len()..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        });
+        Seen {
+            status,
+            csrf,
+            headers,
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Seen {
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request)
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Seen {
+        let request = self.http.post(format!("{}{path}", self.base)).form(form);
+        self.send(request)
+    }
+
+    fn sign_in(&mut self, username: &str, password: &str) -> Seen {
+        let page = self.get("/oauth/device");
+        let csrf = page.csrf.expect("a login form");
+        self.post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("return_to", "/oauth/device"),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+    }
+}
+
+const PASSWORD: &str = "admin-password-123";
+
+#[test]
+fn a_csrf_cookie_and_token_from_another_session_are_refused() {
+    let s = Server::start_with(&[("AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD)]);
+    // The attacker's own CSRF cookie and matching form token.
+    let mut attacker = Jar::new(&s);
+    let attacker_token = attacker.get("/oauth/device").csrf.unwrap();
+    let attacker_cookie = attacker.cookies["authlog_csrf"].clone();
+    // The victim signs in.
+    let mut victim = Jar::new(&s);
+    assert_eq!(victim.sign_in("admin", PASSWORD).status, 303);
+    assert!(victim.cookies.contains_key("authlog_session"));
+    // The victim's own form is processed (an unknown code: 400) ...
+    let own = victim.get("/oauth/device").csrf.unwrap();
+    let code = [("csrf", own.as_str()), ("user_code", "BCDF-GHJK")];
+    assert_eq!(victim.post("/oauth/device", &code).status, 400);
+    // ... but with the attacker's cookie planted, the attacker's token is refused.
+    victim
+        .cookies
+        .insert("authlog_csrf".into(), attacker_cookie);
+    let forged = [
+        ("csrf", attacker_token.as_str()),
+        ("user_code", "BCDF-GHJK"),
+    ];
+    assert_eq!(victim.post("/oauth/device", &forged).status, 403);
+}
+
+#[test]
+fn an_https_issuer_gets_host_only_secure_cookies_and_hsts() {
+    let s = Server::start_with(&[
+        ("AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD),
+        ("AUTHLOG_ISSUER", "https://auth.example.com"),
+    ]);
+    let mut browser = Jar::new(&s);
+    let signed_in = browser.sign_in("admin", PASSWORD);
+    assert_eq!(signed_in.status, 303);
+    assert_eq!(
+        browser.cookies.keys().collect::<Vec<_>>(),
+        ["__Host-authlog_csrf", "__Host-authlog_session"]
+    );
+    let session = signed_in.headers["set-cookie"].to_str().unwrap();
+    for flag in ["Secure", "Path=/", "HttpOnly"] {
+        assert!(session.contains(flag), "{session}");
+    }
+    assert!(!session.contains("Domain"), "{session}");
+    // The session works under its prefixed name: the code entry form shows.
+    let entry = browser.get("/oauth/device");
+    assert_eq!(entry.status, 200);
+    assert!(entry.csrf.is_some());
+    for response in [
+        entry.headers,
+        s.get("/readyz").send().unwrap().headers().clone(),
+    ] {
+        assert_eq!(response["strict-transport-security"], "max-age=31536000");
+    }
+    // A plain-http issuer sends no HSTS (browsers ignore it over http).
+    let plain = Server::start();
+    let r = plain.get("/readyz").send().unwrap();
+    assert!(!r.headers().contains_key("strict-transport-security"));
+}
