@@ -76,7 +76,8 @@ pub struct RawConfig {
     pub bootstrap_admin_secret: Option<String>,
     /// Password of the `admin` user at first start (`AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD`).
     pub bootstrap_admin_password: Option<String>,
-    /// Seconds between "last used" summaries (`AUTHLOG_USAGE_FLUSH_SECONDS`, default 60).
+    /// Seconds between "last used" and failed-authentication summaries
+    /// (`AUTHLOG_USAGE_FLUSH_SECONDS`, default 60).
     pub usage_flush_seconds: Option<u64>,
     /// Dynamic registration policy: `open`, `initial_access_token` or
     /// `disabled` (`AUTHLOG_REGISTRATION_POLICY`, default `open`).

@@ -14,6 +14,7 @@ pub mod config;
 pub mod consent;
 pub mod entropy;
 pub mod error_report;
+pub mod failure_tally;
 #[cfg(test)]
 mod faulty_store;
 pub mod http;

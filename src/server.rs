@@ -13,7 +13,7 @@ use crate::audit::AuditKey;
 use crate::bootstrap::{self, BootstrapError};
 use crate::cimd::DocumentFetcher;
 use crate::clock::{Clock, SystemClock};
-use crate::commands::users::RecordTokenUse;
+use crate::commands::users::{RecordAuthFailures, RecordTokenUse};
 use crate::config::Config;
 use crate::entropy::SystemEntropy;
 use crate::error_report::Report;
@@ -200,14 +200,14 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
             ticks.tick().await;
             loop {
                 ticks.tick().await;
-                flush_usage(&flushing).await;
+                flush_summaries(&flushing).await;
             }
         });
         let result = served
             .await
             .map_err(|e| ServeError::Http(std::io::Error::other(e.to_string())))?
             .map_err(ServeError::Http);
-        flush_usage(&state).await;
+        flush_summaries(&state).await;
         let closing = state.clone();
         let _ = tokio::task::spawn_blocking(move || {
             closing.stop_writer();
@@ -292,19 +292,31 @@ fn save_snapshot(state: &AppState, restored_at: u64) {
     }
 }
 
-/// Appends the token uses noted since the last flush as one `TokensUsed`.
-async fn flush_usage(state: &AppState) {
-    let uses = state.usage.drain();
-    if uses.is_empty() {
+/// Appends what was counted in memory since the last flush: token uses
+/// as one `TokensUsed`, failed authentications as `AuthenticationFailures`
+/// summaries.
+async fn flush_summaries(state: &AppState) {
+    let Some(writer) = state.writer() else {
         return;
-    }
-    if let Some(writer) = state.writer() {
+    };
+    let uses = state.usage.drain();
+    if !uses.is_empty() {
         let command = RecordTokenUse {
             uses,
             ctx: crate::commands::EventContext::system(),
         };
         if let Err(e) = writer.submit(command).await {
             tracing::warn!(error = %Report(&e), "could not record token use");
+        }
+    }
+    let summaries = state.failures.drain();
+    if !summaries.is_empty() {
+        let command = RecordAuthFailures {
+            summaries,
+            ctx: crate::commands::EventContext::system(),
+        };
+        if let Err(e) = writer.submit(command).await {
+            tracing::warn!(error = %Report(&e), "could not record failed authentications");
         }
     }
 }

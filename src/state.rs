@@ -14,6 +14,7 @@ use crate::cimd::DocumentFetcher;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::entropy::Entropy;
+use crate::failure_tally::FailureTally;
 use crate::passwords::HashingSlots;
 use crate::secrets::ServerKey;
 use crate::throttle::{DevicePolls, FailureThrottle};
@@ -62,6 +63,8 @@ pub struct AppState {
     pub login_throttle: FailureThrottle,
     /// Token uses not yet flushed to the log.
     pub usage: UsageTracker,
+    /// Failed authentications not yet summarised in the log.
+    pub failures: FailureTally,
     /// Dynamic registrations per client IP.
     pub registrations: FailureThrottle,
     /// Failed client authentications per address and per client and address.
@@ -102,6 +105,7 @@ impl AppState {
             device_polls: DevicePolls::default(),
             login_throttle: FailureThrottle::new(LOGIN_FAILURES, LOGIN_WINDOW_SECONDS),
             usage: UsageTracker::default(),
+            failures: FailureTally::default(),
             registrations: FailureThrottle::new(registration_rate_limit, 60),
             device_starts: FailureThrottle::new(DEVICE_STARTS_PER_MINUTE, 60),
             client_auth_failures: FailureThrottle::new(

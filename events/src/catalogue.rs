@@ -186,7 +186,7 @@ pub enum Role {
 }
 
 /// Why a login or a client authentication failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum AuthFailure {
     /// No such user or client (indistinguishable to the caller).
     UnknownPrincipal,
@@ -198,6 +198,21 @@ pub enum AuthFailure {
     Throttled,
     /// Authentication method other than the registered one.
     WrongMethod,
+}
+
+/// Whose credentials an `AuthenticationFailures` summary counts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum FailedSubject {
+    /// The client id presented at the token, introspection, revocation or
+    /// device authorization endpoint (bounded to 256 characters).
+    Client(String),
+    /// Client ids past a summary's bound, together.
+    OtherClients {
+        /// How many distinct client ids.
+        client_ids: u64,
+    },
+    /// Usernames that name no account, at the login form (never stored).
+    UnknownUsernames,
 }
 
 /// Every event in the log (catalogue v1).
@@ -471,6 +486,26 @@ pub enum Event {
         /// Why.
         reason: AuthFailure,
     },
+    /// Failed authentications of one subject over a period, counted in
+    /// memory and appended as one summary per flush instead of one event
+    /// per failure, so refusals cannot grow the log past a fixed rate.
+    AuthenticationFailures {
+        /// Whose credentials failed.
+        subject: FailedSubject,
+        /// Failures in the period.
+        failures: u64,
+        /// Of them, how many were answered 429 (over an address's budget).
+        throttled: u64,
+        /// Failures by reason.
+        reasons: Vec<(AuthFailure, u64)>,
+        /// The busiest source addresses (IPv4, or IPv6 /64) with their
+        /// failures, at most 8; the rest came from others.
+        addresses: Vec<(String, u64)>,
+        /// First failure of the period.
+        first: Timestamp,
+        /// Last failure of the period.
+        last: Timestamp,
+    },
 }
 
 impl Event {
@@ -500,11 +535,12 @@ impl Event {
             Event::ConsentRevoked { .. } => "ConsentRevoked",
             Event::LoginSucceeded { .. } => "LoginSucceeded",
             Event::LoginFailed { .. } => "LoginFailed",
+            Event::AuthenticationFailures { .. } => "AuthenticationFailures",
         }
     }
 
     /// Every variant name in catalogue order.
-    pub const TYPE_NAMES: [&'static str; 23] = [
+    pub const TYPE_NAMES: [&'static str; 24] = [
         "ClientRegistered",
         "ClientUpdated",
         "ClientSecretRotated",
@@ -528,5 +564,6 @@ impl Event {
         "ConsentRevoked",
         "LoginSucceeded",
         "LoginFailed",
+        "AuthenticationFailures",
     ];
 }

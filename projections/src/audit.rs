@@ -18,7 +18,7 @@ use foldhash::quality::RandomState;
 use serde::{Deserialize, Serialize};
 
 use authlog_events::{
-    Actor, Event, GrantType, Principal, RecordedEvent, RegistrationType, Timestamp,
+    Actor, Event, FailedSubject, GrantType, Principal, RecordedEvent, RegistrationType, Timestamp,
 };
 
 use crate::Projection;
@@ -100,7 +100,9 @@ pub struct ClientAudit {
     /// Active tokens revoked, as counted by each revoking event (revocations,
     /// revoke-all, pause and delete cascades).
     pub tokens_revoked: u64,
-    /// `ClientAuthenticationFailed` events naming it.
+    /// Failed authentications presenting its id: one per
+    /// `ClientAuthenticationFailed` (older logs), `failures` of each
+    /// `AuthenticationFailures` summary.
     pub failed_authentications: u64,
     /// `LoginFailed` events attributed to it (user logins through it).
     pub failed_logins: u64,
@@ -240,6 +242,11 @@ impl Projection for AuditIndex {
             Event::ClientAuthenticationFailed { client_id, .. } => {
                 self.entry(client_id).failed_authentications += 1
             }
+            Event::AuthenticationFailures {
+                subject: FailedSubject::Client(client_id),
+                failures,
+                ..
+            } => self.entry(client_id).failed_authentications += failures,
             Event::LoginFailed { .. } => {
                 if let Some(client_id) = &event.client_id {
                     self.entry(client_id).failed_logins += 1;

@@ -5,8 +5,8 @@
 //! someone decides it is safe to show.
 
 use authlog_events::{
-    AccessPreset, AuthFailure, ClientMetadata, Event, RevocationReason, RevocationTarget, Role,
-    TokenKind,
+    AccessPreset, AuthFailure, ClientMetadata, Event, FailedSubject, RevocationReason,
+    RevocationTarget, Role, TokenKind,
 };
 use serde_json::{json, Value};
 
@@ -241,6 +241,38 @@ pub fn summarize(event: &Event) -> Value {
             "username": username,
             "reason": auth_failure_name(*reason),
         }),
+        Event::AuthenticationFailures {
+            subject,
+            failures,
+            throttled,
+            reasons,
+            addresses,
+            first,
+            last,
+        } => {
+            let mut summary = json!({
+                "failures": failures,
+                "throttled": throttled,
+                "reasons": reasons
+                    .iter()
+                    .map(|(r, n)| (auth_failure_name(*r).to_owned(), json!(n)))
+                    .collect::<serde_json::Map<_, _>>(),
+                "addresses": addresses
+                    .iter()
+                    .map(|(a, n)| json!({ "address": a, "failures": n }))
+                    .collect::<Vec<_>>(),
+                "first": first.to_rfc3339(),
+                "last": last.to_rfc3339(),
+            });
+            match subject {
+                FailedSubject::Client(id) => summary["client_id"] = json!(id),
+                FailedSubject::OtherClients { client_ids } => {
+                    summary["other_client_ids"] = json!(client_ids)
+                }
+                FailedSubject::UnknownUsernames => summary["unknown_usernames"] = json!(true),
+            }
+            summary
+        }
     }
 }
 

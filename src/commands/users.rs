@@ -1,7 +1,9 @@
 //! User commands: create, edit, disable (revoking all their tokens in the
 //! same event), record logins, remember consent, and record token use.
 
-use authlog_events::{AppendBatch, AuthFailure, Event, ExpectedVersion, Role, Timestamp};
+use authlog_events::{
+    AppendBatch, AuthFailure, Event, ExpectedVersion, FailedSubject, Role, Timestamp,
+};
 use authlog_projections::{users::username_key, Projections, UserRecord};
 use uuid::Uuid;
 
@@ -185,12 +187,14 @@ impl Command for DisableUser {
     }
 }
 
-/// Records a login attempt (`LoginSucceeded` / `LoginFailed`).
+/// Records a login attempt of an existing account (`LoginSucceeded` /
+/// `LoginFailed`). A failed login with a username that names no account is
+/// never an event of its own: it is counted in `FailureTally` and appended
+/// in an `AuthenticationFailures` summary, without the name (which may be a
+/// password typed into the wrong field).
 pub struct RecordLogin {
-    /// The user, when the username exists.
-    pub user_id: Option<Uuid>,
-    /// The username as typed (bounded).
-    pub username: String,
+    /// The account.
+    pub user_id: Uuid,
     /// `None` on success.
     pub failure: Option<AuthFailure>,
     /// The client the login was for, if any.
@@ -199,48 +203,30 @@ pub struct RecordLogin {
     pub ctx: EventContext,
 }
 
-impl RecordLogin {
-    fn stream(&self) -> String {
-        match self.user_id {
-            Some(id) => format!("logins/{id}"),
-            None => "logins/unknown".to_owned(),
-        }
-    }
-}
-
 impl Command for RecordLogin {
     type Outcome = ();
 
     fn access(&self) -> Access {
-        Access::writes(vec![self.stream()])
+        Access::writes(vec![format!("logins/{}", self.user_id)])
     }
 
     fn decide(&self, _: &Projections, env: &Env) -> Result<Decided<()>, DomainError> {
-        let payload = match (self.failure, self.user_id) {
-            (None, Some(user_id)) => Event::LoginSucceeded { user_id },
-            (failure, user_id) => Event::LoginFailed {
-                username: failed_login_name(env, user_id, &self.username),
-                reason: failure.unwrap_or(AuthFailure::UnknownPrincipal),
+        let user_id = self.user_id;
+        let payload = match self.failure {
+            None => Event::LoginSucceeded { user_id },
+            // The account by its id, never the name as typed.
+            Some(reason) => Event::LoginFailed {
+                username: format!("user:{user_id}"),
+                reason,
             },
         };
-        let event = self
-            .ctx
-            .event_for(env, self.stream(), self.client_id.as_deref(), payload);
+        let event = self.ctx.event_for(
+            env,
+            format!("logins/{user_id}"),
+            self.client_id.as_deref(),
+            payload,
+        );
         Ok(Decided::events(vec![event], ()))
-    }
-}
-
-/// What a `LoginFailed` event keeps of the name typed: a known account by
-/// its id (`user:<id>`); anything else, which may be a password typed
-/// into the wrong field, only as a keyed digest (`unknown:<hex>`, the same
-/// for the same name, so repeated attempts still line up).
-fn failed_login_name(env: &Env, user_id: Option<Uuid>, typed: &str) -> String {
-    match user_id {
-        Some(id) => format!("user:{id}"),
-        None => {
-            let digest = env.digest(&format!("login-name:{}", username_key(typed)));
-            format!("unknown:{}", hex::encode(&digest.0[..16]))
-        }
     }
 }
 
@@ -281,33 +267,52 @@ impl Command for RecordTokenUse {
     }
 }
 
-/// Records a failed client authentication (`ClientAuthenticationFailed`).
-pub struct RecordClientAuthFailure {
-    /// The client id presented (bounded).
-    pub client_id: String,
-    /// What went wrong.
-    pub reason: AuthFailure,
-    /// Attribution.
+/// Appends the `AuthenticationFailures` summaries drained from the
+/// `FailureTally`: one event per subject, on `client-auth/<client id>`
+/// (attributed to that client id), `client-auth-others` or
+/// `logins/unknown`.
+pub struct RecordAuthFailures {
+    /// The summaries (`Event::AuthenticationFailures`).
+    pub summaries: Vec<Event>,
+    /// Attribution (the system: no one request caused them).
     pub ctx: EventContext,
 }
 
-impl Command for RecordClientAuthFailure {
+impl RecordAuthFailures {
+    fn placed(summary: &Event) -> (String, Option<&str>) {
+        match summary {
+            Event::AuthenticationFailures {
+                subject: FailedSubject::Client(id),
+                ..
+            } => (format!("client-auth/{id}"), Some(id.as_str())),
+            Event::AuthenticationFailures {
+                subject: FailedSubject::UnknownUsernames,
+                ..
+            } => ("logins/unknown".to_owned(), None),
+            _ => ("client-auth-others".to_owned(), None),
+        }
+    }
+}
+
+impl Command for RecordAuthFailures {
     type Outcome = ();
 
     fn access(&self) -> Access {
-        Access::writes(vec![format!("client-auth/{}", self.client_id)])
+        let mut streams: Vec<String> = self.summaries.iter().map(|e| Self::placed(e).0).collect();
+        streams.sort();
+        streams.dedup();
+        Access::writes(streams)
     }
 
     fn decide(&self, _: &Projections, env: &Env) -> Result<Decided<()>, DomainError> {
-        let event = self.ctx.event(
-            env,
-            format!("client-auth/{}", self.client_id),
-            &self.client_id,
-            Event::ClientAuthenticationFailed {
-                client_id: self.client_id.clone(),
-                reason: self.reason,
-            },
-        );
-        Ok(Decided::events(vec![event], ()))
+        let events = self
+            .summaries
+            .iter()
+            .map(|summary| {
+                let (stream, client) = Self::placed(summary);
+                self.ctx.event_for(env, stream, client, summary.clone())
+            })
+            .collect();
+        Ok(Decided::events(events, ()))
     }
 }

@@ -6,7 +6,7 @@
 
 use actix_web::http::header;
 use actix_web::HttpRequest;
-use authlog_events::{AuthFailure, Digest, Principal, Timestamp, TokenEndpointAuthMethod};
+use authlog_events::{AuthFailure, Digest, FailedSubject, Timestamp, TokenEndpointAuthMethod};
 use authlog_projections::{ClientRecord, Projections};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -14,7 +14,6 @@ use base64::Engine;
 use super::context::RequestFacts;
 use super::error::OAuthError;
 use super::form::{decode_component, OAuthForm};
-use crate::commands::users::RecordClientAuthFailure;
 use crate::state::AppState;
 
 /// How the client presented itself.
@@ -150,10 +149,10 @@ fn check(
 /// Correct credentials are always accepted: failures can never lock a
 /// client out, from any address. Failures are budgeted per source address
 /// and per client-and-address, never per client alone (`CLIENT_AUTH_FAILURES`
-/// in `CLIENT_AUTH_WINDOW_SECONDS`): under budget a failure is answered 401
-/// and appended as `ClientAuthenticationFailed`, so auditors see brute
-/// force; over budget it is answered 429 with `Retry-After` and not
-/// appended, so it cannot become a write flood.
+/// in `CLIENT_AUTH_WINDOW_SECONDS`): under budget a failure is answered
+/// 401, over it 429 with `Retry-After`. Either way it is counted in the
+/// `FailureTally`, which the log receives as periodic summaries, so brute
+/// force shows in the audit log without ever becoming a write flood.
 pub async fn authenticate(
     state: &AppState,
     creds: &Credentials,
@@ -172,49 +171,32 @@ pub async fn authenticate(
         Err(reason) => reason,
     };
     let address = super::context::ip_key(facts.ip);
+    let client_id: String = creds.client_id.chars().take(256).collect();
     let ip_key = format!("ip:{address}");
-    let pair_key = format!(
-        "client-ip:{address}|{}",
-        creds.client_id.chars().take(256).collect::<String>()
-    );
+    let pair_key = format!("client-ip:{address}|{client_id}");
     let throttle = &state.client_auth_failures;
-    if let Err(wait) = throttle
+    let over_budget = throttle
         .check(&ip_key, now)
-        .and(throttle.check(&pair_key, now))
-    {
+        .and(throttle.check(&pair_key, now));
+    state.failures.note(
+        FailedSubject::Client(client_id),
+        reason,
+        &address,
+        over_budget.is_err(),
+        now,
+    );
+    if let Err(wait) = over_budget {
         return Err(OAuthError::throttled(wait));
     }
     throttle.fail(&ip_key, now);
     throttle.fail(&pair_key, now);
-    record_failure(state, creds, reason, facts).await;
     Err(OAuthError::invalid_client("client authentication failed"))
-}
-
-/// Submits `RecordClientAuthFailure` (the client id bounded to 256
-/// characters). The caller's answer does not depend on it being written.
-async fn record_failure(
-    state: &AppState,
-    creds: &Credentials,
-    reason: AuthFailure,
-    facts: &RequestFacts,
-) {
-    let Some(writer) = state.ready_writer() else {
-        return;
-    };
-    let command = RecordClientAuthFailure {
-        client_id: creds.client_id.chars().take(256).collect(),
-        reason,
-        ctx: facts.context(Principal::Anonymous, None),
-    };
-    if let Err(e) = writer.submit(command).await {
-        tracing::warn!(error = %crate::error_report::Report(&e), "could not record a failed client authentication");
-    }
 }
 
 /// Everything an OAuth endpoint does to know its caller, in order: find
 /// the credentials; when `client_id` is a URL, fetch its document and
 /// submit `UpsertDocumentClient` (`document_client::ensure`); check them
-/// (throttled; a failure submits `RecordClientAuthFailure`); mark the
+/// (throttled; a failure is counted in the `FailureTally`); mark the
 /// request for the client's CORS origins.
 pub async fn authenticate_request(
     req: &HttpRequest,

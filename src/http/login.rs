@@ -1,11 +1,14 @@
 //! `POST /login`: username and password, CSRF-checked, throttled per
-//! username and per IP, every attempt appended (`LoginSucceeded` /
-//! `LoginFailed`). Success sets the session cookie and returns to the
-//! page that asked (only authlog's own authorize and device pages).
+//! username and per IP. Every attempt on an account is appended
+//! (`LoginSucceeded` / `LoginFailed`); an attempt with a name that matches
+//! no account is counted in the `FailureTally` and summarised. Success sets
+//! the session cookie and returns to the page that asked (only authlog's
+//! own authorize and device pages).
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{post, web, HttpRequest, HttpResponse};
-use authlog_events::{AuthFailure, Principal};
+use authlog_events::{AuthFailure, FailedSubject, Principal};
+use uuid::Uuid;
 
 use super::context::RequestFacts;
 use super::pages::{error_page, login_page};
@@ -69,17 +72,11 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Payload)
             "authlog is starting",
         );
     };
-    let record = |failure: Option<AuthFailure>| RecordLogin {
-        user_id: user.as_ref().map(|u| u.user_id),
-        username: username.clone(),
+    let record = |user_id: Uuid, failure: Option<AuthFailure>| RecordLogin {
+        user_id,
         failure,
         client_id: None,
-        ctx: facts.context(
-            user.as_ref()
-                .map(|u| Principal::User(u.user_id))
-                .unwrap_or(Principal::Anonymous),
-            None,
-        ),
+        ctx: facts.context(Principal::User(user_id), None),
     };
     if let Err(wait) = throttled {
         // Refused before any work; not appended (a flood must not become a write flood).
@@ -127,7 +124,21 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Payload)
         Some(_) => None,
     };
     if let Some(failure) = failure {
-        let _ = writer.submit(record(Some(failure))).await;
+        match &user {
+            // An account's failures are bounded by its own throttle.
+            Some(u) => {
+                let _ = writer.submit(record(u.user_id, Some(failure))).await;
+            }
+            // Names that match no account are only counted: the name may
+            // be a password, and any number of them can arrive.
+            None => state.failures.note(
+                FailedSubject::UnknownUsernames,
+                failure,
+                &super::context::ip_key(facts.ip),
+                false,
+                now,
+            ),
+        }
         return login_page(
             StatusCode::UNAUTHORIZED,
             &csrf,
@@ -141,7 +152,7 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Payload)
     };
     state.login_throttle.clear(&user_key);
     state.login_throttle.forgive_one(&ip_key);
-    if let Err(e) = writer.submit(record(None)).await {
+    if let Err(e) = writer.submit(record(signed_in.user_id, None)).await {
         return error_page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Unavailable",

@@ -295,16 +295,18 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .map(drop),
                 None => Ok(()),
             },
-            Op::Login(u, ok) => running
-                .writer
-                .submit_blocking(RecordLogin {
-                    user_id: m.users[u as usize],
-                    username: format!("user{u}"),
-                    failure: (!ok).then_some(AuthFailure::BadCredentials),
-                    client_id: Some(client(0)),
-                    ctx: ctx(),
-                })
-                .map(drop),
+            Op::Login(u, ok) => match m.users[u as usize] {
+                Some(user_id) => running
+                    .writer
+                    .submit_blocking(RecordLogin {
+                        user_id,
+                        failure: (!ok).then_some(AuthFailure::BadCredentials),
+                        client_id: Some(client(0)),
+                        ctx: ctx(),
+                    })
+                    .map(drop),
+                None => Ok(()),
+            },
             Op::Advance(seconds) => {
                 clock.advance_seconds(seconds);
                 Ok(())

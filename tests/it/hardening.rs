@@ -4,6 +4,8 @@
 
 use std::sync::Barrier;
 
+use serde_json::Value;
+
 use crate::browser::Browser;
 use crate::harness::Server;
 
@@ -159,7 +161,7 @@ fn a_hidden_cause_is_replaced_by_a_fixed_text_citing_the_request_id() {
         .to_str()
         .unwrap()
         .to_owned();
-    let body: serde_json::Value = r.json().unwrap();
+    let body: Value = r.json().unwrap();
     assert_eq!(
         body["error_description"],
         format!("the client metadata document could not be fetched: the host could not be resolved (request id {id})"),
@@ -171,7 +173,7 @@ fn a_hidden_cause_is_replaced_by_a_fixed_text_citing_the_request_id() {
         .send()
         .unwrap();
     assert!(r.headers().contains_key("x-request-id"));
-    let body: serde_json::Value = r.json().unwrap();
+    let body: Value = r.json().unwrap();
     assert!(!body["error_description"]
         .as_str()
         .unwrap()
@@ -317,4 +319,112 @@ fn an_https_issuer_gets_host_only_secure_cookies_and_hsts() {
     let plain = Server::start();
     let r = plain.get("/readyz").send().unwrap();
     assert!(!r.headers().contains_key("strict-transport-security"));
+}
+
+/// Every file under `dir`, read whole.
+fn all_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            bytes.extend(all_bytes(&path));
+        } else {
+            bytes.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    bytes
+}
+
+#[test]
+fn refused_authentications_grow_the_log_by_bounded_summaries_only() {
+    const TYPED: &str = "correct horse battery staple";
+    let env = [
+        ("AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD),
+        ("AUTHLOG_USAGE_FLUSH_SECONDS", "3600"),
+    ];
+    let s = Server::start_with(&env);
+    let admin = s.admin_token(None);
+    let (id, _secret) = s.service_client(&admin, "real", "read");
+    let before = s.head();
+    // 8 addresses × (40 made-up client ids + 10 bad secrets for "real"):
+    // most over the per-address budget (429), all failures.
+    let addresses = 8u8;
+    std::thread::scope(|scope| {
+        for a in 0..addresses {
+            let (s, id) = (&s, &id);
+            scope.spawn(move || {
+                let http = reqwest::blocking::Client::builder()
+                    .local_address(std::net::IpAddr::from([127, 0, 0, 2 + a]))
+                    .build()
+                    .unwrap();
+                for i in 0..50 {
+                    let client = if i < 40 {
+                        format!("guess-{a}-{i}")
+                    } else {
+                        id.clone()
+                    };
+                    let status = http
+                        .post(s.url("/oauth/token"))
+                        .basic_auth(&client, Some("alcs_guess"))
+                        .form(&[("grant_type", "client_credentials")])
+                        .send()
+                        .unwrap()
+                        .status()
+                        .as_u16();
+                    assert!(status == 401 || status == 429, "{status}");
+                }
+            });
+        }
+    });
+    // A password typed into the username field, three times.
+    let mut browser = Jar::new(&s);
+    for _ in 0..3 {
+        assert_eq!(browser.sign_in(TYPED, "whatever").status, 401);
+    }
+    assert_eq!(s.head(), before, "no refusal appends an event of its own");
+
+    // Stopping flushes the tally: a bounded number of summaries.
+    let s = s.restart_with(&env);
+    let appended = s.head() - before;
+    assert!(appended <= 100 + 2, "{appended} events for 403 failures");
+    let audit: Value = s
+        .get("/api/audit/events?type=AuthenticationFailures&limit=500")
+        .bearer_auth(s.admin_token(None))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let items = audit["items"].as_array().unwrap();
+    // At most 100 named subjects and one for the rest; besides them only
+    // the flush of token use (the admin's token) was appended.
+    assert!(items.len() <= 100 + 1, "{} summaries", items.len());
+    assert!(appended <= items.len() as u64 + 1, "{appended} appended");
+    let failures = |pick: &dyn Fn(&Value) -> bool| -> u64 {
+        items
+            .iter()
+            .filter(|e| pick(&e["summary"]))
+            .map(|e| e["summary"]["failures"].as_u64().unwrap())
+            .sum()
+    };
+    // Nothing is lost: every failure is counted in some summary ...
+    assert_eq!(failures(&|_| true), u64::from(addresses) * 50 + 3);
+    // ... the real client by name, with all its failures ...
+    assert_eq!(
+        failures(&|e| e["client_id"] == "real"),
+        u64::from(addresses) * 10
+    );
+    // ... the made-up ids past the named ones together ...
+    assert!(
+        items
+            .iter()
+            .any(|e| e["summary"]["other_client_ids"].as_u64().unwrap_or(0) > 0),
+        "{audit}"
+    );
+    // ... and the unknown username only as a count.
+    assert_eq!(failures(&|e| e["unknown_usernames"] == true), 3);
+    let stored = all_bytes(&s.data);
+    assert!(
+        !stored.windows(TYPED.len()).any(|w| w == TYPED.as_bytes()),
+        "the name typed reached the disk"
+    );
 }

@@ -432,8 +432,8 @@ fn a_real_oauth2_client_library_gets_a_token_that_introspects_active() {
 }
 
 #[test]
-fn failed_client_authentications_are_recorded_and_throttled() {
-    let s = Server::start();
+fn failed_client_authentications_are_summarised_and_throttled() {
+    let s = Server::start_with(&[("AUTHLOG_USAGE_FLUSH_SECONDS", "1")]);
     let admin = s.admin_token(None);
     let (id, secret) = s.service_client(&admin, "target", "read");
     for _ in 0..10 {
@@ -445,7 +445,7 @@ fn failed_client_authentications_are_recorded_and_throttled() {
     }
     // Failures never lock the client out: the right secret still works.
     assert_eq!(s.token_basic(&id, &secret, None).status(), 200);
-    // Another failure from this address is over its budget: 429, not recorded.
+    // Another failure from this address is over its budget: 429.
     let throttled = s.token_basic(&id, "alcs_guess", None);
     assert_eq!(throttled.status(), 429, "over budget");
     assert!(
@@ -456,14 +456,51 @@ fn failed_client_authentications_are_recorded_and_throttled() {
             .unwrap()
             > 0
     );
-    let audit: Value = s
-        .get("/api/audit/events?client_id=target&type=ClientAuthenticationFailed&limit=50")
-        .bearer_auth(&admin)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(audit["items"].as_array().unwrap().len(), 10, "{audit}");
+    // Failures reach the log as periodic summaries, never one event each.
+    let summaries = |s: &Server| -> Vec<Value> {
+        let audit: Value = s
+            .get("/api/audit/events?client_id=target&type=AuthenticationFailures&limit=50")
+            .bearer_auth(&admin)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        audit["items"].as_array().unwrap().clone()
+    };
+    let total = |items: &[Value], field: &str| -> u64 {
+        items
+            .iter()
+            .map(|e| {
+                e["summary"][field]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{e}"))
+            })
+            .sum()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let items = loop {
+        let items = summaries(&s);
+        if total(&items, "failures") >= 11 || std::time::Instant::now() > deadline {
+            break items;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(total(&items, "failures"), 11, "{items:?}");
+    assert_eq!(total(&items, "throttled"), 1, "{items:?}");
+    assert!(items.len() <= 2, "one summary per flush: {items:?}");
+    assert_eq!(items[0]["summary"]["client_id"], "target", "{items:?}");
+    assert_eq!(
+        items[0]["summary"]["addresses"][0]["address"], "127.0.0.1",
+        "{items:?}"
+    );
+    assert_eq!(
+        total(&items, "failures"),
+        items
+            .iter()
+            .map(|e| e["summary"]["reasons"]["bad_credentials"].as_u64().unwrap())
+            .sum::<u64>(),
+        "{items:?}"
+    );
     let summary: Value = s
         .get("/api/audit/clients/target")
         .bearer_auth(&admin)
@@ -474,7 +511,7 @@ fn failed_client_authentications_are_recorded_and_throttled() {
     let failed = summary
         .pointer("/failed_authentications")
         .or_else(|| summary.pointer("/counts/failed_authentications"));
-    assert_eq!(failed, Some(&json!(10)), "{summary}");
+    assert_eq!(failed, Some(&json!(11)), "{summary}");
 }
 
 /// The server's `/oauth/token` from another loopback source address.

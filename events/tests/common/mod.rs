@@ -189,6 +189,15 @@ pub fn every_variant() -> Vec<Event> {
             username: "ada".into(),
             reason: AuthFailure::BadCredentials,
         },
+        Event::AuthenticationFailures {
+            subject: FailedSubject::Client("app".into()),
+            failures: 12,
+            throttled: 2,
+            reasons: vec![(AuthFailure::BadCredentials, 12)],
+            addresses: vec![("192.0.2.7".into(), 12)],
+            first: t,
+            last: t.plus_seconds(30),
+        },
     ]
 }
 
