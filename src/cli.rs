@@ -73,6 +73,9 @@ struct ServeArgs {
     /// Registrations allowed per client IP per minute.
     #[arg(long, env = "AUTHLOG_REGISTRATION_RATE_LIMIT", value_name = "N")]
     registration_rate_limit: Option<usize>,
+    /// Appends caused by unauthenticated requests per minute, all addresses together.
+    #[arg(long, env = "AUTHLOG_ANONYMOUS_WRITES_PER_MINUTE", value_name = "N")]
+    anonymous_writes_per_minute: Option<usize>,
     /// Password hashes computed at once (each takes ~19 MiB); more are refused with 503.
     #[arg(long, env = "AUTHLOG_PASSWORD_HASHING_SLOTS", value_name = "N")]
     password_hashing_slots: Option<usize>,
@@ -182,6 +185,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         .ok(),
         registration_rate_limit: args.registration_rate_limit,
         password_hashing_slots: args.password_hashing_slots,
+        anonymous_writes_per_minute: args.anonymous_writes_per_minute,
         cimd_allow_hosts: args.cimd_allow_hosts,
         cimd_ca_file: args.cimd_ca_file,
         max_connections: args.max_connections,

@@ -87,6 +87,11 @@ pub struct RawConfig {
     pub registration_initial_access_token: Option<String>,
     /// Registrations allowed per client IP per minute (`AUTHLOG_REGISTRATION_RATE_LIMIT`, default 10).
     pub registration_rate_limit: Option<usize>,
+    /// Appends caused by unauthenticated requests (open registrations, new
+    /// or changed metadata-document clients, device authorizations of
+    /// public clients) per minute from all addresses together
+    /// (`AUTHLOG_ANONYMOUS_WRITES_PER_MINUTE`, default 300).
+    pub anonymous_writes_per_minute: Option<usize>,
     /// Password hashes computed at once (`AUTHLOG_PASSWORD_HASHING_SLOTS`,
     /// default: the number of cores, at least 2); each holds ~19 MiB.
     pub password_hashing_slots: Option<usize>,
@@ -143,6 +148,9 @@ impl RawConfig {
                 .registration_rate_limit
                 .or(lower.registration_rate_limit),
             password_hashing_slots: self.password_hashing_slots.or(lower.password_hashing_slots),
+            anonymous_writes_per_minute: self
+                .anonymous_writes_per_minute
+                .or(lower.anonymous_writes_per_minute),
             cimd_allow_hosts: self.cimd_allow_hosts.or(lower.cimd_allow_hosts),
             cimd_ca_file: self.cimd_ca_file.or(lower.cimd_ca_file),
             max_connections: self.max_connections.or(lower.max_connections),
@@ -186,6 +194,8 @@ pub struct Config {
     pub registration: RegistrationPolicy,
     /// Registrations per client IP per minute.
     pub registration_rate_limit: usize,
+    /// Unauthenticated appends per minute, all addresses together.
+    pub anonymous_writes_per_minute: usize,
     /// Password hashes computed at once.
     pub password_hashing_slots: usize,
     /// `host:port` exceptions to the metadata-document address rules.
@@ -311,6 +321,12 @@ impl Config {
                 raw.registration_rate_limit.unwrap_or(10),
                 1,
                 100_000,
+            )?,
+            anonymous_writes_per_minute: bounded(
+                "AUTHLOG_ANONYMOUS_WRITES_PER_MINUTE",
+                raw.anonymous_writes_per_minute.unwrap_or(300),
+                1,
+                1_000_000,
             )?,
             password_hashing_slots: bounded(
                 "AUTHLOG_PASSWORD_HASHING_SLOTS",

@@ -9,6 +9,7 @@ use authlog_events::EventLog;
 use authlog_projections::Projections;
 use thiserror::Error;
 
+use crate::anonymous_writes::AnonymousWrites;
 use crate::audit::AuditKey;
 use crate::cimd::DocumentFetcher;
 use crate::clock::Clock;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub failures: FailureTally,
     /// Dynamic registrations per client IP.
     pub registrations: FailureThrottle,
+    /// Appends caused by unauthenticated requests, all addresses together.
+    pub anonymous_writes: AnonymousWrites,
     /// Failed client authentications per address and per client and address.
     pub client_auth_failures: FailureThrottle,
     /// Device authorizations started per client IP.
@@ -93,6 +96,7 @@ impl AppState {
         documents: DocumentFetcher,
     ) -> Self {
         let registration_rate_limit = config.registration_rate_limit;
+        let anonymous_writes = AnonymousWrites::new(config.anonymous_writes_per_minute);
         let password_slots = HashingSlots::new(config.password_hashing_slots);
         AppState {
             config,
@@ -107,6 +111,7 @@ impl AppState {
             usage: UsageTracker::default(),
             failures: FailureTally::default(),
             registrations: FailureThrottle::new(registration_rate_limit, 60),
+            anonymous_writes,
             device_starts: FailureThrottle::new(DEVICE_STARTS_PER_MINUTE, 60),
             client_auth_failures: FailureThrottle::new(
                 CLIENT_AUTH_FAILURES,

@@ -5,7 +5,7 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use authlog_events::{AccessPreset, GrantType, Principal, TeamSelection};
+use authlog_events::{AccessPreset, GrantType, Principal, TeamSelection, TokenEndpointAuthMethod};
 use authlog_projections::{ClientRecord, DeviceRecord, DeviceState, UserRecord};
 use serde_json::json;
 
@@ -66,6 +66,16 @@ async fn device_authorization(
             StatusCode::TOO_MANY_REQUESTS,
             format!("too many device authorizations from this address; retry in {wait} s"),
         ));
+    }
+    // A public client proves nothing: its starts share the anonymous budget.
+    if client.metadata.token_endpoint_auth_method == TokenEndpointAuthMethod::None {
+        if let Err(wait) = state.anonymous_writes.take() {
+            return Err(OAuthError::other(
+                "slow_down",
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many device authorizations right now; retry in {wait} s"),
+            ));
+        }
     }
     state.device_starts.fail(&ip_key, now);
     let started = writer(&state)?

@@ -53,6 +53,12 @@ pub async fn ensure(
         }
         state.registrations.fail(&ip_key, now);
     }
+    // New or changed, it is an append no credential paid for.
+    if state.anonymous_writes.take().is_err() {
+        return Err(OAuthError::invalid_client(
+            "too many client registrations right now; try again in a minute",
+        ));
+    }
     let writer = state.ready_writer().ok_or_else(OAuthError::starting)?;
     writer
         .submit(UpsertDocumentClient {

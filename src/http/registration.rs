@@ -4,7 +4,9 @@
 //!
 //! Policy (`AUTHLOG_REGISTRATION_POLICY`): `open`, `initial_access_token`
 //! or `disabled`; at most `AUTHLOG_REGISTRATION_RATE_LIMIT` registrations
-//! per client IP per minute (429 with `Retry-After`, nothing appended).
+//! per client IP per minute and, under `open`, at most
+//! `AUTHLOG_ANONYMOUS_WRITES_PER_MINUTE` from all addresses together (429
+//! with `Retry-After`, nothing appended).
 //! Defaults for dynamic clients: public (`none`), `authorization_code` +
 //! `refresh_token`, scope `profile email`, read-only access.
 
@@ -179,6 +181,14 @@ async fn register_inner(
             "too_many_requests",
             StatusCode::TOO_MANY_REQUESTS,
             "too many registrations from this address",
+        )
+        .retry_after(wait));
+    }
+    if let Err(wait) = state.anonymous_writes.take() {
+        return Err(OAuthError::other(
+            "too_many_requests",
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many registrations right now",
         )
         .retry_after(wait));
     }

@@ -208,6 +208,37 @@ fn the_eleventh_registration_in_a_minute_gets_429_and_appends_nothing() {
 }
 
 #[test]
+fn registrations_from_many_addresses_share_one_budget() {
+    let s = Server::start_with(&[("AUTHLOG_ANONYMOUS_WRITES_PER_MINUTE", "3")]);
+    let from = |last: u8| {
+        let http = reqwest::blocking::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+            .build()
+            .unwrap();
+        http.post(s.url("/oauth/register"))
+            .json(&json!({"client_name": format!("from .{last}"), "redirect_uris": ["http://127.0.0.1/cb"]}))
+            .send()
+            .unwrap()
+    };
+    // Each address is well within its own limit (10 a minute) ...
+    for last in 2..5 {
+        assert_eq!(from(last).status(), 201);
+    }
+    // ... but together they have spent the server's.
+    let head = s.head();
+    let refused = from(5);
+    assert_eq!(refused.status(), 429);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&wait), "{wait}");
+    rfc7591_error(refused, 429, "too_many_requests");
+    assert_eq!(s.head(), head, "a refusal appends nothing");
+}
+
+#[test]
 fn registration_policy_can_require_an_initial_access_token_or_be_disabled() {
     let token = "initial-access-token-0123456789";
     let s = Server::start_with(&[
