@@ -48,7 +48,6 @@ pub const PENDING_LIMIT: usize = 8 * INDEX_AT;
 /// keep up at full load in small rounds. (At 10 it fell behind at full
 /// load and its rounds grew until appends waited for them: p99 up to
 /// 27 ms.)
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 const INDEXER_NICENESS: i32 = 5;
 
 /// What the index needs of a record. Its strings are shared, so the copy
@@ -261,7 +260,7 @@ impl Indexer {
     }
 
     fn run(&self, db: &Database) {
-        lower_priority();
+        crate::thread_priority::lower_calling_thread(INDEXER_NICENESS, "indexer");
         let rounds = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.rounds(db)));
         if rounds.is_err() {
             // Appends must not wait for a thread that is gone.
@@ -322,32 +321,6 @@ impl Indexer {
             if stop {
                 return;
             }
-        }
-    }
-}
-
-/// Makes the calling thread `INDEXER_NICENESS` steps nicer than it is (at
-/// most 19). On Linux a nice value belongs to a thread, so the request
-/// threads and the writer keep theirs. Failure only costs throughput, so
-/// it is logged and ignored.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: both calls take plain integers and touch no memory of
-        // ours; `who` 0 is the calling thread. The raw getpriority system
-        // call returns 20 - nice (1..=40), so no result is ambiguous.
-        let result = unsafe {
-            let current = libc::syscall(libc::SYS_getpriority, libc::PRIO_PROCESS, 0);
-            if current < 0 {
-                -1
-            } else {
-                let nice = (20 - current as i32 + INDEXER_NICENESS).min(19);
-                libc::setpriority(libc::PRIO_PROCESS, 0, nice)
-            }
-        };
-        if result != 0 {
-            let error = std::io::Error::last_os_error();
-            tracing::debug!(%error, "could not lower the indexer thread's priority");
         }
     }
 }

@@ -2,7 +2,8 @@
 //! encoding (`codec`), the hash chain (`chain`) and the append-only log
 //! (`store` contract; `redb_store` embedded backend: records in `log_file`,
 //! indexes in redb `tables` written by `index_tables` from the `indexer`
-//! thread; `verify` walks the chain).
+//! thread; `verify` walks the chain; `thread_priority` makes background
+//! threads yield to requests).
 //!
 //! This crate knows nothing about HTTP or projections.
 #![warn(missing_docs)]
@@ -18,6 +19,7 @@ pub mod log_file;
 pub mod redb_store;
 pub mod store;
 pub mod tables;
+pub mod thread_priority;
 pub mod time;
 pub mod verify;
 

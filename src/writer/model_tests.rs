@@ -23,7 +23,9 @@ use crate::commands::clients::{
     DeleteClients, RegisterClient, RevokeClientTokens, RotateSecret, SetClientStatus, UpdateClient,
 };
 use crate::commands::tokens::{IssueClientToken, RevokeToken};
-use crate::commands::users::{CreateUser, DisableUser, RecordLogin, RecordTokenUse};
+use crate::commands::users::{
+    CreateUser, DisableUser, RecordAuthFailures, RecordLogin, RecordTokenUse,
+};
 use crate::commands::EventContext;
 use crate::replay::replay;
 use crate::secrets::ServerKey;
@@ -57,6 +59,9 @@ enum Op {
     CreateUser(u8),
     DisableUser(u8),
     Login(u8, bool),
+    /// Failed authentications summarised: for clients with these ids (any
+    /// may be unknown) and for unknown usernames, through the tally.
+    AuthFailures(Vec<u8>),
     Advance(i64),
     /// Restart; write a snapshot first when true.
     Restart(bool),
@@ -77,6 +82,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..USERS).prop_map(Op::CreateUser),
         1 => (0..USERS).prop_map(Op::DisableUser),
         1 => (0..USERS, any::<bool>()).prop_map(|(u, ok)| Op::Login(u, ok)),
+        1 => proptest::collection::vec(0..CLIENTS + 2, 0..6).prop_map(Op::AuthFailures),
         1 => prop_oneof![Just(60i64), Just(3_600), Just(200_000)].prop_map(Op::Advance),
         1 => any::<bool>().prop_map(Op::Restart),
     ]
@@ -307,6 +313,34 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .map(drop),
                 None => Ok(()),
             },
+            Op::AuthFailures(ids) => {
+                let tally = crate::failure_tally::FailureTally::default();
+                for (i, c) in ids.iter().enumerate() {
+                    let subject = match c % 4 {
+                        3 => authlog_events::FailedSubject::UnknownUsernames,
+                        _ => authlog_events::FailedSubject::Client(client(*c)),
+                    };
+                    tally.note(
+                        subject,
+                        AuthFailure::BadCredentials,
+                        &format!("192.0.2.{i}"),
+                        i % 2 == 0,
+                        clock.now(),
+                    );
+                }
+                let summaries = tally.drain();
+                if summaries.is_empty() {
+                    Ok(())
+                } else {
+                    running
+                        .writer
+                        .submit_blocking(RecordAuthFailures {
+                            summaries,
+                            ctx: ctx(),
+                        })
+                        .map(drop)
+                }
+            }
             Op::Advance(seconds) => {
                 clock.advance_seconds(seconds);
                 Ok(())
