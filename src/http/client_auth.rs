@@ -40,7 +40,7 @@ pub struct Credentials {
 
 /// Parses `Authorization: Basic` per RFC 6749 §2.3.1.
 fn parse_basic(value: &str) -> Result<(String, String), OAuthError> {
-    let bad = || OAuthError::invalid_client("malformed HTTP Basic credentials");
+    let bad = || OAuthError::invalid_client("malformed HTTP Basic credentials").basic_challenge();
     let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(bad)?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(bad());
@@ -59,7 +59,9 @@ fn parse_basic(value: &str) -> Result<(String, String), OAuthError> {
 pub fn credentials(req: &HttpRequest, form: &OAuthForm) -> Result<Credentials, OAuthError> {
     let basic = req.headers().get(header::AUTHORIZATION).map(|v| {
         v.to_str()
-            .map_err(|_| OAuthError::invalid_client("malformed HTTP Basic credentials"))
+            .map_err(|_| {
+                OAuthError::invalid_client("malformed HTTP Basic credentials").basic_challenge()
+            })
             .and_then(parse_basic)
     });
     let body_id = form.get("client_id");
@@ -190,7 +192,11 @@ pub async fn authenticate(
     }
     throttle.fail(&ip_key, now);
     throttle.fail(&pair_key, now);
-    Err(OAuthError::invalid_client("client authentication failed"))
+    let failed = OAuthError::invalid_client("client authentication failed");
+    Err(match creds.presented {
+        Presented::Basic => failed.basic_challenge(),
+        Presented::Post | Presented::IdOnly => failed,
+    })
 }
 
 /// Everything an OAuth endpoint does to know its caller, in order: find

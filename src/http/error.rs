@@ -323,9 +323,26 @@ pub struct OAuthError {
     pub status: StatusCode,
     /// Seconds for `Retry-After`, when throttled.
     pub retry_after: Option<i64>,
-    /// A 401 about a bearer token (RFC 6750 §3.1) rather than client
-    /// credentials: the challenge is `Bearer`.
-    pub bearer: bool,
+    /// The `WWW-Authenticate` challenge, if any.
+    pub challenge: Challenge,
+}
+
+/// Which `WWW-Authenticate` challenge an `OAuthError` carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// None: client authentication failed with credentials sent in the
+    /// body (RFC 6749 §5.2 asks for a challenge only when the client used
+    /// the `Authorization` header; clients such as openid-client treat an
+    /// unexpected one as a different error), or not a 401 at all.
+    None,
+    /// `Basic`, with `error="invalid_client"`: the client authenticated
+    /// with HTTP Basic and failed.
+    Basic,
+    /// `Bearer` with the error code (RFC 6750 §3.1).
+    Bearer,
+    /// `Bearer` without an error code: the request carried no token at all
+    /// (RFC 6750 §3.1 SHOULD NOT include one then).
+    BearerMissing,
 }
 
 impl OAuthError {
@@ -335,15 +352,34 @@ impl OAuthError {
             description: description.into(),
             status,
             retry_after: None,
-            bearer: false,
+            challenge: Challenge::None,
         }
     }
 
     /// `invalid_token` (401, RFC 6750 §3.1) with a `Bearer` challenge.
     pub fn invalid_token(d: impl Into<String>) -> Self {
         let mut e = Self::new("invalid_token", StatusCode::UNAUTHORIZED, d);
-        e.bearer = true;
+        e.challenge = Challenge::Bearer;
         e
+    }
+
+    /// 401 for a request that sent no bearer token: a `Bearer` challenge
+    /// without an error code (RFC 6750 §3.1).
+    pub fn bearer_missing() -> Self {
+        let mut e = Self::new(
+            "invalid_request",
+            StatusCode::UNAUTHORIZED,
+            "send an access token in the Authorization header",
+        );
+        e.challenge = Challenge::BearerMissing;
+        e
+    }
+
+    /// Adds the `Basic` challenge: for a client that authenticated with
+    /// HTTP Basic.
+    pub fn basic_challenge(mut self) -> Self {
+        self.challenge = Challenge::Basic;
+        self
     }
 
     /// RFC 7591 §3.2.2: `invalid_redirect_uri` for a redirect URI field,
@@ -372,7 +408,7 @@ impl OAuthError {
         Self::new("invalid_request", StatusCode::BAD_REQUEST, d)
     }
 
-    /// `invalid_client` (401, with a `Basic` challenge as RFC 9110 §15.5.2 requires).
+    /// `invalid_client` (401; `basic_challenge` when the client used HTTP Basic).
     pub fn invalid_client(d: impl Into<String>) -> Self {
         Self::new("invalid_client", StatusCode::UNAUTHORIZED, d)
     }
@@ -470,20 +506,21 @@ impl ResponseError for OAuthError {
         response
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
-        if self.bearer {
-            response.insert_header((
-                header::WWW_AUTHENTICATE,
-                format!(
-                    "Bearer realm=\"authlog\", error=\"{}\", error_description=\"{}\"",
-                    self.code,
-                    rfc6749_text(&self.description)
-                ),
-            ));
-        } else if self.status == StatusCode::UNAUTHORIZED {
-            response.insert_header((
-                header::WWW_AUTHENTICATE,
-                "Basic realm=\"authlog\", charset=\"UTF-8\"",
-            ));
+        let challenge = match self.challenge {
+            Challenge::None => None,
+            Challenge::Basic => Some(format!(
+                "Basic realm=\"authlog\", charset=\"UTF-8\", error=\"{}\"",
+                self.code
+            )),
+            Challenge::Bearer => Some(format!(
+                "Bearer realm=\"authlog\", error=\"{}\", error_description=\"{}\"",
+                self.code,
+                rfc6749_text(&self.description)
+            )),
+            Challenge::BearerMissing => Some("Bearer realm=\"authlog\"".to_owned()),
+        };
+        if let Some(challenge) = challenge {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, "5"));

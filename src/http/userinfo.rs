@@ -17,6 +17,9 @@ async fn userinfo(
     let caller = match authenticate(&req, &state) {
         Ok(caller) => caller,
         Err(ApiError::Unavailable(reason)) => return Err(OAuthError::unavailable(reason)),
+        Err(ApiError::Unauthenticated { token_given: false }) => {
+            return Err(OAuthError::bearer_missing())
+        }
         Err(_) => {
             return Err(OAuthError::invalid_token(
                 "the access token is invalid, expired or revoked",

@@ -83,6 +83,53 @@ fn client_secret_post_works_only_for_clients_registered_for_it() {
 }
 
 #[test]
+fn only_a_client_that_used_http_basic_gets_a_basic_challenge() {
+    let s = Server::start();
+    let admin = s.admin_token(None);
+    let (id, _) = s.service_client(&admin, "svc", "x");
+    // HTTP Basic: the challenge names the scheme and the error.
+    let headers = oauth_error(
+        s.token_basic(&id, "alcs_wrong", None),
+        401,
+        "invalid_client",
+    );
+    assert_eq!(
+        headers["www-authenticate"],
+        "Basic realm=\"authlog\", charset=\"UTF-8\", error=\"invalid_client\""
+    );
+    // Credentials in the body (RFC 6749 §5.2): 401 without a challenge,
+    // which openid-client would report instead of invalid_client.
+    for form in [
+        vec![("client_id", id.as_str()), ("client_secret", "alcs_wrong")],
+        vec![("client_id", "nobody")],
+    ] {
+        let mut form = form;
+        form.push(("grant_type", "client_credentials"));
+        let r = s.post("/oauth/token").form(&form).send().unwrap();
+        let headers = oauth_error(r, 401, "invalid_client");
+        assert!(headers.get("www-authenticate").is_none(), "{headers:?}");
+    }
+    // A resource request with no token: a Bearer challenge, no error code
+    // (RFC 6750 §3.1); a bad token: with its error code.
+    let none = s.get("/oauth/userinfo").send().unwrap();
+    assert_eq!(none.status(), 401);
+    assert_eq!(
+        none.headers()["www-authenticate"],
+        "Bearer realm=\"authlog\""
+    );
+    let bad = s
+        .get("/oauth/userinfo")
+        .bearer_auth("alat_nothing")
+        .send()
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    assert!(bad.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer realm=\"authlog\", error=\"invalid_token\""));
+}
+
+#[test]
 fn a_wrong_secret_and_an_unknown_client_get_the_same_invalid_client() {
     let s = Server::start();
     let admin = s.admin_token(None);
