@@ -11,6 +11,7 @@ use authlog_events::{
 use thiserror::Error;
 
 use crate::commands::clients::RegisterClient;
+use crate::commands::keys::RotateSigningKeys;
 use crate::commands::users::CreateUser;
 use crate::commands::EventContext;
 use crate::passwords;
@@ -51,6 +52,9 @@ pub enum BootstrapError {
         /// Why.
         source: WriteError,
     },
+    /// The log refused the first signing keys.
+    #[error("cannot provision the signing keys: {0}")]
+    Keys(#[source] WriteError),
     /// The read models are unavailable.
     #[error(transparent)]
     Unreadable(#[from] crate::state::Unreadable),
@@ -86,7 +90,8 @@ fn given_or_generated(
 }
 
 /// Provisions what was never provisioned: the `authlog-admin` client, the
-/// `admin` user, `authlog-cli` and `authlog-console`.
+/// `admin` user, `authlog-cli`, `authlog-console`, and an active and a next
+/// signing key.
 pub fn provision(state: &AppState, key: &ServerKey) -> Result<(), BootstrapError> {
     let user_scopes = || -> Vec<String> {
         let mut s: Vec<String> = API_SCOPES.iter().map(|s| s.to_string()).collect();
@@ -170,6 +175,15 @@ pub fn provision(state: &AppState, key: &ServerKey) -> Result<(), BootstrapError
         metadata.refresh_token_ttl_seconds = 7 * 86_400;
         register(state, CONSOLE_CLIENT_ID, metadata, None)?;
     }
+    // The ID-token signing key and the next one, on a log that has none.
+    state
+        .writer()
+        .expect("provisioning runs after the writer started")
+        .submit_blocking(RotateSigningKeys {
+            only_if_missing: true,
+            ctx: EventContext::system(),
+        })
+        .map_err(BootstrapError::Keys)?;
     Ok(())
 }
 

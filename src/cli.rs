@@ -76,6 +76,9 @@ struct ServeArgs {
     /// Appends caused by unauthenticated requests per minute, all addresses together.
     #[arg(long, env = "AUTHLOG_ANONYMOUS_WRITES_PER_MINUTE", value_name = "N")]
     anonymous_writes_per_minute: Option<usize>,
+    /// Days a signing key signs before it is rotated automatically.
+    #[arg(long, env = "AUTHLOG_SIGNING_KEY_ROTATION_DAYS", value_name = "DAYS")]
+    signing_key_rotation_days: Option<usize>,
     /// Password hashes computed at once (each takes ~19 MiB); more are refused with 503.
     #[arg(long, env = "AUTHLOG_PASSWORD_HASHING_SLOTS", value_name = "N")]
     password_hashing_slots: Option<usize>,
@@ -186,6 +189,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         registration_rate_limit: args.registration_rate_limit,
         password_hashing_slots: args.password_hashing_slots,
         anonymous_writes_per_minute: args.anonymous_writes_per_minute,
+        signing_key_rotation_days: args.signing_key_rotation_days,
         cimd_allow_hosts: args.cimd_allow_hosts,
         cimd_ca_file: args.cimd_ca_file,
         max_connections: args.max_connections,

@@ -92,6 +92,9 @@ pub struct RawConfig {
     /// public clients) per minute from all addresses together
     /// (`AUTHLOG_ANONYMOUS_WRITES_PER_MINUTE`, default 300).
     pub anonymous_writes_per_minute: Option<usize>,
+    /// Days a signing key signs before it is rotated automatically
+    /// (`AUTHLOG_SIGNING_KEY_ROTATION_DAYS`, default 90).
+    pub signing_key_rotation_days: Option<usize>,
     /// Password hashes computed at once (`AUTHLOG_PASSWORD_HASHING_SLOTS`,
     /// default: the number of cores, at least 2); each holds ~19 MiB.
     pub password_hashing_slots: Option<usize>,
@@ -151,6 +154,9 @@ impl RawConfig {
             anonymous_writes_per_minute: self
                 .anonymous_writes_per_minute
                 .or(lower.anonymous_writes_per_minute),
+            signing_key_rotation_days: self
+                .signing_key_rotation_days
+                .or(lower.signing_key_rotation_days),
             cimd_allow_hosts: self.cimd_allow_hosts.or(lower.cimd_allow_hosts),
             cimd_ca_file: self.cimd_ca_file.or(lower.cimd_ca_file),
             max_connections: self.max_connections.or(lower.max_connections),
@@ -196,6 +202,8 @@ pub struct Config {
     pub registration_rate_limit: usize,
     /// Unauthenticated appends per minute, all addresses together.
     pub anonymous_writes_per_minute: usize,
+    /// Days between automatic signing-key rotations.
+    pub signing_key_rotation_days: usize,
     /// Password hashes computed at once.
     pub password_hashing_slots: usize,
     /// `host:port` exceptions to the metadata-document address rules.
@@ -321,6 +329,12 @@ impl Config {
                 raw.registration_rate_limit.unwrap_or(10),
                 1,
                 100_000,
+            )?,
+            signing_key_rotation_days: bounded(
+                "AUTHLOG_SIGNING_KEY_ROTATION_DAYS",
+                raw.signing_key_rotation_days.unwrap_or(90),
+                1,
+                3650,
             )?,
             anonymous_writes_per_minute: bounded(
                 "AUTHLOG_ANONYMOUS_WRITES_PER_MINUTE",

@@ -25,6 +25,7 @@ pub mod replay;
 pub mod scopes;
 pub mod secrets;
 pub mod server;
+pub mod signing;
 pub mod snapshot;
 pub mod state;
 pub mod throttle;

@@ -13,6 +13,7 @@ use crate::audit::AuditKey;
 use crate::bootstrap::{self, BootstrapError};
 use crate::cimd::DocumentFetcher;
 use crate::clock::{Clock, SystemClock};
+use crate::commands::keys::RotateSigningKeys;
 use crate::commands::users::{RecordAuthFailures, RecordTokenUse};
 use crate::config::Config;
 use crate::entropy::SystemEntropy;
@@ -203,6 +204,14 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                 flush_summaries(&flushing).await;
             }
         });
+        let rotating = state.clone();
+        actix_web::rt::spawn(async move {
+            let mut ticks = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                ticks.tick().await;
+                rotate_keys_when_due(&rotating).await;
+            }
+        });
         let result = served
             .await
             .map_err(|e| ServeError::Http(std::io::Error::other(e.to_string())))?
@@ -318,6 +327,34 @@ async fn flush_summaries(state: &AppState) {
         if let Err(e) = writer.submit(command).await {
             tracing::warn!(error = %Report(&e), "could not record failed authentications");
         }
+    }
+}
+
+/// Rotates the signing keys when the active one has signed for
+/// `AUTHLOG_SIGNING_KEY_ROTATION_DAYS` (checked hourly).
+async fn rotate_keys_when_due(state: &AppState) {
+    let due = {
+        let Ok(projections) = state.read() else {
+            return;
+        };
+        let now = state.clock.now();
+        let days = state.config.signing_key_rotation_days as i64;
+        projections
+            .signing_keys
+            .active()
+            .and_then(|k| k.activated_at)
+            .is_some_and(|since| since.plus_seconds(days * 86_400) <= now)
+    };
+    let Some(writer) = state.writer().filter(|_| due) else {
+        return;
+    };
+    let command = RotateSigningKeys {
+        only_if_missing: false,
+        ctx: crate::commands::EventContext::system(),
+    };
+    match writer.submit(command).await {
+        Ok(rotated) => tracing::info!(?rotated, "rotated the signing keys on schedule"),
+        Err(e) => tracing::warn!(error = %Report(&e), "could not rotate the signing keys"),
     }
 }
 

@@ -506,6 +506,35 @@ pub enum Event {
         /// Last failure of the period.
         last: Timestamp,
     },
+    /// A signing key for ID tokens and JWT access tokens was made. It is
+    /// published in the JWKS from now on, and signs only once activated.
+    SigningKeyCreated {
+        /// Its key id (`kid`).
+        kid: String,
+        /// JWS algorithm (`ES256`, `RS256`).
+        alg: String,
+        /// The public key as a JWK (JSON text, with `kid`, `alg`, `use`).
+        public_jwk: String,
+        /// The private key (PKCS#8 DER) sealed with XChaCha20-Poly1305
+        /// under a key derived from the server key: nonce (24 bytes) ‖
+        /// ciphertext, the `kid` as associated data. Never in the clear.
+        #[serde(with = "serde_bytes")]
+        sealed_private_key: Vec<u8>,
+    },
+    /// The key that signs from now on (the one before it is retired in the
+    /// same commit).
+    SigningKeyActivated {
+        /// Its key id.
+        kid: String,
+    },
+    /// A key signs no more; it stays published until every token it
+    /// signed has expired.
+    SigningKeyRetired {
+        /// Its key id.
+        kid: String,
+        /// When it leaves the JWKS.
+        unpublish_at: Timestamp,
+    },
 }
 
 impl Event {
@@ -536,11 +565,14 @@ impl Event {
             Event::LoginSucceeded { .. } => "LoginSucceeded",
             Event::LoginFailed { .. } => "LoginFailed",
             Event::AuthenticationFailures { .. } => "AuthenticationFailures",
+            Event::SigningKeyCreated { .. } => "SigningKeyCreated",
+            Event::SigningKeyActivated { .. } => "SigningKeyActivated",
+            Event::SigningKeyRetired { .. } => "SigningKeyRetired",
         }
     }
 
     /// Every variant name in catalogue order.
-    pub const TYPE_NAMES: [&'static str; 24] = [
+    pub const TYPE_NAMES: [&'static str; 27] = [
         "ClientRegistered",
         "ClientUpdated",
         "ClientSecretRotated",
@@ -565,5 +597,8 @@ impl Event {
         "LoginSucceeded",
         "LoginFailed",
         "AuthenticationFailures",
+        "SigningKeyCreated",
+        "SigningKeyActivated",
+        "SigningKeyRetired",
     ];
 }

@@ -10,6 +10,7 @@ pub mod grants;
 pub mod log_stats;
 pub mod registry;
 pub mod sharded;
+pub mod signing_keys;
 pub mod tokens;
 pub mod users;
 
@@ -27,6 +28,7 @@ pub use audit::{AuditIndex, ClientAudit, ClientChange, Registration, StatusEntry
 pub use grants::{CodeRecord, DeviceRecord, DeviceState, Grants};
 pub use log_stats::LogStats;
 pub use registry::{ClientRecord, ClientStatus, Registry};
+pub use signing_keys::{SigningKey, SigningKeys};
 pub use tokens::{TokenIndex, TokenRecord};
 pub use users::{Consent, UserRecord, Users};
 
@@ -54,6 +56,8 @@ pub struct Projections {
     pub grants: Grants,
     /// The actor index and per-client audit summaries.
     pub audit: AuditIndex,
+    /// ID token and JWT signing keys.
+    pub signing_keys: SigningKeys,
 }
 
 impl Projections {
@@ -82,6 +86,7 @@ impl Projections {
                 users: &mut self.users,
                 grants: &mut self.grants,
                 audit: &mut self.audit,
+                signing_keys: &mut self.signing_keys,
             },
         )
     }
@@ -95,6 +100,7 @@ pub struct OtherProjections<'a> {
     users: &'a mut Users,
     grants: &'a mut Grants,
     audit: &'a mut AuditIndex,
+    signing_keys: &'a mut SigningKeys,
 }
 
 impl OtherProjections<'_> {
@@ -105,5 +111,6 @@ impl OtherProjections<'_> {
         self.users.apply(event);
         self.grants.apply(event);
         self.audit.apply(event);
+        self.signing_keys.apply(event);
     }
 }

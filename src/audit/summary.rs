@@ -273,6 +273,22 @@ pub fn summarize(event: &Event) -> Value {
             }
             summary
         }
+        // The public key is public; the sealed private key is never shown.
+        Event::SigningKeyCreated {
+            kid,
+            alg,
+            public_jwk,
+            ..
+        } => json!({
+            "kid": kid,
+            "alg": alg,
+            "public_jwk": serde_json::from_str::<Value>(public_jwk).unwrap_or(Value::Null),
+        }),
+        Event::SigningKeyActivated { kid } => json!({ "kid": kid }),
+        Event::SigningKeyRetired { kid, unpublish_at } => json!({
+            "kid": kid,
+            "unpublish_at": unpublish_at.to_rfc3339(),
+        }),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod context;
 pub mod env;
 pub mod grants;
 pub mod issue;
+pub mod keys;
 pub mod raw_append;
 pub mod rules;
 pub mod tokens;

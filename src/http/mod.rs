@@ -22,6 +22,7 @@ pub mod form;
 pub mod health;
 pub mod introspection;
 pub mod json_body;
+pub mod keys;
 pub mod login;
 pub mod media_type;
 pub mod metadata;
@@ -48,6 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     revocation::routes(cfg);
     admin_clients::routes(cfg);
     admin_tokens::routes(cfg);
+    keys::routes(cfg);
     admin_users::routes(cfg);
     audit::routes(cfg);
     sessions::routes(cfg);

@@ -62,6 +62,8 @@ enum Op {
     /// Failed authentications summarised: for clients with these ids (any
     /// may be unknown) and for unknown usernames, through the tally.
     AuthFailures(Vec<u8>),
+    /// Rotate the signing keys (provision them when `true`).
+    RotateKeys(bool),
     Advance(i64),
     /// Restart; write a snapshot first when true.
     Restart(bool),
@@ -83,6 +85,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..USERS).prop_map(Op::DisableUser),
         1 => (0..USERS, any::<bool>()).prop_map(|(u, ok)| Op::Login(u, ok)),
         1 => proptest::collection::vec(0..CLIENTS + 2, 0..6).prop_map(Op::AuthFailures),
+        1 => any::<bool>().prop_map(Op::RotateKeys),
         1 => prop_oneof![Just(60i64), Just(3_600), Just(200_000)].prop_map(Op::Advance),
         1 => any::<bool>().prop_map(Op::Restart),
     ]
@@ -341,6 +344,13 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         .map(drop)
                 }
             }
+            Op::RotateKeys(only_if_missing) => running
+                .writer
+                .submit_blocking(crate::commands::keys::RotateSigningKeys {
+                    only_if_missing,
+                    ctx: ctx(),
+                })
+                .map(drop),
             Op::Advance(seconds) => {
                 clock.advance_seconds(seconds);
                 Ok(())

@@ -12,6 +12,7 @@ mod harness;
 mod health;
 mod hostile;
 mod oauth_tokens;
+mod oidc;
 mod registration;
 mod replay_equality;
 mod secrets_at_rest;

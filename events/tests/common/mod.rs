@@ -198,6 +198,17 @@ pub fn every_variant() -> Vec<Event> {
             first: t,
             last: t.plus_seconds(30),
         },
+        Event::SigningKeyCreated {
+            kid: "k1".into(),
+            alg: "ES256".into(),
+            public_jwk: r#"{"kty":"EC","crv":"P-256","x":"AA","y":"AA","kid":"k1","alg":"ES256","use":"sig"}"#.into(),
+            sealed_private_key: vec![7; 40],
+        },
+        Event::SigningKeyActivated { kid: "k1".into() },
+        Event::SigningKeyRetired {
+            kid: "k0".into(),
+            unpublish_at: t.plus_seconds(86_400),
+        },
     ]
 }
 

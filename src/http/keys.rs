@@ -1,0 +1,97 @@
+//! Signing keys over HTTP: `GET /oauth/jwks` (the JWKS every relying party
+//! verifies ID tokens with: the active key, the next one, and retired keys
+//! until their tokens have expired), and for admins `GET /api/admin/keys`
+//! (every key and its state) and `POST /api/admin/keys/rotate` (scope
+//! `clients:write`).
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use authlog_projections::SigningKey;
+use serde_json::{json, Value};
+
+use super::bearer::authorize;
+use super::error::ApiError;
+use crate::commands::keys::RotateSigningKeys;
+use crate::scopes::{CLIENTS_READ, CLIENTS_WRITE};
+use crate::state::AppState;
+
+#[get("/oauth/jwks")]
+async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
+    let keys: Vec<Value> = state
+        .read()?
+        .signing_keys
+        .published(now)
+        .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
+        .collect();
+    let response = HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .content_type("application/jwk-set+json")
+        .body(json!({ "keys": keys }).to_string());
+    Ok(crate::http::cors::allow_any(&req, response))
+}
+
+/// One key as the admin API shows it (never its sealed private half).
+fn key_view(key: &SigningKey, active: Option<&str>, now: authlog_events::Timestamp) -> Value {
+    let state = if Some(key.kid.as_str()) == active {
+        "active"
+    } else if key.retired.is_some() {
+        "retired"
+    } else {
+        "next"
+    };
+    json!({
+        "kid": key.kid,
+        "alg": key.alg,
+        "state": state,
+        "published": key.published(now),
+        "created_at": key.created_at.to_rfc3339(),
+        "activated_at": key.activated_at.map(|t| t.to_rfc3339()),
+        "retired_at": key.retired.map(|(at, _)| at.to_rfc3339()),
+        "unpublish_at": key.retired.map(|(_, until)| until.to_rfc3339()),
+        "public_jwk": serde_json::from_str::<Value>(&key.public_jwk).unwrap_or(Value::Null),
+    })
+}
+
+#[get("/api/admin/keys")]
+async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, CLIENTS_READ)?;
+    let now = state.clock.now();
+    let projections = state.read()?;
+    let keys = &projections.signing_keys;
+    let active = keys.active().map(|k| k.kid.as_str());
+    let items: Vec<Value> = keys
+        .all()
+        .iter()
+        .rev()
+        .map(|k| key_view(k, active, now))
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({ "items": items })))
+}
+
+#[post("/api/admin/keys/rotate")]
+async fn rotate(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state, CLIENTS_WRITE)?;
+    let writer = state.ready_writer().ok_or_else(ApiError::starting)?;
+    let rotated = writer
+        .submit(RotateSigningKeys {
+            only_if_missing: false,
+            ctx: caller.context(),
+        })
+        .await?
+        .ok_or_else(|| ApiError::Conflict("no rotation happened".into()))?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({
+            "active": rotated.active,
+            "retired": rotated.retired.as_ref().map(|(kid, _)| kid),
+            "retired_unpublish_at": rotated.retired.map(|(_, until)| until.to_rfc3339()),
+            "next": rotated.next,
+        })))
+}
+
+/// Registers the routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(jwks).service(list).service(rotate);
+}

@@ -1,0 +1,256 @@
+//! Signing keys for ID tokens (and, later, JWT access tokens): ES256 keys
+//! made from the injected entropy, their public half as a JWK, their
+//! private half sealed for the log, and JWS signing with `jsonwebtoken`.
+//!
+//! Where the private key lives: sealed in the `SigningKeyCreated` event,
+//! with XChaCha20-Poly1305 under a key derived from the server key
+//! (HMAC-SHA256(server key, "authlog:signing-key-seal:v1")), the `kid` as
+//! associated data. Not a file beside `server-key`: every replica and every
+//! restore from the log then has the same keys with no second secret to
+//! copy or lose, the log can be handed to an auditor (without the server
+//! key the sealed bytes are noise), and a key's whole life is in the log.
+//! Anyone with the server key can already mint tokens' digests, so it
+//! guards these keys at the same level.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use p256::pkcs8::EncodePrivateKey;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::commands::Env;
+use crate::secrets::ServerKey;
+
+/// The algorithm of keys made today.
+pub const ES256: &str = "ES256";
+
+/// What the seal's key is derived from.
+const SEAL_CONTEXT: &str = "authlog:signing-key-seal:v1";
+
+/// Why a key could not be made, opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    /// No key is active (the server has not provisioned one yet).
+    #[error("no signing key is active")]
+    NoActiveKey,
+    /// The sealed private key did not open: another server key, or damage.
+    #[error("signing key {0} cannot be opened with this server key")]
+    Unseal(String),
+    /// The key is of an algorithm this build does not sign with.
+    #[error("signing key {kid} has unsupported algorithm {alg}")]
+    Algorithm {
+        /// The key.
+        kid: String,
+        /// Its algorithm.
+        alg: String,
+    },
+    /// The JOSE library refused the key or the claims.
+    #[error("could not sign with key {kid}")]
+    Jws {
+        /// The key.
+        kid: String,
+        /// Why.
+        #[source]
+        source: jsonwebtoken::errors::Error,
+    },
+}
+
+/// A freshly made key, ready for `SigningKeyCreated`.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    /// Key id.
+    pub kid: String,
+    /// Public JWK (JSON text).
+    pub public_jwk: String,
+    /// Sealed PKCS#8.
+    pub sealed_private_key: Vec<u8>,
+}
+
+fn seal_key(digest: [u8; 32]) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new(&digest.into())
+}
+
+/// Makes an ES256 key from `env`'s entropy and seals it.
+pub fn new_es256(env: &Env) -> NewKey {
+    let secret = loop {
+        // A uniformly random 32-byte string is a valid P-256 scalar with
+        // probability 1 - 2^-32; draw again otherwise.
+        if let Ok(secret) = p256::SecretKey::from_slice(&env.bytes()) {
+            break secret;
+        }
+    };
+    let kid = URL_SAFE_NO_PAD.encode(&env.bytes()[..12]);
+    let point = p256::EncodedPoint::from(secret.public_key());
+    let public_jwk = json!({
+        "kty": "EC",
+        "crv": "P-256",
+        "x": URL_SAFE_NO_PAD.encode(point.x().expect("an uncompressed point has x")),
+        "y": URL_SAFE_NO_PAD.encode(point.y().expect("an uncompressed point has y")),
+        "kid": kid,
+        "alg": ES256,
+        "use": "sig",
+    })
+    .to_string();
+    let pkcs8 = secret
+        .to_pkcs8_der()
+        .expect("a P-256 key always encodes as PKCS#8");
+    let nonce_bytes = env.bytes();
+    let nonce = XNonce::from_slice(&nonce_bytes[..24]);
+    let cipher = seal_key(env.digest(SEAL_CONTEXT).0);
+    let ciphertext = cipher
+        .encrypt(
+            nonce,
+            Payload {
+                msg: pkcs8.as_bytes(),
+                aad: kid.as_bytes(),
+            },
+        )
+        .expect("XChaCha20-Poly1305 seals any message that fits in memory");
+    let mut sealed_private_key = nonce.to_vec();
+    sealed_private_key.extend_from_slice(&ciphertext);
+    NewKey {
+        kid,
+        public_jwk,
+        sealed_private_key,
+    }
+}
+
+/// Opens a sealed private key (PKCS#8 DER).
+pub fn open(key: &ServerKey, kid: &str, sealed: &[u8]) -> Result<Vec<u8>, SigningError> {
+    if sealed.len() < 24 {
+        return Err(SigningError::Unseal(kid.to_owned()));
+    }
+    let (nonce, ciphertext) = sealed.split_at(24);
+    seal_key(key.digest(SEAL_CONTEXT).0)
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad: kid.as_bytes(),
+            },
+        )
+        .map_err(|_| SigningError::Unseal(kid.to_owned()))
+}
+
+/// Signs with the active key; opened keys are kept (in memory only).
+#[derive(Default)]
+pub struct Signer {
+    opened: Mutex<HashMap<String, EncodingKey>>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer").finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// A compact JWS of `claims` under `key` (`typ` as given).
+    pub fn sign(
+        &self,
+        server_key: &ServerKey,
+        key: &authlog_projections::SigningKey,
+        typ: &str,
+        claims: &impl Serialize,
+    ) -> Result<String, SigningError> {
+        if key.alg != ES256 {
+            return Err(SigningError::Algorithm {
+                kid: key.kid.clone(),
+                alg: key.alg.clone(),
+            });
+        }
+        let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+        if !opened.contains_key(&key.kid) {
+            let pkcs8 = open(server_key, &key.kid, &key.sealed_private_key)?;
+            opened.insert(key.kid.clone(), EncodingKey::from_ec_der(&pkcs8));
+        }
+        let encoding = &opened[&key.kid];
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(key.kid.clone());
+        header.typ = Some(typ.to_owned());
+        jsonwebtoken::encode(&header, claims, encoding).map_err(|source| SigningError::Jws {
+            kid: key.kid.clone(),
+            source,
+        })
+    }
+}
+
+/// `base64url(left half of SHA-256(value))`: OpenID Connect's `at_hash`
+/// and `c_hash` for ES256 / RS256.
+pub fn half_hash(value: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    let digest = Sha256::digest(value.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entropy::SequentialEntropy;
+    use authlog_events::Timestamp;
+
+    #[test]
+    fn a_sealed_key_opens_only_with_its_server_key_and_kid_and_signs_verifiably() {
+        let entropy = SequentialEntropy::default();
+        let server_key = ServerKey::from_bytes([3; 32]);
+        let env = Env::new(Timestamp(0), &entropy, &server_key);
+        let made = new_es256(&env);
+        let pkcs8 = open(&server_key, &made.kid, &made.sealed_private_key).unwrap();
+        assert!(
+            !made
+                .sealed_private_key
+                .windows(pkcs8.len())
+                .any(|w| w == pkcs8.as_slice()),
+            "sealed, not copied"
+        );
+        assert!(open(
+            &ServerKey::from_bytes([4; 32]),
+            &made.kid,
+            &made.sealed_private_key
+        )
+        .is_err());
+        assert!(open(&server_key, "another-kid", &made.sealed_private_key).is_err());
+
+        let record = authlog_projections::SigningKey {
+            kid: made.kid.clone(),
+            alg: ES256.into(),
+            public_jwk: made.public_jwk.clone(),
+            sealed_private_key: made.sealed_private_key.clone(),
+            created_at: Timestamp(0),
+            activated_at: Some(Timestamp(0)),
+            retired: None,
+        };
+        let jws = Signer::default()
+            .sign(
+                &server_key,
+                &record,
+                "JWT",
+                &json!({"sub": "x", "exp": 4_000_000_000u64}),
+            )
+            .unwrap();
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&made.public_jwk).unwrap();
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::ES256);
+        validation.validate_aud = false;
+        let decoded =
+            jsonwebtoken::decode::<serde_json::Value>(&jws, &decoding, &validation).unwrap();
+        assert_eq!(decoded.claims["sub"], "x");
+        assert_eq!(decoded.header.kid.as_deref(), Some(made.kid.as_str()));
+    }
+
+    #[test]
+    fn half_hash_matches_the_openid_example() {
+        // OpenID Connect Core, Appendix A.3: access token "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
+        // has at_hash "77QmUPtjPfzWtF2AnpK9RQ".
+        assert_eq!(
+            half_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+    }
+}
