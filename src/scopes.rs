@@ -18,6 +18,15 @@ pub const USERS_READ: &str = "users:read";
 /// Change users.
 pub const USERS_WRITE: &str = "users:write";
 
+/// OpenID Connect: the grant signs the user in (ID tokens).
+pub const OPENID: &str = "openid";
+/// OpenID Connect: `name`, `preferred_username`.
+pub const PROFILE: &str = "profile";
+/// OpenID Connect: `email`.
+pub const EMAIL: &str = "email";
+/// The user's authlog roles (`roles` claim).
+pub const ROLE: &str = "role";
+
 /// Every admin/audit API scope.
 pub const API_SCOPES: [&str; 6] = [
     CLIENTS_READ,
@@ -43,6 +52,15 @@ pub fn role_allows(roles: &[Role], scope: &str) -> bool {
         Role::Auditor => [AUDIT_READ, CLIENTS_READ, USERS_READ].contains(&scope),
         Role::Member => false,
     })
+}
+
+/// A role's name in the APIs and the `roles` claim.
+pub fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Admin => "admin",
+        Role::Auditor => "auditor",
+        Role::Member => "member",
+    }
 }
 
 /// Whether a token with `access` may use `scope`.

@@ -78,6 +78,8 @@ pub struct AppState {
     pub password_slots: HashingSlots,
     /// Client ID Metadata Documents.
     pub documents: DocumentFetcher,
+    /// Signs ID tokens (opened signing keys, in memory only).
+    pub signer: crate::signing::Signer,
     /// Set once replay is done.
     writer: OnceLock<WriterHandle>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
@@ -119,6 +121,7 @@ impl AppState {
             ),
             password_slots,
             documents,
+            signer: crate::signing::Signer::default(),
             writer: OnceLock::new(),
             writer_thread: Mutex::new(None),
             ready: AtomicBool::new(false),

@@ -535,6 +535,24 @@ pub enum Event {
         /// When it leaves the JWKS.
         unpublish_at: Timestamp,
     },
+    /// How the user of an OpenID Connect grant signed in, for its ID
+    /// tokens: appended with the authorization code (or the device
+    /// approval) when `openid` is granted, on the grant's stream.
+    SignInContext {
+        /// The grant family (the code's or the device authorization's id).
+        family_id: Uuid,
+        /// The authorization request's `nonce`, echoed in the first ID token.
+        nonce: Option<String>,
+        /// When the user authenticated (`auth_time`).
+        auth_time: Timestamp,
+        /// The browser session (`sid`).
+        session_id: String,
+        /// How (`amr`, RFC 8176: `pwd`).
+        amr: Vec<String>,
+        /// Until when the grant can yield ID tokens (its refresh tokens'
+        /// longest life); forgotten after.
+        until: Timestamp,
+    },
 }
 
 impl Event {
@@ -568,11 +586,12 @@ impl Event {
             Event::SigningKeyCreated { .. } => "SigningKeyCreated",
             Event::SigningKeyActivated { .. } => "SigningKeyActivated",
             Event::SigningKeyRetired { .. } => "SigningKeyRetired",
+            Event::SignInContext { .. } => "SignInContext",
         }
     }
 
     /// Every variant name in catalogue order.
-    pub const TYPE_NAMES: [&'static str; 27] = [
+    pub const TYPE_NAMES: [&'static str; 28] = [
         "ClientRegistered",
         "ClientUpdated",
         "ClientSecretRotated",
@@ -600,5 +619,6 @@ impl Event {
         "SigningKeyCreated",
         "SigningKeyActivated",
         "SigningKeyRetired",
+        "SignInContext",
     ];
 }

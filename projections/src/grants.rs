@@ -88,9 +88,26 @@ pub struct DeviceRecord {
     pub state: DeviceState,
 }
 
+/// How the user of an OpenID Connect grant signed in (`SignInContext`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignIn {
+    /// The authorization request's nonce.
+    pub nonce: Option<String>,
+    /// When the user authenticated.
+    pub auth_time: Timestamp,
+    /// The browser session.
+    pub session_id: String,
+    /// Authentication methods.
+    pub amr: Vec<String>,
+    /// Forgotten after this.
+    pub until: Timestamp,
+}
+
 /// Codes and device authorizations.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grants {
+    sign_ins: HashMap<Uuid, SignIn>,
+    sign_ins_by_expiry: BTreeSet<(Timestamp, Uuid)>,
     codes: HashMap<Uuid, CodeRecord>,
     code_by_digest: HashMap<Digest, Uuid>,
     devices: HashMap<Uuid, DeviceRecord>,
@@ -105,6 +122,11 @@ impl Grants {
         self.code_by_digest
             .get(digest)
             .and_then(|id| self.codes.get(id))
+    }
+
+    /// How the user of grant family `family` signed in, for ID tokens.
+    pub fn sign_in(&self, family: &Uuid) -> Option<&SignIn> {
+        self.sign_ins.get(family)
     }
 
     /// A code by id.
@@ -170,6 +192,13 @@ impl Grants {
             }
             self.by_expiry.pop_first();
             self.forget(id);
+        }
+        while let Some(&(until, id)) = self.sign_ins_by_expiry.first() {
+            if until >= at {
+                break;
+            }
+            self.sign_ins_by_expiry.pop_first();
+            self.sign_ins.remove(&id);
         }
     }
 }
@@ -261,6 +290,28 @@ impl Projection for Grants {
                         access: *access,
                     };
                 }
+            }
+            Event::SignInContext {
+                family_id,
+                nonce,
+                auth_time,
+                session_id,
+                amr,
+                until,
+            } => {
+                if let Some(old) = self.sign_ins.insert(
+                    *family_id,
+                    SignIn {
+                        nonce: nonce.clone(),
+                        auth_time: *auth_time,
+                        session_id: session_id.clone(),
+                        amr: amr.clone(),
+                        until: *until,
+                    },
+                ) {
+                    self.sign_ins_by_expiry.remove(&(old.until, *family_id));
+                }
+                self.sign_ins_by_expiry.insert((*until, *family_id));
             }
             Event::DeviceAuthorizationDenied { device_id, .. } => {
                 if let Some(d) = self.devices.get_mut(device_id) {

@@ -25,7 +25,7 @@ pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::qualit
 pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::quality::RandomState>;
 
 pub use audit::{AuditIndex, ClientAudit, ClientChange, Registration, StatusEntry};
-pub use grants::{CodeRecord, DeviceRecord, DeviceState, Grants};
+pub use grants::{CodeRecord, DeviceRecord, DeviceState, Grants, SignIn};
 pub use log_stats::LogStats;
 pub use registry::{ClientRecord, ClientStatus, Registry};
 pub use signing_keys::{SigningKey, SigningKeys};

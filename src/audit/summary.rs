@@ -6,9 +6,11 @@
 
 use authlog_events::{
     AccessPreset, AuthFailure, ClientMetadata, Event, FailedSubject, RevocationReason,
-    RevocationTarget, Role, TokenKind,
+    RevocationTarget, TokenKind,
 };
 use serde_json::{json, Value};
+
+use crate::scopes::role_name;
 
 use crate::client_policy::{auth_method_name, grant_type_name, registration_type_name};
 
@@ -285,6 +287,21 @@ pub fn summarize(event: &Event) -> Value {
             "public_jwk": serde_json::from_str::<Value>(public_jwk).unwrap_or(Value::Null),
         }),
         Event::SigningKeyActivated { kid } => json!({ "kid": kid }),
+        Event::SignInContext {
+            family_id,
+            nonce,
+            auth_time,
+            session_id,
+            amr,
+            until,
+        } => json!({
+            "family_id": family_id.to_string(),
+            "nonce": nonce.is_some(),
+            "auth_time": auth_time.to_rfc3339(),
+            "session_id": session_id,
+            "amr": amr,
+            "until": until.to_rfc3339(),
+        }),
         Event::SigningKeyRetired { kid, unpublish_at } => json!({
             "kid": kid,
             "unpublish_at": unpublish_at.to_rfc3339(),
@@ -341,14 +358,6 @@ fn auth_failure_name(f: AuthFailure) -> &'static str {
     }
 }
 
-fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Admin => "admin",
-        Role::Auditor => "auditor",
-        Role::Member => "member",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use authlog_events::{Digest, Timestamp};
@@ -382,7 +391,7 @@ mod tests {
                 display_name: "U".into(),
                 email: Some("u@example.com".into()),
                 password_digest: "$argon2id$v=19$secret".into(),
-                roles: vec![Role::Admin],
+                roles: vec![authlog_events::Role::Admin],
                 teams: vec![],
             },
         ];

@@ -6,7 +6,7 @@ use authlog_events::{
     AccessPreset, Actor, Digest, Event, GrantType, Principal, RevocationReason, RevocationTarget,
     Timestamp, TokenKind,
 };
-use authlog_projections::{DeviceRecord, DeviceState, Projections};
+use authlog_projections::{ClientRecord, DeviceRecord, DeviceState, Projections};
 use uuid::Uuid;
 
 use super::issue::{mint_tokens, Grant, Issued};
@@ -18,6 +18,7 @@ use super::{
     client_stream, client_tokens_resource, grant_stream, user_stream, Access, Command, Decided,
     DomainError, Env, EventContext, GrantError,
 };
+use crate::scopes::OPENID;
 use crate::secrets::SecretKind;
 
 /// Lifetime of an authorization code.
@@ -109,6 +110,36 @@ pub struct IssuedCode {
     pub code: String,
 }
 
+/// How the user signed in, for the ID tokens of an `openid` grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInFacts {
+    /// The authorization request's `nonce`.
+    pub nonce: Option<String>,
+    /// When the session's login happened.
+    pub auth_time: Timestamp,
+    /// The session's id (`sid`).
+    pub session_id: String,
+}
+
+impl SignInFacts {
+    /// The `SignInContext` of grant `family_id` for `client`, kept as long
+    /// as the grant's refresh tokens can live.
+    pub fn event(&self, family_id: Uuid, client: &ClientRecord, now: Timestamp) -> Event {
+        let md = &client.metadata;
+        let lifetime = md
+            .refresh_token_ttl_seconds
+            .max(md.access_token_ttl_seconds);
+        Event::SignInContext {
+            family_id,
+            nonce: self.nonce.clone(),
+            auth_time: self.auth_time,
+            session_id: self.session_id.clone(),
+            amr: vec!["pwd".to_owned()],
+            until: now.plus_seconds(i64::from(lifetime) + CODE_TTL_SECONDS),
+        }
+    }
+}
+
 /// Issues an authorization code (and remembers consent when given).
 pub struct IssueCode {
     /// The client.
@@ -129,6 +160,9 @@ pub struct IssueCode {
     pub access: AccessPreset,
     /// Append `ConsentGranted` too (the user just consented).
     pub remember_consent: bool,
+    /// How the user signed in; appended as `SignInContext` when `openid`
+    /// is among the scopes.
+    pub sign_in: Option<SignInFacts>,
     /// Attribution.
     pub ctx: EventContext,
 }
@@ -189,6 +223,18 @@ impl Command for IssueCode {
                 expires_at: env.now().plus_seconds(CODE_TTL_SECONDS),
             },
         ));
+        if let Some(sign_in) = self
+            .sign_in
+            .as_ref()
+            .filter(|_| self.scopes.iter().any(|s| s == OPENID))
+        {
+            events.push(self.ctx.event(
+                env,
+                grant_stream(&code_id),
+                &self.client_id,
+                sign_in.event(code_id, client, env.now()),
+            ));
+        }
         let outcome = IssuedCode {
             code_id,
             code: code.value,
@@ -567,6 +613,9 @@ pub struct DecideDevice {
     pub user_id: Uuid,
     /// `Some((scopes, teams, access))` to approve, `None` to deny.
     pub approval: Option<(Vec<String>, Vec<String>, AccessPreset)>,
+    /// How the approving user signed in; appended as `SignInContext` when
+    /// an approval grants `openid`.
+    pub sign_in: Option<SignInFacts>,
     /// Attribution.
     pub ctx: EventContext,
 }
@@ -615,13 +664,25 @@ impl Command for DecideDevice {
                 user_id: self.user_id,
             },
         };
-        let event = self.ctx.event(
+        let mut events = vec![self.ctx.event(
             env,
             grant_stream(&self.device_id),
             &device.client_id,
             payload,
-        );
-        Ok(Decided::events(vec![event], ()))
+        )];
+        let openid =
+            matches!(&self.approval, Some((scopes, ..)) if scopes.iter().any(|s| s == OPENID));
+        if let (true, Some(sign_in), Some(client)) =
+            (openid, &self.sign_in, state.registry.get(&device.client_id))
+        {
+            events.push(self.ctx.event(
+                env,
+                grant_stream(&self.device_id),
+                &device.client_id,
+                sign_in.event(self.device_id, client, now),
+            ));
+        }
+        Ok(Decided::events(events, ()))
     }
 }
 

@@ -3,7 +3,7 @@
 //! `TokenIssued` events (digests only) and the `Issued` outcome that holds
 //! the values for the response. Shared by every grant.
 
-use authlog_events::{AccessPreset, Event, GrantType, NewEvent, TokenKind};
+use authlog_events::{AccessPreset, Event, GrantType, NewEvent, Timestamp, TokenKind};
 use authlog_projections::ClientRecord;
 use uuid::Uuid;
 
@@ -50,6 +50,14 @@ pub struct Issued {
     pub scope: String,
     /// The refresh token, when the client gets one.
     pub refresh_token: Option<String>,
+    /// The user the tokens act for.
+    pub subject: Option<Uuid>,
+    /// Their grant family.
+    pub family_id: Uuid,
+    /// How they were obtained.
+    pub grant_type: GrantType,
+    /// When.
+    pub issued_at: Timestamp,
 }
 
 impl std::fmt::Debug for Issued {
@@ -120,6 +128,10 @@ pub fn mint_tokens(
         expires_in: i64::from(ttl),
         scope: grant.scopes.join(" "),
         refresh_token,
+        subject: grant.subject,
+        family_id,
+        grant_type: grant.grant_type,
+        issued_at: now,
     };
     (events, issued)
 }

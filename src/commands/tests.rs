@@ -192,6 +192,7 @@ fn code_request(user: Uuid, scopes: &[&str]) -> IssueCode {
         teams: vec![],
         access: authlog_events::AccessPreset::ReadOnly,
         remember_consent: false,
+        sign_in: None,
         ctx: ctx(),
     }
 }
@@ -724,6 +725,7 @@ fn try_decide_device(
                 authlog_events::AccessPreset::ReadOnly,
             )
         }),
+        sign_in: None,
         ctx: ctx(),
     })
     .map(drop)

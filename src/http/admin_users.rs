@@ -16,7 +16,7 @@ use super::json_body::{parse_query, present, read_json};
 use crate::commands::users::{CreateUser, DisableUser, Profile, UpdateUser};
 use crate::commands::DomainError;
 use crate::passwords;
-use crate::scopes::{USERS_READ, USERS_WRITE};
+use crate::scopes::{role_name, USERS_READ, USERS_WRITE};
 use crate::state::AppState;
 
 /// Create/edit input.
@@ -45,14 +45,6 @@ fn parse_role(s: &str) -> Option<Role> {
         "auditor" => Some(Role::Auditor),
         "member" => Some(Role::Member),
         _ => None,
-    }
-}
-
-fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Admin => "admin",
-        Role::Auditor => "auditor",
-        Role::Member => "member",
     }
 }
 

@@ -9,17 +9,18 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use authlog_events::{AccessPreset, GrantType, Principal, TeamSelection};
+use authlog_events::{AccessPreset, GrantType, Principal, TeamSelection, TokenEndpointAuthMethod};
 use authlog_projections::{ClientRecord, ClientStatus, UserRecord};
 
 use super::context::RequestFacts;
 use super::error::AuthorizeError;
 use super::form::OAuthForm;
 use super::pages::{consent_page, error_page, login_page, ConsentView};
-use super::session::{csrf_token, current_user, read_page_form};
+use super::session::{csrf_token, current_user, read_page_form, session_facts};
 use crate::client_policy::parse_scope;
-use crate::commands::grants::IssueCode;
+use crate::commands::grants::{IssueCode, SignInFacts};
 use crate::consent::{choose_teams, eligible_teams, grantable_scopes};
+use crate::scopes::OPENID;
 use crate::state::AppState;
 
 /// A validated authorization request.
@@ -39,6 +40,8 @@ pub struct AuthRequest {
     pub resources: Vec<String>,
     /// PKCE S256 challenge.
     pub code_challenge: String,
+    /// OpenID Connect `nonce`, echoed in the ID token.
+    pub nonce: Option<String>,
     /// The query string, carried through login and consent.
     pub query: String,
 }
@@ -225,6 +228,22 @@ pub fn parse_request(state: &AppState, query: &str) -> Result<AuthRequest, Autho
         }
         None => client.metadata.scopes.clone(),
     };
+    let nonce = form.get("nonce").map(str::to_owned);
+    if nonce
+        .as_ref()
+        .is_some_and(|n| n.is_empty() || n.len() > 512)
+    {
+        return Err(fail("invalid_request", "nonce must be 1 to 512 characters"));
+    }
+    // OpenID Connect: a public client's ID token is bound to its request
+    // by the nonce alone (Core §3.1.2.1, and what oidc-provider requires).
+    let public = client.metadata.token_endpoint_auth_method == TokenEndpointAuthMethod::None;
+    if public && nonce.is_none() && scopes.iter().any(|s| s == OPENID) {
+        return Err(fail(
+            "invalid_request",
+            "nonce is required for a public client asking for openid",
+        ));
+    }
     let mut resources = Vec::new();
     for r in form.get_all("resource") {
         match url::Url::parse(r) {
@@ -245,6 +264,7 @@ pub fn parse_request(state: &AppState, query: &str) -> Result<AuthRequest, Autho
         scopes,
         resources,
         code_challenge: challenge.to_owned(),
+        nonce,
         query: query.to_owned(),
     })
 }
@@ -270,6 +290,7 @@ struct Approval {
 
 /// Issues the code and redirects with it.
 async fn issue_code(
+    req: &HttpRequest,
     state: &AppState,
     facts: &RequestFacts,
     request: &AuthRequest,
@@ -295,6 +316,11 @@ async fn issue_code(
             teams: approval.teams,
             access: access_of(&request.client),
             remember_consent: approval.remember,
+            sign_in: session_facts(req, state).map(|(auth_time, session_id)| SignInFacts {
+                nonce: request.nonce.clone(),
+                auth_time,
+                session_id,
+            }),
             ctx: facts.context(
                 Principal::User(user.user_id),
                 Some(request.client.client_id.clone()),
@@ -437,8 +463,16 @@ async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
                     teams,
                     remember: false,
                 };
-                return issue_code(&state, &facts, &request, &user, approval, StatusCode::FOUND)
-                    .await;
+                return issue_code(
+                    &req,
+                    &state,
+                    &facts,
+                    &request,
+                    &user,
+                    approval,
+                    StatusCode::FOUND,
+                )
+                .await;
             }
         }
     }
@@ -484,6 +518,7 @@ async fn decide(req: HttpRequest, state: web::Data<AppState>, body: web::Payload
         remember: true,
     };
     issue_code(
+        &req,
         &state,
         &facts,
         &request,

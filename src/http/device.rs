@@ -15,10 +15,10 @@ use super::context::RequestFacts;
 use super::error::OAuthError;
 use super::form::OAuthForm;
 use super::pages::{consent_page, device_entry_page, error_page, message_page, ConsentView};
-use super::session::{csrf_token, current_user, read_page_form};
+use super::session::{csrf_token, current_user, read_page_form, session_facts};
 use super::token_endpoint::{requested_scopes, resources, writer};
 use crate::commands::grants::{
-    DecideDevice, StartDevice, DEVICE_INTERVAL_SECONDS, DEVICE_TTL_SECONDS,
+    DecideDevice, SignInFacts, StartDevice, DEVICE_INTERVAL_SECONDS, DEVICE_TTL_SECONDS,
 };
 use crate::commands::rules::{grant_allowed, not_paused, scopes_allowed};
 use crate::consent::{choose_teams, eligible_teams, grantable_scopes};
@@ -309,6 +309,12 @@ async fn decision(
             device_id: device.device_id,
             user_id: user.user_id,
             approval,
+            // No nonce: the device flow has no authorization request.
+            sign_in: session_facts(&req, &state).map(|(auth_time, session_id)| SignInFacts {
+                nonce: None,
+                auth_time,
+                session_id,
+            }),
             ctx: facts.context(
                 Principal::User(user.user_id),
                 Some(client.client_id.clone()),

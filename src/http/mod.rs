@@ -20,6 +20,7 @@ pub mod edit;
 pub mod error;
 pub mod form;
 pub mod health;
+pub mod id_token;
 pub mod introspection;
 pub mod json_body;
 pub mod keys;

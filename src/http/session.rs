@@ -119,6 +119,19 @@ pub fn current_user(req: &HttpRequest, state: &AppState) -> Option<UserRecord> {
     Some(record)
 }
 
+/// When this request's session signed in (`auth_time`) and its id
+/// (`sid`: a MAC of the cookie's payload, so the same for every request of
+/// the session and meaningless without the server key). Call after
+/// `current_user` has accepted the cookie.
+pub fn session_facts(req: &HttpRequest, state: &AppState) -> Option<(Timestamp, String)> {
+    let value = cookie_value(req, state, SESSION_COOKIE)?;
+    let (payload, _) = value.strip_prefix("v1.")?.rsplit_once('.')?;
+    let expires: i64 = payload.split_once('.')?.1.parse().ok()?;
+    let auth_time = Timestamp::from_unix_seconds(expires - SESSION_SECONDS);
+    let sid = mac(state, "sid", payload)[..22].to_owned();
+    Some((auth_time, sid))
+}
+
 /// The CSRF token of a CSRF cookie value under this request's session
 /// (none before sign-in): a form is good only in the session it was
 /// shown in.

@@ -28,29 +28,48 @@ struct TokenResponse<'a> {
     access_token: &'a str,
     expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<&'a str>,
     scope: &'a str,
     token_type: &'static str,
 }
 
 /// Renders issued tokens, uncacheable (RFC 6749 §5.1).
-fn respond(issued: &Issued) -> HttpResponse {
+fn respond(issued: &Issued, id_token: Option<&str>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .json(TokenResponse {
             access_token: &issued.access_token,
             expires_in: issued.expires_in,
+            id_token,
             refresh_token: issued.refresh_token.as_deref(),
             scope: &issued.scope,
             token_type: "Bearer",
         })
 }
 
+/// Renders tokens that act for a user, with an ID token when `openid` was
+/// granted.
+fn respond_user(
+    state: &AppState,
+    client_id: &str,
+    issued: &Issued,
+) -> Result<HttpResponse, OAuthError> {
+    let id_token = super::id_token::for_issued(state, client_id, issued)?;
+    Ok(respond(issued, id_token.as_deref()))
+}
+
 /// A code or refresh token presented again: its family is revoked.
-fn respond_grant(outcome: &GrantOutcome, replayed: &str) -> Result<HttpResponse, OAuthError> {
+fn respond_grant(
+    state: &AppState,
+    client_id: &str,
+    outcome: &GrantOutcome,
+    replayed: &str,
+) -> Result<HttpResponse, OAuthError> {
     match outcome {
-        GrantOutcome::Issued(issued) => Ok(respond(issued)),
+        GrantOutcome::Issued(issued) => respond_user(state, client_id, issued),
         GrantOutcome::ReuseDetected { .. } => {
             Err(GrantError::InvalidGrant(replayed.to_owned()).into())
         }
@@ -112,7 +131,7 @@ async fn token(
                 audience: resources(&form)?,
                 ctx: facts.context(Principal::Client(client_id.clone()), None),
             };
-            Ok(respond(&writer(&state)?.submit(command).await?))
+            Ok(respond(&writer(&state)?.submit(command).await?, None))
         }
         GrantType::AuthorizationCode => {
             let code = digest("code")?;
@@ -130,6 +149,8 @@ async fn token(
             )?;
             let outcome = writer(&state)?.submit(command).await?;
             respond_grant(
+                &state,
+                &client_id,
                 &outcome,
                 "the code was already used; the tokens issued from it are revoked",
             )
@@ -147,6 +168,8 @@ async fn token(
             )?;
             let outcome = writer(&state)?.submit(command).await?;
             respond_grant(
+                &state,
+                &client_id,
                 &outcome,
                 "the refresh token was already used; its grant is revoked",
             )
@@ -164,7 +187,8 @@ async fn token(
                     None => facts.context(Principal::Client(client_id.clone()), None),
                 },
             )?;
-            Ok(respond(&writer(&state)?.submit(command).await?))
+            let issued = writer(&state)?.submit(command).await?;
+            respond_user(&state, &client_id, &issued)
         }
     }
 }

@@ -1,5 +1,6 @@
-//! `GET`/`POST /oauth/userinfo`: who the bearer token acts for, and the
-//! teams it was granted. Errors follow RFC 6750 §3 (`invalid_token` with a
+//! `GET`/`POST /oauth/userinfo`: who the bearer token acts for (`sub`, and
+//! the claims its scopes release, as in the ID token), and the teams it
+//! was granted. Errors follow RFC 6750 §3 (`invalid_token` with a
 //! `WWW-Authenticate: Bearer` challenge).
 
 use actix_web::http::header;
@@ -8,6 +9,7 @@ use serde_json::json;
 
 use super::bearer::authenticate;
 use super::error::{ApiError, OAuthError};
+use super::id_token::scope_claims;
 use crate::state::AppState;
 
 async fn userinfo(
@@ -31,18 +33,24 @@ async fn userinfo(
             "the access token does not act for a user",
         ));
     };
+    // The same claims per scope as the ID token (OpenID Connect Core
+    // §5.4), and authlog's own: teams, client and access.
+    let mut claims = scope_claims(&user, caller.token.scopes.iter().map(|s| s.as_str()));
+    for (name, value) in [
+        ("sub", json!(user.user_id.to_string())),
+        ("teams", json!(caller.token.teams())),
+        ("user_teams", json!(user.teams)),
+        ("client_id", json!(caller.token.client_id)),
+        (
+            "access",
+            json!(super::client_json::preset_name(caller.token.access)),
+        ),
+    ] {
+        claims.insert(name.into(), value);
+    }
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({
-            "sub": user.user_id.to_string(),
-            "preferred_username": user.username,
-            "name": user.display_name,
-            "email": user.email,
-            "teams": caller.token.teams(),
-            "user_teams": user.teams,
-            "client_id": caller.token.client_id,
-            "access": super::client_json::preset_name(caller.token.access),
-        })))
+        .json(claims))
 }
 
 /// Registers the routes.

@@ -209,6 +209,14 @@ pub fn every_variant() -> Vec<Event> {
             kid: "k0".into(),
             unpublish_at: t.plus_seconds(86_400),
         },
+        Event::SignInContext {
+            family_id: uuid(40),
+            nonce: Some("n-0S6_WzA2Mj".into()),
+            auth_time: t,
+            session_id: "sid-1".into(),
+            amr: vec!["pwd".into()],
+            until: t.plus_seconds(30 * 86_400),
+        },
     ]
 }
 
