@@ -48,8 +48,33 @@ impl Server {
         server
     }
 
+    /// Starts a server whose issuer is its own address (for relying-party
+    /// libraries that check the issuer against the discovery URL): a free
+    /// loopback port is picked first.
+    pub fn start_as_issuer(env: &[(&str, &str)]) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let issuer = format!("http://{listen}");
+        let mut env = env.to_vec();
+        env.push(("AUTHLOG_ISSUER", &issuer));
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut server = Server::spawn(&data, &listen, &env);
+        server.dir = Some(dir);
+        assert_eq!(server.base, issuer);
+        server
+    }
+
     /// Starts a server on `data` with extra environment variables, and waits until ready.
     pub fn start_on(data: &Path, env: &[(&str, &str)]) -> Server {
+        Server::spawn(data, "127.0.0.1:0", env)
+    }
+
+    fn spawn(data: &Path, listen: &str, env: &[(&str, &str)]) -> Server {
         std::fs::create_dir_all(data.parent().unwrap()).unwrap();
         let stderr = std::fs::OpenOptions::new()
             .create(true)
@@ -57,7 +82,7 @@ impl Server {
             .open(data.with_extension("stderr.log"))
             .unwrap();
         let mut child = Command::new(binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .args(["serve", "--listen", listen, "--data"])
             .arg(data)
             .env("AUTHLOG_BOOTSTRAP_ADMIN_SECRET", ADMIN_SECRET)
             .env("AUTHLOG_LOG", "info")

@@ -133,3 +133,219 @@ fn a_key_older_than_the_rotation_period_is_rotated_on_schedule() {
     );
     assert_eq!(audit["items"][0]["actor"]["principal"], "system");
 }
+
+const ALICE_PASSWORD: &str = "alice-password-123";
+const CALLBACK: &str = "http://127.0.0.1:9/cb";
+
+/// A user, alice (member; email set), and a public client `rp` that may
+/// ask for openid, profile, email and role.
+fn relying_party_setup(s: &Server) {
+    let admin = s.admin_token(None);
+    let r = s
+        .post("/api/admin/users")
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"username": "alice", "display_name": "Alice", "email": "alice@example.com", "password": ALICE_PASSWORD}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    s.create_client(
+        &admin,
+        serde_json::json!({
+            "client_id": "rp", "client_name": "Relying party", "token_endpoint_auth_method": "none",
+            "redirect_uris": [CALLBACK], "grant_types": ["authorization_code", "refresh_token"],
+            "scope": "openid profile email role", "refresh_token_enabled": true,
+        }),
+    );
+}
+
+/// Signs alice in at `url` and approves; returns the code from the redirect.
+fn sign_in_and_approve(s: &Server, url: &str) -> String {
+    let browser = crate::browser::Browser::new(s);
+    let login = browser.get(url);
+    let back = browser.login(&login, "alice", ALICE_PASSWORD);
+    assert_eq!(back.status, 303, "{}", back.body);
+    let consent = browser.get(back.location.as_deref().unwrap());
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    let done = browser.post(
+        "/oauth/authorize",
+        &[
+            ("csrf", &consent.hidden("csrf")),
+            ("request", &consent.hidden("request")),
+            ("decision", "approve"),
+        ],
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    done.location_param("code").expect("a code")
+}
+
+#[test]
+fn a_certified_relying_party_library_signs_a_user_in() {
+    use openidconnect::core::{
+        CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+    };
+    use openidconnect::{
+        AccessTokenHash, AuthorizationCode, ClientId, CsrfToken, IssuerUrl, Nonce,
+        OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    };
+
+    let s = Server::start_as_issuer(&[]);
+    relying_party_setup(&s);
+    let http = openidconnect::reqwest::blocking::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // Discovery, as the library does it (issuer checked against the URL).
+    let provider = CoreProviderMetadata::discover(&IssuerUrl::new(s.base.clone()).unwrap(), &http)
+        .expect("discovery");
+    let client = CoreClient::from_provider_metadata(provider, ClientId::new("rp".into()), None)
+        .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("role".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let code = sign_in_and_approve(&s, url.as_str());
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request(&http)
+        .expect("code exchange");
+
+    // The library verifies signature (from the JWKS), iss, aud, exp and nonce.
+    let id_token = tokens.id_token().expect("an ID token");
+    let verifier = client.id_token_verifier();
+    let claims = id_token
+        .claims(&verifier, &nonce)
+        .expect("a valid ID token");
+    let at_hash = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&at_hash));
+    assert_eq!(
+        claims.preferred_username().map(|u| u.as_str()),
+        Some("alice")
+    );
+    assert_eq!(
+        claims.email().map(|e| e.as_str()),
+        Some("alice@example.com")
+    );
+    assert!(claims.auth_time().is_some());
+    assert_eq!(claims.authorized_party().map(|a| a.as_str()), Some("rp"));
+    let raw = id_token.to_string();
+    let payload: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            raw.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(payload["roles"], serde_json::json!(["member"]), "{payload}");
+    assert_eq!(payload["amr"], serde_json::json!(["pwd"]), "{payload}");
+    let sid = payload["sid"].as_str().expect("sid").to_owned();
+
+    // Userinfo: the same subject and claims.
+    let info: CoreUserInfoClaims = client
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request(&http)
+        .expect("userinfo");
+    assert_eq!(info.subject(), claims.subject());
+    assert_eq!(info.email().map(|e| e.as_str()), Some("alice@example.com"));
+
+    // Refresh: a new ID token, same subject, session and auth_time, no nonce.
+    let refreshed = client
+        .exchange_refresh_token(tokens.refresh_token().unwrap())
+        .unwrap()
+        .request(&http)
+        .expect("refresh");
+    let again = refreshed.id_token().expect("an ID token on refresh");
+    let again_claims = again
+        .claims(&verifier, |n: Option<&Nonce>| match n {
+            None => Ok(()),
+            Some(_) => Err("a refreshed ID token carries no nonce".to_owned()),
+        })
+        .expect("a valid refreshed ID token");
+    assert_eq!(again_claims.subject(), claims.subject());
+    assert_eq!(again_claims.auth_time(), claims.auth_time());
+    let again_payload: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            again.to_string().split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(again_payload["sid"], sid.as_str());
+}
+
+#[test]
+fn a_public_client_asking_for_openid_must_send_a_nonce() {
+    let s = Server::start();
+    relying_party_setup(&s);
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let url = format!(
+        "/oauth/authorize?response_type=code&client_id=rp&redirect_uri={}&scope=openid&code_challenge={challenge}&code_challenge_method=S256&state=s1",
+        crate::harness::enc(CALLBACK)
+    );
+    let r = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(s.url(&url))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap();
+    assert!(location.starts_with(CALLBACK), "{location}");
+    assert!(location.contains("error=invalid_request"), "{location}");
+    assert!(location.contains("state=s1"), "{location}");
+}
+
+#[test]
+fn signing_keys_never_reach_the_disk_in_the_clear() {
+    // The server's own unit test shows a sealed key opens only with the
+    // server key; here: nothing in the data directory (log, index,
+    // snapshot, key files) parses as a P-256 PKCS#8 private key.
+    let s = Server::start();
+    let data = s.data.clone();
+    let dir = s.stop();
+    let mut found = Vec::new();
+    for entry in walk(&data) {
+        let bytes = std::fs::read(&entry).unwrap();
+        // PKCS#8 of an EC key starts with SEQUENCE, version 0, and the
+        // id-ecPublicKey algorithm identifier.
+        let marker = [
+            0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+        ];
+        if bytes.windows(marker.len()).any(|w| w == marker) {
+            found.push(entry.display().to_string());
+        }
+    }
+    drop(dir);
+    assert!(found.is_empty(), "PKCS#8 in {found:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
