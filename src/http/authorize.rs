@@ -42,8 +42,29 @@ pub struct AuthRequest {
     pub code_challenge: String,
     /// OpenID Connect `nonce`, echoed in the ID token.
     pub nonce: Option<String>,
+    /// OpenID Connect `prompt` (Core §3.1.2.1).
+    pub prompt: Prompt,
+    /// OpenID Connect `max_age`: the longest a login may be ago, seconds.
+    pub max_age: Option<i64>,
+    /// Set on the way back from a login this request forced: a session
+    /// that signed in at or after this instant (unix seconds) satisfies
+    /// `prompt=login` and `max_age` (else `max_age=0` could never be met).
+    pub login_after: Option<i64>,
+    /// OpenID Connect `login_hint`: the username to prefill.
+    pub login_hint: Option<String>,
     /// The query string, carried through login and consent.
     pub query: String,
+}
+
+/// The `prompt` values authlog acts on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    /// `none`: answer without showing any page, or fail.
+    pub none: bool,
+    /// `login`: sign in again even with a session.
+    pub login: bool,
+    /// `consent`: ask again even if consent was remembered.
+    pub consent: bool,
 }
 
 /// Whether `given` is the registered `registered` redirect URI: exact
@@ -228,6 +249,70 @@ pub fn parse_request(state: &AppState, query: &str) -> Result<AuthRequest, Autho
         }
         None => client.metadata.scopes.clone(),
     };
+    // Request objects and the claims parameter are not supported (and say
+    // so in discovery): refused rather than silently ignored.
+    if form.get("request").is_some() {
+        return Err(fail(
+            "request_not_supported",
+            "request objects are not supported",
+        ));
+    }
+    if form.get("request_uri").is_some() {
+        return Err(fail(
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
+    }
+    if form.get("claims").is_some() {
+        return Err(fail(
+            "invalid_request",
+            "the claims parameter is not supported",
+        ));
+    }
+    let mut prompt = Prompt::default();
+    for value in form
+        .get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|v| !v.is_empty())
+    {
+        match value {
+            "none" => prompt.none = true,
+            "login" => prompt.login = true,
+            "consent" => prompt.consent = true,
+            // One account per browser: nothing to select.
+            "select_account" => {}
+            _ => {
+                return Err(fail(
+                    "invalid_request",
+                    "prompt must be none, login, consent or select_account",
+                ))
+            }
+        }
+    }
+    if prompt.none && (prompt.login || prompt.consent) {
+        return Err(fail(
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    let number = |name: &str| -> Result<Option<i64>, AuthorizeError> {
+        form.get(name)
+            .map(|v| {
+                v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    fail(
+                        "invalid_request",
+                        &format!("{name} must be a number of seconds"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let max_age = number("max_age")?;
+    let login_after = number("login_after")?;
+    let login_hint = form
+        .get("login_hint")
+        .map(|h| h.chars().take(128).collect());
     let nonce = form.get("nonce").map(str::to_owned);
     if nonce
         .as_ref()
@@ -265,6 +350,10 @@ pub fn parse_request(state: &AppState, query: &str) -> Result<AuthRequest, Autho
         resources,
         code_challenge: challenge.to_owned(),
         nonce,
+        prompt,
+        max_age,
+        login_after,
+        login_hint,
         query: query.to_owned(),
     })
 }
@@ -430,8 +519,23 @@ async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
         Ok(r) => r,
         Err(e) => return e.respond(&state.config.issuer, StatusCode::FOUND),
     };
-    let Some(user) = current_user(&req, &state) else {
-        return show_login(&req, &state, &format!("/oauth/authorize?{}", request.query));
+    let redirect_error = |error: &'static str, description: &str| {
+        AuthorizeError::Redirect {
+            redirect_uri: request.redirect_uri.clone(),
+            error,
+            description: description.to_owned(),
+            state: request.state.clone(),
+        }
+        .respond(&state.config.issuer, StatusCode::FOUND)
+    };
+    let user = current_user(&req, &state);
+    let now = state.clock.now().unix_seconds();
+    let fresh_enough = user.is_some() && login_is_fresh(&req, &state, &request, now);
+    let Some(user) = user.filter(|_| fresh_enough) else {
+        if request.prompt.none {
+            return redirect_error("login_required", "the user is not signed in");
+        }
+        return show_login_hinted(&req, &state, &request, now);
     };
     let scopes = grantable_scopes(&request.scopes, &user);
     let eligible = eligible_teams(&user, &request.client);
@@ -444,7 +548,7 @@ async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
         }
         .respond(&state.config.issuer, StatusCode::FOUND);
     }
-    if !request.client.metadata.require_consent {
+    if !request.client.metadata.require_consent && !request.prompt.consent {
         let remembered = state.read().ok().and_then(|p| {
             p.users
                 .consent(&user.user_id, &request.client.client_id)
@@ -476,7 +580,60 @@ async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
             }
         }
     }
+    if request.prompt.none {
+        return redirect_error(
+            "consent_required",
+            "the user has not consented to this request",
+        );
+    }
     show_consent(&req, &state, &request, &user, None)
+}
+
+/// Whether the session's login satisfies `prompt=login` and `max_age`.
+fn login_is_fresh(req: &HttpRequest, state: &AppState, request: &AuthRequest, now: i64) -> bool {
+    if !request.prompt.login && request.max_age.is_none() {
+        return true;
+    }
+    let Some((auth_time, _)) = session_facts(req, state) else {
+        return false;
+    };
+    let auth_time = auth_time.unix_seconds();
+    if request.login_after.is_some_and(|after| auth_time >= after) {
+        return true;
+    }
+    // Core §3.1.2.1: max_age=0 is prompt=login.
+    let login = request.prompt.login || request.max_age == Some(0);
+    !login && request.max_age.is_some_and(|age| auth_time + age >= now)
+}
+
+/// The login page for `request`, prefilled with its `login_hint`; after
+/// signing in it comes back with `login_after`, so the fresh login
+/// satisfies `prompt=login` and `max_age`.
+fn show_login_hinted(
+    req: &HttpRequest,
+    state: &AppState,
+    request: &AuthRequest,
+    now: i64,
+) -> HttpResponse {
+    let mut query = request.query.clone();
+    if request.prompt.login || request.max_age.is_some() {
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|p| !p.starts_with("login_after="))
+            .collect();
+        query = format!("{}&login_after={now}", kept.join("&"));
+    }
+    let (csrf, cookie) = csrf_token(req, state);
+    with_cookie(
+        login_page(
+            StatusCode::OK,
+            &csrf,
+            &format!("/oauth/authorize?{query}"),
+            request.login_hint.as_deref().unwrap_or(""),
+            None,
+        ),
+        cookie,
+    )
 }
 
 #[post("/oauth/authorize")]

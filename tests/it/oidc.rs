@@ -349,3 +349,114 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// An authorization URL for `rp` with `extra` parameters.
+fn authorize_url(extra: &str) -> String {
+    format!(
+        "/oauth/authorize?response_type=code&client_id=rp&redirect_uri={}&scope=openid%20profile&nonce=n1&state=s1&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256{extra}",
+        crate::harness::enc(CALLBACK)
+    )
+}
+
+#[test]
+fn prompt_and_max_age_decide_whether_a_page_is_shown() {
+    let s = Server::start();
+    relying_party_setup(&s);
+    let browser = crate::browser::Browser::new(&s);
+    let error_of = |page: &crate::browser::Page| page.location_param("error");
+
+    // prompt=none without a session: login_required, no page.
+    let page = browser.get(&authorize_url("&prompt=none"));
+    assert_eq!(page.status, 302);
+    assert_eq!(error_of(&page).as_deref(), Some("login_required"));
+    assert_eq!(page.location_param("state").as_deref(), Some("s1"));
+
+    // login_hint prefills the login form.
+    let login = browser.get(&authorize_url("&login_hint=alice"));
+    assert!(login.body.contains(r#"value="alice""#), "{}", login.body);
+
+    // Signed in, never consented: prompt=none gets consent_required.
+    let back = browser.login(&login, "alice", ALICE_PASSWORD);
+    assert_eq!(back.status, 303);
+    let page = browser.get(&authorize_url("&prompt=none"));
+    assert_eq!(error_of(&page).as_deref(), Some("consent_required"));
+
+    // After consent, prompt=none answers with a code and no page.
+    let consent = browser.get(&authorize_url(""));
+    assert_eq!(consent.status, 200);
+    let done = browser.post(
+        "/oauth/authorize",
+        &[
+            ("csrf", &consent.hidden("csrf")),
+            ("request", &consent.hidden("request")),
+            ("decision", "approve"),
+        ],
+    );
+    assert!(done.location_param("code").is_some(), "{:?}", done.location);
+    let silent = browser.get(&authorize_url("&prompt=none"));
+    assert_eq!(silent.status, 302);
+    assert!(
+        silent.location_param("code").is_some(),
+        "{:?}",
+        silent.location
+    );
+
+    // prompt=consent shows the consent page although consent is remembered.
+    let again = browser.get(&authorize_url("&prompt=consent"));
+    assert_eq!(again.status, 200);
+    assert!(again.body.contains("Allow"), "{}", again.body);
+
+    // A generous max_age is met by the session; max_age=0 and prompt=login
+    // need a new login, after which the request goes through.
+    let recent = browser.get(&authorize_url("&max_age=3600"));
+    assert!(
+        recent.location_param("code").is_some(),
+        "{:?}",
+        recent.location
+    );
+    for extra in ["&max_age=0", "&prompt=login"] {
+        let login = browser.get(&authorize_url(extra));
+        assert_eq!(login.status, 200, "{extra}");
+        assert!(login.body.contains("Sign in"), "{extra}: {}", login.body);
+        let back = browser.login(&login, "alice", ALICE_PASSWORD);
+        assert_eq!(back.status, 303);
+        let done = browser.get(back.location.as_deref().unwrap());
+        assert!(
+            done.location_param("code").is_some(),
+            "{extra}: {:?}",
+            done.location
+        );
+    }
+    // prompt=none with max_age=0 cannot be met without a page.
+    let page = browser.get(&authorize_url("&prompt=none&max_age=0"));
+    assert_eq!(error_of(&page).as_deref(), Some("login_required"));
+}
+
+#[test]
+fn unsupported_openid_request_parameters_are_refused_with_their_codes() {
+    let s = Server::start();
+    relying_party_setup(&s);
+    let browser = crate::browser::Browser::new(&s);
+    for (extra, code) in [
+        ("&claims=%7B%7D", "invalid_request"),
+        ("&request=eyJhbGciOiJub25lIn0.e30.", "request_not_supported"),
+        (
+            "&request_uri=https%3A%2F%2Frp.example%2Fr",
+            "request_uri_not_supported",
+        ),
+        ("&prompt=none%20login", "invalid_request"),
+        ("&prompt=sometimes", "invalid_request"),
+        ("&max_age=-1", "invalid_request"),
+    ] {
+        let page = browser.get(&authorize_url(extra));
+        assert_eq!(page.status, 302, "{extra}");
+        assert_eq!(
+            page.location_param("error").as_deref(),
+            Some(code),
+            "{extra}"
+        );
+    }
+    // ui_locales and id_token_hint are accepted and ignored.
+    let page = browser.get(&authorize_url("&ui_locales=fr-CA%20en&id_token_hint=x.y.z"));
+    assert_eq!(page.status, 200, "{}", page.body);
+}
