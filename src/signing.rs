@@ -181,6 +181,29 @@ impl Signer {
     }
 }
 
+/// The claims of an ID token this server signed with one of `keys`
+/// (published or not), whether or not it has expired: an
+/// `id_token_hint` (OpenID Connect RP-Initiated Logout §2 accepts expired
+/// ones). `None` for anything else.
+pub fn verify_own_id_token(
+    keys: &authlog_projections::SigningKeys,
+    issuer: &str,
+    token: &str,
+) -> Option<serde_json::Value> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    let key = keys.get(header.kid.as_deref()?)?;
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&key.public_jwk).ok()?;
+    let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).ok()?;
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::ES256);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    validation.set_issuer(&[issuer]);
+    jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation)
+        .ok()
+        .map(|data| data.claims)
+}
+
 /// `base64url(left half of SHA-256(value))`: OpenID Connect's `at_hash`
 /// and `c_hash` for ES256 / RS256.
 pub fn half_hash(value: &str) -> String {

@@ -553,6 +553,19 @@ pub enum Event {
         /// longest life); forgotten after.
         until: Timestamp,
     },
+    /// A browser session ended at the user's or a relying party's request
+    /// (OpenID Connect RP-Initiated Logout): its cookie is refused from now
+    /// on, wherever a copy of it is.
+    UserLoggedOut {
+        /// The user.
+        user_id: Uuid,
+        /// The session (`sid`).
+        session_id: String,
+        /// The relying party that asked, if one did.
+        client_id: Option<String>,
+        /// When the session would have expired (it is forgotten after).
+        session_expires: Timestamp,
+    },
 }
 
 impl Event {
@@ -587,11 +600,12 @@ impl Event {
             Event::SigningKeyActivated { .. } => "SigningKeyActivated",
             Event::SigningKeyRetired { .. } => "SigningKeyRetired",
             Event::SignInContext { .. } => "SignInContext",
+            Event::UserLoggedOut { .. } => "UserLoggedOut",
         }
     }
 
     /// Every variant name in catalogue order.
-    pub const TYPE_NAMES: [&'static str; 28] = [
+    pub const TYPE_NAMES: [&'static str; 29] = [
         "ClientRegistered",
         "ClientUpdated",
         "ClientSecretRotated",
@@ -620,5 +634,6 @@ impl Event {
         "SigningKeyActivated",
         "SigningKeyRetired",
         "SignInContext",
+        "UserLoggedOut",
     ];
 }

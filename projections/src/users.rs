@@ -55,6 +55,8 @@ pub struct Users {
     by_id: HashMap<Uuid, UserRecord>,
     by_username: HashMap<String, Uuid>,
     consents: HashMap<(Uuid, String), Consent>,
+    /// Sessions logged out before they expired (`sid` → expiry).
+    ended_sessions: HashMap<String, Timestamp>,
 }
 
 /// The key usernames are unique under.
@@ -63,6 +65,11 @@ pub fn username_key(username: &str) -> String {
 }
 
 impl Users {
+    /// Whether session `sid` was logged out.
+    pub fn session_ended(&self, sid: &str) -> bool {
+        self.ended_sessions.contains_key(sid)
+    }
+
     /// A user by id.
     pub fn get(&self, id: &Uuid) -> Option<&UserRecord> {
         self.by_id.get(id)
@@ -178,6 +185,19 @@ impl Projection for Users {
             }
             Event::ClientDeleted { client_id, .. } => {
                 self.consents.retain(|(_, c), _| c != client_id);
+            }
+            Event::UserLoggedOut {
+                session_id,
+                session_expires,
+                ..
+            } => {
+                // Expired sessions need no entry: their cookies fail anyway.
+                // Few logouts happen between two, so the sweep is cheap.
+                self.ended_sessions.retain(|_, expires| *expires > at);
+                if *session_expires > at {
+                    self.ended_sessions
+                        .insert(session_id.clone(), *session_expires);
+                }
             }
             _ => {}
         }

@@ -287,6 +287,17 @@ pub fn summarize(event: &Event) -> Value {
             "public_jwk": serde_json::from_str::<Value>(public_jwk).unwrap_or(Value::Null),
         }),
         Event::SigningKeyActivated { kid } => json!({ "kid": kid }),
+        Event::UserLoggedOut {
+            user_id,
+            session_id,
+            client_id,
+            session_expires,
+        } => json!({
+            "user_id": user_id.to_string(),
+            "session_id": session_id,
+            "client_id": client_id,
+            "session_expires": session_expires.to_rfc3339(),
+        }),
         Event::SignInContext {
             family_id,
             nonce,

@@ -316,3 +316,45 @@ impl Command for RecordAuthFailures {
         Ok(Decided::events(events, ()))
     }
 }
+
+/// Ends a browser session (`UserLoggedOut`): from now on its cookie is
+/// refused wherever a copy of it is. Ending an ended session appends
+/// nothing.
+pub struct EndSession {
+    /// The session's user.
+    pub user_id: Uuid,
+    /// The session (`sid`).
+    pub session_id: String,
+    /// The relying party that asked, if one did.
+    pub client_id: Option<String>,
+    /// When the session would have expired.
+    pub session_expires: Timestamp,
+    /// Attribution.
+    pub ctx: EventContext,
+}
+
+impl Command for EndSession {
+    type Outcome = bool;
+
+    fn access(&self) -> Access {
+        Access::writes(vec![format!("logins/{}", self.user_id)])
+    }
+
+    fn decide(&self, state: &Projections, env: &Env) -> Result<Decided<bool>, DomainError> {
+        if state.users.session_ended(&self.session_id) || self.session_expires <= env.now() {
+            return Ok(Decided::nothing(false));
+        }
+        let event = self.ctx.event_for(
+            env,
+            format!("logins/{}", self.user_id),
+            self.client_id.as_deref(),
+            Event::UserLoggedOut {
+                user_id: self.user_id,
+                session_id: self.session_id.clone(),
+                client_id: self.client_id.clone(),
+                session_expires: self.session_expires,
+            },
+        );
+        Ok(Decided::events(vec![event], true))
+    }
+}

@@ -26,6 +26,7 @@ fn document(state: &AppState) -> Value {
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "userinfo_endpoint": format!("{issuer}/oauth/userinfo"),
         "jwks_uri": format!("{issuer}/oauth/jwks"),
+        "end_session_endpoint": format!("{issuer}/oauth/logout"),
         "registration_endpoint": format!("{issuer}/oauth/register"),
         "grant_types_supported": GRANT_TYPES.map(grant_type_name),
         "response_types_supported": ["code"],

@@ -25,6 +25,7 @@ pub mod introspection;
 pub mod json_body;
 pub mod keys;
 pub mod login;
+pub mod logout;
 pub mod media_type;
 pub mod metadata;
 pub mod pages;
@@ -57,6 +58,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     userinfo::routes(cfg);
     authorize::routes(cfg);
     login::routes(cfg);
+    logout::routes(cfg);
     device::routes(cfg);
     pages::routes(cfg);
     registration::routes(cfg);

@@ -101,6 +101,35 @@ pub fn message_page(title: &str, text: &str) -> HttpResponse {
     )
 }
 
+/// "Sign out of authlog?": the confirmation RP-Initiated Logout asks for
+/// when the request does not prove which session it ends. `hidden` are the
+/// logout request's parameters, posted back with the answer;
+/// `form_targets` the origin the answer may redirect to.
+pub fn logout_page(
+    csrf: &str,
+    hidden: &[(&str, String)],
+    client_name: Option<&str>,
+    form_targets: &[String],
+) -> HttpResponse {
+    page(
+        StatusCode::OK,
+        "Sign out",
+        html! {
+            h1 { "Sign out of authlog?" }
+            @if let Some(name) = client_name { p { (name) " asks you to sign out." } }
+            form method="post" action="/oauth/logout" {
+                input type="hidden" name="csrf" value=(csrf);
+                @for (name, value) in hidden { input type="hidden" name=(name) value=(value); }
+                div.actions {
+                    button type="submit" name="confirm" value="yes" { "Sign out" }
+                    button.secondary type="submit" name="confirm" value="no" { "Stay signed in" }
+                }
+            }
+        },
+        form_targets,
+    )
+}
+
 /// The login form; it posts to `/login` and returns to `return_to`.
 pub fn login_page(
     status: StatusCode,

@@ -116,20 +116,56 @@ pub fn current_user(req: &HttpRequest, state: &AppState) -> Option<UserRecord> {
     if state.clock.now().unix_seconds() >= expires {
         return None;
     }
-    Some(record)
+    let ended = state
+        .read()
+        .ok()?
+        .users
+        .session_ended(&session_id(state, payload));
+    (!ended).then_some(record)
 }
 
-/// When this request's session signed in (`auth_time`) and its id
-/// (`sid`: a MAC of the cookie's payload, so the same for every request of
-/// the session and meaningless without the server key). Call after
-/// `current_user` has accepted the cookie.
-pub fn session_facts(req: &HttpRequest, state: &AppState) -> Option<(Timestamp, String)> {
+/// A session's id (`sid`): a MAC of the cookie's payload, so the same for
+/// every request of the session and meaningless without the server key.
+fn session_id(state: &AppState, payload: &str) -> String {
+    mac(state, "sid", payload)[..22].to_owned()
+}
+
+/// The cookie that removes the session cookie from the browser.
+pub fn cleared_session_cookie(state: &AppState) -> Cookie<'static> {
+    cookie(state, SESSION_COOKIE, String::new(), 0)
+}
+
+/// This request's session when `current_user` accepts it: its user, id,
+/// login time and expiry.
+pub fn current_session(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Option<(UserRecord, String, Timestamp, Timestamp)> {
+    let user = current_user(req, state)?;
+    let (payload, expires) = session_payload(req, state)?;
+    Some((
+        user,
+        session_id(state, &payload),
+        Timestamp::from_unix_seconds(expires - SESSION_SECONDS),
+        Timestamp::from_unix_seconds(expires),
+    ))
+}
+
+/// The session cookie's signed payload (`<user id>.<expiry>`) and expiry,
+/// unchecked.
+fn session_payload(req: &HttpRequest, state: &AppState) -> Option<(String, i64)> {
     let value = cookie_value(req, state, SESSION_COOKIE)?;
     let (payload, _) = value.strip_prefix("v1.")?.rsplit_once('.')?;
     let expires: i64 = payload.split_once('.')?.1.parse().ok()?;
+    Some((payload.to_owned(), expires))
+}
+
+/// When this request's session signed in (`auth_time`) and its id
+/// (`sid`). Call after `current_user` has accepted the cookie.
+pub fn session_facts(req: &HttpRequest, state: &AppState) -> Option<(Timestamp, String)> {
+    let (payload, expires) = session_payload(req, state)?;
     let auth_time = Timestamp::from_unix_seconds(expires - SESSION_SECONDS);
-    let sid = mac(state, "sid", payload)[..22].to_owned();
-    Some((auth_time, sid))
+    Some((auth_time, session_id(state, &payload)))
 }
 
 /// The CSRF token of a CSRF cookie value under this request's session
@@ -166,14 +202,25 @@ pub async fn read_page_form(
     let form = OAuthForm::read(req, body)
         .await
         .map_err(|e| error_page(e.status, "Invalid request", &e.description))?;
-    if !csrf_ok(req, state, form.get("csrf")) {
-        return Err(error_page(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "the form expired or did not come from authlog; go back and try again",
-        ));
-    }
+    check_csrf(req, state, &form)?;
     Ok(form)
+}
+
+/// Refuses (403 page) a form whose `csrf` field does not match this
+/// request's CSRF cookie and session.
+pub fn check_csrf(
+    req: &HttpRequest,
+    state: &AppState,
+    form: &OAuthForm,
+) -> Result<(), actix_web::HttpResponse> {
+    if csrf_ok(req, state, form.get("csrf")) {
+        return Ok(());
+    }
+    Err(error_page(
+        StatusCode::FORBIDDEN,
+        "Request refused",
+        "the form expired or did not come from authlog; go back and try again",
+    ))
 }
 
 /// Whether `token` (from a form) matches this request's CSRF cookie and

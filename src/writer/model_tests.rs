@@ -64,6 +64,8 @@ enum Op {
     AuthFailures(Vec<u8>),
     /// Rotate the signing keys (provision them when `true`).
     RotateKeys(bool),
+    /// A user's session `n` ends.
+    Logout(u8, u8),
     Advance(i64),
     /// Restart; write a snapshot first when true.
     Restart(bool),
@@ -86,6 +88,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..USERS, any::<bool>()).prop_map(|(u, ok)| Op::Login(u, ok)),
         1 => proptest::collection::vec(0..CLIENTS + 2, 0..6).prop_map(Op::AuthFailures),
         1 => any::<bool>().prop_map(Op::RotateKeys),
+        1 => (0..USERS, 0..3u8).prop_map(|(u, n)| Op::Logout(u, n)),
         1 => prop_oneof![Just(60i64), Just(3_600), Just(200_000)].prop_map(Op::Advance),
         1 => any::<bool>().prop_map(Op::Restart),
     ]
@@ -351,6 +354,20 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     ctx: ctx(),
                 })
                 .map(drop),
+            Op::Logout(u, n) => match m.users[u as usize] {
+                Some(user_id) => running
+                    .writer
+                    .submit_blocking(crate::commands::users::EndSession {
+                        user_id,
+                        session_id: format!("sid-{u}-{n}"),
+                        client_id: None,
+                        // Some sessions expire before later events fold.
+                        session_expires: clock.now().plus_seconds(3_600 * (i64::from(n) + 1)),
+                        ctx: ctx(),
+                    })
+                    .map(drop),
+                None => Ok(()),
+            },
             Op::Advance(seconds) => {
                 clock.advance_seconds(seconds);
                 Ok(())

@@ -353,7 +353,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// An authorization URL for `rp` with `extra` parameters.
 fn authorize_url(extra: &str) -> String {
     format!(
-        "/oauth/authorize?response_type=code&client_id=rp&redirect_uri={}&scope=openid%20profile&nonce=n1&state=s1&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256{extra}",
+        "/oauth/authorize?response_type=code&client_id=rp&redirect_uri={}&scope=openid%20profile&nonce=n1&state=s1&code_challenge=L_RgZLMHwLu7PZW2rUuis_dkaIz8tEBbwZrm7iX-wVk&code_challenge_method=S256{extra}",
         crate::harness::enc(CALLBACK)
     )
 }
@@ -459,4 +459,153 @@ fn unsupported_openid_request_parameters_are_refused_with_their_codes() {
     // ui_locales and id_token_hint are accepted and ignored.
     let page = browser.get(&authorize_url("&ui_locales=fr-CA%20en&id_token_hint=x.y.z"));
     assert_eq!(page.status, 200, "{}", page.body);
+}
+
+const SIGNED_OUT: &str = "http://127.0.0.1:9/signed-out";
+
+/// Signs alice in with `browser` and returns her ID token.
+fn id_token_of(s: &Server, browser: &crate::browser::Browser) -> String {
+    let login = browser.get(&authorize_url(""));
+    let back = browser.login(&login, "alice", ALICE_PASSWORD);
+    assert_eq!(back.status, 303);
+    let consent = browser.get(back.location.as_deref().unwrap());
+    let done = browser.post(
+        "/oauth/authorize",
+        &[
+            ("csrf", &consent.hidden("csrf")),
+            ("request", &consent.hidden("request")),
+            ("decision", "approve"),
+        ],
+    );
+    let code = done.location_param("code").expect("a code");
+    let tokens: Value = s
+        .post("/oauth/token")
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "rp"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            // The verifier of the challenge in authorize_url.
+            (
+                "code_verifier",
+                "dBjftJeZ4CVP-mJ92K1uAaN8IgNjzAVXFNmzq1Ru3sQ",
+            ),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    tokens["id_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no ID token: {tokens}"))
+        .to_owned()
+}
+
+#[test]
+fn rp_initiated_logout_ends_the_session_everywhere_and_returns_to_the_client() {
+    let s = Server::start();
+    relying_party_setup(&s);
+    let admin = s.admin_token(None);
+    let r = s
+        .patch("/api/admin/oauth-clients/rp")
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"post_logout_redirect_uris": [SIGNED_OUT]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let browser = crate::browser::Browser::new(&s);
+    let id_token = id_token_of(&s, &browser);
+    let signed_in = browser.get(&authorize_url("&prompt=none"));
+    assert!(signed_in.location_param("code").is_some(), "session works");
+
+    // An unregistered post_logout_redirect_uri: an error page, no redirect,
+    // and the session goes on.
+    let logout = |uri: &str| {
+        format!(
+            "/oauth/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=bye",
+            crate::harness::enc(uri)
+        )
+    };
+    let refused = crate::browser::Browser::new(&s).get(&logout("https://evil.example/"));
+    assert_eq!(refused.status, 400);
+    assert!(refused.location.is_none());
+    let refused = crate::browser::Browser::new(&s).get(&logout(&format!("{SIGNED_OUT}/")));
+    assert_eq!(refused.status, 400, "exact match only");
+    assert!(browser
+        .get(&authorize_url("&prompt=none"))
+        .location_param("code")
+        .is_some());
+
+    // The relying party logs out from another browser context with the
+    // hint: back to it with its state, and alice's session is over.
+    let done = crate::browser::Browser::new(&s).get(&logout(SIGNED_OUT));
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        done.location.as_deref(),
+        Some(&*format!("{SIGNED_OUT}?state=bye"))
+    );
+    let after = browser.get(&authorize_url("&prompt=none"));
+    assert_eq!(
+        after.location_param("error").as_deref(),
+        Some("login_required")
+    );
+
+    // The log says who ended which session, for which client.
+    let audit: Value = s
+        .get("/api/audit/events?type=UserLoggedOut")
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
+    assert_eq!(audit["items"][0]["summary"]["client_id"], "rp");
+}
+
+#[test]
+fn logout_without_a_hint_asks_first() {
+    let s = Server::start();
+    relying_party_setup(&s);
+    let browser = crate::browser::Browser::new(&s);
+    id_token_of(&s, &browser);
+    let page = browser.get("/oauth/logout?client_id=rp");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Sign out of authlog?"), "{}", page.body);
+    // Still signed in until the user answers.
+    assert!(browser
+        .get(&authorize_url("&prompt=none"))
+        .location_param("code")
+        .is_some());
+    let stay = browser.post(
+        "/oauth/logout",
+        &[
+            ("csrf", &page.hidden("csrf")),
+            ("client_id", "rp"),
+            ("confirm", "no"),
+        ],
+    );
+    assert_eq!(stay.status, 200);
+    assert!(browser
+        .get(&authorize_url("&prompt=none"))
+        .location_param("code")
+        .is_some());
+    // A forged answer (no CSRF token) is refused.
+    let forged = browser.post("/oauth/logout", &[("client_id", "rp"), ("confirm", "yes")]);
+    assert_eq!(forged.status, 403);
+    let page = browser.get("/oauth/logout?client_id=rp");
+    let out = browser.post(
+        "/oauth/logout",
+        &[
+            ("csrf", &page.hidden("csrf")),
+            ("client_id", "rp"),
+            ("confirm", "yes"),
+        ],
+    );
+    assert_eq!(out.status, 200);
+    assert!(out.body.contains("signed out"), "{}", out.body);
+    let after = browser.get(&authorize_url("&prompt=none"));
+    assert_eq!(
+        after.location_param("error").as_deref(),
+        Some("login_required")
+    );
 }

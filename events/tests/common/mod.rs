@@ -217,6 +217,12 @@ pub fn every_variant() -> Vec<Event> {
             amr: vec!["pwd".into()],
             until: t.plus_seconds(30 * 86_400),
         },
+        Event::UserLoggedOut {
+            user_id: uuid(2),
+            session_id: "sid-1".into(),
+            client_id: Some("app".into()),
+            session_expires: t.plus_seconds(43_200),
+        },
     ]
 }
 
