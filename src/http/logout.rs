@@ -15,7 +15,7 @@ use super::context::RequestFacts;
 use super::form::OAuthForm;
 use super::pages::{error_page, logout_page, message_page};
 use super::session::{
-    check_csrf, cleared_session_cookie, csrf_token, current_session, SESSION_SECONDS,
+    cleared_session_cookie, csrf_refusal, csrf_token, current_session, SESSION_SECONDS,
 };
 use crate::commands::users::EndSession;
 use crate::state::AppState;
@@ -31,18 +31,25 @@ struct LogoutRequest {
     state: Option<String>,
 }
 
-fn bad(detail: &str) -> HttpResponse {
-    error_page(StatusCode::BAD_REQUEST, "Invalid sign-out request", detail)
+/// Why a logout request is refused: shown as an error page, never a
+/// redirect.
+#[derive(Debug)]
+struct Refused(StatusCode, String);
+
+impl Refused {
+    fn page(&self) -> HttpResponse {
+        error_page(self.0, "Invalid sign-out request", &self.1)
+    }
 }
 
-fn parse(state: &AppState, form: &OAuthForm) -> Result<LogoutRequest, HttpResponse> {
-    let projections = state.read().map_err(|e| {
-        error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Unavailable",
-            &e.to_string(),
-        )
-    })?;
+fn bad(detail: &str) -> Refused {
+    Refused(StatusCode::BAD_REQUEST, detail.to_owned())
+}
+
+fn parse(state: &AppState, form: &OAuthForm) -> Result<LogoutRequest, Refused> {
+    let projections = state
+        .read()
+        .map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     let hint = match form.get("id_token_hint").filter(|h| !h.is_empty()) {
         Some(token) => Some(
             crate::signing::verify_own_id_token(
@@ -182,7 +189,7 @@ async fn log_out(req: &HttpRequest, state: &AppState, request: &LogoutRequest) -
 async fn handle(req: &HttpRequest, state: &AppState, form: &OAuthForm) -> HttpResponse {
     let request = match parse(state, form) {
         Ok(r) => r,
-        Err(page) => return page,
+        Err(refused) => return refused.page(),
     };
     let session_user = current_session(req, state).map(|(u, ..)| u.user_id.to_string());
     // A hint naming the signed-in user (or no session at all): no question.
@@ -216,7 +223,7 @@ async fn handle(req: &HttpRequest, state: &AppState, form: &OAuthForm) -> HttpRe
 async fn logout_get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match OAuthForm::parse(req.query_string().as_bytes()) {
         Ok(form) => handle(&req, &state, &form).await,
-        Err(e) => bad(&e.description),
+        Err(e) => bad(&e.description).page(),
     }
 }
 
@@ -234,12 +241,12 @@ async fn logout_post(
         return handle(&req, &state, &form).await;
     }
     // The answer to our confirmation page: CSRF-checked.
-    if let Err(page) = check_csrf(&req, &state, &form) {
-        return page;
+    if let Some(refusal) = csrf_refusal(&req, &state, &form) {
+        return refusal;
     }
     let request = match parse(&state, &form) {
         Ok(r) => r,
-        Err(page) => return page,
+        Err(refused) => return refused.page(),
     };
     if form.get("confirm") == Some("yes") {
         return log_out(&req, &state, &request).await;

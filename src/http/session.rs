@@ -202,25 +202,26 @@ pub async fn read_page_form(
     let form = OAuthForm::read(req, body)
         .await
         .map_err(|e| error_page(e.status, "Invalid request", &e.description))?;
-    check_csrf(req, state, &form)?;
-    Ok(form)
+    match csrf_refusal(req, state, &form) {
+        Some(refusal) => Err(refusal),
+        None => Ok(form),
+    }
 }
 
-/// Refuses (403 page) a form whose `csrf` field does not match this
-/// request's CSRF cookie and session.
-pub fn check_csrf(
+/// The 403 page for a form whose `csrf` field does not match this
+/// request's CSRF cookie and session; `None` when it matches.
+pub fn csrf_refusal(
     req: &HttpRequest,
     state: &AppState,
     form: &OAuthForm,
-) -> Result<(), actix_web::HttpResponse> {
-    if csrf_ok(req, state, form.get("csrf")) {
-        return Ok(());
-    }
-    Err(error_page(
-        StatusCode::FORBIDDEN,
-        "Request refused",
-        "the form expired or did not come from authlog; go back and try again",
-    ))
+) -> Option<actix_web::HttpResponse> {
+    (!csrf_ok(req, state, form.get("csrf"))).then(|| {
+        error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "the form expired or did not come from authlog; go back and try again",
+        )
+    })
 }
 
 /// Whether `token` (from a form) matches this request's CSRF cookie and
