@@ -55,6 +55,7 @@ fn appends_per_second(appenders: usize, max_batch: usize, duration: Duration) ->
             clock: Arc::new(SystemClock::default()),
             entropy: Arc::new(SystemEntropy),
             key: ServerKey::from_bytes([7; 32]),
+            issuer: "https://authlog.bench".into(),
         },
         WriterConfig {
             max_batch,

@@ -215,6 +215,7 @@ fn register(
             metadata,
             preset_secret: secret_digest,
             confirm_high_risk: false,
+            access_token_format: Default::default(),
             ctx: EventContext::system(),
         })
         .map(|_| ())

@@ -138,6 +138,47 @@ pub fn open(key: &ServerKey, kid: &str, sealed: &[u8]) -> Result<Vec<u8>, Signin
         .map_err(|_| SigningError::Unseal(kid.to_owned()))
 }
 
+/// A compact JWS of `claims` under `key` (`typ` as given), opening the key
+/// for this one signature.
+pub fn sign_once(
+    server_key: &ServerKey,
+    key: &authlog_projections::SigningKey,
+    typ: &str,
+    claims: &impl Serialize,
+) -> Result<String, SigningError> {
+    let encoding = encoding_key(server_key, key)?;
+    jws(key, &encoding, typ, claims)
+}
+
+fn encoding_key(
+    server_key: &ServerKey,
+    key: &authlog_projections::SigningKey,
+) -> Result<EncodingKey, SigningError> {
+    if key.alg != ES256 {
+        return Err(SigningError::Algorithm {
+            kid: key.kid.clone(),
+            alg: key.alg.clone(),
+        });
+    }
+    let pkcs8 = open(server_key, &key.kid, &key.sealed_private_key)?;
+    Ok(EncodingKey::from_ec_der(&pkcs8))
+}
+
+fn jws(
+    key: &authlog_projections::SigningKey,
+    encoding: &EncodingKey,
+    typ: &str,
+    claims: &impl Serialize,
+) -> Result<String, SigningError> {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(key.kid.clone());
+    header.typ = Some(typ.to_owned());
+    jsonwebtoken::encode(&header, claims, encoding).map_err(|source| SigningError::Jws {
+        kid: key.kid.clone(),
+        source,
+    })
+}
+
 /// Signs with the active key; opened keys are kept (in memory only).
 #[derive(Default)]
 pub struct Signer {
@@ -159,25 +200,11 @@ impl Signer {
         typ: &str,
         claims: &impl Serialize,
     ) -> Result<String, SigningError> {
-        if key.alg != ES256 {
-            return Err(SigningError::Algorithm {
-                kid: key.kid.clone(),
-                alg: key.alg.clone(),
-            });
-        }
         let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
         if !opened.contains_key(&key.kid) {
-            let pkcs8 = open(server_key, &key.kid, &key.sealed_private_key)?;
-            opened.insert(key.kid.clone(), EncodingKey::from_ec_der(&pkcs8));
+            opened.insert(key.kid.clone(), encoding_key(server_key, key)?);
         }
-        let encoding = &opened[&key.kid];
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(key.kid.clone());
-        header.typ = Some(typ.to_owned());
-        jsonwebtoken::encode(&header, claims, encoding).map_err(|source| SigningError::Jws {
-            kid: key.kid.clone(),
-            source,
-        })
+        jws(key, &opened[&key.kid], typ, claims)
     }
 }
 

@@ -176,6 +176,7 @@ impl AppState {
             clock: self.clock.clone(),
             entropy: self.entropy.clone(),
             key: self.key.clone(),
+            issuer: self.config.issuer.clone(),
         }
     }
 

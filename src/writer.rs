@@ -238,6 +238,8 @@ pub struct Sources {
     pub entropy: Arc<dyn Entropy>,
     /// The key of every digest.
     pub key: ServerKey,
+    /// The issuer (`iss` of JWT access tokens).
+    pub issuer: String,
 }
 
 /// Starts the writer thread. It runs until every `WriterHandle` is dropped.
@@ -365,7 +367,8 @@ impl Writer {
     /// Decides, commits and answers one batch; returns the deferred requests.
     fn commit_batch(&self, batch: Vec<Box<dyn Request>>) -> Vec<Box<dyn Request>> {
         let now = self.sources.clock.now();
-        let env = Env::new(now, self.sources.entropy.as_ref(), &self.sources.key);
+        let env = Env::new(now, self.sources.entropy.as_ref(), &self.sources.key)
+            .for_issuer(&self.sources.issuer);
         let mut claims = Claims::default();
         let mut deferred = Vec::new();
         let mut units: Vec<AppendBatch> = Vec::with_capacity(batch.len());

@@ -39,6 +39,18 @@ pub enum RegistrationType {
     Default,
 }
 
+/// What a client's access tokens look like.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AccessTokenFormat {
+    /// A random opaque value (the default): only introspection says what
+    /// it means, so a revocation takes effect at once everywhere.
+    #[default]
+    Opaque,
+    /// An RFC 9068 JWT signed with the active signing key: resource
+    /// servers can validate it alone, and see a revocation only at expiry.
+    Jwt,
+}
+
 /// RFC 7591 `token_endpoint_auth_method`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TokenEndpointAuthMethod {
@@ -566,6 +578,14 @@ pub enum Event {
         /// When the session would have expired (it is forgotten after).
         session_expires: Timestamp,
     },
+    /// A client's access-token format changed (registered with, or edited
+    /// to, a format other than the default opaque one).
+    ClientAccessTokenFormatSet {
+        /// The client.
+        client_id: String,
+        /// From now on.
+        format: AccessTokenFormat,
+    },
 }
 
 impl Event {
@@ -601,11 +621,12 @@ impl Event {
             Event::SigningKeyRetired { .. } => "SigningKeyRetired",
             Event::SignInContext { .. } => "SignInContext",
             Event::UserLoggedOut { .. } => "UserLoggedOut",
+            Event::ClientAccessTokenFormatSet { .. } => "ClientAccessTokenFormatSet",
         }
     }
 
     /// Every variant name in catalogue order.
-    pub const TYPE_NAMES: [&'static str; 29] = [
+    pub const TYPE_NAMES: [&'static str; 30] = [
         "ClientRegistered",
         "ClientUpdated",
         "ClientSecretRotated",
@@ -635,5 +656,6 @@ impl Event {
         "SigningKeyRetired",
         "SignInContext",
         "UserLoggedOut",
+        "ClientAccessTokenFormatSet",
     ];
 }

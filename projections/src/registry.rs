@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use authlog_events::{ClientMetadata, Digest, Event, RecordedEvent, RegistrationType, Timestamp};
+use authlog_events::{
+    AccessTokenFormat, ClientMetadata, Digest, Event, RecordedEvent, RegistrationType, Timestamp,
+};
 use subtle::ConstantTimeEq;
 
 use crate::Projection;
@@ -54,6 +56,8 @@ pub struct ClientRecord {
     pub version: u64,
     /// Whether the last registration/edit confirmed a high-risk setting.
     pub confirm_high_risk: bool,
+    /// Opaque (default) or JWT access tokens.
+    pub access_token_format: AccessTokenFormat,
 }
 
 impl ClientRecord {
@@ -153,8 +157,16 @@ impl Projection for Registry {
                         updated_at: at,
                         version: event.stream_version,
                         confirm_high_risk: *confirm_high_risk,
+                        access_token_format: AccessTokenFormat::Opaque,
                     }),
                 );
+            }
+            Event::ClientAccessTokenFormatSet { client_id, format } => {
+                if let Some(c) = self.clients.get_mut(client_id).map(Arc::make_mut) {
+                    c.access_token_format = *format;
+                    c.updated_at = at;
+                    c.version = event.stream_version;
+                }
             }
             Event::ClientUpdated {
                 client_id,

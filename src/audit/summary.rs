@@ -287,6 +287,10 @@ pub fn summarize(event: &Event) -> Value {
             "public_jwk": serde_json::from_str::<Value>(public_jwk).unwrap_or(Value::Null),
         }),
         Event::SigningKeyActivated { kid } => json!({ "kid": kid }),
+        Event::ClientAccessTokenFormatSet { client_id, format } => json!({
+            "client_id": client_id,
+            "access_token_format": crate::http::client_json::token_format_name(*format),
+        }),
         Event::UserLoggedOut {
             user_id,
             session_id,

@@ -3,8 +3,8 @@
 //! atomically) and revoke all of a client's tokens.
 
 use authlog_events::{
-    AppendBatch, ClientMetadata, Digest, Event, ExpectedVersion, RegistrationType,
-    RevocationReason, TokenEndpointAuthMethod,
+    AccessTokenFormat, AppendBatch, ClientMetadata, Digest, Event, ExpectedVersion,
+    RegistrationType, RevocationReason, TokenEndpointAuthMethod,
 };
 use authlog_projections::{ClientStatus, Projections};
 
@@ -72,6 +72,8 @@ pub struct RegisterClient {
     pub preset_secret: Option<Digest>,
     /// The admin confirmed a high-risk configuration.
     pub confirm_high_risk: bool,
+    /// Opaque (default) or JWT access tokens.
+    pub access_token_format: AccessTokenFormat,
     /// Attribution.
     pub ctx: EventContext,
 }
@@ -133,6 +135,18 @@ impl Command for RegisterClient {
                 confirm_high_risk: self.confirm_high_risk,
             },
         );
+        let mut events = vec![event];
+        if self.access_token_format != AccessTokenFormat::Opaque {
+            events.push(self.ctx.event(
+                env,
+                stream.clone(),
+                &client_id,
+                Event::ClientAccessTokenFormatSet {
+                    client_id: client_id.clone(),
+                    format: self.access_token_format,
+                },
+            ));
+        }
         let outcome = Registered {
             client_id,
             client_secret: secret.map(|s| s.value),
@@ -140,7 +154,7 @@ impl Command for RegisterClient {
             warnings,
         };
         Ok(Decided::unit(
-            AppendBatch::new(vec![event]).expect(stream, ExpectedVersion::NoStream),
+            AppendBatch::new(events).expect(stream, ExpectedVersion::NoStream),
             outcome,
         ))
     }
@@ -160,6 +174,8 @@ pub struct UpdateClient {
     pub edit: Edit,
     /// The admin confirmed a high-risk configuration.
     pub confirm_high_risk: bool,
+    /// A new access-token format, when the edit sets one.
+    pub access_token_format: Option<AccessTokenFormat>,
     /// `If-Match` version, when given.
     pub expected_version: Option<u64>,
     /// The client edits itself (RFC 7592): the rules for self-registered
@@ -194,25 +210,44 @@ impl Command for UpdateClient {
                         .into(),
             });
         }
-        if metadata == client.metadata && self.confirm_high_risk == client.confirm_high_risk {
+        let format = self
+            .access_token_format
+            .filter(|f| *f != client.access_token_format);
+        let unchanged =
+            metadata == client.metadata && self.confirm_high_risk == client.confirm_high_risk;
+        if unchanged && format.is_none() {
             return Ok(Decided::nothing(warnings));
         }
         if !metadata_admits(&metadata) {
             keeps_a_way_in(state, &[&self.client_id], None)?;
         }
         let stream = client_stream(&self.client_id);
-        let event = self.ctx.event(
-            env,
-            stream.clone(),
-            &self.client_id,
-            Event::ClientUpdated {
-                client_id: self.client_id.clone(),
-                metadata: Box::new(metadata),
-                confirm_high_risk: self.confirm_high_risk,
-            },
-        );
+        let mut events = Vec::with_capacity(2);
+        if !unchanged {
+            events.push(self.ctx.event(
+                env,
+                stream.clone(),
+                &self.client_id,
+                Event::ClientUpdated {
+                    client_id: self.client_id.clone(),
+                    metadata: Box::new(metadata),
+                    confirm_high_risk: self.confirm_high_risk,
+                },
+            ));
+        }
+        if let Some(format) = format {
+            events.push(self.ctx.event(
+                env,
+                stream.clone(),
+                &self.client_id,
+                Event::ClientAccessTokenFormatSet {
+                    client_id: self.client_id.clone(),
+                    format,
+                },
+            ));
+        }
         Ok(Decided::unit(
-            AppendBatch::new(vec![event]).expect(stream, ExpectedVersion::Exact(client.version)),
+            AppendBatch::new(events).expect(stream, ExpectedVersion::Exact(client.version)),
             warnings,
         ))
     }

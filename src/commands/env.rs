@@ -15,6 +15,7 @@ pub struct Env<'a> {
     now: Timestamp,
     entropy: &'a dyn Entropy,
     key: &'a ServerKey,
+    issuer: &'a str,
 }
 
 impl std::fmt::Debug for Env<'_> {
@@ -26,7 +27,22 @@ impl std::fmt::Debug for Env<'_> {
 impl<'a> Env<'a> {
     /// Decisions at `now`, drawing on `entropy`, digesting under `key`.
     pub fn new(now: Timestamp, entropy: &'a dyn Entropy, key: &'a ServerKey) -> Self {
-        Env { now, entropy, key }
+        Env {
+            now,
+            entropy,
+            key,
+            issuer: "",
+        }
+    }
+
+    /// The same, issuing tokens as `issuer` (the `iss` of JWT access tokens).
+    pub fn for_issuer(self, issuer: &'a str) -> Self {
+        Env { issuer, ..self }
+    }
+
+    /// The issuer tokens are issued as.
+    pub fn issuer(&self) -> &str {
+        self.issuer
     }
 
     /// The instant of the decision (one per batch).
@@ -47,6 +63,11 @@ impl<'a> Env<'a> {
     /// The digest of a presented value.
     pub fn digest(&self, value: &str) -> Digest {
         self.key.digest(value)
+    }
+
+    /// The server key (to open sealed signing keys).
+    pub fn server_key(&self) -> &ServerKey {
+        self.key
     }
 
     /// 32 random bytes.

@@ -362,7 +362,7 @@ impl Command for RedeemCode {
                 client_id: self.client_id.clone(),
             },
         )];
-        let (tokens, issued) = mint_tokens(env, &self.ctx, client, &grant);
+        let (tokens, issued) = mint_tokens(env, &self.ctx, client, &grant, &state.signing_keys)?;
         events.extend(tokens);
         Ok(Decided::events(events, GrantOutcome::Issued(issued)))
     }
@@ -503,7 +503,7 @@ impl Command for RefreshTokens {
                 tokens_revoked: 1,
             },
         )];
-        let (tokens, issued) = mint_tokens(env, &self.ctx, client, &grant);
+        let (tokens, issued) = mint_tokens(env, &self.ctx, client, &grant, &state.signing_keys)?;
         events.extend(tokens);
         Ok(Decided::events(events, GrantOutcome::Issued(issued)))
     }
@@ -789,7 +789,7 @@ impl Command for RedeemDevice {
             parent_id: None,
             with_refresh: true,
         };
-        let (events, issued) = mint_tokens(env, &self.ctx, client, &grant);
+        let (events, issued) = mint_tokens(env, &self.ctx, client, &grant, &state.signing_keys)?;
         Ok(Decided::events(events, issued))
     }
 }

@@ -3,13 +3,15 @@
 //! `TokenIssued` events (digests only) and the `Issued` outcome that holds
 //! the values for the response. Shared by every grant.
 
-use authlog_events::{AccessPreset, Event, GrantType, NewEvent, Timestamp, TokenKind};
-use authlog_projections::ClientRecord;
+use authlog_events::{
+    AccessPreset, AccessTokenFormat, Event, GrantType, NewEvent, Timestamp, TokenKind,
+};
+use authlog_projections::{ClientRecord, SigningKeys};
 use uuid::Uuid;
 
 use super::rules::refresh_enabled;
-use super::{grant_stream, Env, EventContext};
-use crate::secrets::SecretKind;
+use super::{grant_stream, DomainError, Env, EventContext};
+use crate::secrets::{Minted, SecretKind};
 
 /// What the tokens carry.
 #[derive(Debug, Clone)]
@@ -71,22 +73,73 @@ impl std::fmt::Debug for Issued {
     }
 }
 
-/// Mints the grant's tokens: their events and the outcome.
+/// An RFC 9068 access token: a JWT (`typ` `at+jwt`) signed with the
+/// active key, whose `jti` is the token id the admin API, introspection
+/// and revocation use. Its digest is stored like an opaque token's.
+fn jwt_access_token(
+    env: &Env,
+    issuer: &str,
+    keys: &SigningKeys,
+    client: &ClientRecord,
+    grant: &Grant,
+    token_id: Uuid,
+    ttl: u32,
+) -> Result<Minted, DomainError> {
+    let not_ready =
+        || DomainError::TryAgain("no signing key is ready for JWT access tokens".into());
+    let key = keys.active().ok_or_else(not_ready)?;
+    let now = env.now().unix_seconds();
+    let audience: Vec<&str> = if grant.audience.is_empty() {
+        vec![issuer]
+    } else {
+        grant.audience.iter().map(String::as_str).collect()
+    };
+    let claims = serde_json::json!({
+        "iss": issuer,
+        "sub": grant.subject.map_or_else(|| client.client_id.clone(), |s| s.to_string()),
+        "aud": if audience.len() == 1 { serde_json::json!(audience[0]) } else { serde_json::json!(audience) },
+        "client_id": client.client_id,
+        "scope": grant.scopes.join(" "),
+        "jti": token_id.to_string(),
+        "iat": now,
+        "exp": now + i64::from(ttl),
+    });
+    let value = crate::signing::sign_once(env.server_key(), key, "at+jwt", &claims).map_err(|e| {
+        tracing::error!(error = %crate::error_report::Report(&e), "could not sign a JWT access token");
+        not_ready()
+    })?;
+    Ok(Minted {
+        digest: env.digest(&value),
+        value,
+    })
+}
+
+/// Mints the grant's tokens: their events and the outcome. A client with
+/// JWT access tokens gets them signed by the active key of `keys`, for
+/// the `Env`'s issuer.
 pub fn mint_tokens(
     env: &Env,
     ctx: &EventContext,
     client: &ClientRecord,
     grant: &Grant,
-) -> (Vec<NewEvent>, Issued) {
+    keys: &SigningKeys,
+) -> Result<(Vec<NewEvent>, Issued), DomainError> {
+    let issuer = env.issuer();
     let now = env.now();
     let access_id = env.id();
     let family_id = grant.family_id.unwrap_or(access_id);
+    let ttl = client.metadata.access_token_ttl_seconds;
+    let jwt = (client.access_token_format == AccessTokenFormat::Jwt)
+        .then(|| jwt_access_token(env, issuer, keys, client, grant, access_id, ttl))
+        .transpose()?;
+    let mut jwt = jwt;
     let mut events = Vec::with_capacity(2);
     let mut push = |kind: TokenKind, id: Uuid, scopes: &[String], ttl: u32, parent| {
-        let secret = env.mint(match kind {
-            TokenKind::Access => SecretKind::AccessToken,
-            TokenKind::Refresh => SecretKind::RefreshToken,
-        });
+        let secret = match (kind, jwt.take()) {
+            (TokenKind::Access, Some(minted)) => minted,
+            (TokenKind::Access, None) => env.mint(SecretKind::AccessToken),
+            (TokenKind::Refresh, _) => env.mint(SecretKind::RefreshToken),
+        };
         events.push(ctx.event(
             env,
             grant_stream(&family_id),
@@ -110,7 +163,6 @@ pub fn mint_tokens(
         ));
         secret.value
     };
-    let ttl = client.metadata.access_token_ttl_seconds;
     let access_token = push(TokenKind::Access, access_id, &grant.scopes, ttl, None);
     let refresh_token = (grant.with_refresh && refresh_enabled(client)).then(|| {
         let ttl = client.metadata.refresh_token_ttl_seconds;
@@ -133,5 +185,5 @@ pub fn mint_tokens(
         grant_type: grant.grant_type,
         issued_at: now,
     };
-    (events, issued)
+    Ok((events, issued))
 }

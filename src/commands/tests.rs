@@ -128,6 +128,7 @@ impl Given {
             metadata,
             preset_secret: None,
             confirm_high_risk: true,
+            access_token_format: Default::default(),
             ctx: ctx(),
         })
         .unwrap()
@@ -511,6 +512,7 @@ fn a_paused_client_gets_nothing_and_a_deleted_one_is_gone() {
         metadata: service(),
         preset_secret: None,
         confirm_high_risk: false,
+        access_token_format: Default::default(),
         ctx: ctx(),
     });
     assert!(matches!(again, Err(DomainError::Conflict(m)) if m.contains("deleted")));
@@ -582,6 +584,7 @@ fn an_edit_with_a_stale_version_is_refused() {
         confirm_high_risk: false,
         expected_version,
         by_client: false,
+        access_token_format: None,
         ctx: ctx(),
     };
     g.when(rename(Some(1), "first")).unwrap();
@@ -633,6 +636,7 @@ fn self_registered_clients_are_kept_from_api_scopes() {
         metadata: md.clone(),
         preset_secret: None,
         confirm_high_risk: false,
+        access_token_format: Default::default(),
         ctx: ctx(),
     });
     assert!(matches!(dynamic, Err(DomainError::Invalid { field, .. }) if field == "scope"));
@@ -644,6 +648,7 @@ fn self_registered_clients_are_kept_from_api_scopes() {
             metadata: md,
             preset_secret: None,
             confirm_high_risk: false,
+            access_token_format: Default::default(),
             ctx: ctx(),
         })
         .unwrap();
@@ -659,6 +664,7 @@ fn self_registered_clients_are_kept_from_api_scopes() {
         confirm_high_risk: false,
         expected_version: None,
         by_client,
+        access_token_format: None,
         ctx: ctx(),
     };
     let refused = g.when(widen(true));
@@ -872,6 +878,7 @@ fn the_last_way_to_administer_authlog_cannot_be_removed() {
         confirm_high_risk: false,
         expected_version: None,
         by_client: false,
+        access_token_format: None,
         ctx: ctx(),
     });
     assert!(matches!(narrow, Err(DomainError::Conflict(_))));

@@ -61,7 +61,7 @@ impl Command for IssueClientToken {
             parent_id: None,
             with_refresh: false,
         };
-        let (events, issued) = mint_tokens(env, &self.ctx, client, &grant);
+        let (events, issued) = mint_tokens(env, &self.ctx, client, &grant, &state.signing_keys)?;
         Ok(Decided::events(events, issued))
     }
 }

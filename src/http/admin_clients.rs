@@ -72,6 +72,7 @@ async fn create(
         .ok_or_else(|| ApiError::invalid("client_name", "is required"))?;
     let mut metadata = client_policy::default_metadata();
     input.apply(&mut metadata)?;
+    let access_token_format = input.token_format()?.unwrap_or_default();
     let registered = writer(&state)?
         .submit(RegisterClient {
             client_id: input.client_id.clone(),
@@ -79,6 +80,7 @@ async fn create(
             metadata,
             preset_secret: None,
             confirm_high_risk: input.confirm_high_risk.unwrap_or(false),
+            access_token_format,
             ctx: caller.context(),
         })
         .await?;
@@ -331,6 +333,7 @@ async fn edit(
         return Err(ApiError::invalid("client_id", "is immutable"));
     }
     let confirm = input.confirm_high_risk.unwrap_or(false);
+    let access_token_format = input.token_format()?;
     let edit_input = input.clone();
     let warnings = writer(&state)?
         .submit(UpdateClient {
@@ -343,6 +346,7 @@ async fn edit(
             confirm_high_risk: confirm,
             expected_version,
             by_client: false,
+            access_token_format,
             ctx: caller.context(),
         })
         .await?;

@@ -2,7 +2,7 @@
 //! create and edit (RFC 7591 names where one exists), and the view returned
 //! by every read.
 
-use authlog_events::{AccessPreset, ClientMetadata, TeamSelection, Timestamp};
+use authlog_events::{AccessPreset, AccessTokenFormat, ClientMetadata, TeamSelection, Timestamp};
 use authlog_projections::ClientRecord;
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +68,8 @@ pub struct ClientInput {
     /// Privacy policy.
     #[serde(default, deserialize_with = "present")]
     pub policy_uri: Option<Option<String>>,
+    /// `opaque` (default) or `jwt` (RFC 9068) access tokens.
+    pub access_token_format: Option<String>,
     /// RFC 7591 software id.
     #[serde(default, deserialize_with = "present")]
     pub software_id: Option<Option<String>>,
@@ -90,6 +92,31 @@ pub fn parse_preset(s: &str) -> Option<AccessPreset> {
         "read_only" => Some(AccessPreset::ReadOnly),
         "full" => Some(AccessPreset::Full),
         _ => None,
+    }
+}
+
+/// Names an access-token format.
+pub fn token_format_name(f: AccessTokenFormat) -> &'static str {
+    match f {
+        AccessTokenFormat::Opaque => "opaque",
+        AccessTokenFormat::Jwt => "jwt",
+    }
+}
+
+impl ClientInput {
+    /// The access-token format asked for, if any.
+    pub fn token_format(&self) -> Result<Option<AccessTokenFormat>, FieldError> {
+        self.access_token_format
+            .as_deref()
+            .map(|f| match f {
+                "opaque" => Ok(AccessTokenFormat::Opaque),
+                "jwt" => Ok(AccessTokenFormat::Jwt),
+                _ => Err(FieldError {
+                    field: "access_token_format".into(),
+                    message: "must be opaque or jwt".into(),
+                }),
+            })
+            .transpose()
     }
 }
 
@@ -272,6 +299,8 @@ pub struct ClientView {
     pub software_version: Option<String>,
     /// Whether the high-risk configuration was confirmed.
     pub confirm_high_risk: bool,
+    /// `opaque` or `jwt`.
+    pub access_token_format: &'static str,
     /// When the previous secret stops working, during a rotation grace period.
     pub previous_secret_expires_at: Option<String>,
     /// Registration time.
@@ -320,6 +349,7 @@ impl ClientView {
             software_id: md.software_id.clone(),
             software_version: md.software_version.clone(),
             confirm_high_risk: c.confirm_high_risk,
+            access_token_format: token_format_name(c.access_token_format),
             previous_secret_expires_at: c
                 .previous_secret
                 .filter(|(_, until)| now < *until)

@@ -206,6 +206,7 @@ async fn register_inner(
             metadata,
             preset_secret: None,
             confirm_high_risk: false,
+            access_token_format: Default::default(),
             ctx: facts.context(Principal::Anonymous, None),
         })
         .await
@@ -294,6 +295,7 @@ async fn update(
             confirm_high_risk: false,
             expected_version: None,
             by_client: true,
+            access_token_format: None,
             ctx: facts.context(Principal::Client(client.client_id.clone()), None),
         })
         .await

@@ -118,6 +118,7 @@ fn open(path: &Path, clock: Arc<ManualClock>) -> Running {
             clock,
             entropy: Arc::new(crate::entropy::SystemEntropy),
             key: ServerKey::from_bytes([7; 32]),
+            issuer: "https://authlog.test".into(),
         },
         WriterConfig {
             max_batch: 64,
@@ -195,6 +196,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     metadata,
                     preset_secret: None,
                     confirm_high_risk: true,
+                    access_token_format: Default::default(),
                     ctx: ctx(),
                 });
                 r.map(|(registered, _)| m.secrets[c as usize] = registered.client_secret)
@@ -211,6 +213,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     confirm_high_risk: true,
                     expected_version: None,
                     by_client: false,
+                    access_token_format: None,
                     ctx: ctx(),
                 })
                 .map(drop),

@@ -60,6 +60,7 @@ fn start(store: Arc<dyn EventStore>, max_batch: usize) -> Harness {
             clock: Arc::new(ManualClock::new(Timestamp(0))),
             entropy: Arc::new(crate::entropy::SequentialEntropy::default()),
             key: crate::secrets::ServerKey::from_bytes([7; 32]),
+            issuer: "https://authlog.test".into(),
         },
         WriterConfig {
             max_batch,

@@ -609,3 +609,70 @@ fn logout_without_a_hint_asks_first() {
         Some("login_required")
     );
 }
+
+#[test]
+fn a_client_with_jwt_access_tokens_gets_rfc_9068_tokens_that_still_introspect_and_revoke() {
+    let s = Server::start();
+    let admin = s.admin_token(None);
+    let created = s.create_client(
+        &admin,
+        serde_json::json!({"client_id": "jwt-svc", "client_name": "JWT service", "grant_types": ["client_credentials"], "scope": "read", "access_token_format": "jwt"}),
+    );
+    assert_eq!(created["access_token_format"], "jwt");
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let tokens: Value = s.token_basic("jwt-svc", &secret, None).json().unwrap();
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+
+    // Verified locally with the JWKS, as a resource server would.
+    let header = jsonwebtoken::decode_header(&token).expect("a JWT");
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let jwks: jsonwebtoken::jwk::JwkSet = s.get("/oauth/jwks").send().unwrap().json().unwrap();
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("kid in the JWKS");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&["http://127.0.0.1:8080"]);
+    validation.set_issuer(&["http://127.0.0.1:8080"]);
+    let claims = jsonwebtoken::decode::<Value>(
+        &token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .expect("a valid RFC 9068 token")
+    .claims;
+    assert_eq!(claims["client_id"], "jwt-svc");
+    assert_eq!(claims["sub"], "jwt-svc");
+    assert_eq!(claims["scope"], "read");
+    assert!(claims["jti"].is_string());
+
+    // Introspection and revocation work for it as for an opaque token.
+    assert_eq!(s.introspect("jwt-svc", &secret, &token)["active"], true);
+    let revoked = s
+        .post("/oauth/revoke")
+        .basic_auth("jwt-svc", Some(&secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(s.introspect("jwt-svc", &secret, &token)["active"], false);
+
+    // Back to opaque: the next token is not a JWT.
+    let r = s
+        .patch("/api/admin/oauth-clients/jwt-svc")
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"access_token_format": "opaque"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let tokens: Value = s.token_basic("jwt-svc", &secret, None).json().unwrap();
+    assert!(jsonwebtoken::decode_header(tokens["access_token"].as_str().unwrap()).is_err());
+    // A format that does not exist is a 422 naming the field.
+    let r = s
+        .patch("/api/admin/oauth-clients/jwt-svc")
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"access_token_format": "paseto"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.json::<Value>().unwrap()["field"], "access_token_format");
+}

@@ -223,6 +223,10 @@ pub fn every_variant() -> Vec<Event> {
             client_id: Some("app".into()),
             session_expires: t.plus_seconds(43_200),
         },
+        Event::ClientAccessTokenFormatSet {
+            client_id: "app".into(),
+            format: AccessTokenFormat::Jwt,
+        },
     ]
 }
 
