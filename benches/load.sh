@@ -85,6 +85,11 @@ A_SECRET=$(curl -fsS -H "Authorization: Bearer $ADMIN" -H 'Content-Type: applica
 A_TOKEN=$(curl -fsS -d "grant_type=client_credentials&client_id=bench-post&client_secret=$A_SECRET" "$A/oauth/token" | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
 read -r A_TOK_RPS A_TOK_P50 A_TOK_P99 A_TOK_BAD < <(measure "$A/oauth/token" "$PEERS/wrk/token_cc.lua" bench-post "$A_SECRET")
 read -r A_INT_RPS A_INT_P50 A_INT_P99 A_INT_BAD < <(measure "$A/oauth/introspect" "$PEERS/wrk/introspect.lua" "$A_TOKEN" bench-post "$A_SECRET")
+# The same load for a client with RFC 9068 JWT access tokens (authlog only).
+J_SECRET=$(curl -fsS -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+  -d '{"client_id":"bench-jwt","client_name":"bench jwt","grant_types":["client_credentials"],"scope":"api:read","token_endpoint_auth_method":"client_secret_post","access_token_format":"jwt"}' \
+  "$A/api/admin/oauth-clients" | python3 -c 'import json,sys;print(json.load(sys.stdin)["client_secret"])')
+read -r A_JWT_RPS A_JWT_P50 A_JWT_P99 A_JWT_BAD < <(measure "$A/oauth/token" "$PEERS/wrk/token_cc.lua" bench-jwt "$J_SECRET")
 A_EVENTS=$(curl -fsS "$A/readyz" | python3 -c 'import json,sys;print(json.load(sys.stdin)["events"])')
 A_RSS=$(awk '/VmRSS/{print $2}' "/proc/${PIDS[0]}/status")
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
@@ -109,6 +114,7 @@ echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 echo "| client_credentials (durable) | $A_TOK_RPS | $A_TOK_P50 | $A_TOK_P99 | $P_TOK_RPS | $P_TOK_P50 | $P_TOK_P99 | $(ratio "$A_TOK_RPS" "$P_TOK_RPS") |"
 echo "| introspection | $A_INT_RPS | $A_INT_P50 | $A_INT_P99 | $P_INT_RPS | $P_INT_P50 | $P_INT_P99 | $(ratio "$A_INT_RPS" "$P_INT_RPS") |"
 echo
+echo "authlog client_credentials with JWT access tokens (RFC 9068, ES256): $A_JWT_RPS req/s, p50 $A_JWT_P50 ms, p99 $A_JWT_P99 ms ($(python3 -c "print(f'{1e6/$A_JWT_RPS - 1e6/$A_TOK_RPS:.1f}')") µs more per token than opaque; non-2xx $A_JWT_BAD)"
 echo "non-2xx responses: authlog token $A_TOK_BAD, introspect $A_INT_BAD; peer token $P_TOK_BAD, introspect $P_INT_BAD"
 per_event() { python3 -c "print(round($1/max($A_EVENTS,1)))"; }
 echo "authlog after the run: $A_EVENTS events; record file $A_LOG_BYTES bytes ($(per_event "$A_LOG_BYTES") bytes/event), index $A_INDEX_BYTES bytes ($(per_event "$A_INDEX_BYTES") bytes/event); RSS ${A_RSS} kB"

@@ -175,12 +175,13 @@ pub fn provision(state: &AppState, key: &ServerKey) -> Result<(), BootstrapError
         metadata.refresh_token_ttl_seconds = 7 * 86_400;
         register(state, CONSOLE_CLIENT_ID, metadata, None)?;
     }
-    // The ID-token signing key and the next one, on a log that has none.
+    // The ES256 signing key and the next one, on a log that has none.
     state
         .writer()
         .expect("provisioning runs after the writer started")
         .submit_blocking(RotateSigningKeys {
             only_if_missing: true,
+            alg: Some(crate::signing::ES256),
             ctx: EventContext::system(),
         })
         .map_err(BootstrapError::Keys)?;
@@ -216,6 +217,7 @@ fn register(
             preset_secret: secret_digest,
             confirm_high_risk: false,
             access_token_format: Default::default(),
+            oidc: Default::default(),
             ctx: EventContext::system(),
         })
         .map(|_| ())

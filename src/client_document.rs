@@ -42,9 +42,26 @@ pub struct ClientDocument {
     pub software_id: Option<String>,
     /// RFC 7591 `software_version`.
     pub software_version: Option<String>,
+    /// OpenID Connect Registration `id_token_signed_response_alg`.
+    pub id_token_signed_response_alg: Option<String>,
+    /// Back-Channel Logout `backchannel_logout_uri`.
+    pub backchannel_logout_uri: Option<String>,
+    /// Back-Channel Logout `backchannel_logout_session_required`.
+    pub backchannel_logout_session_required: Option<bool>,
 }
 
 impl ClientDocument {
+    /// The OpenID Connect settings sent, omitted ones at their defaults
+    /// (a registration, and an RFC 7592 update, carry the whole client).
+    pub fn oidc(&self) -> Result<authlog_events::OidcSettings, FieldError> {
+        client_policy::oidc_edit(
+            self.id_token_signed_response_alg.as_deref(),
+            Some(self.backchannel_logout_uri.clone()),
+            self.backchannel_logout_session_required,
+        )
+        .map(|edit| edit.apply(&Default::default()))
+    }
+
     /// The metadata to register: dynamic defaults, then what was sent.
     pub fn metadata(&self) -> Result<ClientMetadata, FieldError> {
         let mut md = client_policy::default_metadata();

@@ -3,7 +3,7 @@
 //! the warnings shown for risky but allowed settings. Pure functions.
 
 use authlog_events::{
-    AccessPreset, ClientMetadata, GrantType, RegistrationType, TeamSelection,
+    AccessPreset, ClientMetadata, GrantType, RegistrationType, SigningAlgorithm, TeamSelection,
     TokenEndpointAuthMethod,
 };
 use serde::Serialize;
@@ -209,6 +209,36 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
         "http" => Err("http is allowed only on localhost, 127.0.0.1 or [::1]; use https".into()),
         other => Err(format!("scheme {other} is not allowed; use https")),
     }
+}
+
+/// OpenID Connect settings as sent (Registration 1.0 and Back-Channel
+/// Logout 1.0 names): the algorithm must be one authlog signs with, the
+/// logout URI follows the redirect URI rules (no fragment, https except
+/// on loopback).
+pub fn oidc_edit(
+    alg: Option<&str>,
+    backchannel_logout_uri: Option<Option<String>>,
+    session_required: Option<bool>,
+) -> Result<crate::commands::clients::OidcEdit, FieldError> {
+    let id_token_signed_response_alg = alg
+        .map(|a| match a {
+            "ES256" => Ok(SigningAlgorithm::Es256),
+            "RS256" => Ok(SigningAlgorithm::Rs256),
+            other => Err(FieldError::new(
+                "id_token_signed_response_alg",
+                format!("{other:?} is not supported; use ES256 or RS256"),
+            )),
+        })
+        .transpose()?;
+    if let Some(Some(uri)) = &backchannel_logout_uri {
+        validate_redirect_uri(uri)
+            .map_err(|m| FieldError::new("backchannel_logout_uri", format!("{uri:?}: {m}")))?;
+    }
+    Ok(crate::commands::clients::OidcEdit {
+        id_token_signed_response_alg,
+        backchannel_logout_uri,
+        backchannel_logout_session_required: session_required,
+    })
 }
 
 /// A CORS origin: `scheme://host[:port]`, no path, no trailing slash.

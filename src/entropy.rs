@@ -15,6 +15,20 @@ pub trait Entropy: Send + Sync + 'static {
 
     /// A new id, time-ordered (UUIDv7) where the source allows.
     fn id(&self) -> Uuid;
+
+    /// A new RSA-2048 private key (PKCS#8 DER) for RS256 signing. The one
+    /// draw that is not from `bytes`: AWS-LC generates it from its own
+    /// DRBG (seeded by the OS), as RSA generation from a caller's stream
+    /// is not offered by any maintained constant-time implementation.
+    /// Deterministic sources get a fresh key too; nothing decides on it.
+    fn rsa_private_key(&self) -> Vec<u8> {
+        use aws_lc_rs::encoding::AsDer;
+        aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .and_then(|key| key.as_der())
+            .expect("AWS-LC generates RSA-2048 keys")
+            .as_ref()
+            .to_vec()
+    }
 }
 
 /// The operating system's randomness: `rand`'s thread-local CSPRNG

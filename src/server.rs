@@ -330,7 +330,7 @@ async fn flush_summaries(state: &AppState) {
     }
 }
 
-/// Rotates the signing keys when the active one has signed for
+/// Rotates the signing keys when an active one has signed for
 /// `AUTHLOG_SIGNING_KEY_ROTATION_DAYS` (checked hourly).
 async fn rotate_keys_when_due(state: &AppState) {
     let due = {
@@ -339,17 +339,19 @@ async fn rotate_keys_when_due(state: &AppState) {
         };
         let now = state.clock.now();
         let days = state.config.signing_key_rotation_days as i64;
-        projections
+        let due = projections
             .signing_keys
-            .active()
-            .and_then(|k| k.activated_at)
-            .is_some_and(|since| since.plus_seconds(days * 86_400) <= now)
+            .all_active()
+            .filter_map(|k| k.activated_at)
+            .any(|since| since.plus_seconds(days * 86_400) <= now);
+        due
     };
     let Some(writer) = state.writer().filter(|_| due) else {
         return;
     };
     let command = RotateSigningKeys {
         only_if_missing: false,
+        alg: None,
         ctx: crate::commands::EventContext::system(),
     };
     match writer.submit(command).await {

@@ -1,6 +1,8 @@
-//! Signing keys for ID tokens (and, later, JWT access tokens): ES256 keys
-//! made from the injected entropy, their public half as a JWK, their
-//! private half sealed for the log, and JWS signing with `jsonwebtoken`.
+//! Signing keys for ID tokens, JWT access tokens and logout tokens: ES256
+//! keys made from the injected entropy (every server has them), RS256
+//! keys (RSA-2048, made when the first client asks for RS256 ID tokens),
+//! their public half as a JWK, their private half sealed for the log, and
+//! JWS signing with `jsonwebtoken` over AWS-LC.
 //!
 //! Where the private key lives: sealed in the `SigningKeyCreated` event,
 //! with XChaCha20-Poly1305 under a key derived from the server key
@@ -27,8 +29,13 @@ use serde_json::json;
 use crate::commands::Env;
 use crate::secrets::ServerKey;
 
-/// The algorithm of keys made today.
+/// ECDSA P-256 with SHA-256: the default for every token.
 pub const ES256: &str = "ES256";
+/// RSASSA-PKCS1-v1_5 with SHA-256: for relying parties that registered
+/// `id_token_signed_response_alg` `RS256`.
+pub const RS256: &str = "RS256";
+/// Every algorithm keys are made for, default first.
+pub const ALGORITHMS: [&str; 2] = [ES256, RS256];
 
 /// What the seal's key is derived from.
 const SEAL_CONTEXT: &str = "authlog:signing-key-seal:v1";
@@ -50,6 +57,9 @@ pub enum SigningError {
         /// Its algorithm.
         alg: String,
     },
+    /// The key's private half is not a key of its algorithm.
+    #[error("signing key {0} does not parse")]
+    Malformed(String),
     /// The JOSE library refused the key or the claims.
     #[error("could not sign with key {kid}")]
     Jws {
@@ -100,24 +110,64 @@ pub fn new_es256(env: &Env) -> NewKey {
     let pkcs8 = secret
         .to_pkcs8_der()
         .expect("a P-256 key always encodes as PKCS#8");
+    NewKey {
+        sealed_private_key: seal(env, &kid, pkcs8.as_bytes()),
+        kid,
+        public_jwk,
+    }
+}
+
+/// Makes an RS256 key (RSA-2048 from `env`'s entropy source) and seals it.
+pub fn new_rs256(env: &Env) -> NewKey {
+    let pkcs8 = env.rsa_private_key();
+    let kid = URL_SAFE_NO_PAD.encode(&env.bytes()[..12]);
+    let pkcs1 = rsa_pkcs1(&kid, &pkcs8).expect("AWS-LC makes well-formed PKCS#8");
+    let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(
+        &EncodingKey::from_rsa_der(pkcs1),
+        Algorithm::RS256,
+    )
+    .expect("a fresh RSA key has a public half");
+    jwk.common.key_id = Some(kid.clone());
+    jwk.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Signature);
+    NewKey {
+        public_jwk: serde_json::to_string(&jwk).expect("a JWK serializes"),
+        sealed_private_key: seal(env, &kid, &pkcs8),
+        kid,
+    }
+}
+
+/// The PKCS#1 `RSAPrivateKey` inside a PKCS#8 `PrivateKeyInfo`.
+fn rsa_pkcs1<'a>(kid: &str, pkcs8: &'a [u8]) -> Result<&'a [u8], SigningError> {
+    p256::pkcs8::PrivateKeyInfo::try_from(pkcs8)
+        .map(|info| info.private_key)
+        .map_err(|_| SigningError::Malformed(kid.to_owned()))
+}
+
+/// Seals a private key: a fresh 24-byte nonce, then the ciphertext, with
+/// the `kid` as associated data.
+fn seal(env: &Env, kid: &str, pkcs8: &[u8]) -> Vec<u8> {
     let nonce_bytes = env.bytes();
     let nonce = XNonce::from_slice(&nonce_bytes[..24]);
-    let cipher = seal_key(env.digest(SEAL_CONTEXT).0);
-    let ciphertext = cipher
+    let ciphertext = seal_key(env.digest(SEAL_CONTEXT).0)
         .encrypt(
             nonce,
             Payload {
-                msg: pkcs8.as_bytes(),
+                msg: pkcs8,
                 aad: kid.as_bytes(),
             },
         )
         .expect("XChaCha20-Poly1305 seals any message that fits in memory");
-    let mut sealed_private_key = nonce.to_vec();
-    sealed_private_key.extend_from_slice(&ciphertext);
-    NewKey {
-        kid,
-        public_jwk,
-        sealed_private_key,
+    let mut sealed = nonce.to_vec();
+    sealed.extend_from_slice(&ciphertext);
+    sealed
+}
+
+/// A new key of `alg` (one of `ALGORITHMS`).
+pub fn new_key(env: &Env, alg: &str) -> NewKey {
+    if alg == RS256 {
+        new_rs256(env)
+    } else {
+        new_es256(env)
     }
 }
 
@@ -154,14 +204,23 @@ fn encoding_key(
     server_key: &ServerKey,
     key: &authlog_projections::SigningKey,
 ) -> Result<EncodingKey, SigningError> {
-    if key.alg != ES256 {
-        return Err(SigningError::Algorithm {
-            kid: key.kid.clone(),
-            alg: key.alg.clone(),
-        });
-    }
     let pkcs8 = open(server_key, &key.kid, &key.sealed_private_key)?;
-    Ok(EncodingKey::from_ec_der(&pkcs8))
+    match algorithm(key)? {
+        Algorithm::RS256 => Ok(EncodingKey::from_rsa_der(rsa_pkcs1(&key.kid, &pkcs8)?)),
+        _ => Ok(EncodingKey::from_ec_der(&pkcs8)),
+    }
+}
+
+/// The JWS algorithm of a key.
+fn algorithm(key: &authlog_projections::SigningKey) -> Result<Algorithm, SigningError> {
+    match key.alg.as_str() {
+        ES256 => Ok(Algorithm::ES256),
+        RS256 => Ok(Algorithm::RS256),
+        other => Err(SigningError::Algorithm {
+            kid: key.kid.clone(),
+            alg: other.to_owned(),
+        }),
+    }
 }
 
 fn jws(
@@ -170,7 +229,7 @@ fn jws(
     typ: &str,
     claims: &impl Serialize,
 ) -> Result<String, SigningError> {
-    let mut header = Header::new(Algorithm::ES256);
+    let mut header = Header::new(algorithm(key)?);
     header.kid = Some(key.kid.clone());
     header.typ = Some(typ.to_owned());
     jsonwebtoken::encode(&header, claims, encoding).map_err(|source| SigningError::Jws {
@@ -221,7 +280,7 @@ pub fn verify_own_id_token(
     let key = keys.get(header.kid.as_deref()?)?;
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&key.public_jwk).ok()?;
     let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).ok()?;
-    let mut validation = jsonwebtoken::Validation::new(Algorithm::ES256);
+    let mut validation = jsonwebtoken::Validation::new(algorithm(key).ok()?);
     validation.validate_exp = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();

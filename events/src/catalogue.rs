@@ -51,6 +51,40 @@ pub enum AccessTokenFormat {
     Jwt,
 }
 
+/// The JWS algorithm a client's ID tokens (and logout tokens) are signed
+/// with: its `id_token_signed_response_alg`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SigningAlgorithm {
+    /// ECDSA P-256 / SHA-256 (the default).
+    #[default]
+    Es256,
+    /// RSASSA-PKCS1-v1_5 / SHA-256.
+    Rs256,
+}
+
+impl SigningAlgorithm {
+    /// The JWA name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlgorithm::Es256 => "ES256",
+            SigningAlgorithm::Rs256 => "RS256",
+        }
+    }
+}
+
+/// A client's OpenID Connect settings beyond its RFC 7591 metadata
+/// (OpenID Connect Registration and Back-Channel Logout 1.0 names).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OidcSettings {
+    /// `id_token_signed_response_alg`.
+    pub id_token_signed_response_alg: SigningAlgorithm,
+    /// `backchannel_logout_uri`: where logout tokens are posted.
+    pub backchannel_logout_uri: Option<String>,
+    /// `backchannel_logout_session_required`: logout tokens carry `sid`
+    /// (they always do here; recorded as registered).
+    pub backchannel_logout_session_required: bool,
+}
+
 /// RFC 7591 `token_endpoint_auth_method`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TokenEndpointAuthMethod {
@@ -586,6 +620,14 @@ pub enum Event {
         /// From now on.
         format: AccessTokenFormat,
     },
+    /// A client's OpenID Connect settings changed (registered with, or
+    /// edited to, other than the defaults).
+    ClientOidcSettingsSet {
+        /// The client.
+        client_id: String,
+        /// From now on.
+        settings: OidcSettings,
+    },
 }
 
 impl Event {
@@ -622,11 +664,12 @@ impl Event {
             Event::SignInContext { .. } => "SignInContext",
             Event::UserLoggedOut { .. } => "UserLoggedOut",
             Event::ClientAccessTokenFormatSet { .. } => "ClientAccessTokenFormatSet",
+            Event::ClientOidcSettingsSet { .. } => "ClientOidcSettingsSet",
         }
     }
 
     /// Every variant name in catalogue order.
-    pub const TYPE_NAMES: [&'static str; 30] = [
+    pub const TYPE_NAMES: [&'static str; 31] = [
         "ClientRegistered",
         "ClientUpdated",
         "ClientSecretRotated",
@@ -657,5 +700,6 @@ impl Event {
         "SignInContext",
         "UserLoggedOut",
         "ClientAccessTokenFormatSet",
+        "ClientOidcSettingsSet",
     ];
 }

@@ -101,6 +101,8 @@ pub struct SignIn {
     pub amr: Vec<String>,
     /// Forgotten after this.
     pub until: Timestamp,
+    /// The client the user signed in to.
+    pub client_id: Option<String>,
 }
 
 /// Codes and device authorizations.
@@ -127,6 +129,16 @@ impl Grants {
     /// How the user of grant family `family` signed in, for ID tokens.
     pub fn sign_in(&self, family: &Uuid) -> Option<&SignIn> {
         self.sign_ins.get(family)
+    }
+
+    /// The clients signed in to through browser session `session_id`
+    /// (whose sign-ins have not been forgotten), each once.
+    pub fn clients_of_session(&self, session_id: &str) -> BTreeSet<&str> {
+        self.sign_ins
+            .values()
+            .filter(|s| s.session_id == session_id)
+            .filter_map(|s| s.client_id.as_deref())
+            .collect()
     }
 
     /// A code by id.
@@ -307,6 +319,7 @@ impl Projection for Grants {
                         session_id: session_id.clone(),
                         amr: amr.clone(),
                         until: *until,
+                        client_id: event.client_id.clone(),
                     },
                 ) {
                     self.sign_ins_by_expiry.remove(&(old.until, *family_id));

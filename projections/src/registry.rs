@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use authlog_events::{
-    AccessTokenFormat, ClientMetadata, Digest, Event, RecordedEvent, RegistrationType, Timestamp,
+    AccessTokenFormat, ClientMetadata, Digest, Event, OidcSettings, RecordedEvent,
+    RegistrationType, Timestamp,
 };
 use subtle::ConstantTimeEq;
 
@@ -58,6 +59,8 @@ pub struct ClientRecord {
     pub confirm_high_risk: bool,
     /// Opaque (default) or JWT access tokens.
     pub access_token_format: AccessTokenFormat,
+    /// ID-token algorithm and back-channel logout.
+    pub oidc: OidcSettings,
 }
 
 impl ClientRecord {
@@ -158,12 +161,23 @@ impl Projection for Registry {
                         version: event.stream_version,
                         confirm_high_risk: *confirm_high_risk,
                         access_token_format: AccessTokenFormat::Opaque,
+                        oidc: OidcSettings::default(),
                     }),
                 );
             }
             Event::ClientAccessTokenFormatSet { client_id, format } => {
                 if let Some(c) = self.clients.get_mut(client_id).map(Arc::make_mut) {
                     c.access_token_format = *format;
+                    c.updated_at = at;
+                    c.version = event.stream_version;
+                }
+            }
+            Event::ClientOidcSettingsSet {
+                client_id,
+                settings,
+            } => {
+                if let Some(c) = self.clients.get_mut(client_id).map(Arc::make_mut) {
+                    c.oidc = settings.clone();
                     c.updated_at = at;
                     c.version = event.stream_version;
                 }

@@ -1,8 +1,10 @@
 //! The signing keys of ID tokens and JWT access tokens, folded from
 //! `SigningKeyCreated` / `SigningKeyActivated` / `SigningKeyRetired`: which
-//! key signs now, which one is published ahead of its turn, and which
-//! retired keys stay published until their tokens have expired. Private
-//! keys stay sealed here; only the server can open them.
+//! key of each algorithm signs now, which one is published ahead of its
+//! turn, and which retired keys stay published until their tokens have
+//! expired. Private keys stay sealed here; only the server can open them.
+
+use std::collections::BTreeMap;
 
 use authlog_events::{Event, RecordedEvent, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -40,23 +42,34 @@ impl SigningKey {
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SigningKeys {
     keys: Vec<SigningKey>,
-    active: Option<String>,
+    /// Algorithm → the key of it that signs now.
+    active: BTreeMap<String, String>,
 }
 
 impl SigningKeys {
-    /// The key that signs now.
-    pub fn active(&self) -> Option<&SigningKey> {
-        let kid = self.active.as_deref()?;
+    /// The key of `alg` that signs now.
+    pub fn active(&self, alg: &str) -> Option<&SigningKey> {
+        let kid = self.active.get(alg)?;
         self.get(kid)
     }
 
-    /// The newest key made but never activated: the one the next rotation
-    /// activates, already published.
-    pub fn next(&self) -> Option<&SigningKey> {
+    /// Every key that signs now, one per algorithm.
+    pub fn all_active(&self) -> impl Iterator<Item = &SigningKey> {
+        self.active.values().filter_map(|kid| self.get(kid))
+    }
+
+    /// Whether `kid` signs now.
+    pub fn is_active(&self, kid: &str) -> bool {
+        self.active.values().any(|k| k == kid)
+    }
+
+    /// The newest key of `alg` made but never activated: the one the next
+    /// rotation activates, already published.
+    pub fn next(&self, alg: &str) -> Option<&SigningKey> {
         self.keys
             .iter()
             .rev()
-            .find(|k| k.activated_at.is_none() && k.retired.is_none())
+            .find(|k| k.alg == alg && k.activated_at.is_none() && k.retired.is_none())
     }
 
     /// A key by id.
@@ -95,16 +108,14 @@ impl Projection for SigningKeys {
             Event::SigningKeyActivated { kid } => {
                 if let Some(key) = self.keys.iter_mut().find(|k| &k.kid == kid) {
                     key.activated_at = Some(event.recorded_at);
-                    self.active = Some(kid.clone());
+                    self.active.insert(key.alg.clone(), kid.clone());
                 }
             }
             Event::SigningKeyRetired { kid, unpublish_at } => {
                 if let Some(key) = self.keys.iter_mut().find(|k| &k.kid == kid) {
                     key.retired = Some((event.recorded_at, *unpublish_at));
                 }
-                if self.active.as_deref() == Some(kid.as_str()) {
-                    self.active = None;
-                }
+                self.active.retain(|_, active| active != kid);
             }
             _ => {}
         }

@@ -291,6 +291,15 @@ pub fn summarize(event: &Event) -> Value {
             "client_id": client_id,
             "access_token_format": crate::http::client_json::token_format_name(*format),
         }),
+        Event::ClientOidcSettingsSet {
+            client_id,
+            settings,
+        } => json!({
+            "client_id": client_id,
+            "id_token_signed_response_alg": settings.id_token_signed_response_alg.as_str(),
+            "backchannel_logout_uri": settings.backchannel_logout_uri,
+            "backchannel_logout_session_required": settings.backchannel_logout_session_required,
+        }),
         Event::UserLoggedOut {
             user_id,
             session_id,

@@ -4,7 +4,7 @@
 
 use authlog_events::{
     AccessTokenFormat, AppendBatch, ClientMetadata, Digest, Event, ExpectedVersion,
-    RegistrationType, RevocationReason, TokenEndpointAuthMethod,
+    OidcSettings, RegistrationType, RevocationReason, SigningAlgorithm, TokenEndpointAuthMethod,
 };
 use authlog_projections::{ClientStatus, Projections};
 
@@ -74,8 +74,39 @@ pub struct RegisterClient {
     pub confirm_high_risk: bool,
     /// Opaque (default) or JWT access tokens.
     pub access_token_format: AccessTokenFormat,
+    /// ID-token algorithm and back-channel logout.
+    pub oidc: OidcSettings,
     /// Attribution.
     pub ctx: EventContext,
+}
+
+/// A change of a client's OpenID Connect settings; `None`: unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OidcEdit {
+    /// `id_token_signed_response_alg`.
+    pub id_token_signed_response_alg: Option<SigningAlgorithm>,
+    /// `backchannel_logout_uri` (`Some(None)` removes it).
+    pub backchannel_logout_uri: Option<Option<String>>,
+    /// `backchannel_logout_session_required`.
+    pub backchannel_logout_session_required: Option<bool>,
+}
+
+impl OidcEdit {
+    /// `current` with this edit applied.
+    pub fn apply(&self, current: &OidcSettings) -> OidcSettings {
+        OidcSettings {
+            id_token_signed_response_alg: self
+                .id_token_signed_response_alg
+                .unwrap_or(current.id_token_signed_response_alg),
+            backchannel_logout_uri: self
+                .backchannel_logout_uri
+                .clone()
+                .unwrap_or_else(|| current.backchannel_logout_uri.clone()),
+            backchannel_logout_session_required: self
+                .backchannel_logout_session_required
+                .unwrap_or(current.backchannel_logout_session_required),
+        }
+    }
 }
 
 impl Command for RegisterClient {
@@ -147,6 +178,17 @@ impl Command for RegisterClient {
                 },
             ));
         }
+        if self.oidc != OidcSettings::default() {
+            events.push(self.ctx.event(
+                env,
+                stream.clone(),
+                &client_id,
+                Event::ClientOidcSettingsSet {
+                    client_id: client_id.clone(),
+                    settings: self.oidc.clone(),
+                },
+            ));
+        }
         let outcome = Registered {
             client_id,
             client_secret: secret.map(|s| s.value),
@@ -176,6 +218,8 @@ pub struct UpdateClient {
     pub confirm_high_risk: bool,
     /// A new access-token format, when the edit sets one.
     pub access_token_format: Option<AccessTokenFormat>,
+    /// Changes to the OpenID Connect settings.
+    pub oidc: OidcEdit,
     /// `If-Match` version, when given.
     pub expected_version: Option<u64>,
     /// The client edits itself (RFC 7592): the rules for self-registered
@@ -213,16 +257,17 @@ impl Command for UpdateClient {
         let format = self
             .access_token_format
             .filter(|f| *f != client.access_token_format);
+        let oidc = Some(self.oidc.apply(&client.oidc)).filter(|o| *o != client.oidc);
         let unchanged =
             metadata == client.metadata && self.confirm_high_risk == client.confirm_high_risk;
-        if unchanged && format.is_none() {
+        if unchanged && format.is_none() && oidc.is_none() {
             return Ok(Decided::nothing(warnings));
         }
         if !metadata_admits(&metadata) {
             keeps_a_way_in(state, &[&self.client_id], None)?;
         }
         let stream = client_stream(&self.client_id);
-        let mut events = Vec::with_capacity(2);
+        let mut events = Vec::with_capacity(3);
         if !unchanged {
             events.push(self.ctx.event(
                 env,
@@ -243,6 +288,17 @@ impl Command for UpdateClient {
                 Event::ClientAccessTokenFormatSet {
                     client_id: self.client_id.clone(),
                     format,
+                },
+            ));
+        }
+        if let Some(settings) = oidc {
+            events.push(self.ctx.event(
+                env,
+                stream.clone(),
+                &self.client_id,
+                Event::ClientOidcSettingsSet {
+                    client_id: self.client_id.clone(),
+                    settings,
                 },
             ));
         }

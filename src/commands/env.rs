@@ -74,4 +74,9 @@ impl<'a> Env<'a> {
     pub fn bytes(&self) -> [u8; 32] {
         self.entropy.bytes()
     }
+
+    /// A new RSA-2048 private key (PKCS#8 DER).
+    pub fn rsa_private_key(&self) -> Vec<u8> {
+        self.entropy.rsa_private_key()
+    }
 }

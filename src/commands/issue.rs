@@ -87,7 +87,7 @@ fn jwt_access_token(
 ) -> Result<Minted, DomainError> {
     let not_ready =
         || DomainError::TryAgain("no signing key is ready for JWT access tokens".into());
-    let key = keys.active().ok_or_else(not_ready)?;
+    let key = keys.active(crate::signing::ES256).ok_or_else(not_ready)?;
     let now = env.now().unix_seconds();
     let audience: Vec<&str> = if grant.audience.is_empty() {
         vec![issuer]

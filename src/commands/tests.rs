@@ -129,6 +129,7 @@ impl Given {
             preset_secret: None,
             confirm_high_risk: true,
             access_token_format: Default::default(),
+            oidc: Default::default(),
             ctx: ctx(),
         })
         .unwrap()
@@ -513,6 +514,7 @@ fn a_paused_client_gets_nothing_and_a_deleted_one_is_gone() {
         preset_secret: None,
         confirm_high_risk: false,
         access_token_format: Default::default(),
+        oidc: Default::default(),
         ctx: ctx(),
     });
     assert!(matches!(again, Err(DomainError::Conflict(m)) if m.contains("deleted")));
@@ -585,6 +587,7 @@ fn an_edit_with_a_stale_version_is_refused() {
         expected_version,
         by_client: false,
         access_token_format: None,
+        oidc: Default::default(),
         ctx: ctx(),
     };
     g.when(rename(Some(1), "first")).unwrap();
@@ -637,6 +640,7 @@ fn self_registered_clients_are_kept_from_api_scopes() {
         preset_secret: None,
         confirm_high_risk: false,
         access_token_format: Default::default(),
+        oidc: Default::default(),
         ctx: ctx(),
     });
     assert!(matches!(dynamic, Err(DomainError::Invalid { field, .. }) if field == "scope"));
@@ -649,6 +653,7 @@ fn self_registered_clients_are_kept_from_api_scopes() {
             preset_secret: None,
             confirm_high_risk: false,
             access_token_format: Default::default(),
+            oidc: Default::default(),
             ctx: ctx(),
         })
         .unwrap();
@@ -665,6 +670,7 @@ fn self_registered_clients_are_kept_from_api_scopes() {
         expected_version: None,
         by_client,
         access_token_format: None,
+        oidc: Default::default(),
         ctx: ctx(),
     };
     let refused = g.when(widen(true));
@@ -879,6 +885,7 @@ fn the_last_way_to_administer_authlog_cannot_be_removed() {
         expected_version: None,
         by_client: false,
         access_token_format: None,
+        oidc: Default::default(),
         ctx: ctx(),
     });
     assert!(matches!(narrow, Err(DomainError::Conflict(_))));

@@ -73,6 +73,8 @@ async fn create(
     let mut metadata = client_policy::default_metadata();
     input.apply(&mut metadata)?;
     let access_token_format = input.token_format()?.unwrap_or_default();
+    let oidc = input.oidc_edit()?.apply(&Default::default());
+    super::keys::provision(&state, oidc.id_token_signed_response_alg, caller.context()).await?;
     let registered = writer(&state)?
         .submit(RegisterClient {
             client_id: input.client_id.clone(),
@@ -81,6 +83,7 @@ async fn create(
             preset_secret: None,
             confirm_high_risk: input.confirm_high_risk.unwrap_or(false),
             access_token_format,
+            oidc,
             ctx: caller.context(),
         })
         .await?;
@@ -334,6 +337,10 @@ async fn edit(
     }
     let confirm = input.confirm_high_risk.unwrap_or(false);
     let access_token_format = input.token_format()?;
+    let oidc = input.oidc_edit()?;
+    if let Some(alg) = oidc.id_token_signed_response_alg {
+        super::keys::provision(&state, alg, caller.context()).await?;
+    }
     let edit_input = input.clone();
     let warnings = writer(&state)?
         .submit(UpdateClient {
@@ -347,6 +354,7 @@ async fn edit(
             expected_version,
             by_client: false,
             access_token_format,
+            oidc,
             ctx: caller.context(),
         })
         .await?;

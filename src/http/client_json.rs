@@ -7,6 +7,7 @@ use authlog_projections::ClientRecord;
 use serde::{Deserialize, Serialize};
 
 use super::json_body::present;
+use crate::commands::clients::OidcEdit;
 use crate::client_policy::{
     self, auth_method_name, grant_type_name, parse_auth_method, parse_grant_type,
     registration_type_name, FieldError,
@@ -70,6 +71,13 @@ pub struct ClientInput {
     pub policy_uri: Option<Option<String>>,
     /// `opaque` (default) or `jwt` (RFC 9068) access tokens.
     pub access_token_format: Option<String>,
+    /// `ES256` (default) or `RS256` ID tokens.
+    pub id_token_signed_response_alg: Option<String>,
+    /// Where logout tokens are posted (`null` removes it).
+    #[serde(default, deserialize_with = "present")]
+    pub backchannel_logout_uri: Option<Option<String>>,
+    /// Whether the client needs `sid` in logout tokens.
+    pub backchannel_logout_session_required: Option<bool>,
     /// RFC 7591 software id.
     #[serde(default, deserialize_with = "present")]
     pub software_id: Option<Option<String>>,
@@ -104,6 +112,15 @@ pub fn token_format_name(f: AccessTokenFormat) -> &'static str {
 }
 
 impl ClientInput {
+    /// The OpenID Connect settings asked for.
+    pub fn oidc_edit(&self) -> Result<OidcEdit, FieldError> {
+        client_policy::oidc_edit(
+            self.id_token_signed_response_alg.as_deref(),
+            self.backchannel_logout_uri.clone(),
+            self.backchannel_logout_session_required,
+        )
+    }
+
     /// The access-token format asked for, if any.
     pub fn token_format(&self) -> Result<Option<AccessTokenFormat>, FieldError> {
         self.access_token_format
@@ -301,6 +318,12 @@ pub struct ClientView {
     pub confirm_high_risk: bool,
     /// `opaque` or `jwt`.
     pub access_token_format: &'static str,
+    /// `ES256` or `RS256`.
+    pub id_token_signed_response_alg: &'static str,
+    /// Where logout tokens are posted.
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether logout tokens must carry `sid` (they always do).
+    pub backchannel_logout_session_required: bool,
     /// When the previous secret stops working, during a rotation grace period.
     pub previous_secret_expires_at: Option<String>,
     /// Registration time.
@@ -350,6 +373,9 @@ impl ClientView {
             software_version: md.software_version.clone(),
             confirm_high_risk: c.confirm_high_risk,
             access_token_format: token_format_name(c.access_token_format),
+            id_token_signed_response_alg: c.oidc.id_token_signed_response_alg.as_str(),
+            backchannel_logout_uri: c.oidc.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: c.oidc.backchannel_logout_session_required,
             previous_secret_expires_at: c
                 .previous_secret
                 .filter(|(_, until)| now < *until)

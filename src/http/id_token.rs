@@ -57,9 +57,14 @@ pub fn for_issued(
     let Some(user) = projections.users.get(&subject) else {
         return Ok(None);
     };
+    let alg = projections
+        .registry
+        .get(client_id)
+        .map(|c| c.oidc.id_token_signed_response_alg)
+        .unwrap_or_default();
     let key = projections
         .signing_keys
-        .active()
+        .active(alg.as_str())
         .ok_or_else(|| signing_failed(&crate::signing::SigningError::NoActiveKey))?;
     let mut claims = scope_claims(user, issued.scope.split(' '));
     let iat = issued.issued_at.unix_seconds();

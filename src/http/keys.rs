@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 
 use super::bearer::authorize;
 use super::error::ApiError;
-use crate::commands::keys::RotateSigningKeys;
+use crate::commands::keys::{RotateSigningKeys, Rotated};
+use crate::signing::{ES256, RS256};
+use authlog_events::SigningAlgorithm;
 use crate::scopes::{CLIENTS_READ, CLIENTS_WRITE};
 use crate::state::AppState;
 
@@ -31,8 +33,8 @@ async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
 }
 
 /// One key as the admin API shows it (never its sealed private half).
-fn key_view(key: &SigningKey, active: Option<&str>, now: authlog_events::Timestamp) -> Value {
-    let state = if Some(key.kid.as_str()) == active {
+fn key_view(key: &SigningKey, active: bool, now: authlog_events::Timestamp) -> Value {
+    let state = if active {
         "active"
     } else if key.retired.is_some() {
         "retired"
@@ -58,12 +60,11 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     let now = state.clock.now();
     let projections = state.read()?;
     let keys = &projections.signing_keys;
-    let active = keys.active().map(|k| k.kid.as_str());
     let items: Vec<Value> = keys
         .all()
         .iter()
         .rev()
-        .map(|k| key_view(k, active, now))
+        .map(|k| key_view(k, keys.is_active(&k.kid), now))
         .collect();
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
@@ -74,21 +75,59 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
 async fn rotate(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state, CLIENTS_WRITE)?;
     let writer = state.ready_writer().ok_or_else(ApiError::starting)?;
-    let rotated = writer
+    let rotations = writer
         .submit(RotateSigningKeys {
             only_if_missing: false,
+            alg: None,
             ctx: caller.context(),
         })
-        .await?
+        .await?;
+    let view = |r: &Rotated| {
+        json!({
+            "alg": r.alg,
+            "active": r.active,
+            "retired": r.retired.as_ref().map(|(kid, _)| kid),
+            "retired_unpublish_at": r.retired.as_ref().map(|(_, until)| until.to_rfc3339()),
+            "next": r.next,
+        })
+    };
+    // The ES256 rotation at the top level; every algorithm's in `rotations`.
+    let mut body = rotations
+        .iter()
+        .find(|r| r.alg == ES256)
+        .map(view)
         .ok_or_else(|| ApiError::Conflict("no rotation happened".into()))?;
+    body["rotations"] = rotations.iter().map(view).collect();
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(json!({
-            "active": rotated.active,
-            "retired": rotated.retired.as_ref().map(|(kid, _)| kid),
-            "retired_unpublish_at": rotated.retired.map(|(_, until)| until.to_rfc3339()),
-            "next": rotated.next,
-        })))
+        .json(body))
+}
+
+/// Makes sure keys of `alg` exist before a client may use them: the first
+/// client asking for RS256 has the RS256 key and its successor made (and
+/// published) before it is registered, so no token is ever signed by a
+/// key the JWKS did not list first.
+pub async fn provision(
+    state: &AppState,
+    alg: SigningAlgorithm,
+    ctx: crate::commands::EventContext,
+) -> Result<(), ApiError> {
+    let alg = match alg {
+        SigningAlgorithm::Es256 => ES256,
+        SigningAlgorithm::Rs256 => RS256,
+    };
+    if state.read()?.signing_keys.active(alg).is_some() {
+        return Ok(());
+    }
+    let writer = state.ready_writer().ok_or_else(ApiError::starting)?;
+    writer
+        .submit(RotateSigningKeys {
+            only_if_missing: true,
+            alg: Some(alg),
+            ctx,
+        })
+        .await?;
+    Ok(())
 }
 
 /// Registers the routes.

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::client_policy::{grant_type_name, GRANT_TYPES};
 use crate::scopes::{API_SCOPES, EMAIL, OPENID, PROFILE, ROLE};
-use crate::signing::ES256;
+use crate::signing::ALGORITHMS;
 use crate::state::AppState;
 
 /// Everything this server implements, for both documents.
@@ -38,7 +38,9 @@ fn document(state: &AppState) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [ES256],
+        "id_token_signing_alg_values_supported": ALGORITHMS,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "sid",
             "amr", "name", "preferred_username", "email", "roles",

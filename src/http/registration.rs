@@ -24,7 +24,7 @@ use super::cors;
 use super::error::OAuthError;
 use crate::client_document::{merge_client_owned, ClientDocument};
 use crate::client_policy::{auth_method_name, grant_type_name, FieldError};
-use crate::commands::clients::{DeleteClients, RegisterClient, UpdateClient};
+use crate::commands::clients::{DeleteClients, OidcEdit, RegisterClient, UpdateClient};
 use crate::commands::DomainError;
 use crate::config::RegistrationPolicy;
 use crate::state::AppState;
@@ -105,6 +105,17 @@ fn client_information(
     put("software_version", json!(md.software_version));
     if !md.contacts.is_empty() {
         put("contacts", json!(md.contacts));
+    }
+    put(
+        "id_token_signed_response_alg",
+        json!(c.oidc.id_token_signed_response_alg.as_str()),
+    );
+    put("backchannel_logout_uri", json!(c.oidc.backchannel_logout_uri));
+    if c.oidc.backchannel_logout_uri.is_some() {
+        put(
+            "backchannel_logout_session_required",
+            json!(c.oidc.backchannel_logout_session_required),
+        );
     }
     put(
         "registration_client_uri",
@@ -197,6 +208,11 @@ async fn register_inner(
     let metadata = input
         .metadata()
         .map_err(|e| OAuthError::client_metadata(&e))?;
+    let oidc = input.oidc().map_err(|e| OAuthError::client_metadata(&e))?;
+    let ctx = facts.context(Principal::Anonymous, None);
+    super::keys::provision(state, oidc.id_token_signed_response_alg, ctx.clone())
+        .await
+        .map_err(|e| OAuthError::unavailable(e.to_string()))?;
     let registered = state
         .ready_writer()
         .ok_or_else(OAuthError::starting)?
@@ -207,7 +223,8 @@ async fn register_inner(
             preset_secret: None,
             confirm_high_risk: false,
             access_token_format: Default::default(),
-            ctx: facts.context(Principal::Anonymous, None),
+            oidc,
+            ctx,
         })
         .await
         .map_err(refused)?;
@@ -285,7 +302,12 @@ async fn update(
     let metadata = input
         .metadata()
         .map_err(|e| OAuthError::client_metadata(&e))?;
+    let oidc = input.oidc().map_err(|e| OAuthError::client_metadata(&e))?;
     let facts = RequestFacts::of(&req);
+    let ctx = facts.context(Principal::Client(client.client_id.clone()), None);
+    super::keys::provision(&state, oidc.id_token_signed_response_alg, ctx.clone())
+        .await
+        .map_err(|e| OAuthError::unavailable(e.to_string()))?;
     state
         .ready_writer()
         .ok_or_else(OAuthError::starting)?
@@ -296,7 +318,14 @@ async fn update(
             expected_version: None,
             by_client: true,
             access_token_format: None,
-            ctx: facts.context(Principal::Client(client.client_id.clone()), None),
+            oidc: OidcEdit {
+                id_token_signed_response_alg: Some(oidc.id_token_signed_response_alg),
+                backchannel_logout_uri: Some(oidc.backchannel_logout_uri),
+                backchannel_logout_session_required: Some(
+                    oidc.backchannel_logout_session_required,
+                ),
+            },
+            ctx,
         })
         .await
         .map_err(refused)?;

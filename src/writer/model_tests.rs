@@ -197,6 +197,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     preset_secret: None,
                     confirm_high_risk: true,
                     access_token_format: Default::default(),
+                    oidc: Default::default(),
                     ctx: ctx(),
                 });
                 r.map(|(registered, _)| m.secrets[c as usize] = registered.client_secret)
@@ -214,6 +215,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     expected_version: None,
                     by_client: false,
                     access_token_format: None,
+                    oidc: Default::default(),
                     ctx: ctx(),
                 })
                 .map(drop),
@@ -354,6 +356,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 .writer
                 .submit_blocking(crate::commands::keys::RotateSigningKeys {
                     only_if_missing,
+                    alg: None,
                     ctx: ctx(),
                 })
                 .map(drop),

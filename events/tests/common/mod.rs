@@ -227,6 +227,14 @@ pub fn every_variant() -> Vec<Event> {
             client_id: "app".into(),
             format: AccessTokenFormat::Jwt,
         },
+        Event::ClientOidcSettingsSet {
+            client_id: "app".into(),
+            settings: OidcSettings {
+                id_token_signed_response_alg: SigningAlgorithm::Rs256,
+                backchannel_logout_uri: Some("https://app.example/backchannel".into()),
+                backchannel_logout_session_required: true,
+            },
+        },
     ]
 }
 
