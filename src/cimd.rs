@@ -294,8 +294,17 @@ impl DocumentFetcher {
         result
     }
 
-    /// Resolves, vets the address, and fetches the document from it.
-    async fn fetch(&self, url: &url::Url) -> Result<(Vec<u8>, i64), CimdError> {
+    /// A client builder that connects to `url`'s host only at an address
+    /// vetted here: a public one, unless `any_address` or the host is
+    /// allow-listed (`AUTHLOG_CIMD_ALLOW_HOSTS`); no redirects, no proxy,
+    /// `TIMEOUT`, the extra CA if configured. Shared by every outbound
+    /// request a client's metadata can aim (documents, back-channel logout).
+    pub async fn vetted_client(
+        &self,
+        url: &url::Url,
+        any_address: bool,
+        user_agent: &'static str,
+    ) -> Result<reqwest::ClientBuilder, CimdError> {
         let host = url
             .host_str()
             .ok_or_else(|| CimdError::BadUrl("no host".into()))?;
@@ -304,9 +313,10 @@ impl DocumentFetcher {
             .trim_end_matches(']')
             .to_owned();
         let port = url.port_or_known_default().unwrap_or(443);
-        let allowed = self
-            .allow_hosts
-            .contains(&format!("{}:{port}", host.to_ascii_lowercase()));
+        let allowed = any_address
+            || self
+                .allow_hosts
+                .contains(&format!("{}:{port}", host.to_ascii_lowercase()));
         let addrs: Vec<SocketAddr> =
             tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
                 .await
@@ -321,13 +331,21 @@ impl DocumentFetcher {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TIMEOUT)
             .connect_timeout(TIMEOUT)
-            .https_only(true)
             .no_proxy()
             .resolve(&host, addr)
-            .user_agent("authlog (client metadata fetcher)");
+            .user_agent(user_agent);
         if let Some(root) = &self.extra_root {
             builder = builder.add_root_certificate(root.clone());
         }
+        Ok(builder)
+    }
+
+    /// Resolves, vets the address, and fetches the document from it.
+    async fn fetch(&self, url: &url::Url) -> Result<(Vec<u8>, i64), CimdError> {
+        let builder = self
+            .vetted_client(url, false, "authlog (client metadata fetcher)")
+            .await?
+            .https_only(true);
         let client = builder
             .build()
             .map_err(|e| hidden(url, "the fetch could not be prepared", &e))?;

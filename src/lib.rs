@@ -4,6 +4,7 @@
 
 pub mod anonymous_writes;
 pub mod audit;
+pub mod backchannel;
 pub mod bootstrap;
 pub mod cimd;
 pub mod cli;

@@ -354,6 +354,59 @@ mod tests {
     }
 
     #[test]
+    fn an_rs256_key_is_sealed_published_without_its_private_half_and_signs_verifiably() {
+        let entropy = SequentialEntropy::default();
+        let server_key = ServerKey::from_bytes([5; 32]);
+        let env = Env::new(Timestamp(0), &entropy, &server_key);
+        let made = new_key(&env, RS256);
+        let pkcs8 = open(&server_key, &made.kid, &made.sealed_private_key).unwrap();
+        // The bytes the integration test looks for in the data directory.
+        let rsa_pkcs8_marker = [
+            0x02, 0x01, 0x00, 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01,
+            0x01, 0x01,
+        ];
+        assert!(pkcs8.windows(16).any(|w| w == rsa_pkcs8_marker));
+        assert!(!made
+            .sealed_private_key
+            .windows(16)
+            .any(|w| w == rsa_pkcs8_marker));
+        let jwk: serde_json::Value = serde_json::from_str(&made.public_jwk).unwrap();
+        assert_eq!(jwk["kty"], "RSA");
+        assert_eq!(jwk["alg"], "RS256");
+        assert_eq!(jwk["kid"], made.kid.as_str());
+        assert_eq!(jwk["use"], "sig");
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(jwk.get(private).is_none(), "{private} published");
+        }
+
+        let record = authlog_projections::SigningKey {
+            kid: made.kid.clone(),
+            alg: RS256.into(),
+            public_jwk: made.public_jwk.clone(),
+            sealed_private_key: made.sealed_private_key.clone(),
+            created_at: Timestamp(0),
+            activated_at: Some(Timestamp(0)),
+            retired: None,
+        };
+        let jws = Signer::default()
+            .sign(
+                &server_key,
+                &record,
+                "JWT",
+                &json!({"sub": "y", "exp": 4_000_000_000u64}),
+            )
+            .unwrap();
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&made.public_jwk).unwrap();
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
+        validation.validate_aud = false;
+        let decoded =
+            jsonwebtoken::decode::<serde_json::Value>(&jws, &decoding, &validation).unwrap();
+        assert_eq!(decoded.claims["sub"], "y");
+        assert_eq!(decoded.header.alg, Algorithm::RS256);
+    }
+
+    #[test]
     fn half_hash_matches_the_openid_example() {
         // OpenID Connect Core, Appendix A.3: access token "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
         // has at_hash "77QmUPtjPfzWtF2AnpK9RQ".

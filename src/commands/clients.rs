@@ -3,8 +3,8 @@
 //! atomically) and revoke all of a client's tokens.
 
 use authlog_events::{
-    AccessTokenFormat, AppendBatch, ClientMetadata, Digest, Event, ExpectedVersion,
-    OidcSettings, RegistrationType, RevocationReason, SigningAlgorithm, TokenEndpointAuthMethod,
+    AccessTokenFormat, AppendBatch, ClientMetadata, Digest, Event, ExpectedVersion, OidcSettings,
+    RegistrationType, RevocationReason, SigningAlgorithm, TokenEndpointAuthMethod,
 };
 use authlog_projections::{ClientStatus, Projections};
 

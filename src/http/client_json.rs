@@ -7,11 +7,11 @@ use authlog_projections::ClientRecord;
 use serde::{Deserialize, Serialize};
 
 use super::json_body::present;
-use crate::commands::clients::OidcEdit;
 use crate::client_policy::{
     self, auth_method_name, grant_type_name, parse_auth_method, parse_grant_type,
     registration_type_name, FieldError,
 };
+use crate::commands::clients::OidcEdit;
 
 /// Create/edit input. Every field optional; unknown fields are refused.
 /// `null` clears an optional text field on edit.

@@ -11,10 +11,10 @@ use serde_json::{json, Value};
 use super::bearer::authorize;
 use super::error::ApiError;
 use crate::commands::keys::{RotateSigningKeys, Rotated};
-use crate::signing::{ES256, RS256};
-use authlog_events::SigningAlgorithm;
 use crate::scopes::{CLIENTS_READ, CLIENTS_WRITE};
+use crate::signing::{ES256, RS256};
 use crate::state::AppState;
+use authlog_events::SigningAlgorithm;
 
 #[get("/oauth/jwks")]
 async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -150,18 +150,28 @@ async fn log_out(req: &HttpRequest, state: &AppState, request: &LogoutRequest) -
         let ended = writer
             .submit(EndSession {
                 user_id,
-                session_id: sid,
+                session_id: sid.clone(),
                 client_id: client_id.clone(),
                 session_expires: expires,
                 ctx: RequestFacts::of(req).context(Principal::User(user_id), client_id),
             })
             .await;
-        if let Err(e) = ended {
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                &e.to_string(),
-            );
+        match ended {
+            Err(e) => {
+                return error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    &e.to_string(),
+                )
+            }
+            // Ended now (not before): tell the clients of the session.
+            Ok(true) => {
+                if let Some(state) = req.app_data::<web::Data<AppState>>() {
+                    let deliveries = crate::backchannel::prepare(state, user_id, &sid);
+                    crate::backchannel::spawn(state, deliveries);
+                }
+            }
+            Ok(false) => {}
         }
     }
     let mut response = match &request.redirect {

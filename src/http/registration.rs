@@ -110,7 +110,10 @@ fn client_information(
         "id_token_signed_response_alg",
         json!(c.oidc.id_token_signed_response_alg.as_str()),
     );
-    put("backchannel_logout_uri", json!(c.oidc.backchannel_logout_uri));
+    put(
+        "backchannel_logout_uri",
+        json!(c.oidc.backchannel_logout_uri),
+    );
     if c.oidc.backchannel_logout_uri.is_some() {
         put(
             "backchannel_logout_session_required",
@@ -321,9 +324,7 @@ async fn update(
             oidc: OidcEdit {
                 id_token_signed_response_alg: Some(oidc.id_token_signed_response_alg),
                 backchannel_logout_uri: Some(oidc.backchannel_logout_uri),
-                backchannel_logout_session_required: Some(
-                    oidc.backchannel_logout_session_required,
-                ),
+                backchannel_logout_session_required: Some(oidc.backchannel_logout_session_required),
             },
             ctx,
         })

@@ -75,6 +75,23 @@ fn keys_are_published_a_rotation_before_they_sign_and_until_their_tokens_expire(
     assert_eq!(refused.status(), 403);
     assert_eq!(key_states(&s, &admin).0, active, "nothing rotated");
 
+    // A token signed before the rotation (a JWT access token).
+    let created = s.create_client(
+        &admin,
+        serde_json::json!({"client_id": "jwt-svc", "client_name": "JWT service", "grant_types": ["client_credentials"], "scope": "read", "access_token_format": "jwt"}),
+    );
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let jwt = |s: &Server| -> String {
+        let tokens: Value = s.token_basic("jwt-svc", &secret, None).json().unwrap();
+        tokens["access_token"].as_str().unwrap().to_owned()
+    };
+    let before = jwt(&s);
+    let issuer = "http://127.0.0.1:8080";
+    assert_eq!(
+        verify_with_jwks(&s, &before, issuer).0.kid,
+        Some(active.clone())
+    );
+
     let rotated: Value = s
         .post("/api/admin/keys/rotate")
         .bearer_auth(&admin)
@@ -90,6 +107,12 @@ fn keys_are_published_a_rotation_before_they_sign_and_until_their_tokens_expire(
     assert_eq!(
         jwks_kids(&s),
         vec![active.clone(), next.clone(), newest.clone()]
+    );
+    // The old token still verifies; new ones carry the new kid.
+    verify_with_jwks(&s, &before, issuer);
+    assert_eq!(
+        verify_with_jwks(&s, &jwt(&s), issuer).0.kid,
+        Some(next.clone())
     );
 
     // The retired key leaves the JWKS once every token it signed has
@@ -317,8 +340,32 @@ fn a_public_client_asking_for_openid_must_send_a_nonce() {
 fn signing_keys_never_reach_the_disk_in_the_clear() {
     // The server's own unit test shows a sealed key opens only with the
     // server key; here: nothing in the data directory (log, index,
-    // snapshot, key files) parses as a P-256 PKCS#8 private key.
+    // snapshot, key files) parses as a P-256 or RSA PKCS#8 private key.
     let s = Server::start();
+    let admin = s.admin_token(None);
+    // An RS256 client makes the RS256 keys exist.
+    s.create_client(
+        &admin,
+        serde_json::json!({"client_id": "rsa-rp", "client_name": "RSA", "redirect_uris": [CALLBACK], "id_token_signed_response_alg": "RS256"}),
+    );
+    let kinds: Value = s
+        .get("/api/admin/keys")
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let algs: Vec<&str> = kinds["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        algs.iter().filter(|a| **a == "RS256").count(),
+        2,
+        "{algs:?}"
+    );
     let data = s.data.clone();
     let dir = s.stop();
     let mut found = Vec::new();
@@ -326,11 +373,20 @@ fn signing_keys_never_reach_the_disk_in_the_clear() {
         let bytes = std::fs::read(&entry).unwrap();
         // PKCS#8 of an EC key starts with SEQUENCE, version 0, and the
         // id-ecPublicKey algorithm identifier.
-        let marker = [
-            0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+        // PKCS#8 of an RSA key: version 0 and rsaEncryption.
+        let markers: [&[u8]; 2] = [
+            &[
+                0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+            ],
+            &[
+                0x02, 0x01, 0x00, 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01,
+                0x01, 0x01,
+            ],
         ];
-        if bytes.windows(marker.len()).any(|w| w == marker) {
-            found.push(entry.display().to_string());
+        for marker in markers {
+            if bytes.windows(marker.len()).any(|w| w == marker) {
+                found.push(entry.display().to_string());
+            }
         }
     }
     drop(dir);
@@ -675,4 +731,302 @@ fn a_client_with_jwt_access_tokens_gets_rfc_9068_tokens_that_still_introspect_an
         .unwrap();
     assert_eq!(r.status(), 422);
     assert_eq!(r.json::<Value>().unwrap()["field"], "access_token_format");
+}
+
+/// Verifies `token` against the server's JWKS by its `kid` (any algorithm
+/// the key names) as a relying party would; returns its header and claims.
+fn verify_with_jwks(s: &Server, token: &str, audience: &str) -> (jsonwebtoken::Header, Value) {
+    let header = jsonwebtoken::decode_header(token).expect("a JWT");
+    let jwks: jsonwebtoken::jwk::JwkSet = s.get("/oauth/jwks").send().unwrap().json().unwrap();
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .unwrap_or_else(|| panic!("kid {:?} is not in the JWKS", header.kid));
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&["http://127.0.0.1:8080"]);
+    let claims = jsonwebtoken::decode::<Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .unwrap_or_else(|e| panic!("{token} does not verify: {e}"))
+    .claims;
+    (header, claims)
+}
+
+/// A plain-HTTP receiver on loopback: every request's path and body, in
+/// arrival order, each answered 200. Its thread ends with the test process.
+fn logout_receiver() -> (u16, std::sync::mpsc::Receiver<(String, String)>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let (head_end, length) = loop {
+                let Ok(n) = conn.read(&mut chunk) else {
+                    break (0, 0);
+                };
+                if n == 0 {
+                    break (0, 0);
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..at]).to_ascii_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    break (at + 4, length);
+                }
+            };
+            while head_end > 0 && buf.len() < head_end + length {
+                match conn.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+            let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+            let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            if tx.send((path, body)).is_err() {
+                return;
+            }
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn back_channel_logout_sends_each_client_of_the_session_a_signed_logout_token() {
+    let s = Server::start();
+    relying_party_setup(&s);
+    let admin = s.admin_token(None);
+    let (port, received) = logout_receiver();
+    let receiver = format!("http://127.0.0.1:{port}");
+    let r = s
+        .patch("/api/admin/oauth-clients/rp")
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"backchannel_logout_uri": format!("{receiver}/rp"), "backchannel_logout_session_required": true}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    // A second client of the same session, with RS256 ID tokens, and a
+    // third with no back-channel URI.
+    for (id, extra) in [
+        (
+            "rp2",
+            serde_json::json!({"backchannel_logout_uri": format!("{receiver}/rp2"), "id_token_signed_response_alg": "RS256"}),
+        ),
+        ("rp3", serde_json::json!({})),
+    ] {
+        let mut body = serde_json::json!({
+            "client_id": id, "client_name": id, "token_endpoint_auth_method": "none",
+            "redirect_uris": [CALLBACK], "grant_types": ["authorization_code"], "scope": "openid profile",
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let created = s.create_client(&admin, body);
+        assert_eq!(
+            created["id_token_signed_response_alg"],
+            if id == "rp2" { "RS256" } else { "ES256" }
+        );
+    }
+    // Bad settings are refused by field, and change nothing.
+    for (field, value) in [
+        ("backchannel_logout_uri", "http://rp.example/logout"),
+        ("backchannel_logout_uri", "https://rp.example/logout#frag"),
+        ("id_token_signed_response_alg", "HS256"),
+    ] {
+        let r = s
+            .patch("/api/admin/oauth-clients/rp3")
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({ field: value }))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 422, "{field}={value}");
+        assert_eq!(r.json::<Value>().unwrap()["field"], field);
+    }
+
+    let browser = crate::browser::Browser::new(&s);
+    let id_token = id_token_of(&s, &browser);
+    let (_, rp_claims) = verify_with_jwks(&s, &id_token, "rp");
+    let sid = rp_claims["sid"].as_str().unwrap().to_owned();
+    // rp2 and rp3 in the same browser session (consent, no login).
+    let mut rs256_id_token = String::new();
+    for id in ["rp2", "rp3"] {
+        let url = authorize_url("").replace("client_id=rp&", &format!("client_id={id}&"));
+        let consent = browser.get(&url);
+        assert_eq!(consent.status, 200, "{}", consent.body);
+        let done = browser.post(
+            "/oauth/authorize",
+            &[
+                ("csrf", &consent.hidden("csrf")),
+                ("request", &consent.hidden("request")),
+                ("decision", "approve"),
+            ],
+        );
+        let code = done.location_param("code").expect("a code");
+        let tokens: Value = s
+            .post("/oauth/token")
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", id),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                (
+                    "code_verifier",
+                    "dBjftJeZ4CVP-mJ92K1uAaN8IgNjzAVXFNmzq1Ru3sQ",
+                ),
+            ])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let token = tokens["id_token"].as_str().unwrap().to_owned();
+        let (header, claims) = verify_with_jwks(&s, &token, id);
+        assert_eq!(claims["sid"], sid.as_str(), "one session");
+        if id == "rp2" {
+            assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+            rs256_id_token = token;
+        } else {
+            assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+        }
+    }
+    assert!(!rs256_id_token.is_empty());
+
+    // rp ends the session: rp and rp2 each get one logout token (rp3 has
+    // no URI), signed as their ID tokens are.
+    let done =
+        crate::browser::Browser::new(&s).get(&format!("/oauth/logout?id_token_hint={id_token}"));
+    assert_eq!(done.status, 200, "{}", done.body);
+    let mut got = std::collections::BTreeMap::new();
+    for _ in 0..2 {
+        let (path, body) = received
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("a logout token within 10 s");
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(body.as_bytes())
+                .into_owned()
+                .collect();
+        got.insert(path, form["logout_token"].clone());
+    }
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        ["/rp", "/rp2"],
+        "only the clients with a back-channel URI"
+    );
+    for (path, token) in &got {
+        let client = &path[1..];
+        let (header, claims) = verify_with_jwks(&s, token, client);
+        assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+        let expected_alg = if client == "rp2" {
+            jsonwebtoken::Algorithm::RS256
+        } else {
+            jsonwebtoken::Algorithm::ES256
+        };
+        assert_eq!(header.alg, expected_alg);
+        assert_eq!(claims["sub"], rp_claims["sub"]);
+        assert_eq!(claims["sid"], sid.as_str());
+        assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+        assert!(claims.get("nonce").is_none());
+        assert!(claims["jti"].is_string());
+        assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
+    }
+    // Ending an ended session sends nothing more.
+    let again =
+        crate::browser::Browser::new(&s).get(&format!("/oauth/logout?id_token_hint={id_token}"));
+    assert_eq!(again.status, 200);
+    assert!(received
+        .recv_timeout(std::time::Duration::from_secs(2))
+        .is_err());
+}
+
+#[test]
+fn the_device_grant_and_its_refresh_return_id_tokens_when_openid_was_granted() {
+    let s = Server::start();
+    relying_party_setup(&s);
+    let admin = s.admin_token(None);
+    s.create_client(
+        &admin,
+        serde_json::json!({
+            "client_id": "tv", "client_name": "Living-room TV", "token_endpoint_auth_method": "none",
+            "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+            "scope": "openid profile", "refresh_token_enabled": true,
+        }),
+    );
+    let started: Value = s
+        .post("/oauth/device_authorization")
+        .form(&[("client_id", "tv"), ("scope", "openid profile")])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let browser = crate::browser::Browser::new(&s);
+    let login = browser.get(&format!(
+        "/oauth/device?user_code={}",
+        started["user_code"].as_str().unwrap()
+    ));
+    let back = browser.login(&login, "alice", ALICE_PASSWORD);
+    let consent = browser.get(back.location.as_deref().unwrap());
+    let done = browser.post(
+        "/oauth/device/decision",
+        &[
+            ("csrf", &consent.hidden("csrf")),
+            ("user_code", &consent.hidden("user_code")),
+            ("decision", "approve"),
+        ],
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    let tokens: Value = s
+        .post("/oauth/token")
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", "tv"),
+            ("device_code", started["device_code"].as_str().unwrap()),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let id_token = tokens["id_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no ID token: {tokens}"));
+    let (_, claims) = verify_with_jwks(&s, id_token, "tv");
+    assert_eq!(claims["preferred_username"], "alice");
+    assert_eq!(claims["azp"], "tv");
+    assert!(claims["auth_time"].is_i64() && claims["sid"].is_string());
+    assert!(
+        claims.get("nonce").is_none(),
+        "the device flow has no nonce"
+    );
+    assert_eq!(
+        claims["at_hash"],
+        authlog::signing::half_hash(tokens["access_token"].as_str().unwrap()).as_str()
+    );
+
+    let refreshed: Value = s
+        .post("/oauth/token")
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "tv"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let (_, again) = verify_with_jwks(&s, refreshed["id_token"].as_str().unwrap(), "tv");
+    assert_eq!(again["sub"], claims["sub"]);
+    assert_eq!(again["auth_time"], claims["auth_time"], "the same sign-in");
+    assert_eq!(
+        again["at_hash"],
+        authlog::signing::half_hash(refreshed["access_token"].as_str().unwrap()).as_str()
+    );
 }
