@@ -104,10 +104,10 @@ pub fn prepare(state: &AppState, user_id: Uuid, session_id: &str) -> Vec<Deliver
 
 /// Posts each logout token in the background, each on its own; logs
 /// each outcome.
-pub fn spawn(state: &actix_web::web::Data<AppState>, deliveries: Vec<Delivery>) {
+pub fn spawn(state: &std::sync::Arc<AppState>, deliveries: Vec<Delivery>) {
     for d in deliveries {
         let state = state.clone();
-        actix_web::rt::spawn(async move { deliver(&state, &d).await });
+        tokio::spawn(async move { deliver(&state, &d).await });
     }
 }
 

@@ -168,7 +168,7 @@ async fn log_out(req: &HttpRequest, state: &AppState, request: &LogoutRequest) -
             Ok(true) => {
                 if let Some(state) = req.app_data::<web::Data<AppState>>() {
                     let deliveries = crate::backchannel::prepare(state, user_id, &sid);
-                    crate::backchannel::spawn(state, deliveries);
+                    crate::backchannel::spawn(&state.clone().into_inner(), deliveries);
                 }
             }
             Ok(false) => {}
