@@ -74,7 +74,7 @@ async fn create(
     input.apply(&mut metadata)?;
     let access_token_format = input.token_format()?.unwrap_or_default();
     let oidc = input.oidc_edit()?.apply(&Default::default());
-    super::keys::provision(&state, oidc.id_token_signed_response_alg, caller.context()).await?;
+    let alg = oidc.id_token_signed_response_alg;
     let registered = writer(&state)?
         .submit(RegisterClient {
             client_id: input.client_id.clone(),
@@ -87,6 +87,7 @@ async fn create(
             ctx: caller.context(),
         })
         .await?;
+    super::keys::provision(&state, alg, caller.context()).await?;
     let client_id = registered.client_id;
     let view = current(&state, &client_id)?;
     let mut body = serde_json::to_value(&view).unwrap_or_default();
@@ -338,9 +339,7 @@ async fn edit(
     let confirm = input.confirm_high_risk.unwrap_or(false);
     let access_token_format = input.token_format()?;
     let oidc = input.oidc_edit()?;
-    if let Some(alg) = oidc.id_token_signed_response_alg {
-        super::keys::provision(&state, alg, caller.context()).await?;
-    }
+    let alg = oidc.id_token_signed_response_alg;
     let edit_input = input.clone();
     let warnings = writer(&state)?
         .submit(UpdateClient {
@@ -358,6 +357,9 @@ async fn edit(
             ctx: caller.context(),
         })
         .await?;
+    if let Some(alg) = alg {
+        super::keys::provision(&state, alg, caller.context()).await?;
+    }
     let view = current(&state, &id)?;
     let mut body = serde_json::to_value(&view).unwrap_or_default();
     body["warnings"] = json!(warnings);

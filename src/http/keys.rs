@@ -103,10 +103,11 @@ async fn rotate(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         .json(body))
 }
 
-/// Makes sure keys of `alg` exist before a client may use them: the first
-/// client asking for RS256 has the RS256 key and its successor made (and
-/// published) before it is registered, so no token is ever signed by a
-/// key the JWKS did not list first.
+/// Makes sure keys of `alg` exist for a client just registered or edited
+/// to use them: the first client asking for RS256 has the RS256 key and
+/// its successor made (and published) before its registration is
+/// answered, and so before anything is signed for it. Called only after
+/// the client was accepted, so a refused request changes nothing.
 pub async fn provision(
     state: &AppState,
     alg: SigningAlgorithm,

@@ -213,9 +213,7 @@ async fn register_inner(
         .map_err(|e| OAuthError::client_metadata(&e))?;
     let oidc = input.oidc().map_err(|e| OAuthError::client_metadata(&e))?;
     let ctx = facts.context(Principal::Anonymous, None);
-    super::keys::provision(state, oidc.id_token_signed_response_alg, ctx.clone())
-        .await
-        .map_err(|e| OAuthError::unavailable(e.to_string()))?;
+    let alg = oidc.id_token_signed_response_alg;
     let registered = state
         .ready_writer()
         .ok_or_else(OAuthError::starting)?
@@ -227,10 +225,13 @@ async fn register_inner(
             confirm_high_risk: false,
             access_token_format: Default::default(),
             oidc,
-            ctx,
+            ctx: ctx.clone(),
         })
         .await
         .map_err(refused)?;
+    super::keys::provision(state, alg, ctx)
+        .await
+        .map_err(|e| OAuthError::unavailable(e.to_string()))?;
     let client = state
         .read()?
         .registry
@@ -308,9 +309,7 @@ async fn update(
     let oidc = input.oidc().map_err(|e| OAuthError::client_metadata(&e))?;
     let facts = RequestFacts::of(&req);
     let ctx = facts.context(Principal::Client(client.client_id.clone()), None);
-    super::keys::provision(&state, oidc.id_token_signed_response_alg, ctx.clone())
-        .await
-        .map_err(|e| OAuthError::unavailable(e.to_string()))?;
+    let alg = oidc.id_token_signed_response_alg;
     state
         .ready_writer()
         .ok_or_else(OAuthError::starting)?
@@ -326,10 +325,13 @@ async fn update(
                 backchannel_logout_uri: Some(oidc.backchannel_logout_uri),
                 backchannel_logout_session_required: Some(oidc.backchannel_logout_session_required),
             },
-            ctx,
+            ctx: ctx.clone(),
         })
         .await
         .map_err(refused)?;
+    super::keys::provision(&state, alg, ctx)
+        .await
+        .map_err(|e| OAuthError::unavailable(e.to_string()))?;
     let current = state.read()?.registry.get(&client.client_id).cloned();
     current
         .map(|c| client_information(&state, &c, Map::new()))

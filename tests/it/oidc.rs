@@ -816,6 +816,30 @@ fn back_channel_logout_sends_each_client_of_the_session_a_signed_logout_token() 
         .send()
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    // A refused registration asking for RS256 makes no key.
+    let refused = s
+        .post("/api/admin/oauth-clients")
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"client_id": "bad", "client_name": "Bad", "redirect_uris": ["http://evil.example/cb"], "id_token_signed_response_alg": "RS256"}))
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let algs = || -> Vec<String> {
+        let keys: Value = s
+            .get("/api/admin/keys")
+            .bearer_auth(&admin)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        keys["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["alg"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(algs(), ["ES256", "ES256"]);
     // A second client of the same session, with RS256 ID tokens, and a
     // third with no back-channel URI.
     for (id, extra) in [
@@ -900,6 +924,7 @@ fn back_channel_logout_sends_each_client_of_the_session_a_signed_logout_token() 
         }
     }
     assert!(!rs256_id_token.is_empty());
+    assert_eq!(algs().iter().filter(|a| *a == "RS256").count(), 2);
 
     // rp ends the session: rp and rp2 each get one logout token (rp3 has
     // no URI), signed as their ID tokens are.

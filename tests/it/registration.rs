@@ -548,3 +548,57 @@ fn token_endpoint_cors_allows_only_the_clients_origins() {
     let other = call("https://evil.example.com");
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
+
+#[test]
+fn dynamic_registration_takes_the_openid_connect_logout_and_signing_settings() {
+    let s = Server::start();
+    // Refused values name their field and register nothing.
+    rfc7591_error(
+        register(
+            &s,
+            json!({"redirect_uris": ["http://127.0.0.1:9/cb"], "id_token_signed_response_alg": "none"}),
+        ),
+        400,
+        "invalid_client_metadata",
+    );
+    rfc7591_error(
+        register(
+            &s,
+            json!({"redirect_uris": ["http://127.0.0.1:9/cb"], "backchannel_logout_uri": "http://rp.example/bc"}),
+        ),
+        400,
+        "invalid_client_metadata",
+    );
+    let r = register(
+        &s,
+        json!({"redirect_uris": ["http://127.0.0.1:9/cb"], "id_token_signed_response_alg": "RS256",
+               "backchannel_logout_uri": "https://rp.example/bc", "backchannel_logout_session_required": true}),
+    );
+    assert_eq!(r.status(), 201);
+    let reg: Value = r.json().unwrap();
+    assert_eq!(reg["id_token_signed_response_alg"], "RS256");
+    assert_eq!(reg["backchannel_logout_uri"], "https://rp.example/bc");
+    assert_eq!(reg["backchannel_logout_session_required"], true);
+    // The RS256 key exists and is published before anything is signed.
+    let jwks: Value = s.get("/oauth/jwks").send().unwrap().json().unwrap();
+    let rsa = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["alg"] == "RS256" && k["kty"] == "RSA")
+        .count();
+    assert_eq!(rsa, 2, "{jwks}");
+
+    // An RFC 7592 update carries the whole client: omitted settings reset.
+    let path = format!("/oauth/register/{}", reg["client_id"].as_str().unwrap());
+    let updated: Value = s
+        .put(&path)
+        .bearer_auth(reg["registration_access_token"].as_str().unwrap())
+        .json(&json!({"client_id": reg["client_id"], "redirect_uris": ["http://127.0.0.1:9/cb"]}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(updated["id_token_signed_response_alg"], "ES256");
+    assert!(updated.get("backchannel_logout_uri").is_none(), "{updated}");
+}
