@@ -21,6 +21,17 @@ use uuid::Uuid;
 use crate::error_report::Report;
 use crate::state::AppState;
 
+/// Why a logout token could not be delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The URI's host is not one authlog connects to for this client.
+    #[error("the back-channel logout URI is not reachable")]
+    Address(#[source] crate::cimd::CimdError),
+    /// The request failed (connection, TLS, timeout).
+    #[error("the back-channel logout request failed")]
+    Http(#[source] reqwest::Error),
+}
+
 /// The event member of a logout token.
 pub const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
@@ -121,24 +132,24 @@ pub async fn deliver(state: &AppState, d: &Delivery) {
             tracing::warn!(client_id = %d.client_id, %status, "back-channel logout refused");
         }
         Err(e) => {
-            tracing::warn!(client_id = %d.client_id, error = %e, "back-channel logout failed");
+            tracing::warn!(client_id = %d.client_id, error = %Report(&e), "back-channel logout failed");
         }
     }
 }
 
-async fn post(state: &AppState, d: &Delivery) -> Result<reqwest::StatusCode, String> {
+async fn post(state: &AppState, d: &Delivery) -> Result<reqwest::StatusCode, DeliveryError> {
     let client = state
         .documents
         .vetted_client(&d.uri, d.any_address, "authlog (back-channel logout)")
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(DeliveryError::Address)?
         .build()
-        .map_err(|e| Report(&e).to_string())?;
+        .map_err(DeliveryError::Http)?;
     let response = client
         .post(d.uri.clone())
         .form(&[("logout_token", d.logout_token.as_str())])
         .send()
         .await
-        .map_err(|e| Report(&e).to_string())?;
+        .map_err(DeliveryError::Http)?;
     Ok(response.status())
 }
