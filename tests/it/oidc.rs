@@ -203,23 +203,36 @@ fn sign_in_and_approve(s: &Server, url: &str) -> String {
 
 #[test]
 fn a_certified_relying_party_library_signs_a_user_in() {
-    use openidconnect::core::{
-        CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
-    };
+    use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreUserInfoClaims};
     use openidconnect::{
-        AccessTokenHash, AuthorizationCode, ClientId, CsrfToken, IssuerUrl, Nonce,
-        OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+        AccessTokenHash, AuthorizationCode, ClientId, CsrfToken, IssuerUrl, LogoutRequest, Nonce,
+        OAuth2TokenResponse, PkceCodeChallenge, PostLogoutRedirectUrl, ProviderMetadataWithLogout,
+        RedirectUrl, Scope, TokenResponse,
     };
 
     let s = Server::start_as_issuer(&[]);
     relying_party_setup(&s);
+    let admin = s.admin_token(None);
+    let r = s
+        .patch("/api/admin/oauth-clients/rp")
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"post_logout_redirect_uris": [SIGNED_OUT]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let http = openidconnect::reqwest::blocking::ClientBuilder::new()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     // Discovery, as the library does it (issuer checked against the URL).
-    let provider = CoreProviderMetadata::discover(&IssuerUrl::new(s.base.clone()).unwrap(), &http)
-        .expect("discovery");
+    let provider =
+        ProviderMetadataWithLogout::discover(&IssuerUrl::new(s.base.clone()).unwrap(), &http)
+            .expect("discovery");
+    let end_session = provider
+        .additional_metadata()
+        .end_session_endpoint
+        .clone()
+        .expect("an end_session_endpoint");
     let client = CoreClient::from_provider_metadata(provider, ClientId::new("rp".into()), None)
         .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -311,6 +324,32 @@ fn a_certified_relying_party_library_signs_a_user_in() {
     )
     .unwrap();
     assert_eq!(again_payload["sid"], sid.as_str());
+
+    // Logout as the library builds it: back to the registered URI with the
+    // state, and the session ended for this client.
+    let logout = LogoutRequest::from(end_session)
+        .set_id_token_hint(again)
+        .set_post_logout_redirect_uri(PostLogoutRedirectUrl::new(SIGNED_OUT.into()).unwrap())
+        .set_state(CsrfToken::new("bye".into()))
+        .http_get_url();
+    let done = http.get(logout).send().unwrap();
+    assert_eq!(done.status(), 303);
+    assert_eq!(
+        done.headers()["location"].to_str().unwrap(),
+        format!("{SIGNED_OUT}?state=bye")
+    );
+    let audit: Value = s
+        .get("/api/audit/events?type=UserLoggedOut")
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        audit["items"][0]["summary"]["session_id"],
+        sid.as_str(),
+        "{audit}"
+    );
 }
 
 #[test]
