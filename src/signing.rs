@@ -304,6 +304,41 @@ mod tests {
     use crate::entropy::SequentialEntropy;
     use authlog_events::Timestamp;
 
+    /// Signs `{"sub": "x"}` with `made` through a `Signer` and verifies it
+    /// with its public JWK alone.
+    fn sign_and_verify(
+        server_key: &ServerKey,
+        made: &NewKey,
+        alg: &str,
+        algorithm: Algorithm,
+    ) -> jsonwebtoken::TokenData<serde_json::Value> {
+        let record = authlog_projections::SigningKey {
+            kid: made.kid.clone(),
+            alg: alg.into(),
+            public_jwk: made.public_jwk.clone(),
+            sealed_private_key: made.sealed_private_key.clone(),
+            created_at: Timestamp(0),
+            activated_at: Some(Timestamp(0)),
+            retired: None,
+        };
+        let jws = Signer::default()
+            .sign(
+                server_key,
+                &record,
+                "JWT",
+                &json!({"sub": "x", "exp": 4_000_000_000u64}),
+            )
+            .unwrap();
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&made.public_jwk).unwrap();
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(algorithm);
+        validation.validate_aud = false;
+        let decoded =
+            jsonwebtoken::decode::<serde_json::Value>(&jws, &decoding, &validation).unwrap();
+        assert_eq!(decoded.header.alg, algorithm);
+        decoded
+    }
+
     #[test]
     fn a_sealed_key_opens_only_with_its_server_key_and_kid_and_signs_verifiably() {
         let entropy = SequentialEntropy::default();
@@ -326,29 +361,7 @@ mod tests {
         .is_err());
         assert!(open(&server_key, "another-kid", &made.sealed_private_key).is_err());
 
-        let record = authlog_projections::SigningKey {
-            kid: made.kid.clone(),
-            alg: ES256.into(),
-            public_jwk: made.public_jwk.clone(),
-            sealed_private_key: made.sealed_private_key.clone(),
-            created_at: Timestamp(0),
-            activated_at: Some(Timestamp(0)),
-            retired: None,
-        };
-        let jws = Signer::default()
-            .sign(
-                &server_key,
-                &record,
-                "JWT",
-                &json!({"sub": "x", "exp": 4_000_000_000u64}),
-            )
-            .unwrap();
-        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&made.public_jwk).unwrap();
-        let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
-        let mut validation = jsonwebtoken::Validation::new(Algorithm::ES256);
-        validation.validate_aud = false;
-        let decoded =
-            jsonwebtoken::decode::<serde_json::Value>(&jws, &decoding, &validation).unwrap();
+        let decoded = sign_and_verify(&server_key, &made, ES256, Algorithm::ES256);
         assert_eq!(decoded.claims["sub"], "x");
         assert_eq!(decoded.header.kid.as_deref(), Some(made.kid.as_str()));
     }
@@ -379,30 +392,9 @@ mod tests {
             assert!(jwk.get(private).is_none(), "{private} published");
         }
 
-        let record = authlog_projections::SigningKey {
-            kid: made.kid.clone(),
-            alg: RS256.into(),
-            public_jwk: made.public_jwk.clone(),
-            sealed_private_key: made.sealed_private_key.clone(),
-            created_at: Timestamp(0),
-            activated_at: Some(Timestamp(0)),
-            retired: None,
-        };
-        let jws = Signer::default()
-            .sign(
-                &server_key,
-                &record,
-                "JWT",
-                &json!({"sub": "y", "exp": 4_000_000_000u64}),
-            )
-            .unwrap();
-        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&made.public_jwk).unwrap();
-        let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
-        let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
-        validation.validate_aud = false;
-        let decoded =
-            jsonwebtoken::decode::<serde_json::Value>(&jws, &decoding, &validation).unwrap();
-        assert_eq!(decoded.claims["sub"], "y");
+        let decoded = sign_and_verify(&server_key, &made, RS256, Algorithm::RS256);
+        assert_eq!(decoded.claims["sub"], "x");
+        assert_eq!(decoded.header.kid.as_deref(), Some(made.kid.as_str()));
         assert_eq!(decoded.header.alg, Algorithm::RS256);
     }
 

@@ -564,6 +564,21 @@ fn id_token_of(s: &Server, browser: &crate::browser::Browser) -> String {
     let back = browser.login(&login, "alice", ALICE_PASSWORD);
     assert_eq!(back.status, 303);
     let consent = browser.get(back.location.as_deref().unwrap());
+    let tokens = approve_and_redeem(s, browser, &consent, "rp");
+    tokens["id_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no ID token: {tokens}"))
+        .to_owned()
+}
+
+/// Approves `consent` (a consent page of an `authorize_url` request for
+/// `client_id`) and redeems the code; returns the token response.
+fn approve_and_redeem(
+    s: &Server,
+    browser: &crate::browser::Browser,
+    consent: &crate::browser::Page,
+    client_id: &str,
+) -> Value {
     let done = browser.post(
         "/oauth/authorize",
         &[
@@ -573,11 +588,10 @@ fn id_token_of(s: &Server, browser: &crate::browser::Browser) -> String {
         ],
     );
     let code = done.location_param("code").expect("a code");
-    let tokens: Value = s
-        .post("/oauth/token")
+    s.post("/oauth/token")
         .form(&[
             ("grant_type", "authorization_code"),
-            ("client_id", "rp"),
+            ("client_id", client_id),
             ("code", &code),
             ("redirect_uri", CALLBACK),
             // The verifier of the challenge in authorize_url.
@@ -589,11 +603,7 @@ fn id_token_of(s: &Server, browser: &crate::browser::Browser) -> String {
         .send()
         .unwrap()
         .json()
-        .unwrap();
-    tokens["id_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no ID token: {tokens}"))
-        .to_owned()
+        .unwrap()
 }
 
 #[test]
@@ -927,31 +937,7 @@ fn back_channel_logout_sends_each_client_of_the_session_a_signed_logout_token() 
         let url = authorize_url("").replace("client_id=rp&", &format!("client_id={id}&"));
         let consent = browser.get(&url);
         assert_eq!(consent.status, 200, "{}", consent.body);
-        let done = browser.post(
-            "/oauth/authorize",
-            &[
-                ("csrf", &consent.hidden("csrf")),
-                ("request", &consent.hidden("request")),
-                ("decision", "approve"),
-            ],
-        );
-        let code = done.location_param("code").expect("a code");
-        let tokens: Value = s
-            .post("/oauth/token")
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("client_id", id),
-                ("code", &code),
-                ("redirect_uri", CALLBACK),
-                (
-                    "code_verifier",
-                    "dBjftJeZ4CVP-mJ92K1uAaN8IgNjzAVXFNmzq1Ru3sQ",
-                ),
-            ])
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let tokens = approve_and_redeem(&s, &browser, &consent, id);
         let token = tokens["id_token"].as_str().unwrap().to_owned();
         let (header, claims) = verify_with_jwks(&s, &token, id);
         assert_eq!(claims["sid"], sid.as_str(), "one session");
