@@ -188,6 +188,17 @@ impl<'de> Visitor<'de> for IndexVisitor {
         index.by_expiry = seq
             .next_element()?
             .ok_or_else(|| missing("expiry buckets"))?;
+        // Derived, not stored: revoked remembered tokens per expiry second.
+        let revoked: Vec<Timestamp> = index
+            .tokens
+            .records
+            .occupied()
+            .filter(|(_, t)| t.revoked_reason.is_some())
+            .map(|(_, t)| t.expires_at)
+            .collect();
+        for expires_at in revoked {
+            index.count_revoked(expires_at, 1);
+        }
         index.client_ids = clients.into_iter().collect::<FastSet<_>>();
         index.scope_sets = scopes.into_iter().collect::<FastSet<_>>();
         Ok(index)
@@ -335,6 +346,7 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
             by_family: ShardedMap::default(),
             by_subject,
             by_expiry: BTreeMap::new(),
+            revoked_by_expiry: BTreeMap::new(),
             client_ids: FastSet::default(),
             scope_sets: FastSet::default(),
         })
