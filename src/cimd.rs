@@ -203,6 +203,18 @@ struct Cached {
     until: Timestamp,
 }
 
+/// Counts one lookup that was not answered from the cache, by outcome.
+fn count(outcome: Result<(), &CimdError>) {
+    let outcome = match outcome {
+        Ok(()) => "fetched",
+        Err(CimdError::BadUrl(_)) => "bad_url",
+        Err(CimdError::ForbiddenAddress) => "forbidden_address",
+        Err(CimdError::Fetch(_)) => "fetch_failed",
+        Err(CimdError::Document(_)) => "invalid_document",
+    };
+    metrics::counter!(crate::telemetry::CIMD_FETCHES, "outcome" => outcome).increment(1);
+}
+
 /// Fetches and caches metadata documents.
 pub struct DocumentFetcher {
     allow_hosts: Vec<String>,
@@ -251,8 +263,9 @@ impl DocumentFetcher {
         client_id: &str,
         now: Timestamp,
     ) -> Result<ClientMetadata, CimdError> {
-        let url = check_url(client_id)?;
+        let url = check_url(client_id).inspect_err(|e| count(Err(e)))?;
         if let Some(hit) = self.cached(client_id, now) {
+            metrics::counter!(crate::telemetry::CIMD_FETCHES, "outcome" => "cached").increment(1);
             return hit;
         }
         // One fetch per URL at a time; the others wait and read the cache.
@@ -272,6 +285,7 @@ impl DocumentFetcher {
             // Failures are remembered briefly, so a bad URL cannot make authlog fetch in a loop.
             Err(e) => (Err(e), 30),
         };
+        count(result.as_ref().map(drop));
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() > 10_000 {
             cache.retain(|_, c| now < c.until);

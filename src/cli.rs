@@ -93,6 +93,10 @@ struct ServeArgs {
     /// Extra CA certificate (PEM) trusted for metadata documents.
     #[arg(long, env = "AUTHLOG_CIMD_CA_FILE", value_name = "FILE")]
     cimd_ca_file: Option<PathBuf>,
+    /// Serve `GET /metrics` on this address only (default: on the main
+    /// listener).
+    #[arg(long, env = "AUTHLOG_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<String>,
     /// Connections open at once (default: the file-descriptor limit less 512).
     #[arg(long, env = "AUTHLOG_MAX_CONNECTIONS", value_name = "N")]
     max_connections: Option<usize>,
@@ -192,6 +196,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         signing_key_rotation_days: args.signing_key_rotation_days,
         cimd_allow_hosts: args.cimd_allow_hosts,
         cimd_ca_file: args.cimd_ca_file,
+        metrics_listen: args.metrics_listen,
         max_connections: args.max_connections,
         max_connections_per_address: args.max_connections_per_address,
     };

@@ -104,6 +104,9 @@ pub struct RawConfig {
     pub cimd_allow_hosts: Option<String>,
     /// Extra CA certificate (PEM) trusted for metadata documents (`AUTHLOG_CIMD_CA_FILE`).
     pub cimd_ca_file: Option<PathBuf>,
+    /// Address of a listener serving only `GET /metrics`
+    /// (`AUTHLOG_METRICS_LISTEN`); default: `/metrics` on the main listener.
+    pub metrics_listen: Option<String>,
     /// Connections open at once (`AUTHLOG_MAX_CONNECTIONS`); default: the
     /// file-descriptor limit less 512.
     pub max_connections: Option<usize>,
@@ -159,6 +162,7 @@ impl RawConfig {
                 .or(lower.signing_key_rotation_days),
             cimd_allow_hosts: self.cimd_allow_hosts.or(lower.cimd_allow_hosts),
             cimd_ca_file: self.cimd_ca_file.or(lower.cimd_ca_file),
+            metrics_listen: self.metrics_listen.or(lower.metrics_listen),
             max_connections: self.max_connections.or(lower.max_connections),
             max_connections_per_address: self
                 .max_connections_per_address
@@ -210,6 +214,8 @@ pub struct Config {
     pub cimd_allow_hosts: Vec<String>,
     /// Extra CA certificate for metadata documents.
     pub cimd_ca_file: Option<PathBuf>,
+    /// Where `/metrics` is served alone, when not on the main listener.
+    pub metrics_listen: Option<SocketAddr>,
     /// Connections open at once, when set; otherwise sized to the
     /// file-descriptor limit (`http::connections::default_total`).
     pub max_connections: Option<usize>,
@@ -358,6 +364,14 @@ impl Config {
                 .filter(|h| !h.is_empty())
                 .collect(),
             cimd_ca_file: raw.cimd_ca_file,
+            metrics_listen: raw
+                .metrics_listen
+                .map(|text| {
+                    text.parse().map_err(|_| {
+                        invalid("AUTHLOG_METRICS_LISTEN", &text, "must be an address such as 127.0.0.1:9090")
+                    })
+                })
+                .transpose()?,
             max_connections: raw
                 .max_connections
                 .map(|n| bounded("AUTHLOG_MAX_CONNECTIONS", n, 16, 10_000_000))

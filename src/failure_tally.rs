@@ -131,6 +131,11 @@ impl FailureTally {
         throttled: bool,
         now: Timestamp,
     ) {
+        let kind = match subject {
+            FailedSubject::UnknownUsernames => "login",
+            _ => "client",
+        };
+        metrics::counter!(crate::telemetry::FAILED_AUTHENTICATIONS, "kind" => kind).increment(1);
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         // Any reason but "unknown" names a client that exists (or the one
         // unknown-usernames subject): those always get a place, so noise

@@ -29,6 +29,7 @@ pub mod server;
 pub mod signing;
 pub mod snapshot;
 pub mod state;
+pub mod telemetry;
 pub mod throttle;
 #[cfg(test)]
 mod tidy;

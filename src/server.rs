@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
+
+use crate::http::prometheus::Observation;
 use authlog_events::{EventStore, RedbStore, StoreError};
 use thiserror::Error;
 
@@ -128,6 +130,8 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     let limits = ConnectionLimits::new(total, config.max_connections_per_address);
 
     let https = config.issuer.starts_with("https://");
+    crate::telemetry::install();
+    let metrics_apart = config.metrics_listen;
 
     actix_web::rt::System::new().block_on(async move {
         let app_state = state.clone();
@@ -137,10 +141,12 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                 .wrap_fn(move |req, srv| {
                     use actix_web::dev::Service;
                     let id = request_id::of(&req);
+                    let observation = Observation::start(&req);
                     let response = request_id::scoped(id, srv.call(req));
                     async move {
                         response
                             .await
+                            .inspect(|res| observation.finish(res.status()))
                             .map(crate::http::cors::finish)
                             .map(connections::finish)
                             .map(request_id::finish)
@@ -151,6 +157,11 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                     crate::http::request_span::RequestSpan,
                 >::new())
                 .configure(crate::http::routes)
+                .configure(|cfg| {
+                    if metrics_apart.is_none() {
+                        crate::http::prometheus::routes(cfg);
+                    }
+                })
                 .default_service(web::to(crate::http::not_found))
         })
         .workers(config.workers)
@@ -172,6 +183,24 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         }
         let _ = std::io::stdout().flush();
         let running = server.run();
+        if let Some(addr) = metrics_apart {
+            let metrics_state = state.clone();
+            let metrics_server = HttpServer::new(move || {
+                App::new()
+                    .app_data(metrics_state.clone())
+                    .configure(crate::http::prometheus::routes)
+            })
+            .workers(1)
+            .bind(addr)
+            .map_err(|source| ServeError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+            for addr in metrics_server.addrs() {
+                println!("authlog metrics on http://{addr}/metrics");
+            }
+            actix_web::rt::spawn(metrics_server.run());
+        }
 
         let replay_state = state.clone();
         let writer_config = WriterConfig {
@@ -255,6 +284,7 @@ fn start_write_side(
         let restored_at = projections.applied_position;
         (restored_at, replay(state.log.as_ref(), &mut projections)?)
     };
+    crate::telemetry::replayed(summary.events, summary.elapsed);
     tracing::info!(
         events = summary.events,
         elapsed_ms = summary.elapsed.as_millis() as u64,

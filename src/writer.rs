@@ -16,7 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
-use authlog_events::{AppendBatch, EventStore, RecordedEvent, StoreError, VersionConflict};
+use authlog_events::{
+    AppendBatch, Event, EventStore, RecordedEvent, StoreError, TokenKind, VersionConflict,
+};
+
+use crate::client_policy::GRANT_TYPES;
 use authlog_projections::Projections;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
@@ -164,6 +168,11 @@ impl std::fmt::Debug for WriterHandle {
 }
 
 impl WriterHandle {
+    /// Requests waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     fn request<C: Command>(command: C) -> (Message, oneshot::Receiver<Answer<C::Outcome>>) {
         let (reply, rx) = oneshot::channel();
         let request = Typed {
@@ -411,6 +420,8 @@ impl Writer {
         let unit_count = units.len();
         let appended = self.store.append(units);
         let took = started.elapsed();
+        metrics::histogram!(crate::telemetry::WRITER_BATCH).record(unit_count as f64);
+        metrics::histogram!(crate::telemetry::WRITER_COMMIT).record(took.as_secs_f64());
         if took > SLOW_COMMIT {
             tracing::warn!(
                 units = unit_count,
@@ -451,9 +462,28 @@ impl Writer {
         let folded = catch_unwind(AssertUnwindSafe(|| {
             let mut state = self.projections.write().unwrap_or_else(|e| e.into_inner());
             let mut committed = 0u64;
+            let mut issued = [0u64; 4];
             for event in outcomes.iter().flatten().flatten() {
                 if (self.fold)(&mut state, event) {
                     committed += 1;
+                }
+                if let Event::TokenIssued {
+                    kind: TokenKind::Access,
+                    grant_type,
+                    ..
+                } = &event.payload
+                {
+                    if let Some(i) = GRANT_TYPES.iter().position(|g| g == grant_type) {
+                        issued[i] += 1;
+                    }
+                }
+            }
+            drop(state);
+            for (grant_type, n) in GRANT_TYPES.into_iter().zip(issued) {
+                if n > 0 {
+                    let name = crate::client_policy::grant_type_name(grant_type);
+                    metrics::counter!(crate::telemetry::TOKENS_ISSUED, "grant_type" => name)
+                        .increment(n);
                 }
             }
             committed

@@ -792,6 +792,10 @@ impl EventStore for RedbStore {
 }
 
 impl EventLog for RedbStore {
+    fn unindexed(&self) -> usize {
+        RedbStore::unindexed(self)
+    }
+
     fn head(&self) -> Result<Option<Head>, StoreError> {
         if let Handle::Scan { log, .. } = &self.db {
             let mut head = None;

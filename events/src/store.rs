@@ -194,6 +194,12 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// Walks the chain from the first record and reports the first broken link.
     fn verify(&self) -> Result<VerifyReport, StoreError>;
+
+    /// How many acknowledged records still wait to be indexed (0 for a
+    /// store that indexes as it appends).
+    fn unindexed(&self) -> usize {
+        0
+    }
 }
 
 /// The log with its one write operation.

@@ -642,9 +642,8 @@ mod tests {
         fold(&mut index, 1, revoke(3));
         fold(&mut index, 1, revoke(8));
         fold(&mut index, 1, revoke(8));
-        let brute = |index: &TokenIndex, now: i64| {
-            index.active_for_client("c", at(now)).count() as u64
-        };
+        let brute =
+            |index: &TokenIndex, now: i64| index.active_for_client("c", at(now)).count() as u64;
         for now in [0, 99, 100, 250, 350, 799, 800, 1000] {
             assert_eq!(index.active_total(at(now)), brute(&index, now), "at {now}");
         }

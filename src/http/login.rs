@@ -127,6 +127,8 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Payload)
         match &user {
             // An account's failures are bounded by its own throttle.
             Some(u) => {
+                metrics::counter!(crate::telemetry::FAILED_AUTHENTICATIONS, "kind" => "login")
+                    .increment(1);
                 let _ = writer.submit(record(u.user_id, Some(failure))).await;
             }
             // Names that match no account are only counted: the name may

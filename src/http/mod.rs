@@ -29,6 +29,7 @@ pub mod logout;
 pub mod media_type;
 pub mod metadata;
 pub mod pages;
+pub mod prometheus;
 pub mod registration;
 pub mod request_id;
 pub mod request_span;

@@ -11,6 +11,7 @@ mod hardening;
 mod harness;
 mod health;
 mod hostile;
+mod metrics;
 mod oauth_tokens;
 mod oidc;
 mod registration;
