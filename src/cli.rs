@@ -151,7 +151,10 @@ struct AuditArgs {
 /// Parses the command line and runs it.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    if let Err(e) = init_tracing() {
+        eprintln!("authlog: {e}");
+        return ExitCode::from(2);
+    }
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Verify(args) => verify(args),
@@ -159,13 +162,34 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// Logs to stderr: `AUTHLOG_LOG` filters (default `info`),
+/// `AUTHLOG_LOG_FORMAT` is `text` (default) or `json` (one object a line:
+/// `timestamp`, `level`, `target`, the event's fields, and under `span` the
+/// request's span: `request_id`, `http.method`, `http.route`). Each
+/// request's access line (`authlog::access`) has its own `request_id`,
+/// `method`, `route`, `client_id`, `status` and `latency_ms`.
+fn init_tracing() -> Result<(), String> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AUTHLOG_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let format = std::env::var("AUTHLOG_LOG_FORMAT").unwrap_or_default();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format.as_str() {
+        "" | "text" => builder.try_init(),
+        "json" => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        other => {
+            return Err(format!(
+                "AUTHLOG_LOG_FORMAT: {other:?} is not a log format; use text or json"
+            ))
+        }
+    };
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> ExitCode {

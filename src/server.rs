@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
 
-use crate::http::prometheus::Observation;
+use crate::http::observation::Observation;
 use authlog_events::{EventStore, RedbStore, StoreError};
 use thiserror::Error;
 
@@ -146,7 +146,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                     async move {
                         response
                             .await
-                            .inspect(|res| observation.finish(res.status()))
+                            .inspect(|res| observation.finish(res))
                             .map(crate::http::cors::finish)
                             .map(connections::finish)
                             .map(request_id::finish)
@@ -159,7 +159,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                 .configure(crate::http::routes)
                 .configure(|cfg| {
                     if metrics_apart.is_none() {
-                        crate::http::prometheus::routes(cfg);
+                        crate::http::observation::routes(cfg);
                     }
                 })
                 .default_service(web::to(crate::http::not_found))
@@ -188,7 +188,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
             let metrics_server = HttpServer::new(move || {
                 App::new()
                     .app_data(metrics_state.clone())
-                    .configure(crate::http::prometheus::routes)
+                    .configure(crate::http::observation::routes)
             })
             .workers(1)
             .bind(addr)
@@ -197,7 +197,11 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                 source,
             })?;
             for addr in metrics_server.addrs() {
-                println!("authlog metrics on http://{addr}/metrics");
+                // Ignored if nobody reads stdout any more (a closed pipe).
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "authlog metrics on http://{addr}/metrics"
+                );
             }
             actix_web::rt::spawn(metrics_server.run());
         }

@@ -112,6 +112,7 @@ pub fn authorize(
     scope: &'static str,
 ) -> Result<Caller, ApiError> {
     let caller = authenticate_api(req, state)?;
+    super::observation::note_client(req, &caller.token.client_id);
     let token_ok = caller.token.scopes.iter().any(|s| s == scope);
     let user_ok = caller
         .user

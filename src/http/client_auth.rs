@@ -213,6 +213,7 @@ pub async fn authenticate_request(
     let facts = RequestFacts::of(req);
     super::document_client::ensure(state, &creds.client_id, &facts).await?;
     let authenticated = authenticate(state, &creds, &facts).await?;
+    super::observation::note_client(req, &authenticated.client.client_id);
     super::cors::allow_client(req, &authenticated.client.client_id);
     Ok(authenticated)
 }

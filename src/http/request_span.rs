@@ -1,6 +1,6 @@
 //! The tracing span of each request: method, route and request id (also
-//! the events' correlation id), plus the status and error fields that
-//! tracing-actix-web's default end-of-request hook records.
+//! the events' correlation id), plus the status and error fields that tracing-actix-web's default end-of-request
+//! hook records.
 //!
 //! tracing-actix-web's default span also works out the host, scheme,
 //! client address, user agent and more for every request, before knowing

@@ -1,5 +1,5 @@
-//! Prometheus metrics (issue 21): `/metrics` counts what the requests did,
-//! and moves to its own listener with `AUTHLOG_METRICS_LISTEN`.
+//! Operability (issue 21): `/metrics` counts what the requests did
+//! and moves to its own listener with `AUTHLOG_METRICS_LISTEN`; JSON logs.
 
 use crate::harness::Server;
 
@@ -123,4 +123,58 @@ fn metrics_listen_serves_them_apart_from_the_api() {
         .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("AUTHLOG_METRICS_LISTEN"));
+}
+
+#[test]
+fn json_logs_are_one_object_a_line_with_request_id_route_status_latency_and_client() {
+    let s = Server::start_with(&[("AUTHLOG_LOG_FORMAT", "json")]);
+    let admin = s.admin_token(None);
+    let created = s.create_client(
+        &admin,
+        serde_json::json!({"client_id": "svc", "client_name": "Service", "grant_types": ["client_credentials"], "scope": "read"}),
+    );
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let ok = s.token_basic("svc", &secret, None);
+    let request_id = ok.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let token: serde_json::Value = ok.json().unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    // A secret in the query string must not reach the log either.
+    s.get(&format!("/oauth/userinfo?access_token={token}"))
+        .send()
+        .unwrap();
+    let log_path = s.data.with_extension("stderr.log");
+    let _dir = s.stop();
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.iter().any(|l| l["message"] == "ready"), "{text}");
+    let access = lines
+        .iter()
+        .find(|l| l["target"] == "authlog::access" && l["request_id"] == request_id.as_str())
+        .unwrap_or_else(|| panic!("no access line for {request_id} in\n{text}"));
+    assert_eq!(access["route"], "/oauth/token");
+    assert_eq!(access["method"], "POST");
+    assert_eq!(access["status"], 200);
+    assert_eq!(access["client_id"], "svc");
+    assert!(access["latency_ms"].as_f64().unwrap() > 0.0);
+    assert!(access["timestamp"].is_string() && access["level"] == "INFO");
+    for secret in [
+        secret.as_str(),
+        token.as_str(),
+        super::harness::ADMIN_SECRET,
+    ] {
+        assert!(!text.contains(secret), "a secret in the log:\n{text}");
+    }
+
+    // An unknown format is refused at start, naming the variable.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_authlog"))
+        .args(["serve"])
+        .env("AUTHLOG_DATA", tempfile::tempdir().unwrap().path())
+        .env("AUTHLOG_LOG_FORMAT", "yaml")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("AUTHLOG_LOG_FORMAT"));
 }
