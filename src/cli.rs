@@ -174,7 +174,11 @@ fn init_tracing() -> Result<(), String> {
     let format = std::env::var("AUTHLOG_LOG_FORMAT").unwrap_or_default();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A log line that cannot be written (a full disk under the log file,
+        // a closed pipe) is dropped. Reporting it would `eprintln!` to the
+        // same broken stderr, which panics the request's worker.
+        .log_internal_errors(false);
     let _ = match format.as_str() {
         "" | "text" => builder.try_init(),
         "json" => builder
