@@ -9,7 +9,8 @@
 //! (see `Projections::split`). With more threads than cores the scheduler
 //! balances decoding against folding. Chunks and their buffers go back to
 //! where they were filled, so memory is reused rather than freshly faulted
-//! in, and records are freed on the thread that allocated them.
+//! in, and records are freed on the thread that allocated them. The fold
+//! counts what it has done in a `progress::ReplayProgress`.
 
 use std::ops::Range;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -18,6 +19,10 @@ use std::time::{Duration, Instant};
 
 use authlog_events::{decode_stored, EventLog, RecordedEvent, StoreError};
 use authlog_projections::{Projection, Projections, TokenIndex};
+
+pub mod progress;
+
+use progress::ReplayProgress;
 
 /// Records per chunk.
 const CHUNK: usize = 1024;
@@ -73,8 +78,19 @@ pub fn replay(
     store: &dyn EventLog,
     projections: &mut Projections,
 ) -> Result<ReplaySummary, StoreError> {
+    replay_counting(store, projections, &ReplayProgress::default())
+}
+
+/// [`replay`], counting the events folded into `progress` as it goes.
+pub fn replay_counting(
+    store: &dyn EventLog,
+    projections: &mut Projections,
+    progress: &ReplayProgress,
+) -> Result<ReplaySummary, StoreError> {
     let started = Instant::now();
     let from = projections.applied_position + 1;
+    let head = store.head()?.map_or(0, |head| head.position);
+    progress.begin(head.saturating_sub(projections.applied_position));
     let decoders = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_DECODERS);
@@ -164,7 +180,7 @@ pub fn replay(
                 }
             })
             .map_err(spawn_failed)?;
-        let folded = fold(&inputs, tokens, &share);
+        let folded = fold(&inputs, tokens, &share, progress);
         drop(share);
         // Stop the decoders and the reader if folding stopped early.
         drop(inputs);
@@ -201,6 +217,7 @@ fn fold(
     decoders: &[Decoder],
     tokens: &mut TokenIndex,
     share: &SyncSender<(Arc<Vec<RecordedEvent>>, usize)>,
+    progress: &ReplayProgress,
 ) -> Result<u64, StoreError> {
     let mut events = 0;
     for (lane, decoder) in decoders.iter().enumerate().cycle() {
@@ -220,6 +237,7 @@ fn fold(
             tokens.apply(event);
         }
         events += chunk.len() as u64;
+        progress.add(chunk.len() as u64);
         if let Some(chunk) = Arc::into_inner(chunk) {
             let _ = decoder.back.try_send(chunk);
         }

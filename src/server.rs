@@ -22,7 +22,8 @@ use crate::entropy::SystemEntropy;
 use crate::error_report::Report;
 use crate::http::connections::{self, ConnectionLimits};
 use crate::http::{request_id, transport_security};
-use crate::replay::replay;
+use crate::replay::progress::{Reporter, REPORT_EVERY};
+use crate::replay::replay_counting;
 use crate::secrets::{KeyError, ServerKey};
 use crate::snapshot::{self, SnapshotError};
 use crate::state::AppState;
@@ -286,7 +287,13 @@ fn start_write_side(
             Err(e) => tracing::warn!(error = %Report(&e), "replaying the whole log instead"),
         }
         let restored_at = projections.applied_position;
-        (restored_at, replay(state.log.as_ref(), &mut projections)?)
+        let _reporter = Reporter::start(state.replay_progress.clone(), REPORT_EVERY);
+        let replayed = replay_counting(
+            state.log.as_ref(),
+            &mut projections,
+            &state.replay_progress,
+        )?;
+        (restored_at, replayed)
     };
     crate::telemetry::replayed(summary.events, summary.elapsed);
     tracing::info!(

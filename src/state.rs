@@ -80,6 +80,8 @@ pub struct AppState {
     pub documents: DocumentFetcher,
     /// Signs ID tokens (opened signing keys, in memory only).
     pub signer: crate::signing::Signer,
+    /// How far the startup replay has got.
+    pub replay_progress: Arc<crate::replay::progress::ReplayProgress>,
     /// Set once replay is done.
     writer: OnceLock<WriterHandle>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
@@ -122,6 +124,7 @@ impl AppState {
             password_slots,
             documents,
             signer: crate::signing::Signer::default(),
+            replay_progress: Arc::default(),
             writer: OnceLock::new(),
             writer_thread: Mutex::new(None),
             ready: AtomicBool::new(false),

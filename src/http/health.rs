@@ -18,7 +18,11 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let Some(writer) = state.ready_writer() else {
-        return HttpResponse::ServiceUnavailable().json(json!({ "status": "starting" }));
+        // While the log replays: how far it has got.
+        return HttpResponse::ServiceUnavailable().json(json!({
+            "status": "starting",
+            "replay": state.replay_progress.view(),
+        }));
     };
     let failure = writer.status().failure().map(|f| f.to_string());
     let projections = match (failure, state.read()) {
@@ -79,16 +83,15 @@ mod tests {
         applied
     }
 
-    #[actix_web::test]
-    async fn a_panicking_fold_makes_the_server_unready_and_refuses_reads_and_writes() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A server's state over a fresh store in `dir`, not ready yet.
+    fn starting(dir: &std::path::Path) -> (actix_web::web::Data<AppState>, Arc<dyn EventStore>) {
         let raw = RawConfig {
-            data: Some(dir.path().to_owned()),
+            data: Some(dir.to_owned()),
             ..RawConfig::default()
         };
         let config = Config::validate(raw).unwrap();
         let store: Arc<dyn EventStore> =
-            Arc::new(RedbStore::open(dir.path().join("authlog.redb")).unwrap());
+            Arc::new(RedbStore::open(dir.join("authlog.redb")).unwrap());
         let state = actix_web::web::Data::new(AppState::new(
             config,
             Arc::new(crate::clock::ManualClock::new(Timestamp(0))),
@@ -98,6 +101,39 @@ mod tests {
             store.clone(),
             crate::cimd::DocumentFetcher::new(vec![], None).unwrap(),
         ));
+        (state, store)
+    }
+
+    #[actix_web::test]
+    async fn while_the_log_replays_readyz_says_how_far_it_has_got() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, _store) = starting(dir.path());
+        let app = test::init_service(
+            App::new()
+                .app_data(state.clone())
+                .configure(crate::http::routes),
+        )
+        .await;
+        let readyz = || test::TestRequest::get().uri("/readyz").to_request();
+        let body: serde_json::Value = test::call_and_read_body_json(&app, readyz()).await;
+        assert_eq!(body, serde_json::json!({"status": "starting", "replay": null}));
+        state.replay_progress.begin(4000);
+        state.replay_progress.add(1000);
+        let response = test::call_service(&app, readyz()).await;
+        assert_eq!(response.status().as_u16(), 503);
+        let body: serde_json::Value = test::read_body_json(response).await;
+        assert_eq!(body["status"], "starting");
+        assert_eq!(body["replay"]["events"], 1000);
+        assert_eq!(body["replay"]["total"], 4000);
+        assert_eq!(body["replay"]["percent"], 25.0);
+        assert!(body["replay"]["events_per_second"].as_u64().unwrap() > 0);
+        assert!(body["replay"]["eta_seconds"].as_u64().is_some(), "{body}");
+    }
+
+    #[actix_web::test]
+    async fn a_panicking_fold_makes_the_server_unready_and_refuses_reads_and_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, store) = starting(dir.path());
         let (writer, thread) = spawn_with_fold(
             store.clone(),
             state.projections.clone(),

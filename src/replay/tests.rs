@@ -104,10 +104,14 @@ fn a_replay_equals_folding_the_log_one_record_at_a_time() {
     assert_eq!(summary.events, EVENTS);
     assert!(replayed == expected, "a full replay differs");
 
-    // From a position inside a chunk, as after a snapshot.
+    // From a position inside a chunk, as after a snapshot; counted.
     let mut resumed = one_by_one(&store, 2500);
-    let summary = replay(&store, &mut resumed).unwrap();
+    let progress = ReplayProgress::default();
+    let summary = replay_counting(&store, &mut resumed, &progress).unwrap();
     assert_eq!(summary.events, EVENTS - 2500);
+    let view = progress.view().unwrap();
+    assert_eq!((view.events, view.total), (EVENTS - 2500, EVENTS - 2500));
+    assert_eq!(view.percent, 100.0);
     assert!(resumed == expected, "a replay from position 2501 differs");
 
     // Nothing after the head.
