@@ -1,4 +1,6 @@
-//! The command line: `authlog serve`, `authlog verify` and `authlog audit`.
+//! The command line: `authlog serve`, `authlog verify`, `authlog audit`,
+//! and the admin API's `authlog clients` and `authlog tokens`
+//! (`admin_cli`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +12,7 @@ use crate::audit::export::ExportFormat;
 use crate::audit::filter::{parse_time, parse_type, AuditFilter};
 use crate::audit::offline;
 use crate::config::{self, Config, RawConfig};
+use crate::admin_cli::{self, args::ClientsArgs, args::TokensArgs};
 use crate::error_report::Report;
 
 /// authlog: an OAuth 2.1 authorization server whose append-only,
@@ -36,6 +39,12 @@ enum Command {
     /// Print one client's events, newest first, reading the data directory
     /// read-only (safe while a server runs).
     Audit(AuditArgs),
+    /// Manage OAuth clients through a running server's admin API:
+    /// list, get, create, pause, resume, rotate (the secret), delete.
+    Clients(ClientsArgs),
+    /// Revoke tokens through a running server's admin API (one by id, or
+    /// all of a client's), or list a client's active tokens.
+    Tokens(TokensArgs),
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +168,8 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Verify(args) => verify(args),
         Command::Audit(args) => audit(args),
+        Command::Clients(args) => admin_cli::clients(args),
+        Command::Tokens(args) => admin_cli::tokens(args),
     }
 }
 
