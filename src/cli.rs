@@ -7,12 +7,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::admin_cli::{self, args::ClientsArgs, args::TokensArgs};
 use crate::audit::checkpoint::{Extension, AUDIT_KEY_ENV};
 use crate::audit::export::ExportFormat;
 use crate::audit::filter::{parse_time, parse_type, AuditFilter};
 use crate::audit::offline;
 use crate::config::{self, Config, RawConfig};
-use crate::admin_cli::{self, args::ClientsArgs, args::TokensArgs};
 use crate::error_report::Report;
 
 /// authlog: an OAuth 2.1 authorization server whose append-only,

@@ -35,7 +35,14 @@ pub async fn run<W: Write>(args: TokensArgs, out: &mut Printer<W>) -> Result<(),
                     all: true,
                     ..
                 } => {
-                    let path = ["api", "admin", "oauth-clients", &client, "tokens", "revoke-all"];
+                    let path = [
+                        "api",
+                        "admin",
+                        "oauth-clients",
+                        &client,
+                        "tokens",
+                        "revoke-all",
+                    ];
                     let answer = api.post(&path, None).await?.unwrap_or(Value::Null);
                     if out.json {
                         return out.json(&answer);
@@ -78,7 +85,13 @@ pub async fn run<W: Write>(args: TokensArgs, out: &mut Printer<W>) -> Result<(),
                 .collect();
             out.table(
                 &[
-                    "TOKEN_ID", "KIND", "SUBJECT", "SCOPE", "ISSUED", "EXPIRES", "LAST_USED",
+                    "TOKEN_ID",
+                    "KIND",
+                    "SUBJECT",
+                    "SCOPE",
+                    "ISSUED",
+                    "EXPIRES",
+                    "LAST_USED",
                 ],
                 &rows,
             )

@@ -20,7 +20,13 @@ struct Run {
 impl Run {
     /// Asserts exit 0 and returns stdout.
     fn ok(&self) -> &str {
-        assert_eq!(self.code, Some(0), "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(0),
+            "stdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
         &self.stdout
     }
 
@@ -31,7 +37,13 @@ impl Run {
 
     /// Asserts exit `code` and returns stderr.
     fn failed(&self, code: i32) -> &str {
-        assert_eq!(self.code, Some(code), "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(code),
+            "stdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
         &self.stderr
     }
 }
@@ -76,7 +88,10 @@ fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
 fn admin(s: &Server, args: &[&str]) -> Run {
     run(
         args,
-        &[("AUTHLOG_URL", &s.base), ("AUTHLOG_CLIENT_SECRET", ADMIN_SECRET)],
+        &[
+            ("AUTHLOG_URL", &s.base),
+            ("AUTHLOG_CLIENT_SECRET", ADMIN_SECRET),
+        ],
         None,
     )
 }
@@ -133,7 +148,11 @@ fn a_client_lives_its_whole_life_through_the_cli() {
     assert_eq!(field(listing, "scope"), "invoices:read invoices:write");
     let first_secret = field(listing, "client_secret").to_owned();
     assert!(first_secret.starts_with("alcs_"), "{listing}");
-    assert!(created.stderr.contains("shown only this once"), "{}", created.stderr);
+    assert!(
+        created.stderr.contains("shown only this once"),
+        "{}",
+        created.stderr
+    );
     assert!(!created.stderr.contains(&first_secret));
     assert_eq!(token_status(&s, "svc", &first_secret), 200);
 
@@ -172,7 +191,11 @@ fn a_client_lives_its_whole_life_through_the_cli() {
     for column in ["STATUS", "GRANT_TYPES", "CREATED"] {
         let at = header.find(column).unwrap();
         assert_ne!(row.as_bytes()[at], b' ', "{column} misaligned:\n{table}");
-        assert_eq!(row.as_bytes()[at - 1], b' ', "{column} misaligned:\n{table}");
+        assert_eq!(
+            row.as_bytes()[at - 1],
+            b' ',
+            "{column} misaligned:\n{table}"
+        );
     }
     assert!(row[header.find("STATUS").unwrap()..].starts_with("active"));
     assert!(table.lines().any(|l| l.starts_with("authlog-admin ")));
@@ -272,7 +295,9 @@ fn tokens_are_revoked_one_by_id_or_all_of_a_client() {
         .to_owned();
 
     // tokens list finds the ids (never the values).
-    let table = admin(&s, &["tokens", "list", "--client", "svc"]).ok().to_owned();
+    let table = admin(&s, &["tokens", "list", "--client", "svc"])
+        .ok()
+        .to_owned();
     assert!(table.starts_with("TOKEN_ID"), "{table}");
     assert!(table.lines().any(|l| l.starts_with(&jti)), "{table}");
     assert!(!table.contains(&t1) && !table.contains(&t2));
@@ -302,7 +327,11 @@ fn tokens_are_revoked_one_by_id_or_all_of_a_client() {
     );
     assert_eq!(s.introspect(&id, &secret, &t2)["active"], false);
     let t3 = issue();
-    let revoked = admin(&s, &["tokens", "revoke", "--client", "svc", "--all", "--json"]).json();
+    let revoked = admin(
+        &s,
+        &["tokens", "revoke", "--client", "svc", "--all", "--json"],
+    )
+    .json();
     assert_eq!(revoked, json!({"revoked": 1}));
     assert_eq!(s.introspect(&id, &secret, &t3)["active"], false);
 
@@ -325,11 +354,22 @@ fn failures_print_the_servers_words_and_exit_non_zero() {
     );
     assert!(r.stdout.is_empty());
     let r = admin(&s, &["clients", "pause", "nope", "--json"]);
-    assert!(r.failed(1).contains("client nope not found"), "{}", r.stderr);
+    assert!(
+        r.failed(1).contains("client nope not found"),
+        "{}",
+        r.stderr
+    );
 
     // A validation error names the field.
-    let r = admin(&s, &["clients", "create", "--grant-type", "client_credentials"]);
-    assert!(r.failed(1).contains("client_name: is required"), "{}", r.stderr);
+    let r = admin(
+        &s,
+        &["clients", "create", "--grant-type", "client_credentials"],
+    );
+    assert!(
+        r.failed(1).contains("client_name: is required"),
+        "{}",
+        r.stderr
+    );
 
     // Wrong client credentials: the OAuth error, never the secret.
     let wrong = "wrong-secret-0123456789-abcdef";
@@ -348,7 +388,11 @@ fn failures_print_the_servers_words_and_exit_non_zero() {
         &[("AUTHLOG_URL", url), ("AUTHLOG_TOKEN", "alat_not-a-token")],
         None,
     );
-    assert!(r.failed(1).contains("Authentication required"), "{}", r.stderr);
+    assert!(
+        r.failed(1).contains("Authentication required"),
+        "{}",
+        r.stderr
+    );
 
     // A real token with one scope reads but cannot write.
     let reader = s.admin_token(Some("clients:read"));
@@ -357,7 +401,8 @@ fn failures_print_the_servers_words_and_exit_non_zero() {
     assert!(ids(&list).contains(&"authlog-admin"));
     let r = run(&["clients", "pause", "authlog-cli"], &env, None);
     assert!(
-        r.failed(1).contains("this request needs the clients:write scope"),
+        r.failed(1)
+            .contains("this request needs the clients:write scope"),
         "{}",
         r.stderr
     );
@@ -381,7 +426,16 @@ fn failures_print_the_servers_words_and_exit_non_zero() {
     let r = run(&["clients", "list", "--url", url], &[], None);
     assert!(r.failed(2).contains("no credentials"), "{}", r.stderr);
     let r = run(
-        &["clients", "list", "--url", url, "--token", "x", "--client-secret", "y"],
+        &[
+            "clients",
+            "list",
+            "--url",
+            url,
+            "--token",
+            "x",
+            "--client-secret",
+            "y",
+        ],
         &[],
         None,
     );
@@ -391,7 +445,10 @@ fn failures_print_the_servers_words_and_exit_non_zero() {
     let head = s.head();
     let r = run(
         &["clients", "create", "--from-json", "-"],
-        &[("AUTHLOG_URL", url), ("AUTHLOG_CLIENT_SECRET", ADMIN_SECRET)],
+        &[
+            ("AUTHLOG_URL", url),
+            ("AUTHLOG_CLIENT_SECRET", ADMIN_SECRET),
+        ],
         Some("[1, 2]"),
     );
     assert!(r.failed(1).contains("is not a JSON object"), "{}", r.stderr);
@@ -416,7 +473,9 @@ fn an_unreachable_server_is_named_and_a_bad_url_is_a_usage_error() {
     );
     let stderr = r.failed(1);
     assert!(
-        stderr.starts_with(&format!("authlog: cannot reach authlog at {url}/oauth/token")),
+        stderr.starts_with(&format!(
+            "authlog: cannot reach authlog at {url}/oauth/token"
+        )),
         "{stderr}"
     );
     assert!(stderr.contains("Connection refused"), "{stderr}");
@@ -432,6 +491,10 @@ fn an_unreachable_server_is_named_and_a_bad_url_is_a_usage_error() {
         &[("AUTHLOG_TOKEN", "t")],
         None,
     );
-    assert!(r.failed(2).contains("not an http or https URL"), "{}", r.stderr);
+    assert!(
+        r.failed(2).contains("not an http or https URL"),
+        "{}",
+        r.stderr
+    );
     run(&["clients", "frobnicate"], &[], None).failed(2);
 }
