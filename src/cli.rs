@@ -1,10 +1,13 @@
-//! The command line: `authlog serve`, `authlog verify` and `authlog audit`.
+//! The command line: `authlog serve`, `authlog verify`, `authlog audit`,
+//! and the admin API's `authlog clients` and `authlog tokens`
+//! (`admin_cli`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::admin_cli::{self, args::ClientsArgs, args::TokensArgs};
 use crate::audit::checkpoint::{Extension, AUDIT_KEY_ENV};
 use crate::audit::export::ExportFormat;
 use crate::audit::filter::{parse_time, parse_type, AuditFilter};
@@ -36,6 +39,12 @@ enum Command {
     /// Print one client's events, newest first, reading the data directory
     /// read-only (safe while a server runs).
     Audit(AuditArgs),
+    /// Manage OAuth clients through a running server's admin API:
+    /// list, get, create, pause, resume, rotate (the secret), delete.
+    Clients(ClientsArgs),
+    /// Revoke tokens through a running server's admin API (one by id, or
+    /// all of a client's), or list a client's active tokens.
+    Tokens(TokensArgs),
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +168,8 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Verify(args) => verify(args),
         Command::Audit(args) => audit(args),
+        Command::Clients(args) => admin_cli::clients(args),
+        Command::Tokens(args) => admin_cli::tokens(args),
     }
 }
 

@@ -2,6 +2,7 @@
 //! the HTTP surface over the `authlog-events` log and
 //! `authlog-projections` read models.
 
+pub mod admin_cli;
 pub mod anonymous_writes;
 pub mod audit;
 pub mod backchannel;

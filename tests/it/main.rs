@@ -1,6 +1,7 @@
 //! End-to-end tests: each starts the real `authlog` binary on a loopback
 //! port with a fresh temporary data directory and talks HTTP to it.
 
+mod admin_cli;
 mod admin_clients;
 mod audit;
 mod browser;
