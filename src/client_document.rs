@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::client_policy::{self, parse_auth_method, parse_grant_type, FieldError};
 
 /// RFC 7591 §2 client metadata as sent. Unknown members are ignored (§2).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct ClientDocument {
     /// Its `client_id` (RFC 7592 updates; a metadata document's own URL).
     pub client_id: Option<String>,

@@ -288,11 +288,8 @@ fn start_write_side(
         }
         let restored_at = projections.applied_position;
         let _reporter = Reporter::start(state.replay_progress.clone(), REPORT_EVERY);
-        let replayed = replay_counting(
-            state.log.as_ref(),
-            &mut projections,
-            &state.replay_progress,
-        )?;
+        let replayed =
+            replay_counting(state.log.as_ref(), &mut projections, &state.replay_progress)?;
         (restored_at, replayed)
     };
     crate::telemetry::replayed(summary.events, summary.elapsed);

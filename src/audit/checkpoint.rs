@@ -92,7 +92,7 @@ impl AuditKey {
 }
 
 /// A signed statement that the log's record at `position` has `hash`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Checkpoint {
     /// Log position.
     pub position: u64,

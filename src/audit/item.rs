@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::summary::summarize;
 
 /// Who caused an event, as shown to auditors.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ActorView {
     /// `system`, `client:<id>`, `user:<uuid>` or `anonymous`.
     pub principal: String,
@@ -35,7 +35,7 @@ impl ActorView {
 }
 
 /// One event for an auditor.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditItem {
     /// Global position (also the SSE id).
     pub position: u64,

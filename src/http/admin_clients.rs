@@ -60,8 +60,16 @@ fn current(state: &AppState, id: &str) -> Result<ClientView, ApiError> {
     Ok(view(&projections, found(&projections, id)?, now))
 }
 
+#[utoipa::path(
+    operation_id = "clients_create",
+    tag = "clients",
+    summary = "Create a client",
+    request_body = ClientInput,
+    responses((status = 201, description = "Created; the secret is shown once", body = crate::http::openapi::schemas::CreatedClient), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[post("/api/admin/oauth-clients")]
-async fn create(
+pub(crate) async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Payload,
@@ -107,15 +115,24 @@ async fn create(
 }
 
 /// List filters and pagination.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Text in the client id or name (case-insensitive).
     q: Option<String>,
+    /// Clients allowed this scope.
     scope: Option<String>,
+    /// Clients restricted to this team.
     team: Option<String>,
+    /// `active` or `paused`.
     status: Option<String>,
+    /// `dynamic`, `cimd`, `preregistered` or `default`.
     registration_type: Option<String>,
+    /// Page size, 1 to 500 (default 50).
     limit: Option<String>,
+    /// A `next_cursor` this API returned.
     cursor: Option<String>,
+    /// Export only: `json` (default) or `csv`.
     format: Option<String>,
 }
 
@@ -195,8 +212,19 @@ impl ListQuery {
     }
 }
 
+#[utoipa::path(
+    operation_id = "clients_list",
+    tag = "clients",
+    summary = "List clients",
+    params(ListQuery),
+    responses((status = 200, description = "A page of clients", body = crate::http::openapi::schemas::ClientPage), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[get("/api/admin/oauth-clients")]
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, CLIENTS_READ)?;
     let query: ListQuery = parse_query(&req)?;
     query.check()?;
@@ -227,8 +255,19 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
 }
 
+#[utoipa::path(
+    operation_id = "clients_export",
+    tag = "clients",
+    summary = "Export every matching client as JSON or CSV",
+    params(ListQuery),
+    responses((status = 200, description = "The clients", content((Vec<ClientView> = "application/json"), (String = "text/csv"))), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[get("/api/admin/oauth-clients/export")]
-async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn export(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, CLIENTS_READ)?;
     let query: ListQuery = parse_query(&req)?;
     query.check()?;
@@ -311,8 +350,16 @@ async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
     }
 }
 
+#[utoipa::path(
+    operation_id = "clients_read",
+    tag = "clients",
+    summary = "Read a client",
+    params(("id" = String, Path, description = "Client id")),
+    responses((status = 200, description = "The client; its version is the ETag", body = ClientView), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[get("/api/admin/oauth-clients/{id}")]
-async fn read(
+pub(crate) async fn read(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -324,8 +371,16 @@ async fn read(
         .json(view))
 }
 
+#[utoipa::path(
+    operation_id = "clients_edit",
+    tag = "clients",
+    summary = "Edit a client (If-Match: its version)",
+    params(("id" = String, Path, description = "Client id"), ("If-Match" = String, Header, description = "The version read, quoted")), request_body = ClientInput,
+    responses((status = 200, description = "The client after the edit", body = crate::http::openapi::schemas::EditedClient), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[patch("/api/admin/oauth-clients/{id}")]
-async fn edit(
+pub(crate) async fn edit(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -374,8 +429,16 @@ struct RotateInput {
     previous_secret_valid_for_seconds: Option<u64>,
 }
 
+#[utoipa::path(
+    operation_id = "clients_rotate",
+    tag = "clients",
+    summary = "Rotate a client's secret, keeping the previous one for a grace period",
+    params(("id" = String, Path, description = "Client id")), request_body(content = Option<crate::http::openapi::schemas::RotateSecretInput>, description = "Optional"),
+    responses((status = 200, description = "The new secret, shown once", body = crate::http::openapi::schemas::RotatedSecret), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[post("/api/admin/oauth-clients/{id}/rotate-secret")]
-async fn rotate(
+pub(crate) async fn rotate(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -431,8 +494,16 @@ async fn set_status(
         .json(view))
 }
 
+#[utoipa::path(
+    operation_id = "clients_pause",
+    tag = "clients",
+    summary = "Pause a client (its tokens stop working)",
+    params(("id" = String, Path, description = "Client id")),
+    responses((status = 200, description = "The client", body = ClientView), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[post("/api/admin/oauth-clients/{id}/pause")]
-async fn pause(
+pub(crate) async fn pause(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -440,8 +511,16 @@ async fn pause(
     set_status(req, state, id.into_inner(), ClientStatus::Paused).await
 }
 
+#[utoipa::path(
+    operation_id = "clients_resume",
+    tag = "clients",
+    summary = "Resume a paused client",
+    params(("id" = String, Path, description = "Client id")),
+    responses((status = 200, description = "The client", body = ClientView), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[post("/api/admin/oauth-clients/{id}/resume")]
-async fn resume(
+pub(crate) async fn resume(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -449,8 +528,16 @@ async fn resume(
     set_status(req, state, id.into_inner(), ClientStatus::Active).await
 }
 
+#[utoipa::path(
+    operation_id = "clients_remove",
+    tag = "clients",
+    summary = "Delete a client and revoke its tokens",
+    params(("id" = String, Path, description = "Client id")),
+    responses((status = 204, description = "Deleted"), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[delete("/api/admin/oauth-clients/{id}")]
-async fn remove(
+pub(crate) async fn remove(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -472,8 +559,16 @@ struct BulkDelete {
     client_ids: Vec<String>,
 }
 
+#[utoipa::path(
+    operation_id = "clients_bulk_delete",
+    tag = "clients",
+    summary = "Delete up to 500 clients at once, all or none",
+    request_body = crate::http::openapi::schemas::BulkDeleteInput,
+    responses((status = 200, description = "How many were deleted", body = crate::http::openapi::schemas::Deleted), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[post("/api/admin/oauth-clients/bulk-delete")]
-async fn bulk_delete(
+pub(crate) async fn bulk_delete(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Payload,
@@ -507,14 +602,25 @@ async fn bulk_delete(
     Ok(HttpResponse::Ok().json(json!({ "deleted": count })))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TokensQuery {
+    /// Page size, 1 to 500 (default 50).
     limit: Option<String>,
+    /// A `next_cursor` this API returned.
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    operation_id = "clients_tokens",
+    tag = "clients",
+    summary = "A client's active tokens",
+    params(("id" = String, Path, description = "Client id"), TokensQuery),
+    responses((status = 200, description = "A page of tokens", body = crate::http::openapi::schemas::TokenPage), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[get("/api/admin/oauth-clients/{id}/tokens")]
-async fn tokens(
+pub(crate) async fn tokens(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -564,8 +670,16 @@ async fn tokens(
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
 }
 
+#[utoipa::path(
+    operation_id = "clients_revoke_all",
+    tag = "clients",
+    summary = "Revoke every token of a client",
+    params(("id" = String, Path, description = "Client id")),
+    responses((status = 200, description = "How many were revoked", body = crate::http::openapi::schemas::Revoked), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[post("/api/admin/oauth-clients/{id}/tokens/revoke-all")]
-async fn revoke_all(
+pub(crate) async fn revoke_all(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,

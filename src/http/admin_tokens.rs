@@ -9,8 +9,16 @@ use crate::commands::tokens::RevokeToken;
 use crate::scopes::TOKENS_REVOKE;
 use crate::state::AppState;
 
+#[utoipa::path(
+    operation_id = "tokens_revoke",
+    tag = "clients",
+    summary = "Revoke one token by id",
+    params(("token_id" = String, Path, description = "Token id")),
+    responses((status = 204, description = "Revoked (also when it already was)"), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[delete("/api/admin/tokens/{token_id}")]
-async fn revoke(
+pub(crate) async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
     token_id: web::Path<String>,

@@ -181,8 +181,16 @@ fn user_id(text: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("user {text}")))
 }
 
+#[utoipa::path(
+    operation_id = "users_create",
+    tag = "users",
+    summary = "Create a user",
+    request_body = crate::http::openapi::schemas::UserInput,
+    responses((status = 201, description = "The user", body = crate::http::openapi::schemas::UserView), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[post("/api/admin/users")]
-async fn create(
+pub(crate) async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Payload,
@@ -227,15 +235,30 @@ async fn create(
     Ok(response)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Text in the username or display name (case-insensitive).
     q: Option<String>,
+    /// `admin`, `auditor` or `member`.
     role: Option<String>,
+    /// Members of this team.
     team: Option<String>,
 }
 
+#[utoipa::path(
+    operation_id = "users_list",
+    tag = "users",
+    summary = "List users",
+    params(ListQuery),
+    responses((status = 200, description = "The users", body = crate::http::openapi::schemas::UserList), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[get("/api/admin/users")]
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, USERS_READ)?;
     let query: ListQuery = parse_query(&req)?;
     let role = match &query.role {
@@ -263,8 +286,16 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
+#[utoipa::path(
+    operation_id = "users_read",
+    tag = "users",
+    summary = "Read a user",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    responses((status = 200, description = "The user", body = crate::http::openapi::schemas::UserView), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[get("/api/admin/users/{id}")]
-async fn read(
+pub(crate) async fn read(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -273,8 +304,16 @@ async fn read(
     respond(&state, &user_id(&id)?, actix_web::http::StatusCode::OK)
 }
 
+#[utoipa::path(
+    operation_id = "users_edit",
+    tag = "users",
+    summary = "Edit a user (If-Match: its version)",
+    params(("id" = String, Path, description = "User id (UUID)"), ("If-Match" = String, Header, description = "The version read, quoted")), request_body = crate::http::openapi::schemas::UserInput,
+    responses((status = 200, description = "The user", body = crate::http::openapi::schemas::UserView), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[patch("/api/admin/users/{id}")]
-async fn edit(
+pub(crate) async fn edit(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -305,8 +344,16 @@ async fn edit(
     respond(&state, &id, actix_web::http::StatusCode::OK)
 }
 
+#[utoipa::path(
+    operation_id = "users_disable",
+    tag = "users",
+    summary = "Disable a user and revoke their tokens",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    responses((status = 200, description = "The user", body = crate::http::openapi::schemas::UserView), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[post("/api/admin/users/{id}/disable")]
-async fn disable(
+pub(crate) async fn disable(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,

@@ -56,8 +56,19 @@ fn refuse(query: &AuditQuery, cursor_ok: bool, format_ok: bool) -> Result<(), Ap
     Ok(())
 }
 
+#[utoipa::path(
+    operation_id = "audit_events",
+    tag = "audit",
+    summary = "Query the event log, newest first",
+    params(crate::http::openapi::schemas::AuditParams, crate::http::openapi::schemas::AuditCursor),
+    responses((status = 200, description = "A page of events", body = crate::http::openapi::schemas::AuditPage), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[get("/api/audit/events")]
-async fn events(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn events(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, AUDIT_READ)?;
     let query = AuditQuery::parse(req.query_string())?;
     refuse(&query, true, false)?;
@@ -81,8 +92,16 @@ async fn events(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         .json(json!({ "items": items, "next_cursor": next_cursor })))
 }
 
+#[utoipa::path(
+    operation_id = "audit_client_summary",
+    tag = "audit",
+    summary = "Everything a client did, summarised",
+    params(("client_id" = String, Path, description = "Client id")),
+    responses((status = 200, description = "The summary", body = crate::http::openapi::schemas::ClientAudit), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[get("/api/audit/clients/{client_id}")]
-async fn client_summary(
+pub(crate) async fn client_summary(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -169,8 +188,19 @@ async fn export_step(mut walker: Walker, first: bool, format: ExportFormat) -> E
     }
 }
 
+#[utoipa::path(
+    operation_id = "audit_export",
+    tag = "audit",
+    summary = "Export matching events as NDJSON or CSV",
+    params(crate::http::openapi::schemas::AuditParams, crate::http::openapi::schemas::AuditFormat),
+    responses((status = 200, description = "The events, streamed", content((String = "application/x-ndjson"), (String = "text/csv"))), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[get("/api/audit/export")]
-async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn export(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, AUDIT_READ)?;
     let query = AuditQuery::parse(req.query_string())?;
     refuse(&query, false, true)?;
@@ -277,8 +307,19 @@ impl Feed {
     }
 }
 
+#[utoipa::path(
+    operation_id = "audit_stream",
+    tag = "audit",
+    summary = "Follow new events live (Server-Sent Events)",
+    params(crate::http::openapi::schemas::AuditParams, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this position")),
+    responses((status = 200, description = "An event stream: one `data:` line of an audit item per event, its position as `id`", content_type = "text/event-stream", body = String), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[get("/api/audit/stream")]
-async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn stream(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state, AUDIT_READ)?;
     let query = AuditQuery::parse(req.query_string())?;
     refuse(&query, false, false)?;
@@ -324,8 +365,18 @@ async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         .streaming(body))
 }
 
+#[utoipa::path(
+    operation_id = "audit_verify",
+    tag = "audit",
+    summary = "Walk the hash chain",
+    responses((status = 200, description = "Whether every link holds", body = crate::http::openapi::schemas::VerifyView), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[get("/api/audit/verify")]
-async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn verify(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, AUDIT_READ)?;
     let store = state.log.clone();
     let report = web::block(move || store.verify())
@@ -348,8 +399,15 @@ async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         })))
 }
 
+#[utoipa::path(
+    operation_id = "audit_checkpoint",
+    tag = "audit",
+    summary = "A checkpoint of the head signed with the audit key",
+    responses((status = 200, description = "The checkpoint", body = crate::audit::checkpoint::Checkpoint), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[get("/api/audit/checkpoint")]
-async fn checkpoint(
+pub(crate) async fn checkpoint(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {

@@ -15,7 +15,7 @@ use crate::commands::clients::OidcEdit;
 
 /// Create/edit input. Every field optional; unknown fields are refused.
 /// `null` clears an optional text field on edit.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientInput {
     /// Given id (create only; immutable).
@@ -258,7 +258,7 @@ impl ClientInput {
 }
 
 /// A client as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ClientView {
     /// Id.
     pub client_id: String,

@@ -116,7 +116,10 @@ mod tests {
         .await;
         let readyz = || test::TestRequest::get().uri("/readyz").to_request();
         let body: serde_json::Value = test::call_and_read_body_json(&app, readyz()).await;
-        assert_eq!(body, serde_json::json!({"status": "starting", "replay": null}));
+        assert_eq!(
+            body,
+            serde_json::json!({"status": "starting", "replay": null})
+        );
         state.replay_progress.begin(4000);
         state.replay_progress.add(1000);
         let response = test::call_service(&app, readyz()).await;

@@ -54,8 +54,18 @@ fn key_view(key: &SigningKey, active: bool, now: authlog_events::Timestamp) -> V
     })
 }
 
+#[utoipa::path(
+    operation_id = "keys_list",
+    tag = "keys",
+    summary = "Signing keys, newest first",
+    responses((status = 200, description = "The keys", body = crate::http::openapi::schemas::KeyList), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[get("/api/admin/keys")]
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, CLIENTS_READ)?;
     let now = state.clock.now();
     let projections = state.read()?;
@@ -71,8 +81,18 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
         .json(json!({ "items": items })))
 }
 
+#[utoipa::path(
+    operation_id = "keys_rotate",
+    tag = "keys",
+    summary = "Rotate the signing keys of every algorithm in use",
+    responses((status = 200, description = "The rotations", body = crate::http::openapi::schemas::Rotations), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[post("/api/admin/keys/rotate")]
-async fn rotate(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn rotate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state, CLIENTS_WRITE)?;
     let writer = state.ready_writer().ok_or_else(ApiError::starting)?;
     let rotations = writer

@@ -29,6 +29,7 @@ pub mod logout;
 pub mod media_type;
 pub mod metadata;
 pub mod observation;
+pub mod openapi;
 pub mod pages;
 pub mod registration;
 pub mod request_id;
@@ -45,7 +46,9 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz);
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(openapi::openapi_json);
     metadata::routes(cfg);
     token_endpoint::routes(cfg);
     introspection::routes(cfg);

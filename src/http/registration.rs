@@ -156,8 +156,16 @@ fn any_origin(req: &HttpRequest, result: Result<HttpResponse, OAuthError>) -> Ht
     cors::allow_any(req, result.unwrap_or_else(|e| e.error_response()))
 }
 
+#[utoipa::path(
+    operation_id = "registration_register",
+    tag = "registration",
+    summary = "Register a client (RFC 7591)",
+    request_body = crate::client_document::ClientDocument,
+    responses((status = 201, description = "Registered; secret and registration access token shown once", body = crate::http::openapi::schemas::ClientInformation), crate::http::openapi::OAuthErrors),
+    security((), ("bearer" = []))
+)]
 #[post("/oauth/register")]
-async fn register(
+pub(crate) async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Payload,
@@ -278,14 +286,34 @@ fn authorized(
     }
 }
 
+#[utoipa::path(
+    operation_id = "registration_read",
+    tag = "registration",
+    summary = "Read a registration (RFC 7592)",
+    params(("client_id" = String, Path, description = "Client id")),
+    responses((status = 200, description = "The client information", body = crate::http::openapi::schemas::ClientInformation), crate::http::openapi::OAuthErrors),
+    security(("bearer" = []))
+)]
 #[get("/oauth/register/{client_id}")]
-async fn read(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
+pub(crate) async fn read(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
     let result = authorized(&req, &state, &id).map(|c| client_information(&state, &c, Map::new()));
     any_origin(&req, result)
 }
 
+#[utoipa::path(
+    operation_id = "registration_update",
+    tag = "registration",
+    summary = "Replace a registration (RFC 7592)",
+    params(("client_id" = String, Path, description = "Client id")), request_body = crate::client_document::ClientDocument,
+    responses((status = 200, description = "The client information", body = crate::http::openapi::schemas::ClientInformation), crate::http::openapi::OAuthErrors),
+    security(("bearer" = []))
+)]
 #[put("/oauth/register/{client_id}")]
-async fn update(
+pub(crate) async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -338,8 +366,16 @@ async fn update(
         .ok_or_else(invalid_token)
 }
 
+#[utoipa::path(
+    operation_id = "registration_remove",
+    tag = "registration",
+    summary = "Delete a registration (RFC 7592)",
+    params(("client_id" = String, Path, description = "Client id")),
+    responses((status = 204, description = "Deleted"), crate::http::openapi::OAuthErrors),
+    security(("bearer" = []))
+)]
 #[delete("/oauth/register/{client_id}")]
-async fn remove(
+pub(crate) async fn remove(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,

@@ -40,14 +40,25 @@ fn grouped<'a>(
         .collect())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SessionsQuery {
+    /// Only this client's tokens.
     client_id: Option<String>,
+    /// Only tokens acting for this user (UUID).
     user_id: Option<String>,
 }
 
+#[utoipa::path(
+    operation_id = "sessions_all_sessions",
+    tag = "sessions",
+    summary = "Active tokens grouped by client",
+    params(SessionsQuery),
+    responses((status = 200, description = "The groups", body = crate::http::openapi::schemas::SessionList), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[get("/api/admin/sessions")]
-async fn all_sessions(
+pub(crate) async fn all_sessions(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -81,8 +92,15 @@ async fn all_sessions(
     Ok(HttpResponse::Ok().json(json!({ "items": grouped(&state, tokens.iter())? })))
 }
 
+#[utoipa::path(
+    operation_id = "sessions_my_sessions",
+    tag = "sessions",
+    summary = "The signed-in user's connected apps",
+    responses((status = 200, description = "The groups", body = crate::http::openapi::schemas::SessionList), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[get("/api/me/sessions")]
-async fn my_sessions(
+pub(crate) async fn my_sessions(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -100,8 +118,16 @@ async fn my_sessions(
     Ok(HttpResponse::Ok().json(json!({ "items": grouped(&state, tokens.iter())? })))
 }
 
+#[utoipa::path(
+    operation_id = "sessions_end_session",
+    tag = "sessions",
+    summary = "Disconnect one of the user's apps (revoke the token)",
+    params(("token_id" = String, Path, description = "Token id")),
+    responses((status = 204, description = "Revoked"), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
 #[delete("/api/me/sessions/{token_id}")]
-async fn end_session(
+pub(crate) async fn end_session(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,

@@ -144,7 +144,10 @@ mod tests {
         assert_eq!(view.events_per_second, 50_000);
         assert_eq!(view.eta_seconds, Some(15));
         // Percent rounds down, so 100 means done.
-        assert_eq!(ProgressView::at(999_999, 1_000_000, Duration::from_secs(1)).percent, 99.9);
+        assert_eq!(
+            ProgressView::at(999_999, 1_000_000, Duration::from_secs(1)).percent,
+            99.9
+        );
     }
 
     #[test]

@@ -206,6 +206,11 @@ impl Server {
             .unwrap()
     }
 
+    /// A request with any method.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+        self.http.request(method, self.url(path))
+    }
+
     /// A DELETE.
     pub fn delete(&self, path: &str) -> RequestBuilder {
         self.http.delete(self.url(path))

@@ -14,6 +14,7 @@ mod health;
 mod hostile;
 mod oauth_tokens;
 mod oidc;
+mod openapi;
 mod operability;
 mod registration;
 mod replay_equality;
