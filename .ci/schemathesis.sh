@@ -58,6 +58,11 @@ print(f"token={admin}")
 print(f"export ST_CLIENT_ID=st-client ST_TOKEN_ID={token_id} ST_USER_ID={user['user_id']}")
 PY
 )"
+# schemathesis's CLI through the interpreter pip installed it for (a
+# console script may not be on PATH yet, e.g. under pyenv).
+st() {
+  python3 -c 'import sys; from schemathesis.cli import schemathesis; sys.argv[0] = "st"; sys.exit(schemathesis())' "$@"
+}
 # The live feed never ends by design; everything else is fuzzed.
 st --config-file "$(dirname "$0")/schemathesis.toml" run "$base/openapi.json" \
   --header "Authorization: Bearer $token" \
