@@ -117,6 +117,7 @@ struct ListQuery {
     limit: Option<String>,
     cursor: Option<String>,
     format: Option<String>,
+    at: Option<String>,
 }
 
 impl ListQuery {
@@ -202,6 +203,10 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     query.check()?;
     let limit = query.limit()?;
     let after = query.after()?;
+    if let Some(at) = query.at.clone() {
+        return super::registry_at::list(&state, &at, move |c| query.matches(c), limit, after)
+            .await;
+    }
     let now = state.clock.now();
     let projections = state.read()?;
     let mut items = Vec::with_capacity(limit);
@@ -232,6 +237,11 @@ async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
     authorize(&req, &state, CLIENTS_READ)?;
     let query: ListQuery = parse_query(&req)?;
     query.check()?;
+    if query.at.is_some() {
+        return Err(ApiError::BadRequest(
+            "at: the export shows the present only; use GET /api/admin/oauth-clients?at=".into(),
+        ));
+    }
     let now = state.clock.now();
     let items: Vec<ClientView> = {
         let projections = state.read()?;
@@ -318,6 +328,9 @@ async fn read(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, CLIENTS_READ)?;
+    if let Some(at) = super::registry_at::at_param(&req)? {
+        return super::registry_at::read(&state, &id, &at).await;
+    }
     let view = current(&state, &id)?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(view.version))

@@ -31,6 +31,7 @@ pub mod metadata;
 pub mod observation;
 pub mod pages;
 pub mod registration;
+pub mod registry_at;
 pub mod request_id;
 pub mod request_span;
 pub mod revocation;
