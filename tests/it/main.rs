@@ -15,6 +15,7 @@ mod oauth_tokens;
 mod oidc;
 mod operability;
 mod registration;
+mod registry_at;
 mod replay_equality;
 mod secrets_at_rest;
 mod shapes;
