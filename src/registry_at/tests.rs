@@ -334,17 +334,22 @@ fn a_client_deleted_now_is_shown_as_it_was_before_its_deletion() {
         .expect("the history deletes a client");
     let id = deletion.client_id.clone().unwrap();
     let before = Timestamp(deletion.recorded_at.0 - 1);
-    let earlier = records
+    let registration = records
         .iter()
-        .filter(|r| r.position < deletion.position)
-        .all(|r| r.recorded_at <= before);
-    if earlier {
-        let shown = fold_client(&store, &id, before)
-            .unwrap()
-            .client(&id)
-            .unwrap();
-        assert_eq!(shown.view.client_id, id);
-    }
+        .find(
+            |r| matches!(&r.payload, Event::ClientRegistered { client_id, .. } if *client_id == id),
+        )
+        .unwrap();
+    assert!(
+        registration.recorded_at <= before,
+        "the history registers first"
+    );
+    let shown = fold_client(&store, &id, before)
+        .unwrap()
+        .client(&id)
+        .unwrap();
+    assert_eq!(shown.view.client_id, id);
+    assert_eq!(shown.at, before.to_rfc3339());
     let gone = fold_client(&store, &id, deletion.recorded_at)
         .unwrap()
         .client(&id)
