@@ -12,8 +12,10 @@ use crate::audit::checkpoint::{Extension, AUDIT_KEY_ENV};
 use crate::audit::export::ExportFormat;
 use crate::audit::filter::{parse_time, parse_type, AuditFilter};
 use crate::audit::offline;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config, RawConfig};
 use crate::error_report::Report;
+use crate::registry_at::parse_at;
 
 /// authlog: an OAuth 2.1 authorization server whose append-only,
 /// hash-chained event log is the source of truth.
@@ -36,8 +38,9 @@ enum Command {
     /// Read-only: safe while a server runs. Exit status 0: intact; 1: broken
     /// or not extending the checkpoint; 2: the log could not be read.
     Verify(VerifyArgs),
-    /// Print one client's events, newest first, reading the data directory
-    /// read-only (safe while a server runs).
+    /// Print one client's events, newest first; or, with `--at`, the client
+    /// (or every client) as it was at that instant, as JSON. Reads the data
+    /// directory read-only (safe while a server runs).
     Audit(AuditArgs),
     /// Manage OAuth clients through a running server's admin API:
     /// list, get, create, pause, resume, rotate (the secret), delete.
@@ -140,9 +143,14 @@ struct AuditArgs {
     /// Data directory holding the log.
     #[arg(long, env = "AUTHLOG_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
-    /// The client whose events to show.
-    #[arg(long, value_name = "ID")]
-    client: String,
+    /// The client whose events (or, with `--at`, whose state) to show.
+    #[arg(long, value_name = "ID", required_unless_present = "at")]
+    client: Option<String>,
+    /// Show the client (every client without `--client`) as it was at this
+    /// RFC 3339 instant: the JSON of the admin API's `?at=`. Exit status 1
+    /// when the client did not exist then.
+    #[arg(long, value_name = "TIME", conflicts_with_all = ["since", "until", "types", "format"])]
+    at: Option<String>,
     /// Only events recorded at or after this RFC 3339 time.
     #[arg(long, value_name = "TIME")]
     since: Option<String>,
@@ -334,9 +342,12 @@ fn audit(args: AuditArgs) -> ExitCode {
     let data = args
         .data
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR));
+    if let Some(at) = &args.at {
+        return registry_at(&data, args.client.as_deref(), at);
+    }
     let filter = (|| {
         Ok::<_, crate::audit::AuditError>(AuditFilter {
-            client_id: Some(args.client.clone()),
+            client_id: args.client.clone(),
             types: args
                 .types
                 .iter()
@@ -368,6 +379,26 @@ fn audit(args: AuditArgs) -> ExitCode {
         Err(e) => {
             eprintln!("authlog: {}", Report(&e));
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `authlog audit --at TIME [--client ID]`: exit 0 printed, 1 the client
+/// did not exist then, 2 anything else.
+fn registry_at(data: &std::path::Path, client: Option<&str>, at: &str) -> ExitCode {
+    let run = parse_at(at, SystemClock::default().now())
+        .map_err(offline::OfflineError::from)
+        .and_then(|at| {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            offline::registry_at(data, client, at, &mut out)
+        });
+    match run {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("authlog: {}", Report(&e));
+            let absent = matches!(&e, offline::OfflineError::RegistryAt(e) if e.is_absent());
+            ExitCode::from(if absent { 1 } else { 2 })
         }
     }
 }

@@ -23,6 +23,7 @@ mod faulty_store;
 pub mod http;
 pub mod huge_pages;
 pub mod passwords;
+pub mod registry_at;
 pub mod replay;
 pub mod scopes;
 pub mod secrets;

@@ -1,5 +1,6 @@
 //! The auditor's commands that read a data directory directly, without
-//! HTTP: `authlog audit --client ID` and `authlog verify --checkpoint FILE`.
+//! HTTP: `authlog audit --client ID`, `authlog audit --at TIME [--client
+//! ID]` and `authlog verify --checkpoint FILE`.
 //! Both open the log read-only, which redb allows beside a running server
 //! (the server opens it in `SingleWriter` mode), and never change it.
 
@@ -7,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use authlog_events::{EventLog, RedbStore, StoreError};
+use authlog_events::{EventLog, RedbStore, StoreError, Timestamp};
 use thiserror::Error;
 
 use super::checkpoint::{check_extends, AuditKey, Checkpoint, Extension};
@@ -17,6 +18,7 @@ use super::item::AuditItem;
 use super::walk::Walker;
 use super::AuditError;
 use crate::config;
+use crate::registry_at::{fold_all, fold_client, RegistryAtError};
 use crate::secrets::KeyError;
 
 /// Records rendered per chunk.
@@ -48,6 +50,9 @@ pub enum OfflineError {
     /// The audit key could not be read.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The registry at an instant could not be shown.
+    #[error(transparent)]
+    RegistryAt(#[from] RegistryAtError),
 }
 
 /// Opens the log of `data` read-only, beside a server that may be running
@@ -87,6 +92,31 @@ pub fn audit(
     }
     out.flush()?;
     Ok(count)
+}
+
+/// Writes `client` (every client when `None`) as it was at `at`, one line
+/// of the JSON `GET /api/admin/oauth-clients/{id}?at=` (or the whole list
+/// as one page of `GET /api/admin/oauth-clients?at=`) answers.
+pub fn registry_at(
+    data: &Path,
+    client: Option<&str>,
+    at: Timestamp,
+    out: &mut dyn Write,
+) -> Result<(), OfflineError> {
+    let store = open_log(data)?;
+    match client {
+        Some(id) => {
+            let then = fold_client(store.as_ref(), id, at)?.client(id)?;
+            serde_json::to_writer(&mut *out, &then).map_err(std::io::Error::from)?;
+        }
+        None => {
+            let then = fold_all(store.as_ref(), at)?.all();
+            serde_json::to_writer(&mut *out, &then).map_err(std::io::Error::from)?;
+        }
+    }
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
 }
 
 /// The outcome of `authlog verify --checkpoint`.

@@ -134,6 +134,7 @@ struct ListQuery {
     cursor: Option<String>,
     /// Export only: `json` (default) or `csv`.
     format: Option<String>,
+    at: Option<String>,
 }
 
 impl ListQuery {
@@ -230,6 +231,10 @@ pub(crate) async fn list(
     query.check()?;
     let limit = query.limit()?;
     let after = query.after()?;
+    if let Some(at) = query.at.clone() {
+        return super::registry_at::list(&state, &at, move |c| query.matches(c), limit, after)
+            .await;
+    }
     let now = state.clock.now();
     let projections = state.read()?;
     let mut items = Vec::with_capacity(limit);
@@ -271,6 +276,11 @@ pub(crate) async fn export(
     authorize(&req, &state, CLIENTS_READ)?;
     let query: ListQuery = parse_query(&req)?;
     query.check()?;
+    if query.at.is_some() {
+        return Err(ApiError::BadRequest(
+            "at: the export shows the present only; use GET /api/admin/oauth-clients?at=".into(),
+        ));
+    }
     let now = state.clock.now();
     let items: Vec<ClientView> = {
         let projections = state.read()?;
@@ -365,6 +375,9 @@ pub(crate) async fn read(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, CLIENTS_READ)?;
+    if let Some(at) = super::registry_at::at_param(&req)? {
+        return super::registry_at::read(&state, &id, &at).await;
+    }
     let view = current(&state, &id)?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(view.version))

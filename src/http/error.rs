@@ -34,6 +34,8 @@ pub enum ApiError {
     },
     /// No such resource (404).
     NotFound(String),
+    /// No such resource (404); the text, shown whole, says why.
+    NotFoundBecause(String),
     /// Contradicts current state (409).
     Conflict(String),
     /// `If-Match` did not match (412).
@@ -81,7 +83,9 @@ impl ApiError {
                 "insufficient-scope",
                 "Insufficient scope",
             ),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::NotFound(_) | ApiError::NotFoundBecause(_) => {
+                (StatusCode::NOT_FOUND, "not-found", "Not found")
+            }
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::PreconditionFailed(_) => (
                 StatusCode::PRECONDITION_FAILED,
@@ -122,7 +126,8 @@ impl ApiError {
             }
             ApiError::Forbidden { scope } => format!("this request needs the {scope} scope"),
             ApiError::NotFound(what) => format!("{what} not found"),
-            ApiError::Conflict(m)
+            ApiError::NotFoundBecause(m)
+            | ApiError::Conflict(m)
             | ApiError::PreconditionFailed(m)
             | ApiError::BadRequest(m)
             | ApiError::Unavailable(m) => m.clone(),
@@ -278,6 +283,22 @@ impl From<crate::audit::AuditError> for ApiError {
             }
             AuditError::NoActorIndex => ApiError::BadRequest(e.to_string()),
             AuditError::Unreadable => ApiError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::registry_at::RegistryAtError> for ApiError {
+    fn from(e: crate::registry_at::RegistryAtError) -> Self {
+        use crate::registry_at::RegistryAtError;
+        match e {
+            RegistryAtError::NotATime | RegistryAtError::InTheFuture { .. } => {
+                ApiError::BadRequest(e.to_string())
+            }
+            RegistryAtError::Store(s) => {
+                tracing::error!(error = %crate::error_report::Report(&s), "reading the event log failed");
+                ApiError::Unavailable("the event log cannot be read".into())
+            }
+            absent => ApiError::NotFoundBecause(absent.to_string()),
         }
     }
 }

@@ -32,6 +32,7 @@ pub mod observation;
 pub mod openapi;
 pub mod pages;
 pub mod registration;
+pub mod registry_at;
 pub mod request_id;
 pub mod request_span;
 pub mod revocation;

@@ -17,6 +17,7 @@ mod oidc;
 mod openapi;
 mod operability;
 mod registration;
+mod registry_at;
 mod replay_equality;
 mod secrets_at_rest;
 mod shapes;
