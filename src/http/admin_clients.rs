@@ -134,6 +134,8 @@ struct ListQuery {
     cursor: Option<String>,
     /// Export only: `json` (default) or `csv`.
     format: Option<String>,
+    /// List only: the clients as they were at this RFC 3339 instant,
+    /// folded from the log (not in the future; not with export).
     at: Option<String>,
 }
 
@@ -363,9 +365,12 @@ pub(crate) async fn export(
 #[utoipa::path(
     operation_id = "clients_read",
     tag = "clients",
-    summary = "Read a client",
-    params(("id" = String, Path, description = "Client id")),
-    responses((status = 200, description = "The client; its version is the ETag", body = ClientView), crate::http::openapi::Problems),
+    summary = "Read a client, now or as it was at an instant",
+    params(
+        ("id" = String, Path, description = "Client id"),
+        ("at" = Option<String>, Query, description = "An RFC 3339 instant, not in the future: the client as it was then, folded from the log (404 when it did not exist then; no ETag)"),
+    ),
+    responses((status = 200, description = "The client; its version is the ETag", body = crate::http::openapi::schemas::ClientAsOf), crate::http::openapi::Problems),
     security(("bearer" = []))
 )]
 #[get("/api/admin/oauth-clients/{id}")]

@@ -62,11 +62,27 @@ pub struct EditedClient {
     pub warnings: Vec<String>,
 }
 
+/// A client now, or with `at`, as it was then.
+#[derive(Serialize, ToSchema)]
+pub struct ClientAsOf {
+    #[serde(flatten)]
+    pub client: ClientView,
+    /// With `at`: the instant asked (UTC).
+    #[schema(required = false)]
+    pub at: Option<String>,
+    /// With `at`: 1 for the registration secret, +1 per rotation (0: public client).
+    #[schema(required = false)]
+    pub secret_generation: Option<u64>,
+    /// With `at`: tokens active then (equals `active_token_count`).
+    #[schema(required = false)]
+    pub active_tokens: Option<u64>,
+}
+
 /// A page of clients.
 #[derive(Serialize, ToSchema)]
 pub struct ClientPage {
     /// The clients on this page.
-    pub items: Vec<ClientView>,
+    pub items: Vec<ClientAsOf>,
     /// Pass as `cursor` for the next page; `null` on the last.
     pub next_cursor: Option<String>,
 }
