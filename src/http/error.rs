@@ -19,6 +19,9 @@ use crate::commands::{DomainError, GrantError};
 use crate::state::Unreadable;
 use crate::writer::{Failure, WriteError};
 
+/// The media type of an `ApiError` body (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
 /// An admin/audit API error (RFC 9457).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
@@ -161,7 +164,7 @@ impl ResponseError for ApiError {
             body["field"] = json!(field);
         }
         let mut response = HttpResponse::build(status);
-        response.content_type("application/problem+json");
+        response.content_type(PROBLEM_JSON);
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         match self {
             ApiError::Unauthenticated { token_given: false } => {

@@ -17,6 +17,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
+use super::error::PROBLEM_JSON;
 use super::{admin_clients, admin_tokens, admin_users, audit, keys, registration, sessions};
 
 /// The document.
@@ -124,7 +125,7 @@ impl IntoResponses for Problems {
         .map(|(status, description)| {
             (
                 status.to_owned(),
-                error_response(description, "application/problem+json", "Problem"),
+                error_response(description, PROBLEM_JSON, "Problem"),
             )
         })
         .collect()
