@@ -16,11 +16,13 @@ pub mod fault_backend;
 mod index_tables;
 mod indexer;
 pub mod log_file;
+pub mod pg_store;
 pub mod redb_store;
 pub mod store;
 pub mod tables;
 pub mod thread_priority;
 pub mod time;
+mod units;
 pub mod verify;
 
 /// A hash map for the writer's per-append maps: foldhash (seeded per map,
@@ -29,6 +31,7 @@ pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::qualit
 
 pub use catalogue::*;
 pub use envelope::{Actor, NewEvent, Principal, RecordedEvent};
+pub use pg_store::PgStore;
 pub use redb_store::RedbStore;
 pub use store::{
     decode_stored, AppendBatch, BrokenLink, EventLog, EventStore, ExpectedVersion, Head,

@@ -22,19 +22,19 @@ use redb::{
 };
 
 use crate::chain::GENESIS;
-use crate::codec::seal;
 use crate::envelope::RecordedEvent;
 use crate::index_tables::{
     current_version, read_meta, read_offset, read_position, storage, IndexTables,
 };
 pub use crate::indexer::PENDING_LIMIT;
 use crate::indexer::{IndexEntry, Indexer, Pending};
-use crate::log_file::{frame, LogFile, Next, MAX_RECORD};
+use crate::log_file::{frame, LogFile, Next};
 use crate::store::{
-    decode_stored, io, AppendBatch, EventLog, EventStore, ExpectedVersion, Head, StoreError,
-    UnitOutcome, VerifyReport, VersionConflict,
+    decode_stored, io, AppendBatch, EventLog, EventStore, Head, StoreError, UnitOutcome,
+    VerifyReport,
 };
 use crate::tables::{CLIENT_INDEX, EVENT_IDS, META, OFFSETS, STREAMS};
+use crate::units::{self, Stored};
 use crate::verify::verify_log;
 use crate::FastMap;
 
@@ -151,6 +151,91 @@ struct Snapshot {
     entries: Vec<IndexEntry>,
 }
 
+/// What `units::decide` asks of the embedded store: pending records first,
+/// then redb; new records become frames and index entries.
+struct Lookups<'a> {
+    log: &'a LogFile,
+    pending: &'a Pending,
+    index: IndexReads<'a>,
+    ceilings: &'a mut FastMap<String, String>,
+    commit_start: u64,
+    frames: Vec<u8>,
+    entries: Vec<IndexEntry>,
+}
+
+impl Stored for Lookups<'_> {
+    fn by_event_id(&mut self, id: u128) -> Result<Option<RecordedEvent>, StoreError> {
+        if id > self.pending.max_event_id {
+            return Ok(None);
+        }
+        let position = match self.pending.ids.get(&id) {
+            Some(p) => *p,
+            None => match self.index.get()?.ids.get(id).map_err(storage)? {
+                Some(p) => p.value(),
+                None => return Ok(None),
+            },
+        };
+        let first = self.pending.first();
+        if position >= first {
+            let entry = &self.pending.entries[(position - first) as usize];
+            read_offset(self.log, position, entry.offset).map(Some)
+        } else {
+            read_position(self.log, &self.index.get()?.offsets, position).map(Some)
+        }
+    }
+
+    fn version(&mut self, stream: &str) -> Result<u64, StoreError> {
+        if let Some(v) = self.pending.versions.get(stream) {
+            return Ok(*v);
+        }
+        if let Some(prefix) = stream_prefix(stream) {
+            if !self.ceilings.contains_key(prefix) {
+                // The largest stored name with this prefix ('0' follows '/').
+                let end = format!("{}0", &prefix[..prefix.len() - 1]);
+                let largest = self
+                    .index
+                    .get()?
+                    .streams
+                    .range((prefix, 0)..(end.as_str(), 0))
+                    .map_err(storage)?
+                    .next_back()
+                    .transpose()
+                    .map_err(storage)?
+                    .map(|(k, _)| k.value().0.to_owned())
+                    .unwrap_or_default();
+                // Streams still pending reach redb later: count them too.
+                let largest = self
+                    .pending
+                    .versions
+                    .keys()
+                    .filter(|s| s.starts_with(prefix))
+                    .fold(
+                        largest,
+                        |max, s| if **s > *max { s.to_string() } else { max },
+                    );
+                self.ceilings.insert(prefix.to_owned(), largest);
+            }
+            if self
+                .ceilings
+                .get(prefix)
+                .is_some_and(|c| stream > c.as_str())
+            {
+                return Ok(0);
+            }
+        }
+        current_version(&self.index.get()?.streams, stream)
+    }
+
+    fn accept(&mut self, record: &RecordedEvent, bytes: &[u8]) -> Result<(), StoreError> {
+        self.entries.push(IndexEntry::of(
+            record,
+            self.pending.end + self.frames.len() as u64,
+        ));
+        frame(self.commit_start, bytes, &mut self.frames);
+        Ok(())
+    }
+}
+
 impl Writer {
     /// Takes `pick` of the pending entries, then opens a read transaction.
     fn snapshot(
@@ -187,167 +272,24 @@ impl Writer {
         ceilings: &mut FastMap<String, String>,
         units: Vec<AppendBatch>,
     ) -> Result<Prepared, StoreError> {
-        let index = IndexReads {
-            db,
-            tables: OnceCell::new(),
+        let mut lookups = Lookups {
+            log: &self.log,
+            pending,
+            index: IndexReads {
+                db,
+                tables: OnceCell::new(),
+            },
+            ceilings,
+            commit_start: pending.head.map_or(1, |h| h.position + 1),
+            frames: Vec::with_capacity(units.len() * 512),
+            entries: Vec::with_capacity(units.len()),
         };
-        let first = pending.first();
-        let stored_at = |position: u64| -> Result<RecordedEvent, StoreError> {
-            if position >= first {
-                let entry = &pending.entries[(position - first) as usize];
-                read_offset(&self.log, position, entry.offset)
-            } else {
-                read_position(&self.log, &index.get()?.offsets, position)
-            }
-        };
-        let position_of = |id: u128| -> Result<Option<u64>, StoreError> {
-            if id > pending.max_event_id {
-                return Ok(None);
-            }
-            if let Some(p) = pending.ids.get(&id) {
-                return Ok(Some(*p));
-            }
-            let ids = &index.get()?.ids;
-            Ok(ids.get(id).map_err(storage)?.map(|p| p.value()))
-        };
-        let mut version_of = |stream: &str, touched: &FastMap<String, u64>| {
-            if let Some(v) = touched.get(stream).or_else(|| pending.versions.get(stream)) {
-                return Ok(*v);
-            }
-            if let Some(prefix) = stream_prefix(stream) {
-                if !ceilings.contains_key(prefix) {
-                    // The largest stored name with this prefix ('0' follows '/').
-                    let end = format!("{}0", &prefix[..prefix.len() - 1]);
-                    let largest = index
-                        .get()?
-                        .streams
-                        .range((prefix, 0)..(end.as_str(), 0))
-                        .map_err(storage)?
-                        .next_back()
-                        .transpose()
-                        .map_err(storage)?
-                        .map(|(k, _)| k.value().0.to_owned())
-                        .unwrap_or_default();
-                    // Streams still pending reach redb later: count them too.
-                    let largest = pending
-                        .versions
-                        .keys()
-                        .filter(|s| s.starts_with(prefix))
-                        .fold(
-                            largest,
-                            |max, s| if **s > *max { s.to_string() } else { max },
-                        );
-                    ceilings.insert(prefix.to_owned(), largest);
-                }
-                if ceilings.get(prefix).is_some_and(|c| stream > c.as_str()) {
-                    return Ok(0);
-                }
-            }
-            current_version(&index.get()?.streams, stream)
-        };
-
-        let mut head = pending.head.unwrap_or(Head {
-            position: 0,
-            hash: GENESIS,
-        });
-        let commit_start = head.position + 1;
-        // Stream versions touched in this append (so later units see earlier ones).
-        let mut versions: FastMap<String, u64> = FastMap::default();
-        let mut outcomes: Vec<UnitOutcome> = Vec::with_capacity(units.len());
-        let mut frames = Vec::with_capacity(units.len() * 512);
-        let mut entries: Vec<IndexEntry> = Vec::with_capacity(units.len());
-        // Event ids stored by this append: (unit, index in its records).
-        let mut new_ids: FastMap<u128, (usize, usize)> = FastMap::default();
-
-        for (unit_index, unit) in units.into_iter().enumerate() {
-            // Repeated event ids are answered with what is stored.
-            let mut existing: Vec<Option<RecordedEvent>> = Vec::with_capacity(unit.events.len());
-            for event in &unit.events {
-                let id = event.event_id.as_u128();
-                existing.push(match new_ids.get(&id) {
-                    Some(&(u, i)) => match &outcomes[u] {
-                        Ok(recorded) => recorded.get(i).cloned(),
-                        Err(_) => None,
-                    },
-                    None => position_of(id)?.map(stored_at).transpose()?,
-                });
-            }
-            // A unit with nothing new is an idempotent repeat; an empty unit
-            // still asserts its expectations.
-            if existing.is_empty() || existing.iter().any(Option::is_none) {
-                let mut conflict = None;
-                for (stream, expected) in &unit.expected {
-                    let actual = version_of(stream, &versions)?;
-                    let ok = match expected {
-                        ExpectedVersion::Any => true,
-                        ExpectedVersion::NoStream => actual == 0,
-                        ExpectedVersion::Exact(v) => actual == *v,
-                    };
-                    if !ok {
-                        conflict = Some(VersionConflict {
-                            stream: stream.clone(),
-                            expected: *expected,
-                            actual,
-                        });
-                        break;
-                    }
-                }
-                if let Some(conflict) = conflict {
-                    outcomes.push(Err(conflict));
-                    continue;
-                }
-            }
-
-            let mut recorded: Vec<RecordedEvent> = Vec::with_capacity(unit.events.len());
-            for (event, stored) in unit.events.into_iter().zip(existing) {
-                if let Some(stored) = stored {
-                    recorded.push(stored);
-                    continue;
-                }
-                // The same id twice inside one unit: keep the first.
-                let id = event.event_id.as_u128();
-                if let Some(&(_, i)) = new_ids.get(&id) {
-                    recorded.push(recorded[i].clone());
-                    continue;
-                }
-                let version = version_of(&event.stream, &versions)? + 1;
-                let mut record = RecordedEvent {
-                    position: head.position + 1,
-                    stream: event.stream,
-                    stream_version: version,
-                    event_id: event.event_id,
-                    recorded_at: event.recorded_at,
-                    actor: event.actor,
-                    client_id: event.client_id,
-                    correlation_id: event.correlation_id,
-                    payload: event.payload,
-                    prev_hash: head.hash,
-                    hash: [0; 32],
-                };
-                let bytes = seal(&mut record);
-                if bytes.len() > MAX_RECORD {
-                    return Err(StoreError::TooLarge {
-                        bytes: bytes.len(),
-                        limit: MAX_RECORD,
-                    });
-                }
-                entries.push(IndexEntry::of(&record, pending.end + frames.len() as u64));
-                frame(commit_start, &bytes, &mut frames);
-                versions.insert(record.stream.clone(), version);
-                head = Head {
-                    position: record.position,
-                    hash: record.hash,
-                };
-                new_ids.insert(id, (unit_index, recorded.len()));
-                recorded.push(record);
-            }
-            outcomes.push(Ok(recorded));
-        }
+        let (outcomes, head) = units::decide(pending.head, units, &mut lookups)?;
         Ok(Prepared {
             outcomes,
-            frames,
-            entries,
-            head: (head.position > 0).then_some(head),
+            frames: lookups.frames,
+            entries: lookups.entries,
+            head,
         })
     }
 

@@ -1,5 +1,6 @@
-//! The log's contract, tested on the redb backend: appends, conflicts,
-//! idempotency, reads, reopen, and tamper detection.
+//! What only the embedded store has: the record file and its redb index
+//! (indexing, crash recovery, torn commits, tamper detection in the file).
+//! The contract every backend keeps is tested in `conformance.rs`.
 
 mod common;
 
@@ -8,7 +9,6 @@ use authlog_events::redb_store::{log_path, PENDING_LIMIT};
 use authlog_events::tables::{META, META_HEAD};
 use authlog_events::*;
 use common::*;
-use proptest::prelude::*;
 use redb::ReadableTable;
 
 fn open(dir: &tempfile::TempDir) -> RedbStore {
@@ -22,31 +22,6 @@ fn positions(records: Vec<RecordedEvent>) -> Vec<u64> {
 
 fn append_one(store: &RedbStore, unit: AppendBatch) -> UnitOutcome {
     store.append(vec![unit]).unwrap().pop().unwrap()
-}
-
-#[test]
-fn positions_start_at_one_and_are_gapless_across_units() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let units = vec![
-        AppendBatch::new(vec![resumed("client/a", "a"), resumed("client/a", "a")]),
-        AppendBatch::new(vec![resumed("client/b", "b")]),
-    ];
-    let out = store.append(units).unwrap();
-    let positions: Vec<u64> = out
-        .iter()
-        .flat_map(|u| u.as_ref().unwrap())
-        .map(|r| r.position)
-        .collect();
-    assert_eq!(positions, vec![1, 2, 3]);
-    let versions: Vec<u64> = out[0]
-        .as_ref()
-        .unwrap()
-        .iter()
-        .map(|r| r.stream_version)
-        .collect();
-    assert_eq!(versions, vec![1, 2]);
-    assert_eq!(store.head().unwrap().unwrap().position, 3);
 }
 
 #[test]
@@ -146,137 +121,6 @@ fn the_indexer_thread_runs_at_a_lower_priority() {
     eventually(&format!("no indexer thread at nice {expected}"), || {
         indexer_nice_values().contains(&expected)
     });
-}
-
-#[test]
-fn an_expected_version_conflict_writes_nothing_of_that_unit_and_keeps_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
-    let stale = AppendBatch::new(vec![resumed("client/a", "a"), resumed("client/z", "z")])
-        .expect("client/a", ExpectedVersion::Exact(0));
-    let fresh = AppendBatch::new(vec![resumed("client/b", "b")])
-        .expect("client/b", ExpectedVersion::NoStream);
-    let out = store.append(vec![stale, fresh]).unwrap();
-    assert_eq!(
-        out[0],
-        Err(VersionConflict {
-            stream: "client/a".into(),
-            expected: ExpectedVersion::Exact(0),
-            actual: 1
-        })
-    );
-    assert_eq!(out[1].as_ref().unwrap()[0].position, 2);
-    assert_eq!(store.stream_version("client/z").unwrap(), 0);
-    assert_eq!(store.head().unwrap().unwrap().position, 2);
-}
-
-#[test]
-fn no_stream_expectation_refuses_an_existing_stream() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let unit = || {
-        AppendBatch::new(vec![resumed("client/a", "a")])
-            .expect("client/a", ExpectedVersion::NoStream)
-    };
-    append_one(&store, unit()).unwrap();
-    assert!(append_one(&store, unit()).is_err());
-}
-
-#[test]
-fn exact_expectation_sees_earlier_units_of_the_same_transaction() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let first = AppendBatch::new(vec![resumed("client/a", "a")])
-        .expect("client/a", ExpectedVersion::Exact(0));
-    let second = AppendBatch::new(vec![resumed("client/a", "a")])
-        .expect("client/a", ExpectedVersion::Exact(0));
-    let out = store.append(vec![first, second]).unwrap();
-    assert!(out[0].is_ok());
-    assert_eq!(out[1].as_ref().unwrap_err().actual, 1);
-}
-
-#[test]
-fn re_appending_an_event_id_is_a_no_op_that_returns_the_stored_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let event = resumed("client/a", "a");
-    let first = append_one(&store, AppendBatch::new(vec![event.clone()])).unwrap();
-    // Even with an expectation that would now fail, a retry is answered with what is stored.
-    let retry = append_one(
-        &store,
-        AppendBatch::new(vec![event.clone()]).expect("client/a", ExpectedVersion::NoStream),
-    )
-    .unwrap();
-    assert_eq!(first, retry);
-    assert_eq!(store.head().unwrap().unwrap().position, 1);
-    // Twice in one transaction, too.
-    let twice = store
-        .append(vec![
-            AppendBatch::new(vec![event.clone()]),
-            AppendBatch::new(vec![event]),
-        ])
-        .unwrap();
-    assert_eq!(twice[0].as_ref().unwrap()[0].position, 1);
-    assert_eq!(twice[1].as_ref().unwrap()[0].position, 1);
-    assert_eq!(store.head().unwrap().unwrap().position, 1);
-}
-
-#[test]
-fn the_same_event_id_twice_in_one_unit_is_stored_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let event = resumed("client/a", "a");
-    let out = append_one(&store, AppendBatch::new(vec![event.clone(), event])).unwrap();
-    assert_eq!(out.len(), 2);
-    assert_eq!(out[0], out[1]);
-    assert_eq!(store.head().unwrap().unwrap().position, 1);
-}
-
-#[test]
-fn client_reads_are_newest_first_and_paginate_by_position() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    for i in 0..5 {
-        let client = if i % 2 == 0 { "even" } else { "odd" };
-        append_one(
-            &store,
-            AppendBatch::new(vec![resumed(&format!("client/{client}"), client)]),
-        )
-        .unwrap();
-    }
-    let page = positions(store.read_client("even", None, 2).unwrap());
-    assert_eq!(page, vec![5, 3]);
-    let next = positions(store.read_client("even", Some(3), 2).unwrap());
-    assert_eq!(next, vec![1]);
-    let stream: Vec<u64> = store
-        .read_stream("client/odd", 2, 10)
-        .unwrap()
-        .iter()
-        .map(|r| r.stream_version)
-        .collect();
-    assert_eq!(stream, vec![2]);
-}
-
-#[test]
-fn every_variant_round_trips_through_the_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let events: Vec<NewEvent> = every_variant()
-        .into_iter()
-        .map(|p| new_event("system", p))
-        .collect();
-    append_one(&store, AppendBatch::new(events.clone())).unwrap();
-    drop(store);
-    let store = open(&dir);
-    let read = store.read_all(1, 1000).unwrap();
-    assert_eq!(read.len(), events.len());
-    for (r, e) in read.iter().zip(&events) {
-        assert_eq!(r.payload, e.payload);
-        assert_eq!(r.actor, e.actor);
-        assert_eq!(r.event_id, e.event_id);
-    }
-    assert!(store.verify().unwrap().is_intact());
 }
 
 /// Rewrites the stored bytes at `position` through `f` (same length), as
@@ -420,63 +264,6 @@ fn an_intact_log_verifies_with_its_head() {
     let db = redb::ReadOnlyDatabase::open(dir.path().join("log.redb"));
     // The log is open for writing by `store`; a second handle is refused, not corrupted.
     assert!(db.is_err());
-}
-
-fn arb_payload() -> impl Strategy<Value = Event> {
-    let variants = every_variant();
-    (0..variants.len(), "[a-z]{0,12}").prop_map(move |(i, s)| {
-        let mut e = variants[i].clone();
-        if let Event::ClientResumed { client_id } | Event::ClientPaused { client_id, .. } = &mut e {
-            *client_id = s;
-        }
-        e
-    })
-}
-
-fn arb_event() -> impl Strategy<Value = NewEvent> {
-    (0u8..6, arb_payload(), proptest::option::of("[a-z0-9]{1,6}")).prop_map(
-        |(stream, payload, client)| {
-            let mut e = new_event(&format!("client/s{stream}"), payload);
-            e.client_id = client;
-            e
-        },
-    )
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
-
-    #[test]
-    fn random_batches_read_back_identically_after_reopen(
-        calls in prop::collection::vec(prop::collection::vec(prop::collection::vec(arb_event(), 1..4), 1..5), 1..6)
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut written = Vec::new();
-        {
-            let store = open(&dir);
-            for units in &calls {
-                let units: Vec<AppendBatch> = units.iter().cloned().map(AppendBatch::new).collect();
-                for outcome in store.append(units).unwrap() {
-                    written.extend(outcome.unwrap());
-                }
-            }
-        }
-        let store = open(&dir);
-        let read = store.read_all(1, usize::MAX).unwrap();
-        prop_assert_eq!(&read, &written);
-        for (i, r) in read.iter().enumerate() {
-            prop_assert_eq!(r.position, i as u64 + 1);
-        }
-        for stream in 0..6 {
-            let s = format!("client/s{stream}");
-            let versions: Vec<u64> = store.read_stream(&s, 1, usize::MAX).unwrap().iter().map(|r| r.stream_version).collect();
-            let expected: Vec<u64> = (1..=versions.len() as u64).collect();
-            prop_assert_eq!(versions, expected);
-        }
-        let report = store.verify().unwrap();
-        prop_assert!(report.is_intact(), "{:?}", report.broken);
-        prop_assert_eq!(report.records, written.len() as u64);
-    }
 }
 
 /// The two files of the log at `dir` as a crash would leave them right now:
@@ -738,23 +525,6 @@ fn a_record_file_that_is_not_the_indexs_is_refused_not_cut() {
         before,
         "nothing cut"
     );
-}
-
-#[test]
-fn an_empty_unit_still_checks_its_expectations() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
-    let conflict = append_one(
-        &store,
-        AppendBatch::new(vec![]).expect("client/a", ExpectedVersion::Exact(99)),
-    );
-    assert_eq!(conflict.unwrap_err().actual, 1);
-    let holds = append_one(
-        &store,
-        AppendBatch::new(vec![]).expect("client/a", ExpectedVersion::Exact(1)),
-    );
-    assert_eq!(holds.unwrap(), vec![]);
 }
 
 #[test]

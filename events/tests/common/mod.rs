@@ -280,3 +280,4 @@ pub fn resumed(stream: &str, client: &str) -> NewEvent {
     e.client_id = Some(client.to_owned());
     e
 }
+pub mod pg;

@@ -1,0 +1,844 @@
+//! The log on PostgreSQL, for several replicas on one database. The same
+//! sealed records (`codec`) and the same hash chain as the embedded store,
+//! one row per record in `authlog_events`, and the head in the one-row
+//! table `authlog_log_head`.
+//!
+//! **Gapless positions in commit order.** An append locks the head row
+//! (`SELECT … FOR UPDATE`) before it assigns a position, and holds that lock
+//! until its transaction commits. The next append waits for the lock, so it
+//! reads the head the previous one committed and positions are assigned in
+//! commit order: no reader can see position N+1 while N is not yet visible,
+//! because N+1 is assigned only after N's transaction committed. There is no
+//! sequence, whose values are handed out before commit (the gap a reader of
+//! an identity column can observe when a later transaction commits first).
+//!
+//! **One writer.** Only the session holding the leader lock (a session-level
+//! advisory lock keyed by the schema) may append, and it appends on that
+//! same session: when the session ends (the process died, or its connection
+//! was cut), the lock is released and nothing more can be written through
+//! it, so two replicas can never both append. The head lock above would
+//! still keep the chain linear even if they tried.
+//!
+//! Every commit notifies (`NOTIFY`) with the new head position, so replicas
+//! tailing the log wake at once instead of polling.
+//!
+//! The trait is synchronous; this store runs `tokio-postgres` on a small
+//! runtime of its own and waits for each query from the calling thread, so
+//! it can be called from any thread (the writer, a blocking task, a request
+//! handler) without nesting runtimes.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use tokio::runtime::Runtime;
+use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+use uuid::Uuid;
+
+use crate::chain::GENESIS;
+use crate::envelope::RecordedEvent;
+use crate::store::{
+    decode_stored, AppendBatch, EventLog, EventStore, Head, StoreError, UnitOutcome,
+    VerifyReport,
+};
+use crate::units::{self, Stored};
+use crate::verify::ChainWalk;
+
+/// The schema versions this build knows, in order. Each runs once, in the
+/// transaction that records it in `authlog_schema_migrations`.
+const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "the log: records, their head and the indexes the reads use",
+    "CREATE TABLE authlog_log_head (
+         one boolean PRIMARY KEY DEFAULT true CHECK (one),
+         position bigint NOT NULL,
+         hash bytea NOT NULL
+     );
+     INSERT INTO authlog_log_head (one, position, hash)
+         VALUES (true, 0, decode(repeat('00', 32), 'hex'));
+     CREATE TABLE authlog_events (
+         position bigint PRIMARY KEY,
+         stream text NOT NULL,
+         stream_version bigint NOT NULL,
+         event_id uuid NOT NULL UNIQUE,
+         client_id text,
+         record bytea NOT NULL,
+         UNIQUE (stream, stream_version)
+     );
+     CREATE INDEX authlog_events_by_client ON authlog_events (client_id, position)
+         WHERE client_id IS NOT NULL;",
+)];
+
+/// Records read per query when walking the log.
+const PAGE: i64 = 10_000;
+
+/// The first key of the leader lock (`pg_try_advisory_lock(key, schema)`).
+const LEADER_LOCK: i32 = 0x6175_7468; // "auth"
+/// The first key of the lock migrations take.
+const MIGRATION_LOCK: i32 = 0x6d69_6772; // "migr"
+
+/// How this replica stands towards the leader lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// It holds the lock and may append.
+    Leader,
+    /// Another session holds it; this one only reads.
+    Follower,
+}
+
+/// The log on PostgreSQL (see the module documentation).
+pub struct PgStore {
+    runtime: Option<Runtime>,
+    config: Config,
+    /// Reads share one pipelined connection, reopened when it closes.
+    reader: Arc<tokio::sync::Mutex<Option<Arc<Client>>>>,
+    /// The leader session: holds the leader lock and does every append.
+    writer: Arc<tokio::sync::Mutex<Option<Client>>>,
+    /// Whether `writer` holds the lock; cleared the moment its connection ends.
+    leading: Arc<AtomicBool>,
+    /// Bumped for every writer session, so an old session's end does not
+    /// clear a newer one's flag.
+    generation: Arc<AtomicU64>,
+    /// The schema the tables live in (`current_schema()`).
+    schema: String,
+    /// The highest head position a notification announced, and wakeups.
+    notified: Arc<(Mutex<u64>, Condvar)>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("schema", &self.schema)
+            .field("leading", &self.leading.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+fn pg(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Storage(format!("PostgreSQL: {}", error_text(&e)))
+}
+
+/// The server's message when there is one (it names the constraint or the
+/// missing table), else the client's.
+fn error_text(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+fn position_of(value: i64) -> u64 {
+    value.max(0) as u64
+}
+
+fn hash_of(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Format("the head hash is not 32 bytes".into()))
+}
+
+/// Opens a connection and drives it on the store's runtime.
+async fn connect(config: &Config) -> Result<Client, StoreError> {
+    let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "a PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host/db`), creates or migrates
+    /// the schema, and starts listening for appends. The replica starts as
+    /// a follower: `try_lead` takes the leader lock.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let config: Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| StoreError::Storage(format!("{url}: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("authlog-pg")
+            .enable_all()
+            .build()
+            .map_err(StoreError::Io)?;
+        let store = {
+            let connecting = config.clone();
+            let (schema, reader) = block(&runtime, async move {
+                let client = connect(&connecting).await?;
+                let schema: String = client
+                    .query_one("SELECT current_schema()", &[])
+                    .await
+                    .map_err(pg)?
+                    .get(0);
+                Ok((schema, client))
+            })?;
+            PgStore {
+                runtime: Some(runtime),
+                config,
+                reader: Arc::new(tokio::sync::Mutex::new(Some(Arc::new(reader)))),
+                writer: Arc::new(tokio::sync::Mutex::new(None)),
+                leading: Arc::new(AtomicBool::new(false)),
+                generation: Arc::new(AtomicU64::new(0)),
+                schema,
+                notified: Arc::new((Mutex::new(0), Condvar::new())),
+            }
+        };
+        store.migrate()?;
+        store.listen();
+        Ok(store)
+    }
+
+    fn runtime(&self) -> &Runtime {
+        self.runtime.as_ref().expect("the runtime lives as long as the store")
+    }
+
+    /// Runs `work` on the store's runtime and waits for it here.
+    fn run<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        block(self.runtime(), work)
+    }
+
+    /// The shared read connection, reopened if it closed.
+    fn reader(&self) -> impl Future<Output = Result<Arc<Client>, StoreError>> + Send + 'static {
+        let reader = self.reader.clone();
+        let config = self.config.clone();
+        async move {
+            let mut slot = reader.lock().await;
+            if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
+                return Ok(client.clone());
+            }
+            let client = Arc::new(connect(&config).await?);
+            *slot = Some(client.clone());
+            Ok(client)
+        }
+    }
+
+    /// Runs the migrations this database lacks; returns the versions run.
+    /// Replicas starting together take turns (an advisory lock), and a
+    /// database migrated by a newer authlog is refused.
+    pub fn migrate(&self) -> Result<Vec<i32>, StoreError> {
+        let config = self.config.clone();
+        self.run(async move {
+            let mut client = connect(&config).await?;
+            let txn = client.transaction().await.map_err(pg)?;
+            txn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
+                &[&MIGRATION_LOCK],
+            )
+            .await
+            .map_err(pg)?;
+            txn.batch_execute(
+                "CREATE TABLE IF NOT EXISTS authlog_schema_migrations (
+                     version integer PRIMARY KEY,
+                     description text NOT NULL,
+                     applied_at timestamptz NOT NULL DEFAULT now()
+                 )",
+            )
+            .await
+            .map_err(pg)?;
+            let applied: Vec<i32> = txn
+                .query("SELECT version FROM authlog_schema_migrations", &[])
+                .await
+                .map_err(pg)?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            let known = MIGRATIONS.last().map_or(0, |m| m.0);
+            if let Some(newer) = applied.iter().find(|v| **v > known) {
+                return Err(StoreError::Format(format!(
+                    "the database is at schema version {newer}; this authlog knows up to {known}"
+                )));
+            }
+            let mut ran = Vec::new();
+            for (version, description, sql) in MIGRATIONS {
+                if applied.contains(version) {
+                    continue;
+                }
+                txn.batch_execute(sql).await.map_err(pg)?;
+                txn.execute(
+                    "INSERT INTO authlog_schema_migrations (version, description) VALUES ($1, $2)",
+                    &[version, description],
+                )
+                .await
+                .map_err(pg)?;
+                ran.push(*version);
+            }
+            txn.commit().await.map_err(pg)?;
+            Ok(ran)
+        })
+    }
+
+    /// The schema version of the database (the last migration run).
+    pub fn schema_version(&self) -> Result<i32, StoreError> {
+        let reader = self.reader();
+        self.run(async move {
+            let row = reader
+                .await?
+                .query_one(
+                    "SELECT coalesce(max(version), 0) FROM authlog_schema_migrations",
+                    &[],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(row.get(0))
+        })
+    }
+
+    /// The notification channel of this schema's log.
+    fn channel(&self) -> String {
+        format!("authlog_log.{}", self.schema)
+    }
+
+    /// Starts the task that listens for appends (reconnecting when its
+    /// connection drops) and wakes `wait_for_append`.
+    fn listen(&self) {
+        let config = self.config.clone();
+        let notified = self.notified.clone();
+        let listen = format!("LISTEN \"{}\"", self.channel().replace('"', "\"\""));
+        self.runtime().spawn(async move {
+            loop {
+                if let Ok((client, mut connection)) = config.connect(NoTls).await {
+                    let woken = notified.clone();
+                    let messages = tokio::spawn(async move {
+                        let mut stream =
+                            futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                        while let Some(Ok(message)) = stream.next().await {
+                            if let AsyncMessage::Notification(n) = message {
+                                if let Ok(position) = n.payload().parse::<u64>() {
+                                    wake(&woken, position);
+                                }
+                            }
+                        }
+                    });
+                    if client.batch_execute(&listen).await.is_ok() {
+                        // Anything appended while no one listened is read now.
+                        wake(&notified, 0);
+                        let _ = messages.await;
+                    } else {
+                        messages.abort();
+                    }
+                }
+                wake(&notified, 0);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    }
+
+    /// Waits until an append beyond `position` was announced, or `timeout`
+    /// passed; a tailer reads the log again either way (a notification can
+    /// be lost with its connection, so this only saves polling).
+    pub fn wait_for_append(&self, position: u64, timeout: Duration) {
+        let (lock, signal) = &*self.notified;
+        let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        if *guard > position {
+            return;
+        }
+        let _ = signal
+            .wait_timeout(guard, timeout)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+
+    /// Takes the leader lock if no other session holds it; true when this
+    /// replica leads (now or already). Its appends then go through the
+    /// session holding the lock.
+    pub fn try_lead(&self) -> Result<Role, StoreError> {
+        if self.is_leading() {
+            return Ok(Role::Leader);
+        }
+        let config = self.config.clone();
+        let writer = self.writer.clone();
+        let leading = self.leading.clone();
+        let generation = self.generation.clone();
+        self.run(async move {
+            let mut slot = writer.lock().await;
+            let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
+            let mine = generation.fetch_add(1, Ordering::SeqCst) + 1;
+            let ended = leading.clone();
+            let current = generation.clone();
+            tokio::spawn(async move {
+                let _ = connection.await;
+                // The session is gone and its lock with it: stop writing now.
+                if current.load(Ordering::SeqCst) == mine {
+                    ended.store(false, Ordering::SeqCst);
+                }
+            });
+            let won: bool = client
+                .query_one(
+                    "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
+                    &[&LEADER_LOCK],
+                )
+                .await
+                .map_err(pg)?
+                .get(0);
+            if !won {
+                return Ok(Role::Follower);
+            }
+            *slot = Some(client);
+            leading.store(true, Ordering::SeqCst);
+            Ok(Role::Leader)
+        })
+    }
+
+    /// Whether this replica's session holds the leader lock right now.
+    pub fn is_leading(&self) -> bool {
+        self.leading.load(Ordering::SeqCst)
+    }
+
+    /// Gives the leader lock up (closes the session holding it).
+    pub fn resign(&self) {
+        self.leading.store(false, Ordering::SeqCst);
+        let writer = self.writer.clone();
+        let _ = self.run(async move {
+            writer.lock().await.take();
+            Ok(())
+        });
+    }
+
+    /// Stores records as they are (already sealed and chained, positions
+    /// from the head on): copying a log between stores. Checks that they
+    /// continue the chain; needs the leader lock.
+    pub fn import(&self, records: Vec<(u64, Vec<u8>)>) -> Result<(), StoreError> {
+        let decoded = records
+            .iter()
+            .map(|(position, bytes)| decode_stored(*position, bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut rows = Rows::default();
+        for (record, (_, bytes)) in decoded.iter().zip(&records) {
+            rows.push(record, bytes);
+        }
+        let Some(last) = decoded.last() else {
+            return Ok(());
+        };
+        let first = &decoded[0];
+        let (expected_prev, first_position) = (first.prev_hash, first.position);
+        let head = Head {
+            position: last.position,
+            hash: last.hash,
+        };
+        let writer = self.writer.clone();
+        let channel = self.channel();
+        self.ensure_leading()?;
+        self.run(async move {
+            let mut slot = writer.lock().await;
+            let client = slot.as_mut().ok_or_else(not_leading)?;
+            let txn = client.transaction().await.map_err(pg)?;
+            let current = read_head(&txn, true).await?;
+            let (position, hash) = current.map_or((0, GENESIS), |h| (h.position, h.hash));
+            if first_position != position + 1 || expected_prev != hash {
+                return Err(StoreError::Format(format!(
+                    "the records start at {first_position}, the log continues at {}",
+                    position + 1
+                )));
+            }
+            rows.insert(&txn).await?;
+            write_head(&txn, head, &channel).await?;
+            txn.commit().await.map_err(pg)
+        })
+    }
+
+    fn ensure_leading(&self) -> Result<(), StoreError> {
+        if self.is_leading() {
+            Ok(())
+        } else {
+            Err(not_leading())
+        }
+    }
+}
+
+fn not_leading() -> StoreError {
+    StoreError::Storage("this replica does not hold the leader lock".into())
+}
+
+/// Runs `work` on `runtime` and waits for it on this thread (which may be
+/// any thread, even one driving another runtime).
+fn block<T: Send + 'static>(
+    runtime: &Runtime,
+    work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+) -> Result<T, StoreError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        let _ = tx.send(work.await);
+    });
+    rx.recv()
+        .map_err(|_| StoreError::Storage("the PostgreSQL task stopped".into()))?
+}
+
+fn wake(notified: &(Mutex<u64>, Condvar), position: u64) {
+    let (lock, signal) = notified;
+    let mut highest = lock.lock().unwrap_or_else(|e| e.into_inner());
+    *highest = (*highest).max(position);
+    signal.notify_all();
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Never blocks, so dropping the last handle inside another runtime
+        // is fine; the sessions close with their tasks.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The head row, locked for the transaction when `lock`.
+async fn read_head(
+    client: &impl tokio_postgres::GenericClient,
+    lock: bool,
+) -> Result<Option<Head>, StoreError> {
+    let sql = if lock {
+        "SELECT position, hash FROM authlog_log_head FOR UPDATE"
+    } else {
+        "SELECT position, hash FROM authlog_log_head"
+    };
+    let row = client.query_one(sql, &[]).await.map_err(pg)?;
+    let position = position_of(row.get(0));
+    if position == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Head {
+        position,
+        hash: hash_of(row.get(1))?,
+    }))
+}
+
+async fn write_head(
+    client: &impl tokio_postgres::GenericClient,
+    head: Head,
+    channel: &str,
+) -> Result<(), StoreError> {
+    client
+        .execute(
+            "UPDATE authlog_log_head SET position = $1, hash = $2",
+            &[&(head.position as i64), &&head.hash[..]],
+        )
+        .await
+        .map_err(pg)?;
+    // Delivered when (and only if) the transaction commits.
+    client
+        .execute(
+            "SELECT pg_notify($1, $2)",
+            &[&channel, &head.position.to_string()],
+        )
+        .await
+        .map_err(pg)?;
+    Ok(())
+}
+
+/// New rows, as the columns of one `INSERT … SELECT FROM unnest(…)`.
+#[derive(Default)]
+struct Rows {
+    positions: Vec<i64>,
+    streams: Vec<String>,
+    versions: Vec<i64>,
+    ids: Vec<Uuid>,
+    clients: Vec<Option<String>>,
+    records: Vec<Vec<u8>>,
+}
+
+impl Rows {
+    fn push(&mut self, record: &RecordedEvent, bytes: &[u8]) {
+        self.positions.push(record.position as i64);
+        self.streams.push(record.stream.to_string());
+        self.versions.push(record.stream_version as i64);
+        self.ids.push(record.event_id);
+        self.clients.push(record.client_id.as_deref().map(str::to_owned));
+        self.records.push(bytes.to_vec());
+    }
+
+    async fn insert(&self, client: &impl tokio_postgres::GenericClient) -> Result<(), StoreError> {
+        if self.positions.is_empty() {
+            return Ok(());
+        }
+        client
+            .execute(
+                "INSERT INTO authlog_events
+                     (position, stream, stream_version, event_id, client_id, record)
+                 SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::uuid[],
+                                      $5::text[], $6::bytea[])",
+                &[
+                    &self.positions,
+                    &self.streams,
+                    &self.versions,
+                    &self.ids,
+                    &self.clients,
+                    &self.records,
+                ],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+}
+
+/// What an append looked up before deciding, and the rows it decided.
+struct Prefetched {
+    by_id: HashMap<u128, RecordedEvent>,
+    versions: HashMap<String, u64>,
+    rows: Rows,
+}
+
+impl Stored for Prefetched {
+    fn by_event_id(&mut self, id: u128) -> Result<Option<RecordedEvent>, StoreError> {
+        Ok(self.by_id.get(&id).cloned())
+    }
+
+    fn version(&mut self, stream: &str) -> Result<u64, StoreError> {
+        Ok(self.versions.get(stream).copied().unwrap_or(0))
+    }
+
+    fn accept(&mut self, record: &RecordedEvent, bytes: &[u8]) -> Result<(), StoreError> {
+        self.rows.push(record, bytes);
+        Ok(())
+    }
+}
+
+/// Decodes `(position, record)` rows.
+fn decode_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<RecordedEvent>, StoreError> {
+    rows.iter()
+        .map(|row| decode_stored(position_of(row.get(0)), row.get(1)))
+        .collect()
+}
+
+impl EventStore for PgStore {
+    fn append(&self, units: Vec<AppendBatch>) -> Result<Vec<UnitOutcome>, StoreError> {
+        self.ensure_leading()?;
+        let writer = self.writer.clone();
+        let leading = self.leading.clone();
+        let channel = self.channel();
+        self.run(async move {
+            let mut slot = writer.lock().await;
+            let client = slot.as_mut().ok_or_else(not_leading)?;
+            let result = append_in(client, units, &channel).await;
+            if client.is_closed() {
+                leading.store(false, Ordering::SeqCst);
+            }
+            result
+        })
+    }
+}
+
+/// One append in one transaction on the leader session.
+async fn append_in(
+    client: &mut Client,
+    units: Vec<AppendBatch>,
+    channel: &str,
+) -> Result<Vec<UnitOutcome>, StoreError> {
+    let ids: Vec<Uuid> = units
+        .iter()
+        .flat_map(|u| u.events.iter().map(|e| e.event_id))
+        .collect();
+    let mut streams: Vec<String> = units
+        .iter()
+        .flat_map(|u| {
+            u.events
+                .iter()
+                .map(|e| e.stream.to_string())
+                .chain(u.expected.iter().map(|(s, _)| s.clone()))
+        })
+        .collect();
+    streams.sort_unstable();
+    streams.dedup();
+
+    let txn = client.transaction().await.map_err(pg)?;
+    // Taken first: everything below sees what the previous append committed.
+    let head = read_head(&txn, true).await?;
+    let mut prefetched = Prefetched {
+        by_id: HashMap::new(),
+        versions: HashMap::new(),
+        rows: Rows::default(),
+    };
+    for record in decode_rows(
+        &txn.query(
+            "SELECT position, record FROM authlog_events WHERE event_id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(pg)?,
+    )? {
+        prefetched.by_id.insert(record.event_id.as_u128(), record);
+    }
+    for row in txn
+        .query(
+            "SELECT stream, max(stream_version) FROM authlog_events
+             WHERE stream = ANY($1) GROUP BY stream",
+            &[&streams],
+        )
+        .await
+        .map_err(pg)?
+    {
+        prefetched
+            .versions
+            .insert(row.get(0), position_of(row.get(1)));
+    }
+    let (outcomes, new_head) = units::decide(head, units, &mut prefetched)?;
+    if let Some(new_head) = new_head.filter(|_| !prefetched.rows.positions.is_empty()) {
+        prefetched.rows.insert(&txn).await?;
+        write_head(&txn, new_head, channel).await?;
+        txn.commit().await.map_err(pg)?;
+    }
+    Ok(outcomes)
+}
+
+impl EventLog for PgStore {
+    fn head(&self) -> Result<Option<Head>, StoreError> {
+        let reader = self.reader();
+        self.run(async move { read_head(&*reader.await?, false).await })
+    }
+
+    fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let reader = self.reader();
+        self.run(async move {
+            let rows = reader
+                .await?
+                .query(
+                    "SELECT position, record FROM authlog_events
+                     WHERE position >= $1 ORDER BY position LIMIT $2",
+                    &[&(from as i64), &(limit.min(i64::MAX as usize) as i64)],
+                )
+                .await
+                .map_err(pg)?;
+            decode_rows(&rows)
+        })
+    }
+
+    fn for_each_stored(
+        &self,
+        from: u64,
+        each: &mut dyn FnMut(u64, &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut next = from.max(1);
+        loop {
+            let reader = self.reader();
+            let page: Vec<(u64, Vec<u8>)> = self.run(async move {
+                let rows = reader
+                    .await?
+                    .query(
+                        "SELECT position, record FROM authlog_events
+                         WHERE position >= $1 ORDER BY position LIMIT $2",
+                        &[&(next as i64), &PAGE],
+                    )
+                    .await
+                    .map_err(pg)?;
+                Ok(rows
+                    .iter()
+                    .map(|row| (position_of(row.get(0)), row.get::<_, Vec<u8>>(1)))
+                    .collect())
+            })?;
+            let Some(&(last, _)) = page.last() else {
+                return Ok(());
+            };
+            for (position, bytes) in &page {
+                if !each(*position, bytes) {
+                    return Ok(());
+                }
+            }
+            if (page.len() as i64) < PAGE {
+                return Ok(());
+            }
+            next = last + 1;
+        }
+    }
+
+    fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let reader = self.reader();
+        let stream = stream.to_owned();
+        self.run(async move {
+            let rows = reader
+                .await?
+                .query(
+                    "SELECT position, record FROM authlog_events
+                     WHERE stream = $1 AND stream_version >= $2
+                     ORDER BY stream_version LIMIT $3",
+                    &[
+                        &stream,
+                        &(from_version as i64),
+                        &(limit.min(i64::MAX as usize) as i64),
+                    ],
+                )
+                .await
+                .map_err(pg)?;
+            decode_rows(&rows)
+        })
+    }
+
+    fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
+        let reader = self.reader();
+        let stream = stream.to_owned();
+        self.run(async move {
+            let row = reader
+                .await?
+                .query_one(
+                    "SELECT coalesce(max(stream_version), 0) FROM authlog_events
+                     WHERE stream = $1",
+                    &[&stream],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(position_of(row.get(0)))
+        })
+    }
+
+    fn read_client(
+        &self,
+        client_id: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let reader = self.reader();
+        let client_id = client_id.to_owned();
+        let before = before.unwrap_or(u64::MAX).min(i64::MAX as u64) as i64;
+        self.run(async move {
+            let rows = reader
+                .await?
+                .query(
+                    "SELECT position, record FROM authlog_events
+                     WHERE client_id = $1 AND position < $2
+                     ORDER BY position DESC LIMIT $3",
+                    &[
+                        &client_id,
+                        &before,
+                        &(limit.min(i64::MAX as usize) as i64),
+                    ],
+                )
+                .await
+                .map_err(pg)?;
+            decode_rows(&rows)
+        })
+    }
+
+    fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let mut walk = ChainWalk::new(self.head()?);
+        let mut gap = None;
+        self.for_each_stored(1, &mut |position, bytes| {
+            if position != walk.expected() {
+                gap = Some(position);
+                return false;
+            }
+            walk.record(bytes)
+        })?;
+        if let Some(position) = gap {
+            walk.fail(format!("the next stored record is at position {position}"));
+        }
+        Ok(walk.finish())
+    }
+}
