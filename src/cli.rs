@@ -58,6 +58,15 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "AUTHLOG_LISTEN", value_name = "ADDR")]
     listen: Option<String>,
+    /// Where the log lives: `postgres://USER@HOST/DB` for several replicas
+    /// on one database (the data directory then holds only keys and the
+    /// projection snapshot); default: the embedded log in the data directory.
+    #[arg(long, env = "AUTHLOG_STORE", value_name = "URL")]
+    store: Option<String>,
+    /// The URL the other replicas forward writes to while this one leads;
+    /// default: http:// and the address it listens on.
+    #[arg(long, env = "AUTHLOG_ADVERTISE_URL", value_name = "URL")]
+    advertise_url: Option<String>,
     /// Issuer URL (RFC 8414), default http://127.0.0.1:8080.
     #[arg(long, env = "AUTHLOG_ISSUER", value_name = "URL")]
     issuer: Option<String>,
@@ -246,6 +255,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         metrics_listen: args.metrics_listen,
         max_connections: args.max_connections,
         max_connections_per_address: args.max_connections_per_address,
+        store: args.store,
+        advertise_url: args.advertise_url,
     };
     let file = match &args.config {
         Some(path) => match RawConfig::from_file(path) {

@@ -113,6 +113,13 @@ pub struct RawConfig {
     /// Connections open at once from one address or IPv6 /64
     /// (`AUTHLOG_MAX_CONNECTIONS_PER_ADDRESS`, default 256).
     pub max_connections_per_address: Option<usize>,
+    /// Where the log lives (`AUTHLOG_STORE`): a `postgres://` URL for
+    /// several replicas on one database; default: the embedded record
+    /// file and redb index in the data directory.
+    pub store: Option<String>,
+    /// The URL the other replicas reach this one at, when it leads
+    /// (`AUTHLOG_ADVERTISE_URL`); default: `http://` and the bound address.
+    pub advertise_url: Option<String>,
 }
 
 impl RawConfig {
@@ -167,6 +174,27 @@ impl RawConfig {
             max_connections_per_address: self
                 .max_connections_per_address
                 .or(lower.max_connections_per_address),
+            store: self.store.or(lower.store),
+            advertise_url: self.advertise_url.or(lower.advertise_url),
+        }
+    }
+}
+
+/// Where the log lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The record file and redb index in the data directory.
+    Embedded,
+    /// A PostgreSQL database shared by replicas.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Embedded => f.write_str("Embedded"),
+            // The URL may carry a password.
+            StoreLocation::Postgres(_) => f.write_str("Postgres(..)"),
         }
     }
 }
@@ -174,6 +202,10 @@ impl RawConfig {
 /// Validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where the log lives (`AUTHLOG_STORE`).
+    pub store: StoreLocation,
+    /// The URL other replicas forward writes to while this one leads.
+    pub advertise_url: Option<String>,
     /// Data directory (created if missing).
     pub data_dir: PathBuf,
     /// Address to listen on.
@@ -272,7 +304,35 @@ impl Config {
         let issuer_text = raw.issuer.unwrap_or_else(|| DEFAULT_ISSUER.to_owned());
         let issuer = validate_issuer(&issuer_text)?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let store = match raw.store.as_deref() {
+            None | Some("") => StoreLocation::Embedded,
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                StoreLocation::Postgres(url.to_owned())
+            }
+            Some(other) => {
+                return Err(invalid(
+                    "AUTHLOG_STORE",
+                    other,
+                    "expected a postgres://USER@HOST/DB URL (or nothing: the embedded log)",
+                ))
+            }
+        };
+        let advertise_url = match raw.advertise_url {
+            Some(url) if url::Url::parse(&url).is_ok_and(|u| u.scheme().starts_with("http")) => {
+                Some(url.trim_end_matches('/').to_owned())
+            }
+            Some(other) => {
+                return Err(invalid(
+                    "AUTHLOG_ADVERTISE_URL",
+                    other,
+                    "expected an http(s) URL, for example http://10.0.0.2:8080",
+                ))
+            }
+            None => None,
+        };
         Ok(Config {
+            store,
+            advertise_url,
             data_dir,
             listen,
             issuer,

@@ -25,6 +25,7 @@ pub mod huge_pages;
 pub mod passwords;
 pub mod registry_at;
 pub mod replay;
+pub mod replication;
 pub mod scopes;
 pub mod secrets;
 pub mod server;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use actix_web::{web, App, HttpServer};
 
 use crate::http::observation::Observation;
-use authlog_events::{EventStore, RedbStore, StoreError};
+use authlog_events::{EventStore, PgStore, RedbStore, StoreError};
 use thiserror::Error;
 
 use crate::audit::AuditKey;
@@ -17,13 +17,14 @@ use crate::cimd::DocumentFetcher;
 use crate::clock::{Clock, SystemClock};
 use crate::commands::keys::RotateSigningKeys;
 use crate::commands::users::{RecordAuthFailures, RecordTokenUse};
-use crate::config::Config;
+use crate::config::{Config, StoreLocation};
 use crate::entropy::SystemEntropy;
 use crate::error_report::Report;
 use crate::http::connections::{self, ConnectionLimits};
 use crate::http::{request_id, transport_security};
 use crate::replay::progress::{Reporter, REPORT_EVERY};
 use crate::replay::replay_counting;
+use crate::replication::Replica;
 use crate::secrets::{KeyError, ServerKey};
 use crate::snapshot::{self, SnapshotError};
 use crate::state::AppState;
@@ -83,12 +84,9 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     prepare_data_dir(&config)?;
     let key = ServerKey::load_or_create(&config.data_dir, config.server_key.as_deref())?;
     let audit_key = AuditKey::load_or_create(&config.data_dir, config.audit_key.as_deref())?;
-    let store: Arc<dyn EventStore> = Arc::new(RedbStore::open_with_cache(
-        config.log_path(),
-        config.index_cache_bytes,
-    )?);
+    let (store, replica) = open_store(&config)?;
     #[cfg(unix)]
-    {
+    if replica.is_none() {
         // The log holds digests, not secrets, but it is nobody else's business.
         use std::os::unix::fs::PermissionsExt;
         for file in [
@@ -109,7 +107,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     };
     let documents = DocumentFetcher::new(config.cimd_allow_hosts.clone(), ca.as_deref())
         .map_err(|e| ServeError::Http(std::io::Error::other(e)))?;
-    let state = web::Data::new(AppState::new(
+    let mut state = AppState::new(
         config.clone(),
         clock,
         Arc::new(SystemEntropy),
@@ -117,7 +115,11 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         audit_key,
         store.clone(),
         documents,
-    ));
+    );
+    if let Some(replica) = &replica {
+        state = state.with_replica(replica.clone());
+    }
+    let state = web::Data::new(state);
 
     let budget = connections::default_total();
     let total = config.max_connections.unwrap_or(budget);
@@ -139,6 +141,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .wrap(crate::http::forward::Replicated)
                 .wrap_fn(move |req, srv| {
                     use actix_web::dev::Service;
                     let id = request_id::of(&req);
@@ -182,6 +185,13 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
             // Tests and scripts read this line to learn the bound port.
             println!("authlog listening on http://{addr}");
         }
+        if let (Some(replica), Some(addr)) = (&replica, server.addrs().first()) {
+            let own = config
+                .advertise_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}"));
+            replica.set_own_url(own);
+        }
         let _ = std::io::stdout().flush();
         let running = server.run();
         if let Some(addr) = metrics_apart {
@@ -212,8 +222,9 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
             max_batch: config.writer_max_batch,
             queue: config.writer_queue,
         };
-        let startup = tokio::task::spawn_blocking(move || {
-            start_write_side(&replay_state, store, writer_config)
+        let startup = tokio::task::spawn_blocking(move || match replica {
+            None => start_write_side(&replay_state, store, writer_config),
+            Some(replica) => start_replica(replay_state, replica, store, writer_config),
         });
         let handle = running.handle();
         let served = actix_web::rt::spawn(running);
@@ -262,6 +273,61 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     })
 }
 
+/// The log, and this replica's part when it is shared.
+type OpenedStore = (Arc<dyn EventStore>, Option<Arc<Replica>>);
+
+/// Opens the log the configuration names: the embedded store, or a
+/// replica's handle on the shared PostgreSQL log.
+fn open_store(config: &Config) -> Result<OpenedStore, ServeError> {
+    Ok(match &config.store {
+        StoreLocation::Embedded => (
+            Arc::new(RedbStore::open_with_cache(
+                config.log_path(),
+                config.index_cache_bytes,
+            )?),
+            None,
+        ),
+        StoreLocation::Postgres(url) => {
+            let store = Arc::new(PgStore::open(url)?);
+            (store.clone(), Some(Replica::new(store)))
+        }
+    })
+}
+
+/// A replica's start: replays like `start_write_side`, is ready to serve
+/// reads as a follower, and leaves the rest to `Replica::run` on its own
+/// thread, which starts the writer when this replica takes the lead.
+fn start_replica(
+    state: web::Data<AppState>,
+    replica: Arc<Replica>,
+    store: Arc<dyn EventStore>,
+    writer_config: WriterConfig,
+) -> Result<u64, ServeError> {
+    let restored_at = replay_into(&state)?;
+    state.set_ready();
+    let shared = state.into_inner();
+    let leading = shared.clone();
+    std::thread::Builder::new()
+        .name("authlog-replica".into())
+        .spawn(move || {
+            replica.run(shared, move || {
+                let (writer, thread) = writer::spawn(
+                    store,
+                    leading.projections.clone(),
+                    leading.sources(),
+                    writer_config,
+                );
+                leading.set_writer(writer, thread);
+                bootstrap::provision(&leading, &leading.key).map_err(|e| Report(&e).to_string())
+            })
+        })
+        .map_err(|source| ServeError::DataDir {
+            path: "the replica thread".into(),
+            source,
+        })?;
+    Ok(restored_at)
+}
+
 /// Restores the projections from the snapshot (when the log extends it)
 /// and replays the rest of the log, then starts the writer. Returns the
 /// snapshot's position (0: none used).
@@ -270,6 +336,23 @@ fn start_write_side(
     store: Arc<dyn EventStore>,
     writer_config: WriterConfig,
 ) -> Result<u64, ServeError> {
+    let restored_at = replay_into(state)?;
+    let (writer, thread) = writer::spawn(
+        store,
+        state.projections.clone(),
+        state.sources(),
+        writer_config,
+    );
+    state.set_writer(writer, thread);
+    bootstrap::provision(state, &state.key)?;
+    state.set_ready();
+    tracing::info!("ready");
+    Ok(restored_at)
+}
+
+/// Restores the snapshot and replays the log after it; returns the
+/// snapshot's position (0: none used).
+fn replay_into(state: &AppState) -> Result<u64, ServeError> {
     let (restored_at, summary) = {
         let mut projections = state.projections.write().unwrap_or_else(|e| e.into_inner());
         let started = Instant::now();
@@ -299,16 +382,6 @@ fn start_write_side(
         events_per_second = rate(summary.events, summary.elapsed),
         "replayed the event log"
     );
-    let (writer, thread) = writer::spawn(
-        store,
-        state.projections.clone(),
-        state.sources(),
-        writer_config,
-    );
-    state.set_writer(writer, thread);
-    bootstrap::provision(state, &state.key)?;
-    state.set_ready();
-    tracing::info!("ready");
     Ok(restored_at)
 }
 

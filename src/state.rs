@@ -83,6 +83,8 @@ pub struct AppState {
     /// How far the startup replay has got.
     pub replay_progress: Arc<crate::replay::progress::ReplayProgress>,
     /// Set once replay is done.
+    /// This replica's part when several share a PostgreSQL log.
+    pub replica: Option<Arc<crate::replication::Replica>>,
     writer: OnceLock<WriterHandle>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     ready: AtomicBool,
@@ -125,10 +127,22 @@ impl AppState {
             documents,
             signer: crate::signing::Signer::default(),
             replay_progress: Arc::default(),
+            replica: None,
             writer: OnceLock::new(),
             writer_thread: Mutex::new(None),
             ready: AtomicBool::new(false),
         }
+    }
+
+    /// Makes this state a replica's (`replication`).
+    pub fn with_replica(mut self, replica: Arc<crate::replication::Replica>) -> Self {
+        self.replica = Some(replica);
+        self
+    }
+
+    /// Whether this replica follows a leader (serves reads, forwards writes).
+    pub fn is_follower(&self) -> bool {
+        self.replica.as_ref().is_some_and(|r| !r.is_leader())
     }
 
     /// Hands over the running writer (after replay).

@@ -41,18 +41,18 @@ use uuid::Uuid;
 use crate::chain::GENESIS;
 use crate::envelope::RecordedEvent;
 use crate::store::{
-    decode_stored, AppendBatch, EventLog, EventStore, Head, StoreError, UnitOutcome,
-    VerifyReport,
+    decode_stored, AppendBatch, EventLog, EventStore, Head, StoreError, UnitOutcome, VerifyReport,
 };
 use crate::units::{self, Stored};
 use crate::verify::ChainWalk;
 
 /// The schema versions this build knows, in order. Each runs once, in the
 /// transaction that records it in `authlog_schema_migrations`.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "the log: records, their head and the indexes the reads use",
-    "CREATE TABLE authlog_log_head (
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "the log: records, their head and the indexes the reads use",
+        "CREATE TABLE authlog_log_head (
          one boolean PRIMARY KEY DEFAULT true CHECK (one),
          position bigint NOT NULL,
          hash bytea NOT NULL
@@ -70,7 +70,17 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[(
      );
      CREATE INDEX authlog_events_by_client ON authlog_events (client_id, position)
          WHERE client_id IS NOT NULL;",
-)];
+    ),
+    (
+        2,
+        "where the leader takes writes: its advertised URL",
+        "CREATE TABLE authlog_leader (
+             one boolean PRIMARY KEY DEFAULT true CHECK (one),
+             url text NOT NULL,
+             since timestamptz NOT NULL DEFAULT now()
+         );",
+    ),
+];
 
 /// Records read per query when walking the log.
 const PAGE: i64 = 10_000;
@@ -193,7 +203,9 @@ impl PgStore {
     }
 
     fn runtime(&self) -> &Runtime {
-        self.runtime.as_ref().expect("the runtime lives as long as the store")
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives as long as the store")
     }
 
     /// Runs `work` on the store's runtime and waits for it here.
@@ -442,6 +454,46 @@ impl PgStore {
         })
     }
 
+    /// Publishes where this leader takes the writes the others forward
+    /// (on the leader session, so only the lock holder can).
+    pub fn advertise(&self, url: &str) -> Result<(), StoreError> {
+        self.ensure_leading()?;
+        let writer = self.writer.clone();
+        let url = url.to_owned();
+        self.run(async move {
+            let slot = writer.lock().await;
+            let client = slot.as_ref().ok_or_else(not_leading)?;
+            client
+                .execute(
+                    "INSERT INTO authlog_leader (one, url, since) VALUES (true, $1, now())
+                     ON CONFLICT (one) DO UPDATE SET url = excluded.url, since = now()",
+                    &[&url],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(())
+        })
+    }
+
+    /// The URL the leader advertised last (it may have died since).
+    pub fn leader_url(&self) -> Result<Option<String>, StoreError> {
+        let reader = self.reader();
+        self.run(async move {
+            let row = reader
+                .await?
+                .query_opt("SELECT url FROM authlog_leader", &[])
+                .await
+                .map_err(pg)?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    /// Wakes `wait_for_append` as if an append up to `position` had been
+    /// announced (a reader that saw that head wants it applied now).
+    pub fn announce(&self, position: u64) {
+        wake(&self.notified, position);
+    }
+
     fn ensure_leading(&self) -> Result<(), StoreError> {
         if self.is_leading() {
             Ok(())
@@ -547,7 +599,8 @@ impl Rows {
         self.streams.push(record.stream.to_string());
         self.versions.push(record.stream_version as i64);
         self.ids.push(record.event_id);
-        self.clients.push(record.client_id.as_deref().map(str::to_owned));
+        self.clients
+            .push(record.client_id.as_deref().map(str::to_owned));
         self.records.push(bytes.to_vec());
     }
 
@@ -814,11 +867,7 @@ impl EventLog for PgStore {
                     "SELECT position, record FROM authlog_events
                      WHERE client_id = $1 AND position < $2
                      ORDER BY position DESC LIMIT $3",
-                    &[
-                        &client_id,
-                        &before,
-                        &(limit.min(i64::MAX as usize) as i64),
-                    ],
+                    &[&client_id, &before, &(limit.min(i64::MAX as usize) as i64)],
                 )
                 .await
                 .map_err(pg)?;

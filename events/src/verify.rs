@@ -132,7 +132,7 @@ pub fn verify_log(log: &LogFile, index_head: Option<Head>) -> Result<VerifyRepor
                 break;
             }
             Next::Frame(frame) => {
-                if !walk.record(&frame.bytes) {
+                if !walk.record(frame.bytes) {
                     break;
                 }
             }

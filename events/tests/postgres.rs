@@ -55,9 +55,7 @@ fn only_one_session_leads_and_a_follower_cannot_append() {
     // The follower reads what the leader wrote.
     assert_eq!(b.head().unwrap().unwrap().position, 1);
     a.resign();
-    eventually("the lock is free", || {
-        b.try_lead().unwrap() == Role::Leader
-    });
+    eventually("the lock is free", || b.try_lead().unwrap() == Role::Leader);
     assert_eq!(append_one(&b, resumed("client/a", "a")).unwrap(), 2);
     assert!(append_one(&a, resumed("client/a", "a")).is_err());
 }
@@ -236,7 +234,7 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
         return;
     };
     let store = PgStore::open(&db.url).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
     assert_eq!(store.migrate().unwrap(), Vec::<i32>::new());
     drop(store);
     db.execute(

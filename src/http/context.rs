@@ -32,7 +32,7 @@ impl RequestFacts {
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
         RequestFacts {
-            ip: req.peer_addr().map(|a| a.ip()),
+            ip: super::forward::forwarded_for(req).or_else(|| req.peer_addr().map(|a| a.ip())),
             user_agent,
             request_id: super::request_id::of(req),
         }

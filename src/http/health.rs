@@ -17,6 +17,20 @@ pub async fn healthz() -> HttpResponse {
 /// read models may be half-applied until a restart replays the log).
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.is_follower() && state.is_ready() {
+        // A follower has no writer: it is ready once it has replayed, and
+        // says how far behind the log it is.
+        return match state.read() {
+            Ok(projections) => HttpResponse::Ok().json(json!({
+                "status": "ready",
+                "position": projections.applied_position,
+                "events": projections.stats.events,
+                "replication": replication(&state, projections.applied_position),
+            })),
+            Err(e) => HttpResponse::ServiceUnavailable()
+                .json(json!({ "status": "unavailable", "error": e.to_string() })),
+        };
+    }
     let Some(writer) = state.ready_writer() else {
         // While the log replays: how far it has got.
         return HttpResponse::ServiceUnavailable().json(json!({
@@ -37,7 +51,16 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         "status": "ready",
         "position": projections.applied_position,
         "events": projections.stats.events,
+        "replication": replication(&state, projections.applied_position),
     }))
+}
+
+/// Role, leader, applied position and lag; null on the embedded store.
+fn replication(state: &AppState, applied: u64) -> serde_json::Value {
+    state
+        .replica
+        .as_ref()
+        .map_or(serde_json::Value::Null, |r| json!(r.view(applied)))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod document_client;
 pub mod edit;
 pub mod error;
 pub mod form;
+pub mod forward;
 pub mod health;
 pub mod id_token;
 pub mod introspection;

@@ -4,6 +4,7 @@
 //! a test run with `CI` set fails; elsewhere the test says loudly that it
 //! skipped.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// The server tests use when nothing else is said.
@@ -40,11 +41,15 @@ impl TestDb {
     /// there and this is not CI.
     pub fn create(test: &str) -> Option<TestDb> {
         let base = base_url();
+        static NEXT: AtomicU32 = AtomicU32::new(0);
         let schema = format!(
-            "authlog_t_{}",
-            uuid::Uuid::new_v4().simple().to_string().get(..12).unwrap()
+            "authlog_t_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        if let Err(e) = execute(&base, &format!("CREATE SCHEMA {schema}")) {
+        // A schema of that name left by a killed run with the same pid goes.
+        let fresh = format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}");
+        if let Err(e) = execute(&base, &fresh) {
             if std::env::var_os("CI").is_some() {
                 panic!("PostgreSQL at {base} is required in CI: {e}");
             }

@@ -1,0 +1,289 @@
+//! Requests on a replica that does not lead (see `replication`): the ones
+//! that may write go to the leader, the rest are served here once the
+//! projections have caught up with the database's head.
+//!
+//! Served here: `GET`/`HEAD`/`OPTIONS` (but the authorization, device and
+//! logout pages, which may record a grant or end a session), and the
+//! read-only `POST`s of introspection and userinfo. Everything else is
+//! forwarded to the leader's advertised URL, body and headers as they came,
+//! with the client's address in `X-Authlog-Forwarded-For` and a proof that
+//! a replica sent it (`X-Authlog-Replica`: an HMAC under the server key the
+//! replicas share); the leader believes the address only with the proof,
+//! and never forwards a forwarded request again. When no leader is known
+//! or it cannot be reached (it died; a follower is taking over), the answer
+//! is 503 with `Retry-After`, never a guess.
+
+use std::future::{ready, Future, Ready};
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{self, HeaderName};
+use actix_web::http::Method;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+
+use super::error::{ApiError, OAuthError};
+use crate::replication::Replica;
+use crate::state::AppState;
+
+/// The client's address, as the forwarding replica saw it.
+pub const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-authlog-forwarded-for");
+/// The proof that a replica forwarded the request.
+pub const REPLICA: HeaderName = HeaderName::from_static("x-authlog-replica");
+
+/// Longest a forwarded request may take at the leader.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Headers that describe one connection, not the request.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "host",
+    "content-length",
+];
+
+/// What a replica does with a request.
+enum Plan {
+    /// Not replicated, or the leader: serve it.
+    Serve,
+    /// A read on a follower: serve it once caught up with the head.
+    CatchUpThenServe(Arc<Replica>),
+    /// A write on a follower: the leader's.
+    Forward(Arc<Replica>),
+    /// A forwarded write reached a replica that does not lead.
+    Refuse,
+}
+
+/// The proof a replica adds to what it forwards.
+pub fn proof(state: &AppState) -> String {
+    hex::encode(state.key.digest("authlog replica forwarding").0)
+}
+
+/// The client address a forwarding replica vouched for, if the request
+/// carries a valid proof.
+pub fn forwarded_for(req: &HttpRequest) -> Option<IpAddr> {
+    let state = req.app_data::<web::Data<AppState>>()?;
+    let sent = req.headers().get(REPLICA)?.to_str().ok()?;
+    let expected = proof(state);
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        sent.as_bytes(),
+        expected.as_bytes(),
+    )) {
+        return None;
+    }
+    req.headers()
+        .get(FORWARDED_FOR)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn is_local(method: &Method, path: &str) -> bool {
+    match *method {
+        Method::GET | Method::HEAD | Method::OPTIONS => {
+            !matches!(path, "/oauth/authorize" | "/oauth/device" | "/oauth/logout")
+        }
+        Method::POST => matches!(path, "/oauth/introspect" | "/oauth/userinfo"),
+        _ => false,
+    }
+}
+
+/// Reads that need no catching up: they do not depend on the log.
+fn is_static(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics" | "/openapi.json")
+        || path.starts_with("/.well-known/")
+        || path.starts_with("/assets/")
+}
+
+fn plan(req: &ServiceRequest) -> Plan {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Plan::Serve;
+    };
+    let Some(replica) = state.replica.as_ref().filter(|r| !r.is_leader()) else {
+        return Plan::Serve;
+    };
+    let path = req.path();
+    if is_local(req.method(), path) {
+        if is_static(path) {
+            Plan::Serve
+        } else {
+            Plan::CatchUpThenServe(replica.clone())
+        }
+    } else if req.headers().contains_key(REPLICA) {
+        Plan::Refuse
+    } else {
+        Plan::Forward(replica.clone())
+    }
+}
+
+/// 503 with `Retry-After`, in the shape of the endpoint asked.
+fn unavailable(path: &str, why: &str) -> HttpResponse {
+    if path.starts_with("/api/") {
+        ApiError::Unavailable(why.to_owned()).error_response()
+    } else {
+        OAuthError::unavailable(why).retry_after(1).error_response()
+    }
+}
+
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(FORWARD_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .expect("a plain HTTP client builds")
+    })
+}
+
+/// Sends the request to the leader and hands its answer back unchanged.
+async fn forward(req: ServiceRequest, replica: Arc<Replica>) -> ServiceResponse<BoxBody> {
+    let (http, mut payload) = req.into_parts();
+    let path = http.path().to_owned();
+    let Some(leader) = replica.leader_url() else {
+        let res = unavailable(&path, "no replica leads right now; retry shortly");
+        return ServiceResponse::new(http, res);
+    };
+    let body = match web::Bytes::from_request(&http, &mut payload).await {
+        Ok(body) => body,
+        Err(e) => return ServiceResponse::new(http, e.error_response()),
+    };
+    let target = format!(
+        "{leader}{}",
+        http.uri().path_and_query().map_or("/", |p| p.as_str())
+    );
+    let method = reqwest::Method::from_bytes(http.method().as_str().as_bytes())
+        .unwrap_or(reqwest::Method::GET);
+    let mut outgoing = reqwest::header::HeaderMap::new();
+    for (name, value) in http.headers() {
+        let name = name.as_str();
+        if HOP_BY_HOP.contains(&name) || name == REPLICA.as_str() || name == FORWARDED_FOR.as_str()
+        {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+            reqwest::header::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            outgoing.append(name, value);
+        }
+    }
+    let state = http.app_data::<web::Data<AppState>>().cloned();
+    if let Some(state) = &state {
+        if let Ok(value) = reqwest::header::HeaderValue::from_str(&proof(state)) {
+            outgoing.insert("x-authlog-replica", value);
+        }
+    }
+    if let Some(ip) = http.peer_addr().map(|a| a.ip()) {
+        if let Ok(value) = reqwest::header::HeaderValue::from_str(&ip.to_string()) {
+            outgoing.insert("x-authlog-forwarded-for", value);
+        }
+    }
+    let sent = client()
+        .request(method, target)
+        .headers(outgoing)
+        .body(body)
+        .send()
+        .await;
+    let answer = match sent {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::warn!(error = %e, %leader, "the leader did not answer a forwarded request");
+            let res = unavailable(&path, "the leader cannot be reached; retry shortly");
+            return ServiceResponse::new(http, res);
+        }
+    };
+    let status = actix_web::http::StatusCode::from_u16(answer.status().as_u16())
+        .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
+    let mut res = HttpResponse::build(status);
+    for (name, value) in answer.headers() {
+        let name = name.as_str();
+        if HOP_BY_HOP.contains(&name) || name == "x-request-id" {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            header::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            res.append_header((name, value));
+        }
+    }
+    let res = match answer.bytes().await {
+        Ok(bytes) => res.body(bytes),
+        Err(e) => {
+            tracing::warn!(error = %e, %leader, "the leader's answer broke off");
+            unavailable(&path, "the leader's answer broke off; retry shortly")
+        }
+    };
+    ServiceResponse::new(http, res)
+}
+
+/// The middleware (see the module documentation).
+pub struct Replicated;
+
+impl<S> Transform<S, ServiceRequest> for Replicated
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>
+        + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = actix_web::Error;
+    type Transform = ReplicatedService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(ReplicatedService {
+            service: Rc::new(service),
+        }))
+    }
+}
+
+/// `Replicated` around the routes.
+pub struct ReplicatedService<S> {
+    service: Rc<S>,
+}
+
+impl<S> Service<ServiceRequest> for ReplicatedService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>
+        + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+
+    actix_web::dev::forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let service = self.service.clone();
+        match plan(&req) {
+            Plan::Serve => Box::pin(service.call(req)),
+            Plan::CatchUpThenServe(replica) => Box::pin(async move {
+                if replica.catch_up_to_head().await {
+                    service.call(req).await
+                } else {
+                    let res =
+                        unavailable(req.path(), "this replica is behind the log; retry shortly");
+                    Ok(req.into_response(res))
+                }
+            }),
+            Plan::Forward(replica) => Box::pin(async move { Ok(forward(req, replica).await) }),
+            Plan::Refuse => Box::pin(async move {
+                let res = unavailable(req.path(), "this replica no longer leads; retry shortly");
+                Ok(req.into_response(res))
+            }),
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Several replicas on one PostgreSQL log. Every replica folds the log
+//! into its own projections and serves reads from them; one of them, the
+//! replica whose session holds the leader lock (`PgStore::try_lead`), runs
+//! the writer. The others forward every request that may write to it
+//! (`http::forward`) and keep tailing: a notification wakes them, and they
+//! read on from their applied position.
+//!
+//! A follower tries for the lock every `TRY_LEAD_EVERY`. When the leader
+//! dies, PostgreSQL ends its session and frees the lock; the first follower
+//! to take it reads the log to its head (nobody else can append any more),
+//! starts its writer and advertises its URL. A leader whose session ends
+//! cannot append (its appends go through that session) and exits, so a
+//! supervisor restarts it, and it rejoins as a follower.
+//!
+//! Reads served locally wait, bounded, until the projections have applied
+//! the head the request saw in the database (`Replica::catch_up_to_head`):
+//! a token acknowledged by any replica is known here, and a revocation
+//! acknowledged anywhere is applied here, before this replica answers.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use authlog_events::pg_store::Role;
+use authlog_events::{EventLog, PgStore, StoreError};
+use tokio::sync::watch;
+
+use crate::state::AppState;
+
+/// How often a follower tries to become the leader.
+pub const TRY_LEAD_EVERY: Duration = Duration::from_millis(250);
+/// Longest a local read waits for the projections to reach the head.
+pub const CATCH_UP_LIMIT: Duration = Duration::from_secs(5);
+/// Records folded per write lock while tailing.
+const TAIL_PAGE: usize = 1_000;
+
+/// This replica's part in the group.
+pub struct Replica {
+    /// The shared log.
+    pub store: Arc<PgStore>,
+    leading: AtomicBool,
+    leader_url: RwLock<Option<String>>,
+    /// The URL this replica advertises when it leads.
+    own_url: RwLock<Option<String>>,
+    /// The last head position read from the database.
+    head_seen: AtomicU64,
+    /// The projections' applied position, for waiting readers.
+    applied: watch::Sender<u64>,
+}
+
+/// What `/readyz` says of replication.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReplicaView {
+    /// `leader` or `follower`.
+    pub role: &'static str,
+    /// Where writes go (the leader's advertised URL).
+    pub leader: Option<String>,
+    /// Position of the last event folded here.
+    pub applied_position: u64,
+    /// Events in the database this replica has not folded yet.
+    pub lag: u64,
+}
+
+impl Replica {
+    /// A follower of `store` until it takes the lock.
+    pub fn new(store: Arc<PgStore>) -> Arc<Self> {
+        Arc::new(Replica {
+            store,
+            leading: AtomicBool::new(false),
+            leader_url: RwLock::new(None),
+            own_url: RwLock::new(None),
+            head_seen: AtomicU64::new(0),
+            applied: watch::Sender::new(0),
+        })
+    }
+
+    /// Whether this replica runs the writer.
+    pub fn is_leader(&self) -> bool {
+        self.leading.load(Ordering::SeqCst)
+    }
+
+    /// Where to forward writes (none known: answer 503).
+    pub fn leader_url(&self) -> Option<String> {
+        self.leader_url
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Sets the URL advertised when leading (once the listener is bound).
+    pub fn set_own_url(&self, url: String) {
+        *self.own_url.write().unwrap_or_else(|e| e.into_inner()) = Some(url);
+    }
+
+    /// Role, leader, applied position and lag.
+    pub fn view(&self, applied_position: u64) -> ReplicaView {
+        ReplicaView {
+            role: if self.is_leader() {
+                "leader"
+            } else {
+                "follower"
+            },
+            leader: self.leader_url(),
+            applied_position,
+            lag: self
+                .head_seen
+                .load(Ordering::Relaxed)
+                .saturating_sub(applied_position),
+        }
+    }
+
+    /// Waits until the projections have folded the database's current
+    /// head; false if that took longer than `CATCH_UP_LIMIT` or the head
+    /// could not be read. Immediate on the leader, whose writer folds
+    /// every append before acknowledging it.
+    pub async fn catch_up_to_head(&self) -> bool {
+        if self.is_leader() {
+            return true;
+        }
+        let store = self.store.clone();
+        let head = match tokio::task::spawn_blocking(move || store.head()).await {
+            Ok(Ok(head)) => head.map_or(0, |h| h.position),
+            _ => return false,
+        };
+        self.head_seen.fetch_max(head, Ordering::Relaxed);
+        let mut applied = self.applied.subscribe();
+        if *applied.borrow() >= head {
+            return true;
+        }
+        self.store.announce(head);
+        tokio::time::timeout(CATCH_UP_LIMIT, applied.wait_for(|a| *a >= head))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Folds what the log holds beyond the projections; returns the new
+    /// applied position.
+    fn tail(&self, state: &AppState) -> Result<u64, StoreError> {
+        loop {
+            let from = state
+                .projections
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .applied_position
+                + 1;
+            let records = state.log.read_all(from, TAIL_PAGE)?;
+            let mut projections = state.projections.write().unwrap_or_else(|e| e.into_inner());
+            for record in &records {
+                projections.apply(record);
+            }
+            let applied = projections.applied_position;
+            drop(projections);
+            self.head_seen.fetch_max(applied, Ordering::Relaxed);
+            self.applied.send_replace(applied);
+            if records.len() < TAIL_PAGE {
+                return Ok(applied);
+            }
+        }
+    }
+
+    /// Follows until this replica takes the lock, then leads: starts the
+    /// writer (`lead`) and watches the session. Runs on its own thread for
+    /// the life of the process.
+    pub fn run(self: Arc<Self>, state: Arc<AppState>, lead: impl FnOnce() -> Result<(), String>) {
+        let mut last_try = Instant::now() - TRY_LEAD_EVERY;
+        loop {
+            let applied = match self.tail(&state) {
+                Ok(applied) => applied,
+                Err(e) => {
+                    tracing::warn!(error = %crate::error_report::Report(&e), "tailing the log failed; retrying");
+                    std::thread::sleep(TRY_LEAD_EVERY);
+                    continue;
+                }
+            };
+            if last_try.elapsed() >= TRY_LEAD_EVERY {
+                last_try = Instant::now();
+                match self.store.try_lead() {
+                    Ok(Role::Leader) => break,
+                    Ok(Role::Follower) => self.refresh_leader(),
+                    Err(e) => {
+                        tracing::warn!(error = %crate::error_report::Report(&e), "cannot reach the database to try for the leader lock")
+                    }
+                }
+            }
+            self.store.wait_for_append(applied, TRY_LEAD_EVERY);
+        }
+        // The lock is ours: nobody else can append, so this reads the log
+        // to its real head before the writer decides anything.
+        if let Err(e) = self.tail(&state) {
+            tracing::error!(error = %crate::error_report::Report(&e), "cannot read the log after taking the leader lock");
+            std::process::exit(3);
+        }
+        if let Err(e) = lead() {
+            tracing::error!(error = %e, "cannot start leading");
+            std::process::exit(3);
+        }
+        self.leading.store(true, Ordering::SeqCst);
+        let own = self
+            .own_url
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(url) = own {
+            match self.store.advertise(&url) {
+                Ok(()) => {
+                    *self.leader_url.write().unwrap_or_else(|e| e.into_inner()) = Some(url.clone());
+                    tracing::info!(%url, "leading: this replica takes the writes");
+                }
+                Err(e) => {
+                    tracing::error!(error = %crate::error_report::Report(&e), "cannot advertise the leader URL")
+                }
+            }
+        }
+        while self.store.is_leading() {
+            std::thread::sleep(TRY_LEAD_EVERY / 5);
+        }
+        // The session holding the lock is gone: another replica may lead
+        // already, so nothing more may be written from here.
+        self.leading.store(false, Ordering::SeqCst);
+        tracing::error!("lost the leader lock (the database session ended); exiting so a restart rejoins as a follower");
+        std::process::exit(3);
+    }
+
+    fn refresh_leader(&self) {
+        match self.store.leader_url() {
+            Ok(url) => *self.leader_url.write().unwrap_or_else(|e| e.into_inner()) = url,
+            Err(e) => {
+                tracing::warn!(error = %crate::error_report::Report(&e), "cannot read the leader's URL")
+            }
+        }
+    }
+}
