@@ -48,6 +48,31 @@ enum Command {
     /// Revoke tokens through a running server's admin API (one by id, or
     /// all of a client's), or list a client's active tokens.
     Tokens(TokensArgs),
+    /// Create or migrate the PostgreSQL schema of the log and exit (`serve`
+    /// also does this at start). Exit status 0: done; 2: failed.
+    Migrate(MigrateArgs),
+    /// Copy a log, record for record, from a data directory or PostgreSQL
+    /// database to an empty other one, and verify the copy's chain.
+    /// Stop the servers of both first. Exit status 0: copied; 2: failed.
+    MigrateStore(MigrateStoreArgs),
+}
+
+#[derive(Debug, Args)]
+struct MigrateArgs {
+    /// The database: `postgres://USER@HOST/DB`.
+    #[arg(long, env = "AUTHLOG_STORE", value_name = "URL")]
+    store: String,
+}
+
+#[derive(Debug, Args)]
+struct MigrateStoreArgs {
+    /// The log to copy: a data directory or a `postgres://` URL.
+    #[arg(long, value_name = "DIR|URL")]
+    from: String,
+    /// Where to copy it (must hold no log yet): a data directory or a
+    /// `postgres://` URL.
+    #[arg(long, value_name = "DIR|URL")]
+    to: String,
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +165,9 @@ struct VerifyArgs {
     /// Data directory holding the log.
     #[arg(long, env = "AUTHLOG_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Verify the PostgreSQL log at this `postgres://` URL instead.
+    #[arg(long, env = "AUTHLOG_STORE", value_name = "URL")]
+    store: Option<String>,
     /// A checkpoint saved from `GET /api/audit/checkpoint`: the log must
     /// still have that hash at that position. Its signature is checked too
     /// when the audit key is available (AUTHLOG_AUDIT_KEY or DIR/audit-key).
@@ -152,6 +180,9 @@ struct AuditArgs {
     /// Data directory holding the log.
     #[arg(long, env = "AUTHLOG_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Read the PostgreSQL log at this `postgres://` URL instead.
+    #[arg(long, env = "AUTHLOG_STORE", value_name = "URL")]
+    store: Option<String>,
     /// The client whose events (or, with `--at`, whose state) to show.
     #[arg(long, value_name = "ID", required_unless_present = "at")]
     client: Option<String>,
@@ -187,6 +218,8 @@ pub fn run() -> ExitCode {
         Command::Audit(args) => audit(args),
         Command::Clients(args) => admin_cli::clients(args),
         Command::Tokens(args) => admin_cli::tokens(args),
+        Command::Migrate(args) => migrate(args),
+        Command::MigrateStore(args) => migrate_store(args),
     }
 }
 
@@ -280,11 +313,59 @@ fn fail(error: &(dyn std::error::Error + 'static)) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// `authlog migrate`.
+fn migrate(args: MigrateArgs) -> ExitCode {
+    match authlog_events::PgStore::open_migrating(&args.store).and_then(|(store, ran)| {
+        let version = store.schema_version()?;
+        Ok((ran, version))
+    }) {
+        Ok((ran, version)) => {
+            match ran.as_slice() {
+                [] => println!("the schema is at version {version}; nothing to migrate"),
+                ran => println!("migrated to schema version {version} (ran {ran:?})"),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// `authlog migrate-store --from … --to …`.
+fn migrate_store(args: MigrateStoreArgs) -> ExitCode {
+    let from = crate::store_copy::Place::parse(&args.from);
+    let to = crate::store_copy::Place::parse(&args.to);
+    let mut last_report = std::time::Instant::now();
+    let copied = crate::store_copy::copy(&from, &to, |done, total| {
+        if last_report.elapsed() >= std::time::Duration::from_secs(3) {
+            last_report = std::time::Instant::now();
+            eprintln!("copied {done} of {total} records");
+        }
+    });
+    match copied {
+        Ok(copied) => {
+            let head = copied
+                .head_hash
+                .map(|h| hex(&h))
+                .unwrap_or_else(|| "none (empty log)".into());
+            println!(
+                "copied {} records from {from} to {to}; the copy verifies, head hash {head}",
+                copied.records
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
 fn verify(args: VerifyArgs) -> ExitCode {
     let data = args
         .data
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR));
-    let store = match offline::open_log(&data) {
+    let source = offline::LogSource {
+        data,
+        store: args.store,
+    };
+    let store = match offline::open_log(&source) {
         Ok(store) => store,
         Err(e) => {
             eprintln!("authlog: {}", Report(&e));
@@ -315,16 +396,16 @@ fn verify(args: VerifyArgs) -> ExitCode {
     };
     drop(store);
     let checkpoint = match args.checkpoint {
-        Some(file) => verify_checkpoint(&data, &file),
+        Some(file) => verify_checkpoint(&source, &file),
         None => 0,
     };
     ExitCode::from(chain.max(checkpoint))
 }
 
 /// Checks a checkpoint file; the exit status (0 holds, 1 fails, 2 unreadable).
-fn verify_checkpoint(data: &std::path::Path, file: &std::path::Path) -> u8 {
+fn verify_checkpoint(source: &offline::LogSource, file: &std::path::Path) -> u8 {
     let configured = std::env::var(AUDIT_KEY_ENV).ok();
-    let verdict = match offline::verify_checkpoint(data, file, configured.as_deref()) {
+    let verdict = match offline::verify_checkpoint(source, file, configured.as_deref()) {
         Ok(verdict) => verdict,
         Err(e) => {
             eprintln!("authlog: {}", Report(&e));
@@ -350,11 +431,14 @@ fn verify_checkpoint(data: &std::path::Path, file: &std::path::Path) -> u8 {
 }
 
 fn audit(args: AuditArgs) -> ExitCode {
-    let data = args
-        .data
-        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR));
+    let source = offline::LogSource {
+        data: args
+            .data
+            .unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR)),
+        store: args.store,
+    };
     if let Some(at) = &args.at {
-        return registry_at(&data, args.client.as_deref(), at);
+        return registry_at(&source, args.client.as_deref(), at);
     }
     let filter = (|| {
         Ok::<_, crate::audit::AuditError>(AuditFilter {
@@ -383,7 +467,7 @@ fn audit(args: AuditArgs) -> ExitCode {
             let format = ExportFormat::parse(&args.format, true)?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            offline::audit(&data, filter, format, &mut out)
+            offline::audit(&source, filter, format, &mut out)
         });
     match run {
         Ok(_) => ExitCode::SUCCESS,
@@ -396,13 +480,13 @@ fn audit(args: AuditArgs) -> ExitCode {
 
 /// `authlog audit --at TIME [--client ID]`: exit 0 printed, 1 the client
 /// did not exist then, 2 anything else.
-fn registry_at(data: &std::path::Path, client: Option<&str>, at: &str) -> ExitCode {
+fn registry_at(source: &offline::LogSource, client: Option<&str>, at: &str) -> ExitCode {
     let run = parse_at(at, SystemClock::default().now())
         .map_err(offline::OfflineError::from)
         .and_then(|at| {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            offline::registry_at(data, client, at, &mut out)
+            offline::registry_at(source, client, at, &mut out)
         });
     match run {
         Ok(()) => ExitCode::SUCCESS,

@@ -32,6 +32,7 @@ pub mod server;
 pub mod signing;
 pub mod snapshot;
 pub mod state;
+pub mod store_copy;
 pub mod telemetry;
 pub mod throttle;
 #[cfg(test)]

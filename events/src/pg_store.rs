@@ -38,7 +38,6 @@ use tokio::runtime::Runtime;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
 use uuid::Uuid;
 
-use crate::chain::GENESIS;
 use crate::envelope::RecordedEvent;
 use crate::store::{
     decode_stored, AppendBatch, EventLog, EventStore, Head, StoreError, UnitOutcome, VerifyReport,
@@ -166,6 +165,34 @@ impl PgStore {
     /// the schema, and starts listening for appends. The replica starts as
     /// a follower: `try_lead` takes the leader lock.
     pub fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_migrating(url).map(|(store, _)| store)
+    }
+
+    /// `open`, also returning the schema versions the migration ran.
+    pub fn open_migrating(url: &str) -> Result<(Self, Vec<i32>), StoreError> {
+        let store = Self::connect(url)?;
+        let ran = store.migrate()?;
+        Ok((store, ran))
+    }
+
+    /// Connects to a database authlog has already migrated, changing
+    /// nothing (for `authlog verify` and the offline audit commands):
+    /// refused when its schema is missing or of another version.
+    pub fn open_existing(url: &str) -> Result<Self, StoreError> {
+        let store = Self::connect(url)?;
+        let known = MIGRATIONS.last().map_or(0, |m| m.0);
+        match store.schema_version() {
+            Ok(version) if version == known => Ok(store),
+            Ok(version) => Err(StoreError::Format(format!(
+                "the database is at schema version {version}, this authlog needs {known}: run `authlog migrate`"
+            ))),
+            Err(e) => Err(StoreError::Format(format!(
+                "no authlog log in this database ({e}): run `authlog migrate`"
+            ))),
+        }
+    }
+
+    fn connect(url: &str) -> Result<Self, StoreError> {
         let config: Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| StoreError::Storage(format!("{url}: {e}")))?;
@@ -179,11 +206,17 @@ impl PgStore {
             let connecting = config.clone();
             let (schema, reader) = block(&runtime, async move {
                 let client = connect(&connecting).await?;
-                let schema: String = client
+                let schema: Option<String> = client
                     .query_one("SELECT current_schema()", &[])
                     .await
                     .map_err(pg)?
                     .get(0);
+                let schema = schema.ok_or_else(|| {
+                    StoreError::Format(
+                        "no schema of the search path exists in this database; create it first"
+                            .into(),
+                    )
+                })?;
                 Ok((schema, client))
             })?;
             PgStore {
@@ -197,7 +230,6 @@ impl PgStore {
                 notified: Arc::new((Mutex::new(0), Condvar::new())),
             }
         };
-        store.migrate()?;
         store.listen();
         Ok(store)
     }
@@ -245,15 +277,25 @@ impl PgStore {
             )
             .await
             .map_err(pg)?;
-            txn.batch_execute(
-                "CREATE TABLE IF NOT EXISTS authlog_schema_migrations (
-                     version integer PRIMARY KEY,
-                     description text NOT NULL,
-                     applied_at timestamptz NOT NULL DEFAULT now()
-                 )",
-            )
-            .await
-            .map_err(pg)?;
+            let exists: bool = txn
+                .query_one(
+                    "SELECT to_regclass('authlog_schema_migrations') IS NOT NULL",
+                    &[],
+                )
+                .await
+                .map_err(pg)?
+                .get(0);
+            if !exists {
+                txn.batch_execute(
+                    "CREATE TABLE authlog_schema_migrations (
+                         version integer PRIMARY KEY,
+                         description text NOT NULL,
+                         applied_at timestamptz NOT NULL DEFAULT now()
+                     )",
+                )
+                .await
+                .map_err(pg)?;
+            }
             let applied: Vec<i32> = txn
                 .query("SELECT version FROM authlog_schema_migrations", &[])
                 .await
@@ -410,48 +452,6 @@ impl PgStore {
             writer.lock().await.take();
             Ok(())
         });
-    }
-
-    /// Stores records as they are (already sealed and chained, positions
-    /// from the head on): copying a log between stores. Checks that they
-    /// continue the chain; needs the leader lock.
-    pub fn import(&self, records: Vec<(u64, Vec<u8>)>) -> Result<(), StoreError> {
-        let decoded = records
-            .iter()
-            .map(|(position, bytes)| decode_stored(*position, bytes))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut rows = Rows::default();
-        for (record, (_, bytes)) in decoded.iter().zip(&records) {
-            rows.push(record, bytes);
-        }
-        let Some(last) = decoded.last() else {
-            return Ok(());
-        };
-        let first = &decoded[0];
-        let (expected_prev, first_position) = (first.prev_hash, first.position);
-        let head = Head {
-            position: last.position,
-            hash: last.hash,
-        };
-        let writer = self.writer.clone();
-        let channel = self.channel();
-        self.ensure_leading()?;
-        self.run(async move {
-            let mut slot = writer.lock().await;
-            let client = slot.as_mut().ok_or_else(not_leading)?;
-            let txn = client.transaction().await.map_err(pg)?;
-            let current = read_head(&txn, true).await?;
-            let (position, hash) = current.map_or((0, GENESIS), |h| (h.position, h.hash));
-            if first_position != position + 1 || expected_prev != hash {
-                return Err(StoreError::Format(format!(
-                    "the records start at {first_position}, the log continues at {}",
-                    position + 1
-                )));
-            }
-            rows.insert(&txn).await?;
-            write_head(&txn, head, &channel).await?;
-            txn.commit().await.map_err(pg)
-        })
     }
 
     /// Publishes where this leader takes the writes the others forward
@@ -668,8 +668,11 @@ impl EventStore for PgStore {
             let mut slot = writer.lock().await;
             let client = slot.as_mut().ok_or_else(not_leading)?;
             let result = append_in(client, units, &channel).await;
-            if client.is_closed() {
+            if matches!(result, Err(StoreError::Storage(_))) || client.is_closed() {
+                // Whether the commit happened is unknown: this session
+                // writes no more, and gives the lock up with it.
                 leading.store(false, Ordering::SeqCst);
+                slot.take();
             }
             result
         })

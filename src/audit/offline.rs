@@ -55,10 +55,25 @@ pub enum OfflineError {
     RegistryAt(#[from] RegistryAtError),
 }
 
-/// Opens the log of `data` read-only, beside a server that may be running
-/// (see `RedbStore::open_read_only`); never changes a file.
-pub fn open_log(data: &Path) -> Result<Arc<dyn EventLog>, OfflineError> {
-    let path = config::log_path(data);
+/// Where an offline command reads: the data directory (its keys, and its
+/// embedded log), or the PostgreSQL log `--store` names.
+#[derive(Debug, Clone)]
+pub struct LogSource {
+    /// The data directory.
+    pub data: PathBuf,
+    /// A `postgres://` URL (`--store`, `AUTHLOG_STORE`), instead of the
+    /// embedded log in `data`.
+    pub store: Option<String>,
+}
+
+/// Opens the log read-only, beside a server that may be running (see
+/// `RedbStore::open_read_only`; PostgreSQL reads are plain reads); never
+/// changes a file or a row.
+pub fn open_log(source: &LogSource) -> Result<Arc<dyn EventLog>, OfflineError> {
+    if let Some(url) = source.store.as_deref().filter(|s| !s.is_empty()) {
+        return Ok(Arc::new(authlog_events::PgStore::open_existing(url)?));
+    }
+    let path = config::log_path(&source.data);
     let records = authlog_events::redb_store::log_path(&path);
     if !records.exists() {
         return Err(OfflineError::NoLog(records));
@@ -69,7 +84,7 @@ pub fn open_log(data: &Path) -> Result<Arc<dyn EventLog>, OfflineError> {
 /// Writes the events of `filter` (which must name a client; there is no
 /// actor index offline) newest first to `out`. Returns how many.
 pub fn audit(
-    data: &Path,
+    source: &LogSource,
     filter: AuditFilter,
     format: ExportFormat,
     out: &mut dyn Write,
@@ -77,7 +92,7 @@ pub fn audit(
     if filter.client_id.is_none() {
         return Err(AuditError::invalid("client", "is required").into());
     }
-    let store = open_log(data)?;
+    let store = open_log(source)?;
     let mut walker = Walker::new(store, None, filter, None, CHUNK)?;
     out.write_all(&format.header())?;
     let mut count = 0u64;
@@ -98,12 +113,12 @@ pub fn audit(
 /// of the JSON `GET /api/admin/oauth-clients/{id}?at=` (or the whole list
 /// as one page of `GET /api/admin/oauth-clients?at=`) answers.
 pub fn registry_at(
-    data: &Path,
+    source: &LogSource,
     client: Option<&str>,
     at: Timestamp,
     out: &mut dyn Write,
 ) -> Result<(), OfflineError> {
-    let store = open_log(data)?;
+    let store = open_log(source)?;
     match client {
         Some(id) => {
             let then = fold_client(store.as_ref(), id, at)?.client(id)?;
@@ -147,15 +162,15 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint, OfflineError> {
 /// Checks that the log of `data` still extends the checkpoint in `file`,
 /// and its signature when the audit key is configured or in `data`.
 pub fn verify_checkpoint(
-    data: &Path,
+    source: &LogSource,
     file: &Path,
     configured_key: Option<&str>,
 ) -> Result<CheckpointVerdict, OfflineError> {
     let checkpoint = read_checkpoint(file)?;
-    let store = open_log(data)?;
+    let store = open_log(source)?;
     let extension = check_extends(store.as_ref(), &checkpoint)?;
     let signature_valid =
-        AuditKey::load_existing(data, configured_key)?.map(|k| k.signed(&checkpoint));
+        AuditKey::load_existing(&source.data, configured_key)?.map(|k| k.signed(&checkpoint));
     Ok(CheckpointVerdict {
         extension,
         signature_valid,
