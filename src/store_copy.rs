@@ -140,7 +140,11 @@ fn proposed(record: &RecordedEvent) -> NewEvent {
 
 /// Copies every record of `from` into the empty `to`; `progress` hears the
 /// records copied so far and the source's total.
-pub fn copy(from: &Place, to: &Place, mut progress: impl FnMut(u64, u64)) -> Result<Copied, CopyError> {
+pub fn copy(
+    from: &Place,
+    to: &Place,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Copied, CopyError> {
     let source = open_source(from)?;
     let total = source.head()?.map_or(0, |h| h.position);
     let destination = open_destination(to)?;

@@ -16,9 +16,12 @@ mod oauth_tokens;
 mod oidc;
 mod openapi;
 mod operability;
+#[path = "../../events/tests/common/pg.rs"]
+mod pg;
 mod registration;
 mod registry_at;
 mod replay_equality;
+mod replicas;
 mod secrets_at_rest;
 mod shapes;
 mod user_flows;

@@ -68,6 +68,7 @@ impl TestDb {
     }
 
     /// Runs `sql` with this schema on the search path.
+    #[allow(dead_code)] // the events tests use it; tests/it shares this file
     pub fn execute(&self, sql: &str) {
         execute(&self.url, sql).unwrap();
     }
