@@ -23,12 +23,7 @@ PEER_PORT="${PEER_PORT:-18481}"
 SERVER_CORE="${SERVER_CORE:-0}"
 WRK_CORE="${WRK_CORE:-1}"
 
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need wrk; then
-  if [ "$(id -u)" = 0 ] && need apt-get; then
-    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-  fi
-fi
+. "$ROOT/benches/common.sh"
 for tool in wrk node npm taskset cargo curl python3; do
   need "$tool" || { echo "missing: $tool (install it and run again)" >&2; exit 1; }
 done
@@ -40,36 +35,6 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-
-wait_http() { # url
-  for _ in $(seq 1 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "server at $1 did not come up" >&2; exit 1
-}
-
-# Runs wrk RUNS times; prints "req/s p50_ms p99_ms" of the median run.
-measure() { # url script args...
-  local url=$1 script=$2; shift 2
-  taskset -c "$WRK_CORE" wrk -t1 -c"$CONNS" -d3s -s "$script" "$url" -- "$@" >/dev/null 2>&1 || true
-  for _ in $(seq 1 "$RUNS"); do
-    taskset -c "$WRK_CORE" wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$script" "$url" -- "$@"
-  done | python3 -c '
-import re, sys
-text = sys.stdin.read()
-def ms(v, unit):
-    v = float(v)
-    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-runs = []
-for block in text.split("Running ")[1:]:
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", block).group(1))
-    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", block)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", block)
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", block)
-    runs.append((rps, ms(*p50.groups()), ms(*p99.groups()), int(non2xx.group(1)) if non2xx else 0))
-runs.sort()
-rps, p50, p99, bad = runs[len(runs) // 2]
-print(f"{rps:.0f} {p50:.2f} {p99:.2f} {bad}")
-'
-}
 
 # --- authlog ---
 SECRET="bench-admin-secret-0123456789"

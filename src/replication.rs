@@ -46,6 +46,21 @@ pub struct Replica {
     head_seen: AtomicU64,
     /// The projections' applied position, for waiting readers.
     applied: watch::Sender<u64>,
+    /// Head reads shared by the local reads waiting at once.
+    heads: HeadReads,
+}
+
+/// One head read serves every local read that arrived before it started
+/// (the read-index batching of consensus systems): a read needs a head
+/// read *later* than itself, not one of its own.
+#[derive(Default)]
+struct HeadReads {
+    /// Head reads started so far.
+    started: AtomicU64,
+    /// Taken by the read in flight.
+    turn: tokio::sync::Mutex<()>,
+    /// The last finished read: (its number, the head it saw).
+    last: std::sync::Mutex<(u64, u64)>,
 }
 
 /// What `/readyz` says of replication.
@@ -71,6 +86,7 @@ impl Replica {
             own_url: RwLock::new(None),
             head_seen: AtomicU64::new(0),
             applied: watch::Sender::new(0),
+            heads: HeadReads::default(),
         })
     }
 
@@ -117,10 +133,8 @@ impl Replica {
         if self.is_leader() {
             return true;
         }
-        let store = self.store.clone();
-        let head = match tokio::task::spawn_blocking(move || store.head()).await {
-            Ok(Ok(head)) => head.map_or(0, |h| h.position),
-            _ => return false,
+        let Some(head) = self.fresh_head().await else {
+            return false;
         };
         self.head_seen.fetch_max(head, Ordering::Relaxed);
         let mut applied = self.applied.subscribe();
@@ -131,6 +145,26 @@ impl Replica {
         tokio::time::timeout(CATCH_UP_LIMIT, applied.wait_for(|a| *a >= head))
             .await
             .is_ok_and(|r| r.is_ok())
+    }
+
+    /// The database's head position, read after this call began (shared
+    /// with the reads that wait together); `None` if it cannot be read.
+    async fn fresh_head(&self) -> Option<u64> {
+        let arrived = self.heads.started.load(Ordering::SeqCst);
+        let _turn = self.heads.turn.lock().await;
+        let (number, head) = *self.heads.last.lock().unwrap_or_else(|e| e.into_inner());
+        if number > arrived {
+            // That read started after this call arrived: its head will do.
+            return Some(head);
+        }
+        let number = self.heads.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let store = self.store.clone();
+        let head = match tokio::task::spawn_blocking(move || store.head()).await {
+            Ok(Ok(head)) => head.map_or(0, |h| h.position),
+            _ => return None,
+        };
+        *self.heads.last.lock().unwrap_or_else(|e| e.into_inner()) = (number, head);
+        Some(head)
     }
 
     /// Folds what the log holds beyond the projections; returns the new

@@ -417,6 +417,11 @@ fn save_snapshot(state: &AppState, restored_at: u64) {
 /// summaries.
 async fn flush_summaries(state: &AppState) {
     let Some(writer) = state.writer() else {
+        if state.is_follower() {
+            // Only the leader appends; a follower's counts are dropped
+            // rather than kept without bound (README: known limits).
+            let _ = (state.usage.drain(), state.failures.drain());
+        }
         return;
     };
     let uses = state.usage.drain();

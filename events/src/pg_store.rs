@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use tokio::runtime::Runtime;
+use tokio_postgres::types::Type;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
 use uuid::Uuid;
 
@@ -411,17 +412,24 @@ impl PgStore {
         let generation = self.generation.clone();
         self.run(async move {
             let mut slot = writer.lock().await;
-            let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
-            let mine = generation.fetch_add(1, Ordering::SeqCst) + 1;
-            let ended = leading.clone();
-            let current = generation.clone();
-            tokio::spawn(async move {
-                let _ = connection.await;
-                // The session is gone and its lock with it: stop writing now.
-                if current.load(Ordering::SeqCst) == mine {
-                    ended.store(false, Ordering::SeqCst);
-                }
-            });
+            // The candidate session stays open between tries.
+            if slot.as_ref().is_none_or(Client::is_closed) {
+                let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
+                let mine = generation.fetch_add(1, Ordering::SeqCst) + 1;
+                let ended = leading.clone();
+                let current = generation.clone();
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                    // The session is gone and its lock with it: stop writing now.
+                    if current.load(Ordering::SeqCst) == mine {
+                        ended.store(false, Ordering::SeqCst);
+                    }
+                });
+                *slot = Some(client);
+            }
+            let Some(client) = slot.as_ref() else {
+                return Err(not_leading());
+            };
             let won: bool = client
                 .query_one(
                     "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
@@ -433,7 +441,6 @@ impl PgStore {
             if !won {
                 return Ok(Role::Follower);
             }
-            *slot = Some(client);
             leading.store(true, Ordering::SeqCst);
             Ok(Role::Leader)
         })
@@ -538,17 +545,18 @@ impl Drop for PgStore {
     }
 }
 
-/// The head row, locked for the transaction when `lock`.
-async fn read_head(
-    client: &impl tokio_postgres::GenericClient,
-    lock: bool,
-) -> Result<Option<Head>, StoreError> {
+/// The head row, locked for the transaction when `lock`. Typed queries
+/// (here and below) take one round trip: no statement is prepared first.
+async fn read_head(client: &Client, lock: bool) -> Result<Option<Head>, StoreError> {
     let sql = if lock {
         "SELECT position, hash FROM authlog_log_head FOR UPDATE"
     } else {
         "SELECT position, hash FROM authlog_log_head"
     };
-    let row = client.query_one(sql, &[]).await.map_err(pg)?;
+    let row = client.query_typed(sql, &[]).await.map_err(pg)?;
+    let row = row
+        .first()
+        .ok_or_else(|| StoreError::Format("the head row is missing".into()))?;
     let position = position_of(row.get(0));
     if position == 0 {
         return Ok(None);
@@ -559,23 +567,20 @@ async fn read_head(
     }))
 }
 
-async fn write_head(
-    client: &impl tokio_postgres::GenericClient,
-    head: Head,
-    channel: &str,
-) -> Result<(), StoreError> {
+/// Moves the head and notifies the tailing replicas, in one statement.
+async fn write_head(client: &Client, head: Head, channel: &str) -> Result<(), StoreError> {
     client
-        .execute(
-            "UPDATE authlog_log_head SET position = $1, hash = $2",
-            &[&(head.position as i64), &&head.hash[..]],
-        )
-        .await
-        .map_err(pg)?;
-    // Delivered when (and only if) the transaction commits.
-    client
-        .execute(
-            "SELECT pg_notify($1, $2)",
-            &[&channel, &head.position.to_string()],
+        .query_typed(
+            // The notification is delivered when (and only if) the
+            // transaction commits.
+            "WITH moved AS (UPDATE authlog_log_head SET position = $1, hash = $2 RETURNING 1)
+             SELECT pg_notify($3, $4) FROM moved",
+            &[
+                (&(head.position as i64), Type::INT8),
+                (&&head.hash[..], Type::BYTEA),
+                (&channel, Type::TEXT),
+                (&head.position.to_string(), Type::TEXT),
+            ],
         )
         .await
         .map_err(pg)?;
@@ -604,23 +609,20 @@ impl Rows {
         self.records.push(bytes.to_vec());
     }
 
-    async fn insert(&self, client: &impl tokio_postgres::GenericClient) -> Result<(), StoreError> {
-        if self.positions.is_empty() {
-            return Ok(());
-        }
+    async fn insert(&self, client: &Client) -> Result<(), StoreError> {
         client
-            .execute(
+            .execute_typed(
                 "INSERT INTO authlog_events
                      (position, stream, stream_version, event_id, client_id, record)
                  SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::uuid[],
                                       $5::text[], $6::bytea[])",
                 &[
-                    &self.positions,
-                    &self.streams,
-                    &self.versions,
-                    &self.ids,
-                    &self.clients,
-                    &self.records,
+                    (&self.positions, Type::INT8_ARRAY),
+                    (&self.streams, Type::TEXT_ARRAY),
+                    (&self.versions, Type::INT8_ARRAY),
+                    (&self.ids, Type::UUID_ARRAY),
+                    (&self.clients, Type::TEXT_ARRAY),
+                    (&self.records, Type::BYTEA_ARRAY),
                 ],
             )
             .await
@@ -701,43 +703,70 @@ async fn append_in(
     streams.sort_unstable();
     streams.dedup();
 
-    let txn = client.transaction().await.map_err(pg)?;
-    // Taken first: everything below sees what the previous append committed.
-    let head = read_head(&txn, true).await?;
-    let mut prefetched = Prefetched {
-        by_id: HashMap::new(),
-        versions: HashMap::new(),
-        rows: Rows::default(),
+    // Round trip 1, pipelined: begin, lock the head (so everything after
+    // it sees what the previous append committed), and look up the ids and
+    // stream versions the decision needs.
+    let looked_up = futures_util::future::try_join4(
+        async { client.batch_execute("BEGIN").await.map_err(pg) },
+        read_head(client, true),
+        async {
+            client
+                .query_typed(
+                    "SELECT position, record FROM authlog_events WHERE event_id = ANY($1)",
+                    &[(&ids, Type::UUID_ARRAY)],
+                )
+                .await
+                .map_err(pg)
+        },
+        async {
+            client
+                .query_typed(
+                    "SELECT stream, max(stream_version) FROM authlog_events
+                     WHERE stream = ANY($1) GROUP BY stream",
+                    &[(&streams, Type::TEXT_ARRAY)],
+                )
+                .await
+                .map_err(pg)
+        },
+    )
+    .await;
+    let decided = looked_up.and_then(|((), head, id_rows, version_rows)| {
+        let mut prefetched = Prefetched {
+            by_id: HashMap::new(),
+            versions: HashMap::new(),
+            rows: Rows::default(),
+        };
+        for record in decode_rows(&id_rows)? {
+            prefetched.by_id.insert(record.event_id.as_u128(), record);
+        }
+        for row in &version_rows {
+            prefetched
+                .versions
+                .insert(row.get(0), position_of(row.get(1)));
+        }
+        let (outcomes, new_head) = units::decide(head, units, &mut prefetched)?;
+        Ok((outcomes, new_head, prefetched.rows))
+    });
+    let (outcomes, new_head, rows) = match decided {
+        Ok(decided) => decided,
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(e);
+        }
     };
-    for record in decode_rows(
-        &txn.query(
-            "SELECT position, record FROM authlog_events WHERE event_id = ANY($1)",
-            &[&ids],
-        )
-        .await
-        .map_err(pg)?,
-    )? {
-        prefetched.by_id.insert(record.event_id.as_u128(), record);
-    }
-    for row in txn
-        .query(
-            "SELECT stream, max(stream_version) FROM authlog_events
-             WHERE stream = ANY($1) GROUP BY stream",
-            &[&streams],
-        )
-        .await
-        .map_err(pg)?
-    {
-        prefetched
-            .versions
-            .insert(row.get(0), position_of(row.get(1)));
-    }
-    let (outcomes, new_head) = units::decide(head, units, &mut prefetched)?;
-    if let Some(new_head) = new_head.filter(|_| !prefetched.rows.positions.is_empty()) {
-        prefetched.rows.insert(&txn).await?;
-        write_head(&txn, new_head, channel).await?;
-        txn.commit().await.map_err(pg)?;
-    }
+    let Some(new_head) = new_head.filter(|_| !rows.positions.is_empty()) else {
+        client.batch_execute("ROLLBACK").await.map_err(pg)?;
+        return Ok(outcomes);
+    };
+    // Round trip 2, pipelined: the records, the head, commit. An error in
+    // any (a COMMIT after a failed statement only rolls back) fails the
+    // whole append.
+    futures_util::future::try_join3(
+        rows.insert(client),
+        write_head(client, new_head, channel),
+        async { client.batch_execute("COMMIT").await.map_err(pg) },
+    )
+    .await?;
     Ok(outcomes)
 }
 
@@ -755,10 +784,13 @@ impl EventLog for PgStore {
         self.run(async move {
             let rows = reader
                 .await?
-                .query(
+                .query_typed(
                     "SELECT position, record FROM authlog_events
                      WHERE position >= $1 ORDER BY position LIMIT $2",
-                    &[&(from as i64), &(limit.min(i64::MAX as usize) as i64)],
+                    &[
+                        (&(from as i64), Type::INT8),
+                        (&(limit.min(i64::MAX as usize) as i64), Type::INT8),
+                    ],
                 )
                 .await
                 .map_err(pg)?;
@@ -777,10 +809,10 @@ impl EventLog for PgStore {
             let page: Vec<(u64, Vec<u8>)> = self.run(async move {
                 let rows = reader
                     .await?
-                    .query(
+                    .query_typed(
                         "SELECT position, record FROM authlog_events
                          WHERE position >= $1 ORDER BY position LIMIT $2",
-                        &[&(next as i64), &PAGE],
+                        &[(&(next as i64), Type::INT8), (&PAGE, Type::INT8)],
                     )
                     .await
                     .map_err(pg)?;
@@ -818,14 +850,14 @@ impl EventLog for PgStore {
         self.run(async move {
             let rows = reader
                 .await?
-                .query(
+                .query_typed(
                     "SELECT position, record FROM authlog_events
                      WHERE stream = $1 AND stream_version >= $2
                      ORDER BY stream_version LIMIT $3",
                     &[
-                        &stream,
-                        &(from_version as i64),
-                        &(limit.min(i64::MAX as usize) as i64),
+                        (&stream, Type::TEXT),
+                        (&(from_version as i64), Type::INT8),
+                        (&(limit.min(i64::MAX as usize) as i64), Type::INT8),
                     ],
                 )
                 .await
@@ -840,10 +872,10 @@ impl EventLog for PgStore {
         self.run(async move {
             let row = reader
                 .await?
-                .query_one(
+                .query_typed_one(
                     "SELECT coalesce(max(stream_version), 0) FROM authlog_events
                      WHERE stream = $1",
-                    &[&stream],
+                    &[(&stream, Type::TEXT)],
                 )
                 .await
                 .map_err(pg)?;
@@ -866,11 +898,15 @@ impl EventLog for PgStore {
         self.run(async move {
             let rows = reader
                 .await?
-                .query(
+                .query_typed(
                     "SELECT position, record FROM authlog_events
                      WHERE client_id = $1 AND position < $2
                      ORDER BY position DESC LIMIT $3",
-                    &[&client_id, &before, &(limit.min(i64::MAX as usize) as i64)],
+                    &[
+                        (&client_id, Type::TEXT),
+                        (&before, Type::INT8),
+                        (&(limit.min(i64::MAX as usize) as i64), Type::INT8),
+                    ],
                 )
                 .await
                 .map_err(pg)?;

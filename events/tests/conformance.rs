@@ -27,7 +27,16 @@ struct Postgres(TestDb);
 impl Backend for Postgres {
     fn open(&self) -> Box<dyn EventStore> {
         let store = PgStore::open(&self.0.url).unwrap();
-        assert_eq!(store.try_lead().unwrap(), pg_store::Role::Leader);
+        // A store dropped just before may hold the lock until PostgreSQL
+        // has seen its session end.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while store.try_lead().unwrap() != pg_store::Role::Leader {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lock stayed taken"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         Box::new(store)
     }
 }
