@@ -28,17 +28,6 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Ends the session holding this schema's leader lock, as a dead leader
-/// process or a cut connection would.
-fn kill_leader_session(db: &TestDb) {
-    db.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_locks
-         WHERE locktype = 'advisory' AND objsubid = 2
-           AND classid::int = x'61757468'::int
-           AND objid::int = hashtext(current_schema())",
-    );
-}
-
 #[test]
 fn only_one_session_leads_and_a_follower_cannot_append() {
     let Some(db) = TestDb::create("only_one_session_leads") else {
@@ -143,7 +132,7 @@ fn replicas_racing_for_the_lock_never_fork_or_skip_the_chain() {
     // Depose whoever leads, again and again.
     for _ in 0..8 {
         std::thread::sleep(Duration::from_millis(150));
-        kill_leader_session(&db);
+        db.end_leader_session();
     }
     std::thread::sleep(Duration::from_millis(150));
     stop.store(true, Ordering::SeqCst);
@@ -178,7 +167,7 @@ fn a_leader_whose_session_ends_stops_writing_at_once() {
     let b = PgStore::open(&db.url).unwrap();
     assert_eq!(a.try_lead().unwrap(), Role::Leader);
     append_one(&a, resumed("client/a", "a")).unwrap();
-    kill_leader_session(&db);
+    db.end_leader_session();
     // The first append after the cut fails (its session is gone) ...
     let cut = append_one(&a, resumed("client/a", "a"));
     assert!(cut.is_err(), "{cut:?}");

@@ -157,6 +157,19 @@ impl Server {
         (self.data.clone(), self.dir.take())
     }
 
+    /// Waits up to `within` for the process to exit by itself; its exit
+    /// code, or `None` if it still runs (or died of a signal).
+    pub fn exit_code(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Adopts `dir` as this server's temp dir holder (removed on drop).
     pub fn hold(&mut self, dir: Option<tempfile::TempDir>) {
         self.dir = dir;

@@ -245,6 +245,33 @@ fn a_killed_leader_is_replaced_and_nothing_acknowledged_is_lost() {
 }
 
 #[test]
+fn a_leader_cut_off_from_the_database_stops_and_another_takes_over() {
+    let Some(db) = TestDb::create("a_leader_cut_off_from_the_database") else {
+        return;
+    };
+    let mut servers = [replica(&db), replica(&db)];
+    let lead = leader_of(&servers.iter().collect::<Vec<_>>());
+    let other = 1 - lead;
+    let admin = servers[lead].admin_token(None);
+    let (id, secret) = servers[lead].service_client(&admin, "cut", "clients:read");
+    // The leader's session ends under it (a cut connection, a restarted
+    // database): it must stop writing at once, and it exits.
+    db.end_leader_session();
+    assert_eq!(servers[lead].exit_code(Duration::from_secs(10)), Some(3));
+    assert_eq!(leader_of(&[&servers[other]]), 0);
+    let r = servers[other].token_basic(&id, &secret, None);
+    assert_eq!(r.status(), 200);
+    let token = r.json::<Value>().unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        servers[other].introspect(&id, &secret, &token)["active"],
+        true
+    );
+}
+
+#[test]
 fn a_log_moves_between_the_embedded_store_and_postgres_record_for_record() {
     let Some(db) = TestDb::create("a_log_moves_between_stores") else {
         return;

@@ -68,9 +68,19 @@ impl TestDb {
     }
 
     /// Runs `sql` with this schema on the search path.
-    #[allow(dead_code)] // the events tests use it; tests/it shares this file
     pub fn execute(&self, sql: &str) {
         execute(&self.url, sql).unwrap();
+    }
+
+    /// Ends the session holding this schema's leader lock, as a dead
+    /// leader process or a cut connection would.
+    pub fn end_leader_session(&self) {
+        self.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks
+             WHERE locktype = 'advisory' AND objsubid = 2
+               AND classid::int = x'61757468'::int
+               AND objid::int = hashtext(current_schema())",
+        );
     }
 }
 
