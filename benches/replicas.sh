@@ -72,7 +72,9 @@ json() { python3 -c "import json,sys;print(json.load(sys.stdin)$1)"; }
 
 # Sets up bench-post on the server at $1 and measures both scenarios on
 # the servers in $2 (space-separated URLs); prints "cc... int..." results.
-scenarios() { # setup-url urls
+# With $3 set, also measures introspection on the leader alone ($1) and on
+# the follower $3 alone (into $WORK/barrier).
+scenarios() { # setup-url urls [follower-url]
   local admin sec token
   admin=$(curl -fsS -u "authlog-admin:$SECRET" -d grant_type=client_credentials "$1/oauth/token" | json '["access_token"]')
   sec=$(curl -fsS -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
@@ -81,6 +83,9 @@ scenarios() { # setup-url urls
   token=$(curl -fsS -d "grant_type=client_credentials&client_id=bench-post&client_secret=$sec" "$1/oauth/token" | json '["access_token"]')
   local urls_token="" urls_int=""
   for u in $2; do urls_token+="$u/oauth/token "; urls_int+="$u/oauth/introspect "; done
+  if [ -n "${3:-}" ]; then
+    echo "$(measure "$1/oauth/introspect" "$PEERS/wrk/introspect.lua" "$token" bench-post "$sec") $(measure "$3/oauth/introspect" "$PEERS/wrk/introspect.lua" "$token" bench-post "$sec")" >"$WORK/barrier"
+  fi
   echo "$(measure "$urls_token" "$PEERS/wrk/token_cc.lua" bench-post "$sec") $(measure "$urls_int" "$PEERS/wrk/introspect.lua" "$token" bench-post "$sec")"
 }
 
@@ -122,7 +127,9 @@ for n in 1 2 3; do
       done ) >"$WORK/lag" 2>/dev/null &
     LAGGER=$!
   fi
-  ROW[pg$n]=$(scenarios "$(url "$lead")" "$urls")
+  follower=""
+  [ "$n" = 2 ] && follower=$(url $((1 - lead)))
+  ROW[pg$n]=$(scenarios "$(url "$lead")" "$urls" "$follower")
   if [ "$n" = 3 ]; then
     kill "$LAGGER" 2>/dev/null || true
     LAG=$(python3 -c '
@@ -208,5 +215,7 @@ for key in embedded pg1 pg2 pg3 peer; do
   echo "| $name | $t | $r50 | $r99 | $rbad | $i | $i50 | $i99 | $ibad |"
 done
 echo
+read -r l_rps l50 l99 lbad f_rps f50 f99 fbad <"$WORK/barrier"
+echo "introspection with 2 replicas, all load on one: leader $l_rps req/s (p99 $l99 ms), follower $f_rps req/s (p99 $f99 ms); the follower's wait for the head costs $(python3 -c "print(f'{1e6/$f_rps - 1e6/$l_rps:.1f}')") µs per introspection of its core time"
 echo "follower lag under the 3-replica token load: $LAG"
 echo "failover (SIGKILL of the leader -> first token acknowledged through a survivor): $FAILOVER"

@@ -128,16 +128,7 @@ impl std::fmt::Debug for PgStore {
 }
 
 fn pg(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Storage(format!("PostgreSQL: {}", error_text(&e)))
-}
-
-/// The server's message when there is one (it names the constraint or the
-/// missing table), else the client's.
-fn error_text(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
-    }
+    StoreError::Postgres(e)
 }
 
 fn position_of(value: i64) -> u64 {
@@ -194,9 +185,7 @@ impl PgStore {
     }
 
     fn connect(url: &str) -> Result<Self, StoreError> {
-        let config: Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| StoreError::Storage(format!("{url}: {e}")))?;
+        let config: Config = url.parse().map_err(StoreError::Postgres)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("authlog-pg")
@@ -670,7 +659,7 @@ impl EventStore for PgStore {
             let mut slot = writer.lock().await;
             let client = slot.as_mut().ok_or_else(not_leading)?;
             let result = append_in(client, units, &channel).await;
-            if matches!(result, Err(StoreError::Storage(_))) || client.is_closed() {
+            if matches!(result, Err(StoreError::Postgres(_))) || client.is_closed() {
                 // Whether the commit happened is unknown: this session
                 // writes no more, and gives the lock up with it.
                 leading.store(false, Ordering::SeqCst);

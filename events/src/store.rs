@@ -80,6 +80,9 @@ pub enum StoreError {
     /// Indexing failed earlier; appends are refused until a restart.
     #[error("indexing the log failed")]
     Indexing(#[source] std::sync::Arc<StoreError>),
+    /// PostgreSQL refused or failed a query, or the connection broke.
+    #[error("PostgreSQL")]
+    Postgres(#[source] tokio_postgres::Error),
     /// The backend cannot do this, or failed for a reason of its own.
     #[error("log storage failed: {0}")]
     Storage(String),
