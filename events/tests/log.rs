@@ -415,35 +415,6 @@ fn a_reader_beside_the_writer_sees_every_acknowledged_record() {
 }
 
 #[test]
-fn a_record_too_large_for_a_frame_is_refused_and_nothing_is_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
-    let mut huge = metadata("huge");
-    huge.client_name = "x".repeat(authlog_events::log_file::MAX_RECORD + 1);
-    let event = new_event(
-        "client/huge",
-        Event::ClientRegistered {
-            client_id: "huge".into(),
-            registration_type: RegistrationType::Preregistered,
-            metadata: Box::new(huge),
-            secret_digest: None,
-            registration_access_token_digest: None,
-            confirm_high_risk: false,
-        },
-    );
-    let refused = store
-        .append(vec![AppendBatch::new(vec![event])])
-        .unwrap_err();
-    assert!(matches!(refused, StoreError::TooLarge { .. }), "{refused}");
-    assert_eq!(store.head().unwrap().unwrap().position, 1);
-    let next = append_one(&store, AppendBatch::new(vec![resumed("client/a", "a")])).unwrap();
-    assert_eq!(next[0].position, 2);
-    drop(store);
-    assert_eq!(ids(&open(&dir)).len(), 2);
-}
-
-#[test]
 fn an_append_whose_fsync_fails_leaves_nothing_behind() {
     use authlog_events::fault_backend::{FaultBackend, Faults};
     use std::sync::atomic::Ordering;
