@@ -68,16 +68,21 @@ pub fn proof(state: &AppState) -> String {
     hex::encode(state.key.digest("authlog replica forwarding").0)
 }
 
+/// Whether a replica forwarded the request (it carries a valid proof).
+fn from_replica(state: &AppState, headers: &header::HeaderMap) -> bool {
+    headers.get(REPLICA).is_some_and(|sent| {
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            sent.as_bytes(),
+            proof(state).as_bytes(),
+        ))
+    })
+}
+
 /// The client address a forwarding replica vouched for, if the request
 /// carries a valid proof.
 pub fn forwarded_for(req: &HttpRequest) -> Option<IpAddr> {
     let state = req.app_data::<web::Data<AppState>>()?;
-    let sent = req.headers().get(REPLICA)?.to_str().ok()?;
-    let expected = proof(state);
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(
-        sent.as_bytes(),
-        expected.as_bytes(),
-    )) {
+    if !from_replica(state, req.headers()) {
         return None;
     }
     req.headers()
@@ -119,7 +124,7 @@ fn plan(req: &ServiceRequest) -> Plan {
         } else {
             Plan::CatchUpThenServe(replica.clone())
         }
-    } else if req.headers().contains_key(REPLICA) {
+    } else if from_replica(state, req.headers()) {
         Plan::Refuse
     } else {
         Plan::Forward(replica.clone())

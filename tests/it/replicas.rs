@@ -365,3 +365,53 @@ fn the_schema_is_migrated_by_its_own_command_and_a_wrong_store_is_refused() {
     assert_eq!(wrong.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("AUTHLOG_STORE"));
 }
+
+#[test]
+fn the_leader_records_the_clients_address_only_when_a_replica_vouches_for_it() {
+    let Some(db) = TestDb::create("the_leader_records_the_clients_address") else {
+        return;
+    };
+    let servers = [replica(&db), replica(&db)];
+    let lead = leader_of(&servers.iter().collect::<Vec<_>>());
+    let (leader, follower) = (&servers[lead], &servers[1 - lead]);
+    let admin = leader.admin_token(None);
+    let (id, secret) = leader.service_client(&admin, "addr", "clients:read");
+    // A client on 127.0.0.2 asks the follower; the leader appends.
+    let from_two = reqwest::blocking::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let forwarded = from_two
+        .post(follower.url("/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .unwrap();
+    assert_eq!(forwarded.status(), 200);
+    // A client claiming another address without the proof is not believed.
+    let forged = reqwest::blocking::Client::new()
+        .post(leader.url("/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .header("x-authlog-forwarded-for", "203.0.113.9")
+        .header("x-authlog-replica", "not-a-proof")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .unwrap();
+    assert_eq!(forged.status(), 200);
+    let page: Value = leader
+        .get("/api/audit/events?client_id=addr&limit=10")
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let issued: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{page}"))
+        .iter()
+        .filter(|i| i["type"] == "TokenIssued")
+        .map(|i| i["actor"]["ip"].as_str().unwrap())
+        .collect();
+    // Newest first: the forged request, then the forwarded one.
+    assert_eq!(issued, ["127.0.0.1", "127.0.0.2"]);
+}
