@@ -35,8 +35,10 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use tokio::runtime::Runtime;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::types::Type;
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+use tokio_postgres::{AsyncMessage, Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
 use crate::envelope::RecordedEvent;
@@ -102,7 +104,7 @@ pub enum Role {
 /// The log on PostgreSQL (see the module documentation).
 pub struct PgStore {
     runtime: Option<Runtime>,
-    config: Config,
+    database: Database,
     /// Reads share one pipelined connection, reopened when it closes.
     reader: Arc<tokio::sync::Mutex<Option<Arc<Client>>>>,
     /// The leader session: holds the leader lock and does every append.
@@ -141,15 +143,95 @@ fn hash_of(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
         .map_err(|_| StoreError::Format("the head hash is not 32 bytes".into()))
 }
 
-/// Opens a connection and drives it on the store's runtime.
-async fn connect(config: &Config) -> Result<Client, StoreError> {
-    let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "a PostgreSQL connection ended");
+/// Where the database is and how to talk to it: the parsed URL, and TLS.
+///
+/// TLS is used when the URL says `sslmode=require` (or libpq's
+/// `verify-ca` / `verify-full`, which mean the same here): the server's
+/// certificate is always verified, against the Mozilla roots and the PEM
+/// file `sslrootcert=` names, and its name must match the host. Any other
+/// `sslmode` (and none) connects without TLS.
+#[derive(Clone)]
+struct Database {
+    config: Config,
+    tls: MakeRustlsConnect,
+}
+
+impl Database {
+    fn parse(url: &str) -> Result<Database, StoreError> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut ca_file = None;
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("sslrootcert", path)) => ca_file = Some(path.to_owned()),
+                Some(("sslmode", "verify-ca" | "verify-full")) => kept.push("sslmode=require"),
+                _ => kept.push(pair),
+            }
         }
-    });
-    Ok(client)
+        let url = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        let mut config: Config = url.parse().map_err(StoreError::Postgres)?;
+        if config.get_ssl_mode() != SslMode::Require {
+            // `prefer` would try TLS and then fail on an unverifiable
+            // certificate rather than fall back: say what you want.
+            config.ssl_mode(SslMode::Disable);
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = &ca_file {
+            let bad =
+                |e: &dyn std::fmt::Display| StoreError::Format(format!("sslrootcert {path}: {e}"));
+            for cert in <rustls::pki_types::CertificateDer as rustls::pki_types::pem::PemObject>::pem_file_iter(path).map_err(|e| bad(&e))? {
+                roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+            }
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Storage(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(Database {
+            config,
+            tls: MakeRustlsConnect::new(tls),
+        })
+    }
+
+    /// Opens a session and drives it on the current runtime until it
+    /// ends (the returned task), passing notifications to `notified`.
+    async fn session(
+        &self,
+        notified: Option<Arc<(Mutex<u64>, Condvar)>>,
+    ) -> Result<(Client, tokio::task::JoinHandle<()>), StoreError> {
+        let (client, mut connection) = self.config.connect(self.tls.clone()).await.map_err(pg)?;
+        let driver = tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(AsyncMessage::Notification(n)) => {
+                        if let (Some(woken), Ok(position)) = (&notified, n.payload().parse()) {
+                            wake(woken, position);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, "a PostgreSQL connection ended");
+                        break;
+                    }
+                }
+            }
+        });
+        Ok((client, driver))
+    }
+
+    /// A session whose end nobody waits for.
+    async fn connect(&self) -> Result<Client, StoreError> {
+        self.session(None).await.map(|(client, _)| client)
+    }
 }
 
 impl PgStore {
@@ -185,7 +267,7 @@ impl PgStore {
     }
 
     fn connect(url: &str) -> Result<Self, StoreError> {
-        let config: Config = url.parse().map_err(StoreError::Postgres)?;
+        let database = Database::parse(url)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("authlog-pg")
@@ -193,9 +275,9 @@ impl PgStore {
             .build()
             .map_err(StoreError::Io)?;
         let store = {
-            let connecting = config.clone();
+            let connecting = database.clone();
             let (schema, reader) = block(&runtime, async move {
-                let client = connect(&connecting).await?;
+                let client = connecting.connect().await?;
                 let schema: Option<String> = client
                     .query_one("SELECT current_schema()", &[])
                     .await
@@ -211,7 +293,7 @@ impl PgStore {
             })?;
             PgStore {
                 runtime: Some(runtime),
-                config,
+                database,
                 reader: Arc::new(tokio::sync::Mutex::new(Some(Arc::new(reader)))),
                 writer: Arc::new(tokio::sync::Mutex::new(None)),
                 leading: Arc::new(AtomicBool::new(false)),
@@ -241,13 +323,13 @@ impl PgStore {
     /// The shared read connection, reopened if it closed.
     fn reader(&self) -> impl Future<Output = Result<Arc<Client>, StoreError>> + Send + 'static {
         let reader = self.reader.clone();
-        let config = self.config.clone();
+        let database = self.database.clone();
         async move {
             let mut slot = reader.lock().await;
             if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
                 return Ok(client.clone());
             }
-            let client = Arc::new(connect(&config).await?);
+            let client = Arc::new(database.connect().await?);
             *slot = Some(client.clone());
             Ok(client)
         }
@@ -257,9 +339,9 @@ impl PgStore {
     /// Replicas starting together take turns (an advisory lock), and a
     /// database migrated by a newer authlog is refused.
     pub fn migrate(&self) -> Result<Vec<i32>, StoreError> {
-        let config = self.config.clone();
+        let database = self.database.clone();
         self.run(async move {
-            let mut client = connect(&config).await?;
+            let mut client = database.connect().await?;
             let txn = client.transaction().await.map_err(pg)?;
             txn.execute(
                 "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
@@ -342,24 +424,12 @@ impl PgStore {
     /// Starts the task that listens for appends (reconnecting when its
     /// connection drops) and wakes `wait_for_append`.
     fn listen(&self) {
-        let config = self.config.clone();
+        let database = self.database.clone();
         let notified = self.notified.clone();
         let listen = format!("LISTEN \"{}\"", self.channel().replace('"', "\"\""));
         self.runtime().spawn(async move {
             loop {
-                if let Ok((client, mut connection)) = config.connect(NoTls).await {
-                    let woken = notified.clone();
-                    let messages = tokio::spawn(async move {
-                        let mut stream =
-                            futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-                        while let Some(Ok(message)) = stream.next().await {
-                            if let AsyncMessage::Notification(n) = message {
-                                if let Ok(position) = n.payload().parse::<u64>() {
-                                    wake(&woken, position);
-                                }
-                            }
-                        }
-                    });
+                if let Ok((client, messages)) = database.session(Some(notified.clone())).await {
                     if client.batch_execute(&listen).await.is_ok() {
                         // Anything appended while no one listened is read now.
                         wake(&notified, 0);
@@ -395,7 +465,7 @@ impl PgStore {
         if self.is_leading() {
             return Ok(Role::Leader);
         }
-        let config = self.config.clone();
+        let database = self.database.clone();
         let writer = self.writer.clone();
         let leading = self.leading.clone();
         let generation = self.generation.clone();
@@ -403,12 +473,12 @@ impl PgStore {
             let mut slot = writer.lock().await;
             // The candidate session stays open between tries.
             if slot.as_ref().is_none_or(Client::is_closed) {
-                let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
+                let (client, session) = database.session(None).await?;
                 let mine = generation.fetch_add(1, Ordering::SeqCst) + 1;
                 let ended = leading.clone();
                 let current = generation.clone();
                 tokio::spawn(async move {
-                    let _ = connection.await;
+                    let _ = session.await;
                     // The session is gone and its lock with it: stop writing now.
                     if current.load(Ordering::SeqCst) == mine {
                         ended.store(false, Ordering::SeqCst);

@@ -232,3 +232,71 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     let refused = PgStore::open(&db.url).unwrap_err();
     assert!(refused.to_string().contains("999"), "{refused}");
 }
+
+/// The error and its sources, as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[test]
+fn sslmode_require_uses_tls_and_verifies_the_servers_certificate() {
+    let Some(db) = TestDb::create("sslmode_require_uses_tls") else {
+        return;
+    };
+    // The development machines' server presents Debian's snakeoil
+    // certificate, issued to `localhost`.
+    const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    if !db.url.starts_with(common::pg::DEFAULT_URL) || !std::path::Path::new(SNAKEOIL).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs this against the local server with its snakeoil certificate"
+        );
+        eprintln!("SKIPPED sslmode_require_uses_tls: needs the local server and {SNAKEOIL}");
+        return;
+    }
+    let on_localhost = db.url.replace("@127.0.0.1:", "@localhost:");
+    // No CA for a self-signed certificate: refused, so TLS was tried and
+    // the chain checked.
+    let untrusted = PgStore::open(&format!("{on_localhost}&sslmode=require")).unwrap_err();
+    assert!(
+        chain(&untrusted).contains("certificate"),
+        "{}",
+        chain(&untrusted)
+    );
+    // Trusted, but asked for by another name: refused too.
+    let misnamed = PgStore::open(&format!(
+        "{}&sslmode=verify-full&sslrootcert={SNAKEOIL}",
+        db.url
+    ))
+    .unwrap_err();
+    assert!(
+        chain(&misnamed).contains("certificate"),
+        "{}",
+        chain(&misnamed)
+    );
+    // Trusted and named: the log works over TLS.
+    let store = PgStore::open(&format!(
+        "{on_localhost}&sslmode=require&sslrootcert={SNAKEOIL}"
+    ))
+    .unwrap();
+    assert_eq!(store.try_lead().unwrap(), Role::Leader);
+    assert_eq!(append_one(&store, resumed("client/a", "a")).unwrap(), 1);
+    assert_eq!(store.read_all(1, 10).unwrap().len(), 1);
+    // A missing CA file is named.
+    let missing = PgStore::open(&format!(
+        "{on_localhost}&sslmode=require&sslrootcert=/nonexistent.pem"
+    ))
+    .unwrap_err();
+    assert!(
+        chain(&missing).contains("/nonexistent.pem"),
+        "{}",
+        chain(&missing)
+    );
+}
