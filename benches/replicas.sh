@@ -190,6 +190,13 @@ for p in pids:
 PY
 )
 
+# --- what one durable commit costs this PostgreSQL (one connection, one row) ---
+COMMIT_SCHEMA=$(new_schema authlog_bench_commit)
+psql "$PG" -qc "CREATE TABLE authlog_bench_commit.t (id bigserial PRIMARY KEY, v bytea)" >/dev/null
+echo "INSERT INTO authlog_bench_commit.t (v) VALUES (NULL);" >"$WORK/commit.sql"
+COMMIT_LATENCY=$(pgbench -n -c1 -T5 -f "$WORK/commit.sql" "$PG" 2>/dev/null | awk '/latency average/{print $4" "$5}')
+: "$COMMIT_SCHEMA"
+
 # --- oidc-provider ---
 PORT="$PEER_PORT" taskset -c "$SERVER_CORE" bash "$PEERS/oidc-provider/start.sh" >"$WORK/peer.out" 2>"$WORK/peer.err" &
 PIDS+=($!)
@@ -218,4 +225,5 @@ echo
 read -r l_rps l50 l99 lbad f_rps f50 f99 fbad <"$WORK/barrier"
 echo "introspection with 2 replicas, all load on one: leader $l_rps req/s (p99 $l99 ms), follower $f_rps req/s (p99 $f99 ms); time per request on the follower less on the leader: $(python3 -c "print(f'{1e6/$f_rps - 1e6/$l_rps:+.1f}')") µs (the follower's wait for the head is a shared PostgreSQL read, off the server's core)"
 echo "follower lag under the 3-replica token load: $LAG"
+echo "one durable single-row commit on this PostgreSQL (pgbench, 1 connection): $COMMIT_LATENCY"
 echo "failover (SIGKILL of the leader -> first token acknowledged through a survivor): $FAILOVER"
