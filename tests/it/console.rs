@@ -1,0 +1,468 @@
+//! The admin console (`/console`): how it is served (CSP, `GET /` for a
+//! browser, the callback provisioned on old data dirs), and the console
+//! driven in headless Chromium the way a person uses it: sign in through
+//! the login and consent pages, create a client and use its secret, pause
+//! and resume it, rotate and delete by typing its name, a stale edit, token
+//! revocation, bulk delete, the audit timeline, sign out, and what an
+//! auditor and a member see. No console error and no CSP violation may
+//! appear in the browser's log.
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use crate::harness::Server;
+use crate::webdriver::{chromedriver_or_skip, Web};
+
+const PASSWORD: &str = "console-admin-password-1";
+/// An error the test logs itself, to prove the browser log is read.
+const PROBE: &str = "authlog-console-test-probe";
+
+/// Where screenshots go: `AUTHLOG_CONSOLE_SCREENSHOTS`, when set.
+fn screenshot(web: &Web, name: &str) {
+    if let Some(dir) = std::env::var_os("AUTHLOG_CONSOLE_SCREENSHOTS") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        web.screenshot(&dir.join(format!("{name}.png")));
+    }
+}
+
+#[test]
+fn the_console_is_served_with_a_strict_csp_and_browsers_are_sent_there() {
+    let s = Server::start();
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .get(s.url("/"))
+        .header("Accept", "text/html,application/xhtml+xml")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/console");
+    // Not a browser: the JSON answer as before.
+    let r = http
+        .get(s.url("/"))
+        .header("Accept", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("json"));
+
+    for path in [
+        "/console",
+        "/console/clients/some-id",
+        "/console/callback?code=x",
+    ] {
+        let r = http.get(s.url(path)).send().unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("script-src 'self'"), "{csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        let body = r.text().unwrap();
+        assert!(
+            body.contains(r#"<script type="module" src="/console/assets/app.js">"#),
+            "{body}"
+        );
+        // No inline script: every script element has a src.
+        assert_eq!(
+            body.matches("<script").count(),
+            body.matches("<script type=\"module\" src=").count()
+        );
+    }
+    let r = http.get(s.url("/console/assets/app.js")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(r.text().unwrap().contains("completeSignIn"));
+    let r = http.get(s.url("/console/assets/nope.js")).send().unwrap();
+    assert_eq!(r.status(), 404);
+    // The console client redirects to the callback under the issuer.
+    let admin = s.admin_token(None);
+    let console: Value = s
+        .get("/api/admin/oauth-clients/authlog-console")
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        console["redirect_uris"][0],
+        "http://127.0.0.1:8080/console/callback"
+    );
+}
+
+#[test]
+fn an_existing_data_dir_gains_the_console_callback_by_an_event() {
+    let s = Server::start_with(&[("AUTHLOG_ISSUER", "https://old.example.com")]);
+    let s = s.restart_with(&[("AUTHLOG_ISSUER", "https://id.example.com")]);
+    let admin = s.admin_token(None);
+    let console: Value = s
+        .get("/api/admin/oauth-clients/authlog-console")
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let uris: Vec<&str> = console["redirect_uris"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    assert!(
+        uris.contains(&"https://id.example.com/console/callback"),
+        "{uris:?}"
+    );
+    assert!(
+        uris.contains(&"https://old.example.com/console/callback"),
+        "{uris:?}"
+    );
+    let events: Value = s
+        .get("/api/audit/events?client_id=authlog-console&type=ClientUpdated")
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let items = events["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{events}");
+    assert_eq!(items[0]["actor"]["principal"], "system");
+    // A third start with the same issuer adds nothing.
+    let s = s.restart_with(&[("AUTHLOG_ISSUER", "https://id.example.com")]);
+    let admin = s.admin_token(None);
+    let events: Value = s
+        .get("/api/audit/events?client_id=authlog-console&type=ClientUpdated")
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(events["items"].as_array().unwrap().len(), 1, "{events}");
+}
+
+/// Signs in at the login page and allows the console at the consent page.
+fn sign_in(web: &Web, username: &str, password: &str) {
+    web.fill("#username", username);
+    web.fill("#password", password);
+    web.click("button[type=submit]");
+    web.click("button[name=decision][value=approve]");
+}
+
+fn create_user(s: &Server, admin: &str, username: &str, role: &str) {
+    let r = s
+        .post("/api/admin/users")
+        .bearer_auth(admin)
+        .json(&json!({ "username": username, "display_name": username, "password": PASSWORD, "roles": [role] }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+}
+
+fn client_status(s: &Server, admin: &str, id: &str) -> u16 {
+    s.get(&format!("/api/admin/oauth-clients/{id}"))
+        .bearer_auth(admin)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn cc_token(s: &Server, id: &str, secret: &str) -> String {
+    let r = s.token_basic(id, secret, None);
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Browser log entries that are errors: everything at SEVERE, except the
+/// 4xx answers these tests provoke on purpose (422 and 412, which the
+/// console shows), and every CSP report whatever its level.
+fn errors(log: &[Value]) -> Vec<String> {
+    log.iter()
+        .filter(|e| {
+            let message = e["message"].as_str().unwrap_or("");
+            let expected = e["source"] == "network"
+                && (message.contains("status of 422") || message.contains("status of 412"));
+            message.contains("Content Security Policy") || (e["level"] == "SEVERE" && !expected)
+        })
+        .map(|e| e.to_string())
+        .collect()
+}
+
+#[test]
+fn the_console_in_a_browser() {
+    let Some(chromedriver) = chromedriver_or_skip("the_console_in_a_browser") else {
+        return;
+    };
+    let s = Server::start_as_issuer(&[("AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD)]);
+    let admin = s.admin_token(None);
+    // A resource server that may introspect any token.
+    let rs = s.create_client(
+        &admin,
+        json!({ "client_id": "rs", "client_name": "resource server", "grant_types": ["client_credentials"], "introspection_allowed": true }),
+    );
+    let rs_secret = rs["client_secret"].as_str().unwrap().to_owned();
+    let mut web = Web::start(&chromedriver);
+
+    // A browser at / lands in the console, signs in through authlog's pages.
+    web.goto(&s.url("/"));
+    web.wait("#username");
+    assert!(web.url().contains("/oauth/authorize?"), "{}", web.url());
+    assert!(web.url().contains("code_challenge_method=S256"));
+    sign_in(&web, "admin", PASSWORD);
+    web.wait_path("/console/clients");
+    assert_eq!(web.text("#whoami"), "admin");
+    assert_eq!(web.text("#role-badge"), "admin");
+    web.wait_text("#clients-table", "authlog-console");
+    web.wait_text(
+        "#clients-table tr[data-client-id=authlog-console]",
+        "default",
+    );
+    web.script(&format!("console.error('{PROBE}'); return null;"));
+    // Nothing was stored but the PKCE state during the redirect, and it is gone.
+    assert_eq!(
+        web.script("return localStorage.length + sessionStorage.length;"),
+        json!(0)
+    );
+
+    // Create: a server error shows next to its field; then the secret once.
+    web.click("#new-client");
+    web.wait_path("/console/clients/new");
+    web.fill("#client_name", "Billing service");
+    web.click("#grant-authorization-code");
+    web.click("#grant-client-credentials");
+    web.fill("#scope", "reports:read");
+    web.fill("#access_token_ttl_seconds", "30");
+    web.click("#save-client");
+    web.wait_text("#error-access_token_ttl_seconds", "between 60");
+    web.fill("#access_token_ttl_seconds", "600");
+    // A lifetime over 30 days warns inline.
+    web.click("#grant-refresh-token");
+    web.fill("#refresh_token_ttl_days", "60");
+    web.wait_text("#refresh-warning", "30 to 90 days");
+    assert_eq!(
+        web.text("#error-access_token_ttl_seconds"),
+        "",
+        "a fixed field keeps its error"
+    );
+    web.script(
+        "document.querySelector('#field-access_token_ttl_seconds').scrollIntoView(); return null;",
+    );
+    screenshot(&web, "console-create");
+    web.click("#grant-refresh-token");
+    web.click("#save-client");
+    let secret = web.text("#secret-value");
+    assert!(secret.starts_with("alcs_"), "{secret}");
+    assert!(web.text(".secret-box").contains("will not be shown again"));
+    let id = web.text("#created-client-id");
+    let token = cc_token(&s, &id, &secret);
+    assert_eq!(s.introspect("rs", &rs_secret, &token)["active"], true);
+
+    // Pause from the toggle: its token introspects inactive. Then resume.
+    web.click("#open-created");
+    web.wait_text("#client-title", "Billing service");
+    web.wait_text("#tokens-table", "access");
+    screenshot(&web, "console-detail");
+    web.click("#status-toggle");
+    web.click("#confirm-ok");
+    web.wait_text("#status-toggle", "Paused");
+    assert_eq!(s.introspect("rs", &rs_secret, &token)["active"], false);
+    web.click("#status-toggle");
+    web.click("#confirm-ok");
+    web.wait_text("#status-toggle", "Active");
+
+    // Rotate: the button waits for the exact name.
+    web.click("#rotate-secret");
+    web.type_in("dialog input[type=text]", "Billing");
+    assert!(!web.enabled("#confirm-ok"));
+    web.type_in("dialog input[type=text]", " service");
+    assert!(web.enabled("#confirm-ok"));
+    web.click("#confirm-ok");
+    let rotated = web.text("#rotated #secret-value");
+    assert_ne!(rotated, secret);
+    let token2 = cc_token(&s, &id, &rotated);
+
+    // Revoke one token from the tokens table.
+    web.goto(&s.url(&format!("/console/clients/{id}")));
+    let row = "#tokens-table tr[data-token-id] button";
+    web.wait(row);
+    let before =
+        web.script("return document.querySelectorAll('#tokens-table tr[data-token-id]').length;");
+    assert!(before.as_u64().unwrap() >= 1);
+    web.click(row);
+    web.wait_text("#tokens-message", "Token revoked");
+    let revoked = [&token, &token2]
+        .iter()
+        .filter(|t| s.introspect("rs", &rs_secret, t)["active"] == false)
+        .count();
+    assert!(revoked >= 1, "no token was revoked");
+
+    // A stale edit: someone else edits between reading and saving.
+    web.click("#edit summary");
+    web.fill("#client_name", "Billing service 2");
+    let current = s
+        .get(&format!("/api/admin/oauth-clients/{id}"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    let etag = current.headers()["etag"].to_str().unwrap().to_owned();
+    let r = s
+        .patch(&format!("/api/admin/oauth-clients/{id}"))
+        .bearer_auth(&admin)
+        .header("If-Match", etag)
+        .json(&json!({ "description": "changed elsewhere" }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    web.click("#save-client");
+    web.wait_text("#form-message", "412");
+    web.click("#reload-client");
+    web.wait_text("#settings", "changed elsewhere");
+
+    // The audit timeline lists what the signed-in user did, newest first.
+    let timeline = web.wait_text("#timeline", "ClientSecretRotated");
+    for kind in [
+        "ClientRegistered",
+        "ClientPaused",
+        "ClientResumed",
+        "ClientSecretRotated",
+        "TokenRevoked",
+    ] {
+        assert!(timeline.contains(kind), "{kind} missing from {timeline}");
+    }
+    let by_admin = web.script(
+        "return [...document.querySelectorAll('#timeline li')].filter(li => /^Client(Paused|Resumed|SecretRotated|Registered)$/.test(li.dataset.type)).map(li => li.querySelector('.actor').textContent);",
+    );
+    let actors: Vec<&str> = by_admin
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(actors.len() >= 4, "{actors:?}");
+    assert!(actors.iter().all(|a| *a == "admin"), "{actors:?}");
+    let positions = web.script("return [...document.querySelectorAll('#timeline li')].map(li => Number(li.dataset.position));");
+    let positions: Vec<u64> = positions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_u64().unwrap())
+        .collect();
+    assert!(
+        positions.len() >= 6 && positions.windows(2).all(|w| w[0] > w[1]),
+        "not newest first: {positions:?}"
+    );
+
+    // Delete by typing the name.
+    web.click("#delete-client");
+    web.type_in("dialog input[type=text]", "Billing service");
+    web.click("#confirm-ok");
+    web.wait_path("/console/clients");
+    web.wait_text("#list-message", "Deleted Billing service");
+    assert_eq!(client_status(&s, &admin, &id), 404);
+
+    // Bulk delete two clients picked from a search.
+    for n in 1..=2 {
+        s.create_client(&admin, json!({ "client_id": format!("bulk-{n}"), "client_name": format!("bulk {n}"), "grant_types": ["client_credentials"] }));
+    }
+    web.fill("#f-q", "bulk");
+    web.wait_text("#clients-table", "bulk-2");
+    screenshot(&web, "console-clients");
+    web.click("#select-all");
+    web.wait_text("#bulk-delete", "(2)");
+    web.click("#bulk-delete");
+    web.click("#confirm-ok");
+    web.wait_text("#list-message", "Deleted 2 clients");
+    assert_eq!(client_status(&s, &admin, "bulk-1"), 404);
+    assert_eq!(client_status(&s, &admin, "bulk-2"), 404);
+
+    // Usable at 390 px: the table scrolls inside its box, the page does not.
+    web.resize(390, 844);
+    web.fill("#f-q", "");
+    web.wait_text("#clients-table", "authlog-console");
+    let overflow =
+        web.script("return document.documentElement.scrollWidth <= window.innerWidth + 1;");
+    assert_eq!(overflow, json!(true), "the page scrolls sideways at 390 px");
+    screenshot(&web, "console-clients-390");
+    web.resize(1280, 900);
+
+    // Sign out revokes the console's refresh token (and its grant).
+    let console_tokens = |s: &Server| -> usize {
+        let v: Value = s
+            .get("/api/admin/oauth-clients/authlog-console/tokens")
+            .bearer_auth(&admin)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        v["items"].as_array().unwrap().len()
+    };
+    assert!(console_tokens(&s) >= 2);
+    web.click("#sign-out");
+    web.wait("#signed-out");
+    assert_eq!(console_tokens(&s), 0);
+
+    // An auditor sees everything, and no write control.
+    create_user(&s, &admin, "audrey", "auditor");
+    create_user(&s, &admin, "mel", "member");
+    web.forget_cookies();
+    web.goto(&s.url("/console/clients"));
+    sign_in(&web, "audrey", PASSWORD);
+    web.wait_text("#clients-table", "authlog-console");
+    assert_eq!(web.text("#role-badge"), "read-only");
+    for control in [
+        "#new-client",
+        "#bulk-delete",
+        "#select-all",
+        "#clients-table input[type=checkbox]",
+    ] {
+        assert!(!web.exists(control), "an auditor sees {control}");
+    }
+    web.goto(&s.url("/console/clients/rs"));
+    web.wait_text("#settings", "resource server");
+    web.wait_text("#timeline", "ClientRegistered");
+    for control in [
+        "#status-toggle",
+        "#rotate-secret",
+        "#delete-client",
+        "#edit",
+        "#revoke-all",
+        "#tokens-table button",
+    ] {
+        assert!(!web.exists(control), "an auditor sees {control}");
+    }
+    screenshot(&web, "console-auditor");
+
+    // A member gets a clear "no access" page.
+    web.forget_cookies();
+    web.goto(&s.url("/console"));
+    sign_in(&web, "mel", PASSWORD);
+    web.wait_text("#no-access", "No access");
+    assert!(web.text("main").contains("mel"));
+    assert!(!web.exists("#clients-table"));
+
+    // The log is read (the probe is there), and holds no other error.
+    let errors = errors(web.log());
+    assert!(
+        errors.iter().any(|e| e.contains(PROBE)),
+        "the probe is missing: {errors:#?}"
+    );
+    let others: Vec<&String> = errors.iter().filter(|e| !e.contains(PROBE)).collect();
+    assert!(others.is_empty(), "browser log: {others:#?}");
+}
