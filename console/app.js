@@ -7,6 +7,9 @@ import { append, clear, h } from './dom.js';
 import { clientsPage } from './clients.js';
 import { createPage } from './client_form.js';
 import { detailPage } from './client_detail.js';
+import { sessionsPage } from './sessions.js';
+import { usersPage } from './users.js';
+import { auditPage } from './audit.js';
 
 const main = document.getElementById('main');
 const top = document.getElementById('top');
@@ -18,6 +21,7 @@ export const ctx = {
   canRevoke: false,
   canAudit: false,
   canUsers: false,
+  canUsersWrite: false,
   flash: '',
   navigate,
 };
@@ -47,7 +51,11 @@ function header() {
   }, text);
   append(top, h('div', { class: 'bar' },
     h('a', { class: 'brand', href: '/console/clients', 'data-nav': '' }, 'authlog'),
-    ctx.canRead ? h('nav', { 'aria-label': 'Console' }, link('/console/clients', 'Clients')) : null,
+    ctx.canRead ? h('nav', { 'aria-label': 'Console' },
+      link('/console/clients', 'Clients'),
+      link('/console/sessions', 'Sessions'),
+      ctx.canUsers ? link('/console/users', 'Users') : null,
+      ctx.canAudit ? link('/console/audit', 'Audit') : null) : null,
     h('div', { class: 'who' },
       h('span', { id: 'whoami' }, ctx.me.username || ctx.me.sub),
       h('span', { class: 'badge', id: 'role-badge' }, role),
@@ -93,6 +101,9 @@ export function route() {
   if (path === '/console' || path === '/console/callback') return navigate('/console/clients', true);
   if (path === '/console/clients') return clientsPage(main, ctx);
   if (path === '/console/clients/new') return createPage(main, ctx);
+  if (path === '/console/sessions') return sessionsPage(main, ctx);
+  if (path === '/console/users' && ctx.canUsers) return usersPage(main, ctx);
+  if (path === '/console/audit' && ctx.canAudit) return auditPage(main, ctx);
   const detail = path.match(/^\/console\/clients\/([^/]+)$/);
   if (detail) return detailPage(main, ctx, decodeURIComponent(detail[1]));
   return notFound();
@@ -104,6 +115,7 @@ async function whoAmI() {
   ctx.canRevoke = hasScope('tokens:revoke');
   ctx.canAudit = hasScope('audit:read');
   ctx.canUsers = hasScope('users:read');
+  ctx.canUsersWrite = hasScope('users:write');
   const response = await fetch('/oauth/userinfo', {
     headers: { Authorization: `Bearer ${accessToken()}` },
     cache: 'no-store',

@@ -40,6 +40,9 @@ const ASSETS: &[(&str, &str, &str)] = &[
         JS,
         include_str!("../../console/client_detail.js"),
     ),
+    ("sessions.js", JS, include_str!("../../console/sessions.js")),
+    ("users.js", JS, include_str!("../../console/users.js")),
+    ("audit.js", JS, include_str!("../../console/audit.js")),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";
@@ -146,4 +149,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(console_root)
         .service(asset)
         .service(console_view);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ASSETS;
+
+    #[test]
+    fn every_file_of_the_console_directory_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let mut embedded: Vec<String> = ASSETS.iter().map(|(n, _, _)| n.to_string()).collect();
+        embedded.sort();
+        assert_eq!(files, embedded);
+    }
 }

@@ -10,6 +10,7 @@ pub mod authorize;
 pub mod bearer;
 pub mod body;
 pub mod client_auth;
+pub mod client_export;
 pub mod client_json;
 pub mod connections;
 pub mod console;

@@ -392,6 +392,46 @@ fn the_console_in_a_browser() {
     assert_eq!(client_status(&s, &admin, "bulk-1"), 404);
     assert_eq!(client_status(&s, &admin, "bulk-2"), 404);
 
+    // Sessions: revoke one app's token from the grouped list.
+    let (svc, svc_secret) = s.service_client(&admin, "sess-svc", "reports:read");
+    let svc_token = cc_token(&s, &svc, &svc_secret);
+    web.click("a[href='/console/sessions']");
+    web.wait_text(
+        "section.session-group[data-client-id=sess-svc]",
+        "service sess-svc",
+    );
+    web.click("section.session-group[data-client-id=sess-svc] tr[data-token-id] button");
+    web.wait_text("#sessions-message", "Token revoked");
+    assert_eq!(s.introspect("rs", &rs_secret, &svc_token)["active"], false);
+
+    // Users: create the auditor through the console.
+    web.click("a[href='/console/users']");
+    web.wait_text("#users-table", "admin");
+    web.click("#new-user summary");
+    web.fill("#nu-username", "audrey");
+    web.fill("#nu-password", PASSWORD);
+    web.click("#nu-role-member");
+    web.click("#nu-role-auditor");
+    web.click("#nu-save");
+    web.wait_text("#users-message", "Created audrey");
+    web.wait_text("#users-table", "audrey");
+    let users: Value = s
+        .get("/api/admin/users?q=audrey")
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(users["items"][0]["roles"], json!(["auditor"]));
+
+    // Audit: the event list and the chain check.
+    web.click("a[href='/console/audit']");
+    web.wait_text("#audit-table", "UserCreated");
+    web.click("#verify-chain");
+    web.wait_text("#verify-result", "Chain intact");
+    screenshot(&web, "console-audit");
+    web.click("a[href='/console/clients']");
+
     // Usable at 390 px: the table scrolls inside its box, the page does not.
     web.resize(390, 844);
     web.fill("#f-q", "");
@@ -419,7 +459,6 @@ fn the_console_in_a_browser() {
     assert_eq!(console_tokens(&s), 0);
 
     // An auditor sees everything, and no write control.
-    create_user(&s, &admin, "audrey", "auditor");
     create_user(&s, &admin, "mel", "member");
     web.forget_cookies();
     web.goto(&s.url("/console/clients"));

@@ -5,6 +5,7 @@ mod admin_cli;
 mod admin_clients;
 mod audit;
 mod browser;
+mod client_export;
 mod console;
 mod crash;
 mod disk_full;
