@@ -6,6 +6,7 @@
 import { accessToken } from './auth.js';
 import { api, request } from './api.js';
 import { append, clear, download, fmtTime, h, messageBox } from './dom.js';
+import { actorName } from './actors.js';
 
 export function auditPage(main, ctx) {
   clear(main);
@@ -37,13 +38,20 @@ export function auditPage(main, ctx) {
     return p;
   };
 
-  const row = (ev) => h('tr', { 'data-position': ev.position },
-    h('td', { class: 'num' }, String(ev.position)),
-    h('td', {}, fmtTime(ev.time)),
-    h('td', {}, ev.type),
-    h('td', {}, ev.actor.principal, ev.actor.via_client ? h('span', { class: 'muted' }, ` via ${ev.actor.via_client}`) : null),
-    h('td', {}, ev.client_id ? h('a', { href: `/console/clients/${encodeURIComponent(ev.client_id)}`, 'data-nav': '' }, ev.client_id) : '—'),
-    h('td', {}, h('code', {}, JSON.stringify(ev.summary))));
+  const summary = (s) => h('span', { class: 'summary' }, Object.entries(s || {})
+    .filter(([, v]) => v !== null && !(Array.isArray(v) && !v.length))
+    .map(([k, v]) => h('span', {}, h('span', { class: 'muted' }, `${k} `), typeof v === 'object' ? JSON.stringify(v) : String(v))));
+  const row = (ev) => {
+    const who = h('span', { class: 'actor', title: ev.actor.principal }, ev.actor.principal);
+    actorName(ctx, ev.actor).then((name) => { who.textContent = name; });
+    return h('tr', { 'data-position': ev.position },
+      h('td', { class: 'num' }, String(ev.position)),
+      h('td', { class: 'nowrap' }, fmtTime(ev.time)),
+      h('td', {}, ev.type),
+      h('td', {}, who, ev.actor.via_client ? h('span', { class: 'muted' }, ` via ${ev.actor.via_client}`) : null),
+      h('td', {}, ev.client_id ? h('a', { href: `/console/clients/${encodeURIComponent(ev.client_id)}`, 'data-nav': '' }, ev.client_id) : '—'),
+      h('td', {}, summary(ev.summary)));
+  };
 
   async function load(older) {
     const p = filters();

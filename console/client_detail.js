@@ -7,26 +7,7 @@ import { api } from './api.js';
 import { append, badge, clear, confirmDialog, fmtTime, h, messageBox, secretBox } from './dom.js';
 import { clientType, grantLabel, registrationLabel } from './clients.js';
 import { clientForm, showProblem } from './client_form.js';
-
-const usernames = new Map();
-
-async function actorName(ctx, actor) {
-  const p = actor.principal || '';
-  if (!p.startsWith('user:')) return p;
-  const id = p.slice(5);
-  if (id === ctx.me.sub) return ctx.me.username;
-  if (usernames.has(id)) return usernames.get(id);
-  let name = p;
-  if (ctx.canUsers) {
-    try {
-      name = (await api('GET', `/api/admin/users/${encodeURIComponent(id)}`)).data.username || p;
-    } catch (e) {
-      name = p;
-    }
-  }
-  usernames.set(id, name);
-  return name;
-}
+import { actorName } from './actors.js';
 
 function settings(c) {
   const list = (v) => (v && v.length ? v.join(', ') : '—');

@@ -26,7 +26,7 @@ function select(id, label, options, value) {
 }
 
 export function clientsPage(main, ctx) {
-  const filters = { q: '', status: '', registration_type: '', scope: '', team: '' };
+  const filters = { q: '', status: '', grant_type: '', registration_type: '', scope: '', team: '' };
   const cursors = [''];
   const selected = new Set();
   const message = messageBox('list-message');
@@ -52,6 +52,8 @@ export function clientsPage(main, ctx) {
   const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter clients' },
     h('div', { class: 'field grow' }, h('label', { for: 'f-q' }, 'Search'), search),
     h('div', { class: 'field' }, select('f-status', 'Status', [['', 'Any'], ['active', 'Active'], ['paused', 'Paused']], '')),
+    h('div', { class: 'field' }, select('f-grant', 'Grant type',
+      [['', 'Any'], ...Object.entries(GRANT_LABEL)], '')),
     h('div', { class: 'field' }, select('f-registration', 'Registered by',
       [['', 'Any'], ['preregistered', 'Admin'], ['dynamic', 'Dynamic'], ['cimd', 'Metadata document'], ['default', 'Default']], '')),
     h('div', { class: 'field' }, h('label', { for: 'f-scope' }, 'Scope'), scope),
@@ -68,6 +70,7 @@ export function clientsPage(main, ctx) {
     filters.q = search.value.trim();
     filters.status = form.querySelector('#f-status').value;
     filters.registration_type = form.querySelector('#f-registration').value;
+    filters.grant_type = form.querySelector('#f-grant').value;
     filters.scope = scope.value.trim();
     filters.team = team.value.trim();
     cursors.length = 1;

@@ -143,6 +143,9 @@ struct ListQuery {
     status: Option<String>,
     /// `dynamic`, `cimd`, `preregistered` or `default`.
     registration_type: Option<String>,
+    /// Clients allowed this grant type (`authorization_code`,
+    /// `refresh_token`, `client_credentials` or the device code URN).
+    grant_type: Option<String>,
     /// Page size, 1 to 500 (default 50).
     limit: Option<String>,
     /// A `next_cursor` this API returned.
@@ -186,6 +189,14 @@ impl ListQuery {
                 return Err(ApiError::invalid("status", "must be active or paused"));
             }
         }
+        if let Some(g) = &self.grant_type {
+            if client_policy::parse_grant_type(g).is_none() {
+                return Err(ApiError::invalid(
+                    "grant_type",
+                    format!("{g:?} is not a supported grant type"),
+                ));
+            }
+        }
         if let Some(r) = &self.registration_type {
             if client_policy::parse_registration_type(r).is_none() {
                 return Err(ApiError::invalid(
@@ -218,6 +229,15 @@ impl ListQuery {
         }
         if let Some(status) = &self.status {
             if c.status.as_str() != status {
+                return false;
+            }
+        }
+        if let Some(g) = self
+            .grant_type
+            .as_deref()
+            .and_then(client_policy::parse_grant_type)
+        {
+            if !c.metadata.grant_types.contains(&g) {
                 return false;
             }
         }

@@ -43,6 +43,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("sessions.js", JS, include_str!("../../console/sessions.js")),
     ("users.js", JS, include_str!("../../console/users.js")),
     ("audit.js", JS, include_str!("../../console/audit.js")),
+    ("actors.js", JS, include_str!("../../console/actors.js")),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";

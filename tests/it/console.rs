@@ -436,10 +436,37 @@ fn the_console_in_a_browser() {
     web.resize(390, 844);
     web.fill("#f-q", "");
     web.wait_text("#clients-table", "authlog-console");
-    let overflow =
-        web.script("return document.documentElement.scrollWidth <= window.innerWidth + 1;");
-    assert_eq!(overflow, json!(true), "the page scrolls sideways at 390 px");
+    let fits = "return document.documentElement.scrollWidth <= window.innerWidth + 1;";
+    assert_eq!(
+        web.script(fits),
+        json!(true),
+        "the list scrolls sideways at 390 px"
+    );
     screenshot(&web, "console-clients-390");
+    web.click("tr[data-client-id=rs] a");
+    web.wait_text("#settings", "resource server");
+    web.wait_text("#timeline", "ClientRegistered");
+    assert_eq!(
+        web.script(fits),
+        json!(true),
+        "a client's page scrolls sideways at 390 px"
+    );
+    screenshot(&web, "console-detail-390");
+    web.click("a[href='/console/clients']");
+    web.click("#new-client");
+    web.wait("#client_name");
+    assert_eq!(
+        web.script(fits),
+        json!(true),
+        "the create form scrolls sideways at 390 px"
+    );
+    web.click("a[href='/console/audit']");
+    web.wait_text("#audit-table", "UserCreated");
+    assert_eq!(
+        web.script(fits),
+        json!(true),
+        "the audit page scrolls sideways at 390 px"
+    );
     web.resize(1280, 900);
 
     // Sign out revokes the console's refresh token (and its grant).
