@@ -172,7 +172,7 @@ export function clientsPage(main, ctx) {
         },
       }))
       : null;
-    const last = h('td', { class: 'last-used' }, '—');
+    const last = h('td', { class: 'last-used nowrap' }, '—');
     const tr = h('tr', { 'data-client-id': c.client_id },
       check,
       h('td', {}, h('a', { href: `/console/clients/${encodeURIComponent(c.client_id)}`, 'data-nav': '' }, c.client_name),
@@ -183,7 +183,7 @@ export function clientsPage(main, ctx) {
       h('td', {}, c.grant_types.map((g) => badge(grantLabel(g), 'grant'))),
       h('td', {}, badge(c.status, c.status)),
       h('td', { class: 'num' }, String(c.active_token_count)),
-      h('td', {}, fmtTime(c.created_at)),
+      h('td', { class: 'nowrap' }, fmtTime(c.created_at)),
       last);
     if (ctx.canAudit) {
       api('GET', `/api/audit/clients/${encodeURIComponent(c.client_id)}`)

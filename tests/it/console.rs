@@ -278,7 +278,6 @@ fn the_console_in_a_browser() {
     web.click("#open-created");
     web.wait_text("#client-title", "Billing service");
     web.wait_text("#tokens-table", "access");
-    screenshot(&web, "console-detail");
     web.click("#status-toggle");
     web.click("#confirm-ok");
     web.wait_text("#status-toggle", "Paused");
@@ -369,6 +368,10 @@ fn the_console_in_a_browser() {
         "not newest first: {positions:?}"
     );
 
+    web.resize(1280, 1700);
+    screenshot(&web, "console-detail");
+    web.resize(1280, 900);
+
     // Delete by typing the name.
     web.click("#delete-client");
     web.type_in("dialog input[type=text]", "Billing service");
@@ -383,7 +386,6 @@ fn the_console_in_a_browser() {
     }
     web.fill("#f-q", "bulk");
     web.wait_text("#clients-table", "bulk-2");
-    screenshot(&web, "console-clients");
     web.click("#select-all");
     web.wait_text("#bulk-delete", "(2)");
     web.click("#bulk-delete");
@@ -433,9 +435,10 @@ fn the_console_in_a_browser() {
     web.click("a[href='/console/clients']");
 
     // Usable at 390 px: the table scrolls inside its box, the page does not.
-    web.resize(390, 844);
     web.fill("#f-q", "");
     web.wait_text("#clients-table", "authlog-console");
+    screenshot(&web, "console-clients");
+    web.resize(390, 844);
     let fits = "return document.documentElement.scrollWidth <= window.innerWidth + 1;";
     assert_eq!(
         web.script(fits),
@@ -451,7 +454,6 @@ fn the_console_in_a_browser() {
         json!(true),
         "a client's page scrolls sideways at 390 px"
     );
-    screenshot(&web, "console-detail-390");
     web.click("a[href='/console/clients']");
     web.click("#new-client");
     web.wait("#client_name");
@@ -513,7 +515,6 @@ fn the_console_in_a_browser() {
     ] {
         assert!(!web.exists(control), "an auditor sees {control}");
     }
-    screenshot(&web, "console-auditor");
 
     // A member gets a clear "no access" page.
     web.forget_cookies();
