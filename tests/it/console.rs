@@ -192,13 +192,16 @@ fn cc_token(s: &Server, id: &str, secret: &str) -> String {
 
 /// Browser log entries that are errors: everything at SEVERE, except the
 /// 4xx answers these tests provoke on purpose (422 and 412, which the
-/// console shows), and every CSP report whatever its level.
+/// console shows, and the 401 of a revoked access token, which it
+/// refreshes), and every CSP report whatever its level.
 fn errors(log: &[Value]) -> Vec<String> {
     log.iter()
         .filter(|e| {
             let message = e["message"].as_str().unwrap_or("");
             let expected = e["source"] == "network"
-                && (message.contains("status of 422") || message.contains("status of 412"));
+                && ["status of 422", "status of 412", "status of 401"]
+                    .iter()
+                    .any(|status| message.contains(status));
             message.contains("Content Security Policy") || (e["level"] == "SEVERE" && !expected)
         })
         .map(|e| e.to_string())
@@ -233,6 +236,20 @@ fn the_console_in_a_browser() {
     web.wait_text(
         "#clients-table tr[data-client-id=authlog-console]",
         "default",
+    );
+    // The CSP holds in the browser: an inline script is refused, and the
+    // refusal is reported in the log these tests check.
+    web.script("const s = document.createElement('script'); s.textContent = 'window.inlineRan = true;'; document.head.append(s); return null;");
+    assert_eq!(
+        web.script("return window.inlineRan === true;"),
+        json!(false)
+    );
+    let refused = errors(&web.take_log());
+    assert!(
+        refused
+            .iter()
+            .any(|e| e.contains("Content Security Policy")),
+        "no CSP report for an inline script: {refused:?}"
     );
     web.script(&format!("console.error('{PROBE}'); return null;"));
     // Nothing was stored but the PKCE state during the redirect, and it is gone.
@@ -471,8 +488,9 @@ fn the_console_in_a_browser() {
     );
     web.resize(1280, 900);
 
-    // Sign out revokes the console's refresh token (and its grant).
-    let console_tokens = |s: &Server| -> usize {
+    // An access token that stops working is replaced by a refresh, and
+    // the page goes on as if nothing happened.
+    let console_tokens = |kind: &str| -> Vec<String> {
         let v: Value = s
             .get("/api/admin/oauth-clients/authlog-console/tokens")
             .bearer_auth(&admin)
@@ -480,12 +498,34 @@ fn the_console_in_a_browser() {
             .unwrap()
             .json()
             .unwrap();
-        v["items"].as_array().unwrap().len()
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| kind.is_empty() || t["kind"] == kind)
+            .map(|t| t["token_id"].as_str().unwrap().to_owned())
+            .collect()
     };
-    assert!(console_tokens(&s) >= 2);
+    let access = console_tokens("access");
+    assert_eq!(access.len(), 1, "one console access token: {access:?}");
+    let r = s
+        .delete(&format!("/api/admin/tokens/{}", access[0]))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    web.click("a[href='/console/sessions']");
+    web.wait_text("#sessions", "authlog console");
+    let refreshed = console_tokens("access");
+    assert_eq!(refreshed.len(), 1, "{refreshed:?}");
+    assert_ne!(refreshed, access, "the console did not refresh");
+    assert!(!web.exists("#sessions-message:not([hidden])"));
+
+    // Sign out revokes the console's refresh token (and its grant).
+    assert_eq!(console_tokens("refresh").len(), 1);
     web.click("#sign-out");
     web.wait("#signed-out");
-    assert_eq!(console_tokens(&s), 0);
+    assert_eq!(console_tokens(""), Vec::<String>::new());
 
     // An auditor sees everything, and no write control.
     create_user(&s, &admin, "mel", "member");

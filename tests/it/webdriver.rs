@@ -298,6 +298,12 @@ impl Web {
         std::fs::write(path, png).unwrap();
     }
 
+    /// The browser log entries since the last `take_log`.
+    pub fn take_log(&mut self) -> Vec<Value> {
+        self.log();
+        std::mem::take(&mut self.log)
+    }
+
     /// Every browser log entry so far (kept across calls).
     pub fn log(&mut self) -> &[Value] {
         let entries = self
