@@ -2,7 +2,7 @@
 // from memory, one retry after a refresh on 401, and problem+json errors
 // turned into ApiProblem (status, title, detail, field).
 
-import { accessToken, refresh } from './auth.js';
+import { accessToken, refresh, signIn, signedIn } from './auth.js';
 
 export class ApiProblem extends Error {
   constructor(status, body) {
@@ -44,6 +44,11 @@ export async function request(method, path, { body, headers } = {}) {
     if (response.status === 401 && await refresh()) response = await send();
   } catch (e) {
     throw new ApiProblem(0, { title: 'Network error', detail: `authlog did not answer: ${e.message}` });
+  }
+  if (response.status === 401 && !signedIn()) {
+    // The refresh token is gone too (expired, revoked): sign in again,
+    // coming back to this page.
+    signIn(location.pathname + location.search);
   }
   if (!response.ok) throw await problemOf(response);
   return response;

@@ -191,7 +191,7 @@ fn cc_token(s: &Server, id: &str, secret: &str) -> String {
 }
 
 /// Browser log entries that are errors: everything at SEVERE, except the
-/// 4xx answers these tests provoke on purpose (422 and 412, which the
+/// 4xx answers these tests provoke on purpose (422, 412 and 409, which the
 /// console shows, and the 401 of a revoked access token, which it
 /// refreshes), and every CSP report whatever its level.
 fn errors(log: &[Value]) -> Vec<String> {
@@ -199,9 +199,14 @@ fn errors(log: &[Value]) -> Vec<String> {
         .filter(|e| {
             let message = e["message"].as_str().unwrap_or("");
             let expected = e["source"] == "network"
-                && ["status of 422", "status of 412", "status of 401"]
-                    .iter()
-                    .any(|status| message.contains(status));
+                && [
+                    "status of 422",
+                    "status of 412",
+                    "status of 409",
+                    "status of 401",
+                ]
+                .iter()
+                .any(|status| message.contains(status));
             message.contains("Content Security Policy") || (e["level"] == "SEVERE" && !expected)
         })
         .map(|e| e.to_string())
@@ -397,13 +402,26 @@ fn the_console_in_a_browser() {
     web.wait_text("#list-message", "Deleted Billing service");
     assert_eq!(client_status(&s, &admin, &id), 404);
 
-    // Bulk delete two clients picked from a search.
-    for n in 1..=2 {
+    // Bulk delete: all or nothing, the failing id named; then all of them.
+    for n in 1..=3 {
         s.create_client(&admin, json!({ "client_id": format!("bulk-{n}"), "client_name": format!("bulk {n}"), "grant_types": ["client_credentials"] }));
     }
     web.fill("#f-q", "bulk");
-    web.wait_text("#clients-table", "bulk-2");
+    web.wait_text("#clients-table", "bulk-3");
     web.click("#select-all");
+    web.wait_text("#bulk-delete", "(3)");
+    let r = s
+        .delete("/api/admin/oauth-clients/bulk-3")
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    web.click("#bulk-delete");
+    web.click("#confirm-ok");
+    let refused = web.wait_text("#list-message", "Nothing was deleted");
+    assert!(refused.contains("bulk-3"), "{refused}");
+    assert_eq!(client_status(&s, &admin, "bulk-1"), 200);
+    web.click("tr[data-client-id=bulk-3] input[type=checkbox]");
     web.wait_text("#bulk-delete", "(2)");
     web.click("#bulk-delete");
     web.click("#confirm-ok");
