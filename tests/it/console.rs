@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+use calamine::Reader;
 use serde_json::{json, Value};
 
 use crate::harness::Server;
@@ -226,7 +227,8 @@ fn the_console_in_a_browser() {
         json!({ "client_id": "rs", "client_name": "resource server", "grant_types": ["client_credentials"], "introspection_allowed": true }),
     );
     let rs_secret = rs["client_secret"].as_str().unwrap().to_owned();
-    let mut web = Web::start(&chromedriver);
+    let downloads = tempfile::tempdir().unwrap();
+    let mut web = Web::start(&chromedriver, downloads.path());
 
     // A browser at / lands in the console, signs in through authlog's pages.
     web.goto(&s.url("/"));
@@ -262,6 +264,20 @@ fn the_console_in_a_browser() {
         web.script("return localStorage.length + sessionStorage.length;"),
         json!(0)
     );
+
+    // The export buttons download the list; the workbook opens and holds it.
+    web.click("#export-xlsx");
+    let xlsx = web.downloaded(downloads.path(), "oauth-clients.xlsx");
+    let mut book: calamine::Xlsx<_> =
+        calamine::Xlsx::new(std::io::Cursor::new(xlsx)).expect("an xlsx workbook");
+    let sheet = book.worksheet_range("OAuth clients").unwrap();
+    let ids: Vec<String> = sheet.rows().skip(1).map(|r| r[0].to_string()).collect();
+    assert!(ids.contains(&"authlog-console".to_owned()), "{ids:?}");
+    web.click("#export-pdf");
+    let pdf = web.downloaded(downloads.path(), "oauth-clients.pdf");
+    let doc = lopdf::Document::load_mem(&pdf).expect("a PDF");
+    let text = doc.extract_text(&[1]).unwrap();
+    assert!(text.contains("authlog console"), "{text}");
 
     // Create: a server error shows next to its field; then the secret once.
     web.click("#new-client");

@@ -114,8 +114,9 @@ pub struct Web {
 }
 
 impl Web {
-    /// Starts chromedriver and a 1280×900 headless browser.
-    pub fn start(chromedriver: &Path) -> Web {
+    /// Starts chromedriver and a 1280×900 headless browser that saves
+    /// downloads in `downloads`.
+    pub fn start(chromedriver: &Path, downloads: &Path) -> Web {
         // fantoccini's rustls needs a process-wide provider; chromedriver
         // itself is plain http on loopback.
         let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
@@ -128,6 +129,10 @@ impl Web {
         let mut chrome = json!({
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      "--window-size=1280,900", "--no-first-run", "--disable-extensions"],
+        });
+        chrome["prefs"] = json!({
+            "download.default_directory": downloads,
+            "download.prompt_for_download": false,
         });
         if let Some(binary) = find_on_path("chromium") {
             chrome["binary"] = json!(binary);
@@ -296,6 +301,22 @@ impl Web {
         let png = self.rt.block_on(self.c().screenshot()).unwrap();
         assert!(png.starts_with(b"\x89PNG"), "not a PNG");
         std::fs::write(path, png).unwrap();
+    }
+
+    /// Waits for a finished download named `name` in `dir`; returns its bytes.
+    pub fn downloaded(&self, dir: &Path, name: &str) -> Vec<u8> {
+        let path = dir.join(name);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // Chromium writes `name.crdownload` first and renames it when done.
+            if let Ok(bytes) = std::fs::read(&path) {
+                if !bytes.is_empty() {
+                    return bytes;
+                }
+            }
+            assert!(Instant::now() < deadline, "{name} was not downloaded");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The browser log entries since the last `take_log`.
