@@ -190,6 +190,7 @@ export async function detailPage(main, ctx, id) {
         api('GET', `/api/audit/clients/${encodeURIComponent(id)}`),
       ]);
       failures.textContent = `Failed authentications: ${summary.failed_authentications}; failed logins: ${summary.failed_logins}. Tokens issued: ${summary.tokens.issued}, revoked: ${summary.tokens.revoked}.`;
+      loadFailures();
       clear(timeline);
       if (!events.items.length) append(timeline, h('li', { class: 'empty' }, 'No event.'));
       for (const ev of events.items) {
@@ -202,6 +203,26 @@ export async function detailPage(main, ctx, id) {
       }
     } catch (e) {
       auditMessage.show(`The audit trail could not be read: ${e.message}`);
+    }
+  }
+
+  // Failed authentications: each refusal, and the periodic summaries.
+  const failedList = h('ul', { class: 'timeline', id: 'failed-auth' });
+  async function loadFailures() {
+    try {
+      const types = 'type=ClientAuthenticationFailed&type=AuthenticationFailures&type=LoginFailed';
+      const { data } = await api('GET', `/api/audit/events?client_id=${encodeURIComponent(id)}&${types}&limit=20`);
+      clear(failedList);
+      if (!data.items.length) append(failedList, h('li', { class: 'empty' }, 'No failed authentication recorded.'));
+      for (const ev of data.items) {
+        const s = ev.summary || {};
+        const detail = s.reason || (s.failures !== undefined ? `${s.failures} failure${s.failures === 1 ? '' : 's'}${s.throttled ? `, ${s.throttled} throttled` : ''}` : '');
+        append(failedList, h('li', { 'data-type': ev.type },
+          h('time', { datetime: ev.time }, fmtTime(ev.time)), ' ', h('strong', {}, ev.type), detail ? ` — ${detail}` : '',
+          ev.actor.ip ? h('span', { class: 'muted' }, ` from ${ev.actor.ip}`) : null));
+      }
+    } catch (e) {
+      auditMessage.show(`The failed authentications could not be read: ${e.message}`);
     }
   }
 
@@ -251,6 +272,8 @@ export async function detailPage(main, ctx, id) {
         tokensBody))),
     h('section', { 'aria-labelledby': 'audit-title' },
       h('h2', { id: 'audit-title' }, 'Audit timeline'), failures, auditMessage, timeline),
+    ctx.canAudit ? h('section', { 'aria-labelledby': 'failed-title' },
+      h('h2', { id: 'failed-title' }, 'Failed authentications'), failedList) : null,
   ]);
   await Promise.all([loadTokens(), loadAudit()]);
 }

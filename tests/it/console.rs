@@ -219,7 +219,11 @@ fn the_console_in_a_browser() {
     let Some(chromedriver) = chromedriver_or_skip("the_console_in_a_browser") else {
         return;
     };
-    let s = Server::start_as_issuer(&[("AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD)]);
+    // Failed authentications reach the log within a second.
+    let s = Server::start_as_issuer(&[
+        ("AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD),
+        ("AUTHLOG_USAGE_FLUSH_SECONDS", "1"),
+    ]);
     let admin = s.admin_token(None);
     // A resource server that may introspect any token.
     let rs = s.create_client(
@@ -310,6 +314,7 @@ fn the_console_in_a_browser() {
     assert!(web.text(".secret-box").contains("will not be shown again"));
     let id = web.text("#created-client-id");
     let token = cc_token(&s, &id, &secret);
+    assert_eq!(s.token_basic(&id, "alcs_wrong", None).status(), 401);
     assert_eq!(s.introspect("rs", &rs_secret, &token)["active"], true);
 
     // Pause from the toggle: its token introspects inactive. Then resume.
@@ -371,6 +376,7 @@ fn the_console_in_a_browser() {
     web.wait_text("#form-message", "412");
     web.click("#reload-client");
     web.wait_text("#settings", "changed elsewhere");
+    web.wait_text("#failed-auth", "AuthenticationFailures");
 
     // The audit timeline lists what the signed-in user did, newest first.
     let timeline = web.wait_text("#timeline", "ClientSecretRotated");
