@@ -191,6 +191,25 @@ fn cc_token(s: &Server, id: &str, secret: &str) -> String {
         .to_owned()
 }
 
+/// Controls of the page without an accessible name (a label, an
+/// `aria-label`, or a button's text).
+fn unlabelled(web: &Web) -> Vec<String> {
+    let found = web.script(
+        "return [...document.querySelectorAll('input, select, textarea, button')]
+           .filter(el => el.type !== 'hidden')
+           .filter(el => el.tagName === 'BUTTON'
+             ? !(el.textContent.trim() || el.getAttribute('aria-label'))
+             : !((el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')))
+           .map(el => el.outerHTML.slice(0, 160));",
+    );
+    found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Browser log entries that are errors: everything at SEVERE, except the
 /// 4xx answers these tests provoke on purpose (422, 412 and 409, which the
 /// console shows, and the 401 of a revoked access token, which it
@@ -248,6 +267,11 @@ fn the_console_in_a_browser() {
         "#clients-table tr[data-client-id=authlog-console]",
         "default",
     );
+    assert_eq!(unlabelled(&web), Vec::<String>::new(), "the list");
+    // (The check sees an unlabelled control.)
+    web.script("const i = document.createElement('input'); i.id = 'probe'; document.body.append(i); return null;");
+    assert_eq!(unlabelled(&web).len(), 1);
+    web.script("document.getElementById('probe').remove(); return null;");
     // The CSP holds in the browser: an inline script is refused, and the
     // refusal is reported in the log these tests check.
     web.script("const s = document.createElement('script'); s.textContent = 'window.inlineRan = true;'; document.head.append(s); return null;");
@@ -286,6 +310,12 @@ fn the_console_in_a_browser() {
     // Create: a server error shows next to its field; then the secret once.
     web.click("#new-client");
     web.wait_path("/console/clients/new");
+    web.wait("#client_name");
+    assert_eq!(
+        web.script("return document.activeElement.id;"),
+        json!("client_name")
+    );
+    assert_eq!(unlabelled(&web), Vec::<String>::new(), "the create form");
     web.fill("#client_name", "Billing service");
     web.click("#grant-authorization-code");
     web.click("#grant-client-credentials");
@@ -329,8 +359,17 @@ fn the_console_in_a_browser() {
     web.click("#confirm-ok");
     web.wait_text("#status-toggle", "Active");
 
+    web.click("#edit summary");
+    assert_eq!(unlabelled(&web), Vec::<String>::new(), "a client's page");
+    web.click("#edit summary");
     // Rotate: the button waits for the exact name.
     web.click("#rotate-secret");
+    assert_eq!(
+        web.script("return document.activeElement.closest('dialog') !== null && document.activeElement.tagName;"),
+        json!("INPUT"),
+        "the dialog takes the focus"
+    );
+    assert_eq!(unlabelled(&web), Vec::<String>::new(), "the rotate dialog");
     web.type_in("dialog input[type=text]", "Billing");
     assert!(!web.enabled("#confirm-ok"));
     web.type_in("dialog input[type=text]", " service");
@@ -461,6 +500,7 @@ fn the_console_in_a_browser() {
     );
     web.click("section.session-group[data-client-id=sess-svc] tr[data-token-id] button");
     web.wait_text("#sessions-message", "Token revoked");
+    assert_eq!(unlabelled(&web), Vec::<String>::new(), "the sessions page");
     assert_eq!(s.introspect("rs", &rs_secret, &svc_token)["active"], false);
 
     // Users: create the auditor through the console.
@@ -474,6 +514,7 @@ fn the_console_in_a_browser() {
     web.click("#nu-save");
     web.wait_text("#users-message", "Created audrey");
     web.wait_text("#users-table", "audrey");
+    assert_eq!(unlabelled(&web), Vec::<String>::new(), "the users page");
     let users: Value = s
         .get("/api/admin/users?q=audrey")
         .bearer_auth(&admin)
@@ -488,6 +529,7 @@ fn the_console_in_a_browser() {
     web.wait_text("#audit-table", "UserCreated");
     web.click("#verify-chain");
     web.wait_text("#verify-result", "Chain intact");
+    assert_eq!(unlabelled(&web), Vec::<String>::new(), "the audit page");
     screenshot(&web, "console-audit");
     web.click("a[href='/console/clients']");
 
