@@ -23,6 +23,8 @@ export const ctx = {
   canUsers: false,
   canUsersWrite: false,
   flash: '',
+  // Run when the view changes (a page's live feed, say).
+  cleanup: [],
   navigate,
 };
 
@@ -95,6 +97,7 @@ function notFound() {
 }
 
 export function route() {
+  for (const stop of ctx.cleanup.splice(0)) stop();
   header();
   const path = location.pathname.replace(/\/+$/, '');
   if (!ctx.canRead) return noAccess();

@@ -108,7 +108,7 @@ export function auditPage(main, ctx) {
   });
   form.addEventListener('submit', (e) => { e.preventDefault(); load(false); });
   more.addEventListener('click', () => load(true));
-  window.addEventListener('popstate', () => { if (tail) tail.abort(); }, { once: true });
+  ctx.cleanup.push(() => { if (tail) { const t = tail; tail = null; t.abort(); } });
 
   const exportButton = (format) => h('button', {
     type: 'button', class: 'secondary', id: `audit-export-${format}`,

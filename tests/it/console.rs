@@ -530,6 +530,15 @@ fn the_console_in_a_browser() {
     web.click("#verify-chain");
     web.wait_text("#verify-result", "Chain intact");
     assert_eq!(unlabelled(&web), Vec::<String>::new(), "the audit page");
+    // The live tail shows a new event without a reload.
+    web.click("#a-live");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    s.create_client(
+        &admin,
+        json!({ "client_id": "live-1", "client_name": "live one", "grant_types": ["client_credentials"] }),
+    );
+    web.wait_text("#audit-table tbody", "live-1");
+    web.click("#a-live");
     screenshot(&web, "console-audit");
     web.click("a[href='/console/clients']");
 
