@@ -308,7 +308,8 @@ fn the_console_in_a_browser() {
     assert!(text.contains("authlog console"), "{text}");
 
     // Create: a server error shows next to its field; then the secret once.
-    web.click("#new-client");
+    // By keyboard: Enter on the focused link opens the form.
+    web.type_in("#new-client", "\u{E007}");
     web.wait_path("/console/clients/new");
     web.wait("#client_name");
     assert_eq!(
@@ -515,6 +516,38 @@ fn the_console_in_a_browser() {
     web.wait_text("#users-message", "Created audrey");
     web.wait_text("#users-table", "audrey");
     assert_eq!(unlabelled(&web), Vec::<String>::new(), "the users page");
+    // Edit a user's roles (If-Match), then disable them.
+    let r = s
+        .post("/api/admin/users")
+        .bearer_auth(&admin)
+        .json(&json!({ "username": "temp", "password": PASSWORD, "roles": ["member"] }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let temp_id = r.json::<Value>().unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    web.fill("#u-q", "temp");
+    web.type_in("#u-q", "\u{E007}");
+    let row = format!("tr[data-user-id='{temp_id}']");
+    web.click(&format!("{row} details summary"));
+    web.click(&format!("#e-{temp_id}-role-auditor"));
+    web.click(&format!("{row} form button[type=submit]"));
+    web.wait_text("#users-message", "Saved temp");
+    let user = |s: &Server| -> Value {
+        s.get(&format!("/api/admin/users/{temp_id}"))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    assert_eq!(user(&s)["roles"], json!(["auditor", "member"]));
+    web.click(&format!("{row} button.danger"));
+    web.click("#confirm-ok");
+    web.wait_text("#users-message", "Disabled temp");
+    assert_eq!(user(&s)["disabled"], true);
     let users: Value = s
         .get("/api/admin/users?q=audrey")
         .bearer_auth(&admin)
