@@ -64,7 +64,9 @@ export function clientsPage(main, ctx) {
     clearTimeout(typing);
     typing = setTimeout(() => form.requestSubmit(), 300);
   });
-  form.addEventListener('change', () => form.requestSubmit());
+  // Selects apply at once; the search box applies as you type (its
+  // change event on blur would otherwise start the pages over).
+  form.addEventListener('change', (e) => { if (e.target !== search) form.requestSubmit(); });
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     filters.q = search.value.trim();
@@ -193,11 +195,15 @@ export function clientsPage(main, ctx) {
     return tr;
   }
 
+  let loads = 0;
   async function load(keepMessage) {
     if (!keepMessage && !ctx.flash) message.show('');
     const cursor = cursors[cursors.length - 1];
+    const mine = ++loads;
     try {
       const { data } = await api('GET', `/api/admin/oauth-clients?${query({ limit: PAGE, cursor })}`);
+      // A later load (newer filters or page) wins over a slower earlier one.
+      if (mine !== loads) return;
       rows = data.items;
       clear(tbody);
       if (!rows.length) {

@@ -491,6 +491,34 @@ fn the_console_in_a_browser() {
     assert_eq!(client_status(&s, &admin, "bulk-1"), 404);
     assert_eq!(client_status(&s, &admin, "bulk-2"), 404);
 
+    // Pages of 25.
+    for n in 0..26 {
+        s.create_client(
+            &admin,
+            json!({ "client_id": format!("page-{n:02}"), "client_name": format!("page {n:02}"), "grant_types": ["client_credentials"] }),
+        );
+    }
+    web.fill("#f-q", "page-");
+    web.wait_text("#clients-table", "page-24");
+    let rows =
+        "return document.querySelectorAll('#clients-table tbody tr[data-client-id]').length;";
+    assert_eq!(web.script(rows), json!(25));
+    assert!(!web.text("#clients-table").contains("page-25"));
+    web.click("#next-page");
+    web.wait_text("#clients-table", "page-25");
+    assert_eq!(web.script(rows), json!(1));
+    assert!(!web.enabled("#next-page"));
+    web.click(".pager button:first-child");
+    web.wait_text("#clients-table", "page-00");
+    let ids: Vec<String> = (0..26).map(|n| format!("page-{n:02}")).collect();
+    let r = s
+        .post("/api/admin/oauth-clients/bulk-delete")
+        .bearer_auth(&admin)
+        .json(&json!({ "client_ids": ids }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
     // Sessions: revoke one app's token from the grouped list.
     let (svc, svc_secret) = s.service_client(&admin, "sess-svc", "reports:read");
     let svc_token = cc_token(&s, &svc, &svc_secret);
