@@ -10,7 +10,7 @@ use authlog_events::{
 };
 use thiserror::Error;
 
-use crate::commands::clients::RegisterClient;
+use crate::commands::clients::{RegisterClient, UpdateClient};
 use crate::commands::keys::RotateSigningKeys;
 use crate::commands::users::CreateUser;
 use crate::commands::EventContext;
@@ -26,7 +26,8 @@ pub const ADMIN_CLIENT_ID: &str = "authlog-admin";
 pub const ADMIN_SECRET_FILE: &str = "bootstrap-admin-secret";
 /// The CLI's client id (public, device flow).
 pub const CLI_CLIENT_ID: &str = "authlog-cli";
-/// The console's client id (public, code + PKCE, loopback redirect).
+/// The console's client id (public, code + PKCE; redirects to the
+/// console's callback under the issuer, or a loopback one).
 pub const CONSOLE_CLIENT_ID: &str = "authlog-console";
 /// The first admin user's name.
 pub const ADMIN_USERNAME: &str = "admin";
@@ -160,11 +161,11 @@ pub fn provision(state: &AppState, key: &ServerKey) -> Result<(), BootstrapError
     }
     if !console {
         let mut metadata = base_metadata("authlog console");
-        metadata.description =
-            Some("The authlog console (authorization code + PKCE, loopback redirect)".into());
+        metadata.description = Some("The authlog console (authorization code + PKCE)".into());
         metadata.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
         metadata.response_types = vec!["code".into()];
         metadata.redirect_uris = vec![
+            console_callback(&state.config.issuer),
             "http://127.0.0.1/callback".into(),
             "http://[::1]/callback".into(),
         ];
@@ -174,6 +175,8 @@ pub fn provision(state: &AppState, key: &ServerKey) -> Result<(), BootstrapError
         metadata.refresh_token_enabled = true;
         metadata.refresh_token_ttl_seconds = 7 * 86_400;
         register(state, CONSOLE_CLIENT_ID, metadata, None)?;
+    } else {
+        add_console_callback(state)?;
     }
     // The ES256 signing key and the next one, on a log that has none.
     state
@@ -185,6 +188,60 @@ pub fn provision(state: &AppState, key: &ServerKey) -> Result<(), BootstrapError
             ctx: EventContext::system(),
         })
         .map_err(BootstrapError::Keys)?;
+    Ok(())
+}
+
+/// The console's redirect URI under `issuer`.
+pub fn console_callback(issuer: &str) -> String {
+    format!("{}/console/callback", issuer.trim_end_matches('/'))
+}
+
+/// A data dir provisioned before the console existed (or under another
+/// issuer): its live `authlog-console` gains the callback under this
+/// issuer, by an ordinary edit (`ClientUpdated`, attributed to the
+/// system). A deleted console stays deleted.
+fn add_console_callback(state: &AppState) -> Result<(), BootstrapError> {
+    let callback = console_callback(&state.config.issuer);
+    let current = {
+        let p = state.read()?;
+        p.registry.get(CONSOLE_CLIENT_ID).map(|c| {
+            (
+                c.version,
+                c.confirm_high_risk,
+                c.metadata.redirect_uris.contains(&callback),
+            )
+        })
+    };
+    let Some((version, confirmed, present)) = current else {
+        return Ok(());
+    };
+    if present {
+        return Ok(());
+    }
+    let writer = state
+        .writer()
+        .expect("provisioning runs after the writer started");
+    let added = callback.clone();
+    writer
+        .submit_blocking(UpdateClient {
+            client_id: CONSOLE_CLIENT_ID.to_owned(),
+            edit: Box::new(move |current| {
+                let mut md = current.clone();
+                md.redirect_uris.insert(0, added.clone());
+                Ok(md)
+            }),
+            confirm_high_risk: confirmed,
+            access_token_format: None,
+            oidc: Default::default(),
+            expected_version: Some(version),
+            by_client: false,
+            ctx: EventContext::system(),
+        })
+        .map_err(|source| BootstrapError::Write {
+            client: CONSOLE_CLIENT_ID,
+            source,
+        })?;
+    tracing::info!(%callback, "added the console's callback to {CONSOLE_CLIENT_ID}");
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::bearer::authorize;
+use super::client_export;
 use super::client_json::{ClientInput, ClientView};
 use super::edit::edit_request;
 use super::error::ApiError;
@@ -51,6 +52,20 @@ fn found<'a>(projections: &'a Projections, id: &str) -> Result<&'a ClientRecord,
 
 fn etag(version: u64) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))
+}
+
+/// The media type of an Excel workbook.
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// An export body as a download named `oauth-clients.{extension}`.
+fn attachment(bytes: Vec<u8>, media_type: &str, extension: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(media_type)
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"oauth-clients.{extension}\""),
+        ))
+        .body(bytes)
 }
 
 /// Reads the current view of a client after a write.
@@ -128,11 +143,14 @@ struct ListQuery {
     status: Option<String>,
     /// `dynamic`, `cimd`, `preregistered` or `default`.
     registration_type: Option<String>,
+    /// Clients allowed this grant type (`authorization_code`,
+    /// `refresh_token`, `client_credentials` or the device code URN).
+    grant_type: Option<String>,
     /// Page size, 1 to 500 (default 50).
     limit: Option<String>,
     /// A `next_cursor` this API returned.
     cursor: Option<String>,
-    /// Export only: `json` (default) or `csv`.
+    /// Export only: `json` (default), `csv`, `xlsx` (Excel) or `pdf`.
     format: Option<String>,
     /// List only: the clients as they were at this RFC 3339 instant,
     /// folded from the log (not in the future; not with export).
@@ -171,6 +189,14 @@ impl ListQuery {
                 return Err(ApiError::invalid("status", "must be active or paused"));
             }
         }
+        if let Some(g) = &self.grant_type {
+            if client_policy::parse_grant_type(g).is_none() {
+                return Err(ApiError::invalid(
+                    "grant_type",
+                    format!("{g:?} is not a supported grant type"),
+                ));
+            }
+        }
         if let Some(r) = &self.registration_type {
             if client_policy::parse_registration_type(r).is_none() {
                 return Err(ApiError::invalid(
@@ -203,6 +229,15 @@ impl ListQuery {
         }
         if let Some(status) = &self.status {
             if c.status.as_str() != status {
+                return false;
+            }
+        }
+        if let Some(g) = self
+            .grant_type
+            .as_deref()
+            .and_then(client_policy::parse_grant_type)
+        {
+            if !c.metadata.grant_types.contains(&g) {
                 return false;
             }
         }
@@ -265,9 +300,9 @@ pub(crate) async fn list(
 #[utoipa::path(
     operation_id = "clients_export",
     tag = "clients",
-    summary = "Export every matching client as JSON or CSV",
+    summary = "Export every matching client as JSON, CSV, Excel (xlsx) or PDF",
     params(ListQuery),
-    responses((status = 200, description = "The clients", content((Vec<ClientView> = "application/json"), (String = "text/csv"))), crate::http::openapi::Problems),
+    responses((status = 200, description = "The clients", content((Vec<ClientView> = "application/json"), (String = "text/csv"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (Vec<u8> = "application/pdf"))), crate::http::openapi::Problems),
     security(("bearer" = []))
 )]
 #[get("/api/admin/oauth-clients/export")]
@@ -301,63 +336,22 @@ pub(crate) async fn export(
             ))
             .json(items)),
         "csv" => {
-            let mut out = csv::Writer::from_writer(Vec::new());
-            let columns = [
-                "client_id",
-                "client_name",
-                "status",
-                "registration_type",
-                "token_endpoint_auth_method",
-                "grant_types",
-                "scope",
-                "redirect_uris",
-                "team_restrictions",
-                "access_preset",
-                "access_token_ttl_seconds",
-                "refresh_token_enabled",
-                "refresh_token_ttl_seconds",
-                "created_at",
-                "updated_at",
-                "active_token_count",
-            ];
-            let csv_error = |e: csv::Error| ApiError::Unavailable(format!("export failed: {e}"));
-            out.write_record(columns).map_err(csv_error)?;
-            for v in &items {
-                let row = [
-                    v.client_id.clone(),
-                    v.client_name.clone(),
-                    v.status.to_owned(),
-                    v.registration_type.to_owned(),
-                    v.token_endpoint_auth_method.to_owned(),
-                    v.grant_types.join(" "),
-                    v.scope.clone(),
-                    v.redirect_uris.join(" "),
-                    v.team_restrictions.join(" "),
-                    v.access_preset.to_owned(),
-                    v.access_token_ttl_seconds.to_string(),
-                    v.refresh_token_enabled.to_string(),
-                    v.refresh_token_ttl_seconds.to_string(),
-                    v.created_at.clone(),
-                    v.updated_at.clone(),
-                    v.active_token_count.to_string(),
-                ];
-                out.write_record(row.iter().map(|c| crate::audit::export::csv_cell(c)))
-                    .map_err(csv_error)?;
-            }
-            let bytes = out
-                .into_inner()
+            let bytes = client_export::csv(&items)
                 .map_err(|e| ApiError::Unavailable(format!("export failed: {e}")))?;
-            Ok(HttpResponse::Ok()
-                .content_type("text/csv; charset=utf-8")
-                .insert_header((
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"oauth-clients.csv\"",
-                ))
-                .body(bytes))
+            Ok(attachment(bytes, "text/csv; charset=utf-8", "csv"))
+        }
+        "xlsx" => {
+            let bytes = client_export::xlsx(&items)
+                .map_err(|e| ApiError::Unavailable(format!("export failed: {e}")))?;
+            Ok(attachment(bytes, XLSX, "xlsx"))
+        }
+        "pdf" => {
+            let bytes = client_export::pdf(&items, &now.to_rfc3339());
+            Ok(attachment(bytes, "application/pdf", "pdf"))
         }
         other => Err(ApiError::invalid(
             "format",
-            format!("{other:?} is not csv or json"),
+            format!("{other:?} is not csv, json, xlsx or pdf"),
         )),
     }
 }

@@ -10,8 +10,10 @@ pub mod authorize;
 pub mod bearer;
 pub mod body;
 pub mod client_auth;
+pub mod client_export;
 pub mod client_json;
 pub mod connections;
+pub mod console;
 pub mod context;
 pub mod cors;
 pub mod device;
@@ -68,6 +70,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     device::routes(cfg);
     pages::routes(cfg);
     registration::routes(cfg);
+    console::routes(cfg);
     for path in [
         "/.well-known/oauth-authorization-server",
         "/oauth/token",

@@ -316,6 +316,14 @@ fn list_filters_combine_and_pages_never_skip_or_repeat() {
         ids("registration_type=default"),
         vec!["authlog-admin", "authlog-cli", "authlog-console"]
     );
+    assert_eq!(
+        ids("grant_type=urn:ietf:params:oauth:grant-type:device_code"),
+        vec!["authlog-cli"]
+    );
+    assert_eq!(
+        ids("grant_type=authorization_code&registration_type=default"),
+        vec!["authlog-console"]
+    );
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -363,6 +371,7 @@ fn list_filters_combine_and_pages_never_skip_or_repeat() {
         "cursor=%%%",
         "status=gone",
         "registration_type=x",
+        "grant_type=password",
     ] {
         let r = s
             .get(&format!("/api/admin/oauth-clients?{bad}"))
