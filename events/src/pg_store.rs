@@ -63,10 +63,10 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
          VALUES (true, 0, decode(repeat('00', 32), 'hex'));
      CREATE TABLE authlog_events (
          position bigint PRIMARY KEY,
-         stream text NOT NULL,
+         stream bytea NOT NULL,
          stream_version bigint NOT NULL,
          event_id uuid NOT NULL UNIQUE,
-         client_id text,
+         client_id bytea,
          record bytea NOT NULL,
          UNIQUE (stream, stream_version)
      );
@@ -83,6 +83,20 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
          );",
     ),
 ];
+
+/// Longest a connection may take to open.
+const CONNECT_LIMIT: Duration = Duration::from_secs(5);
+/// Longest any one call may wait for the database.
+const CALL_LIMIT: Duration = Duration::from_secs(30);
+/// TCP keepalive on every connection, both ways (the leader session asks
+/// the server for the same): a peer that vanished is given up after about
+/// `IDLE + INTERVAL * RETRIES` (16 s), on both sides.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+const KEEPALIVE_RETRIES: u32 = 3;
+
+/// Longest schema name (see `PgStore::channel`).
+const MAX_SCHEMA_NAME: usize = 48;
 
 /// Records read per query when walking the log.
 const PAGE: i64 = 10_000;
@@ -147,8 +161,9 @@ fn hash_of(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
 ///
 /// TLS is used when the URL says `sslmode=require` (or libpq's
 /// `verify-ca` / `verify-full`, which mean the same here): the server's
-/// certificate is always verified, against the Mozilla roots and the PEM
-/// file `sslrootcert=` names, and its name must match the host. Any other
+/// certificate is always verified, against the PEM file `sslrootcert=`
+/// names (only it, as with libpq) or else the Mozilla roots, and its name
+/// must match the host. Any other
 /// `sslmode` (and none) connects without TLS.
 #[derive(Clone)]
 struct Database {
@@ -163,7 +178,13 @@ impl Database {
         let mut kept = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
-                Some(("sslrootcert", path)) => ca_file = Some(path.to_owned()),
+                Some(("sslrootcert", path)) => {
+                    ca_file = Some(
+                        percent_encoding::percent_decode_str(path)
+                            .decode_utf8_lossy()
+                            .into_owned(),
+                    )
+                }
                 Some(("sslmode", "verify-ca" | "verify-full")) => kept.push("sslmode=require"),
                 _ => kept.push(pair),
             }
@@ -174,13 +195,28 @@ impl Database {
             format!("{base}?{}", kept.join("&"))
         };
         let mut config: Config = url.parse().map_err(StoreError::Postgres)?;
+        // A silent network loss (no FIN, no RST) is noticed in seconds,
+        // not after the operating system's two-hour keepalive.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_LIMIT);
+        }
+        config
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES)
+            .tcp_user_timeout(KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_RETRIES);
         if config.get_ssl_mode() != SslMode::Require {
             // `prefer` would try TLS and then fail on an unverifiable
             // certificate rather than fall back: say what you want.
             config.ssl_mode(SslMode::Disable);
         }
+        // As libpq: `sslrootcert` names the only roots trusted; without it,
+        // the Mozilla roots.
         let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if ca_file.is_none() {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
         if let Some(path) = &ca_file {
             let bad =
                 |e: &dyn std::fmt::Display| StoreError::Format(format!("sslrootcert {path}: {e}"));
@@ -289,6 +325,13 @@ impl PgStore {
                             .into(),
                     )
                 })?;
+                // The notification channel (`authlog_log.` + schema) must fit
+                // PostgreSQL's 63-byte identifiers.
+                if schema.len() > MAX_SCHEMA_NAME {
+                    return Err(StoreError::Format(format!(
+                        "the schema name {schema:?} is longer than {MAX_SCHEMA_NAME} bytes"
+                    )));
+                }
                 Ok((schema, client))
             })?;
             PgStore {
@@ -317,7 +360,15 @@ impl PgStore {
         &self,
         work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
     ) -> Result<T, StoreError> {
-        block(self.runtime(), work)
+        block(self.runtime(), async move {
+            tokio::time::timeout(CALL_LIMIT, work)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Storage(
+                        "PostgreSQL did not answer in time".into(),
+                    ))
+                })
+        })
     }
 
     /// The shared read connection, reopened if it closed.
@@ -474,6 +525,15 @@ impl PgStore {
             // The candidate session stays open between tries.
             if slot.as_ref().is_none_or(Client::is_closed) {
                 let (client, session) = database.session(None).await?;
+                // The server gives a vanished leader's session (and its lock)
+                // up as fast as the leader gives up the server.
+                client
+                    .batch_execute(
+                        "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 2;
+                         SET tcp_keepalives_count = 3; SET tcp_user_timeout = 16000",
+                    )
+                    .await
+                    .map_err(pg)?;
                 let mine = generation.fetch_add(1, Ordering::SeqCst) + 1;
                 let ended = leading.clone();
                 let current = generation.clone();
@@ -503,6 +563,33 @@ impl PgStore {
             leading.store(true, Ordering::SeqCst);
             Ok(Role::Leader)
         })
+    }
+
+    /// Checks that the leader session still answers within `within`; when
+    /// it does not, this replica stops leading at once (the session is
+    /// closed, and with it the lock).
+    pub fn heartbeat(&self, within: Duration) -> bool {
+        if !self.is_leading() {
+            return false;
+        }
+        let writer = self.writer.clone();
+        let leading = self.leading.clone();
+        let alive = self.run(async move {
+            let mut slot = writer.lock().await;
+            let answered = match slot.as_ref() {
+                Some(client) => matches!(
+                    tokio::time::timeout(within, client.simple_query("SELECT 1")).await,
+                    Ok(Ok(_))
+                ),
+                None => false,
+            };
+            if !answered {
+                leading.store(false, Ordering::SeqCst);
+                slot.take();
+            }
+            Ok(answered)
+        });
+        alive.unwrap_or(false) && self.is_leading()
     }
 
     /// Whether this replica's session holds the leader lock right now.
@@ -650,21 +737,21 @@ async fn write_head(client: &Client, head: Head, channel: &str) -> Result<(), St
 #[derive(Default)]
 struct Rows {
     positions: Vec<i64>,
-    streams: Vec<String>,
+    streams: Vec<Vec<u8>>,
     versions: Vec<i64>,
     ids: Vec<Uuid>,
-    clients: Vec<Option<String>>,
+    clients: Vec<Option<Vec<u8>>>,
     records: Vec<Vec<u8>>,
 }
 
 impl Rows {
     fn push(&mut self, record: &RecordedEvent, bytes: &[u8]) {
         self.positions.push(record.position as i64);
-        self.streams.push(record.stream.to_string());
+        self.streams.push(record.stream.as_bytes().to_vec());
         self.versions.push(record.stream_version as i64);
         self.ids.push(record.event_id);
         self.clients
-            .push(record.client_id.as_deref().map(str::to_owned));
+            .push(record.client_id.as_deref().map(|c| c.as_bytes().to_vec()));
         self.records.push(bytes.to_vec());
     }
 
@@ -673,14 +760,14 @@ impl Rows {
             .execute_typed(
                 "INSERT INTO authlog_events
                      (position, stream, stream_version, event_id, client_id, record)
-                 SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::uuid[],
-                                      $5::text[], $6::bytea[])",
+                 SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int8[], $4::uuid[],
+                                      $5::bytea[], $6::bytea[])",
                 &[
                     (&self.positions, Type::INT8_ARRAY),
-                    (&self.streams, Type::TEXT_ARRAY),
+                    (&self.streams, Type::BYTEA_ARRAY),
                     (&self.versions, Type::INT8_ARRAY),
                     (&self.ids, Type::UUID_ARRAY),
-                    (&self.clients, Type::TEXT_ARRAY),
+                    (&self.clients, Type::BYTEA_ARRAY),
                     (&self.records, Type::BYTEA_ARRAY),
                 ],
             )
@@ -750,13 +837,13 @@ async fn append_in(
         .iter()
         .flat_map(|u| u.events.iter().map(|e| e.event_id))
         .collect();
-    let mut streams: Vec<String> = units
+    let mut streams: Vec<Vec<u8>> = units
         .iter()
         .flat_map(|u| {
             u.events
                 .iter()
-                .map(|e| e.stream.to_string())
-                .chain(u.expected.iter().map(|(s, _)| s.clone()))
+                .map(|e| e.stream.as_bytes().to_vec())
+                .chain(u.expected.iter().map(|(s, _)| s.as_bytes().to_vec()))
         })
         .collect();
     streams.sort_unstable();
@@ -782,7 +869,7 @@ async fn append_in(
                 .query_typed(
                     "SELECT stream, max(stream_version) FROM authlog_events
                      WHERE stream = ANY($1) GROUP BY stream",
-                    &[(&streams, Type::TEXT_ARRAY)],
+                    &[(&streams, Type::BYTEA_ARRAY)],
                 )
                 .await
                 .map_err(pg)
@@ -799,9 +886,10 @@ async fn append_in(
             prefetched.by_id.insert(record.event_id.as_u128(), record);
         }
         for row in &version_rows {
-            prefetched
-                .versions
-                .insert(row.get(0), position_of(row.get(1)));
+            prefetched.versions.insert(
+                String::from_utf8_lossy(row.get(0)).into_owned(),
+                position_of(row.get(1)),
+            );
         }
         let (outcomes, new_head) = units::decide(head, units, &mut prefetched)?;
         Ok((outcomes, new_head, prefetched.rows))
@@ -905,7 +993,7 @@ impl EventLog for PgStore {
             return Ok(Vec::new());
         }
         let reader = self.reader();
-        let stream = stream.to_owned();
+        let stream = stream.as_bytes().to_vec();
         self.run(async move {
             let rows = reader
                 .await?
@@ -914,7 +1002,7 @@ impl EventLog for PgStore {
                      WHERE stream = $1 AND stream_version >= $2
                      ORDER BY stream_version LIMIT $3",
                     &[
-                        (&stream, Type::TEXT),
+                        (&stream, Type::BYTEA),
                         (&(from_version as i64), Type::INT8),
                         (&(limit.min(i64::MAX as usize) as i64), Type::INT8),
                     ],
@@ -927,14 +1015,14 @@ impl EventLog for PgStore {
 
     fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
         let reader = self.reader();
-        let stream = stream.to_owned();
+        let stream = stream.as_bytes().to_vec();
         self.run(async move {
             let row = reader
                 .await?
                 .query_typed_one(
                     "SELECT coalesce(max(stream_version), 0) FROM authlog_events
                      WHERE stream = $1",
-                    &[(&stream, Type::TEXT)],
+                    &[(&stream, Type::BYTEA)],
                 )
                 .await
                 .map_err(pg)?;
@@ -952,7 +1040,7 @@ impl EventLog for PgStore {
             return Ok(Vec::new());
         }
         let reader = self.reader();
-        let client_id = client_id.to_owned();
+        let client_id = client_id.as_bytes().to_vec();
         let before = before.unwrap_or(u64::MAX).min(i64::MAX as u64) as i64;
         self.run(async move {
             let rows = reader
@@ -962,7 +1050,7 @@ impl EventLog for PgStore {
                      WHERE client_id = $1 AND position < $2
                      ORDER BY position DESC LIMIT $3",
                     &[
-                        (&client_id, Type::TEXT),
+                        (&client_id, Type::BYTEA),
                         (&before, Type::INT8),
                         (&(limit.min(i64::MAX as usize) as i64), Type::INT8),
                     ],

@@ -75,6 +75,7 @@ conformance!(
     reading_nothing_returns_nothing,
     an_intact_log_verifies_with_its_head,
     random_batches_read_back_identically_after_reopen,
+    names_with_any_characters_are_stored_and_found,
 );
 
 fn positions(records: Vec<RecordedEvent>) -> Vec<u64> {
@@ -371,4 +372,26 @@ fn random_batches_read_back_identically_after_reopen(backend: &dyn Backend) {
             Ok(())
         })
         .unwrap();
+}
+
+/// Stream names and client ids come from what clients send: a NUL byte or
+/// any other character must neither fail an append nor be lost.
+fn names_with_any_characters_are_stored_and_found(backend: &dyn Backend) {
+    let store = backend.open();
+    let odd = "a\0b\u{7f}\u{1F600}'\"%_";
+    let stream = format!("client/{odd}");
+    append_one(&*store, AppendBatch::new(vec![resumed(&stream, odd)])).unwrap();
+    append_one(
+        &*store,
+        AppendBatch::new(vec![resumed(&stream, odd)]).expect(&stream, ExpectedVersion::Exact(1)),
+    )
+    .unwrap();
+    assert_eq!(store.stream_version(&stream).unwrap(), 2);
+    assert_eq!(store.read_stream(&stream, 1, 10).unwrap().len(), 2);
+    assert_eq!(
+        positions(store.read_client(odd, None, 10).unwrap()),
+        vec![2, 1]
+    );
+    assert!(store.read_client("a", None, 10).unwrap().is_empty());
+    assert!(store.verify().unwrap().is_intact());
 }

@@ -103,11 +103,16 @@ fn is_local(method: &Method, path: &str) -> bool {
     }
 }
 
-/// Reads that need no catching up: they do not depend on the log.
+/// Reads that need no catching up: they do not depend on the log (the
+/// console's page and assets are files; its data comes from the APIs).
 fn is_static(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/metrics" | "/openapi.json")
-        || path.starts_with("/.well-known/")
+    matches!(
+        path,
+        "/" | "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/favicon.ico"
+    ) || path.starts_with("/.well-known/")
         || path.starts_with("/assets/")
+        || path == "/console"
+        || path.starts_with("/console/")
 }
 
 fn plan(req: &ServiceRequest) -> Plan {
