@@ -158,6 +158,15 @@ struct ServeArgs {
         hide = true
     )]
     clock_skew_seconds: Option<i64>,
+    /// A follower waits this long before folding what it read (tests of
+    /// the wait a follower's read makes for the head).
+    #[arg(
+        long,
+        env = "AUTHLOG_REPLICA_APPLY_DELAY_MS",
+        value_name = "MS",
+        hide = true
+    )]
+    replica_apply_delay_ms: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -267,6 +276,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         workers: args.workers,
         index_cache_mb: args.index_cache_mb,
         clock_skew_seconds: args.clock_skew_seconds,
+        replica_apply_delay_ms: args.replica_apply_delay_ms,
         // Secrets come from the environment (or the file), never from flags
         // that `ps` would show.
         server_key: std::env::var("AUTHLOG_SERVER_KEY").ok(),

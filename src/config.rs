@@ -67,6 +67,10 @@ pub struct RawConfig {
     /// Shift of the server clock in seconds (`AUTHLOG_CLOCK_SKEW_SECONDS`);
     /// for tests that must move past an expiry. Default 0.
     pub clock_skew_seconds: Option<i64>,
+    /// Milliseconds a follower waits before folding what it read
+    /// (`AUTHLOG_REPLICA_APPLY_DELAY_MS`): for tests that show a read waits
+    /// for the head. Default 0.
+    pub replica_apply_delay_ms: Option<u64>,
     /// HMAC key, 32 bytes base64url (`AUTHLOG_SERVER_KEY`); default: `<data>/server-key`.
     pub server_key: Option<String>,
     /// Checkpoint-signing key, 32 bytes base64url (`AUTHLOG_AUDIT_KEY`);
@@ -146,6 +150,7 @@ impl RawConfig {
             workers: self.workers.or(lower.workers),
             index_cache_mb: self.index_cache_mb.or(lower.index_cache_mb),
             clock_skew_seconds: self.clock_skew_seconds.or(lower.clock_skew_seconds),
+            replica_apply_delay_ms: self.replica_apply_delay_ms.or(lower.replica_apply_delay_ms),
             server_key: self.server_key.or(lower.server_key),
             audit_key: self.audit_key.or(lower.audit_key),
             bootstrap_admin_secret: self.bootstrap_admin_secret.or(lower.bootstrap_admin_secret),
@@ -222,6 +227,8 @@ pub struct Config {
     pub index_cache_bytes: usize,
     /// Clock shift in seconds.
     pub clock_skew_seconds: i64,
+    /// A follower's wait before folding what it read (tests only).
+    pub replica_apply_delay: std::time::Duration,
     /// Configured HMAC key (base64url), if any.
     pub server_key: Option<String>,
     /// Configured checkpoint-signing key (base64url), if any.
@@ -309,12 +316,13 @@ impl Config {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 StoreLocation::Postgres(url.to_owned())
             }
-            Some(other) => {
+            Some(_) => {
+                // Not echoed: whatever it is may hold a password.
                 return Err(invalid(
                     "AUTHLOG_STORE",
-                    other,
+                    "(not shown)",
                     "expected a postgres://USER@HOST/DB URL (or nothing: the embedded log)",
-                ))
+                ));
             }
         };
         let advertise_url = match raw.advertise_url {
@@ -330,6 +338,17 @@ impl Config {
             }
             None => None,
         };
+        if store != StoreLocation::Embedded
+            && advertise_url.is_none()
+            && listen.ip().is_unspecified()
+        {
+            // The other replicas would forward to "0.0.0.0": to themselves.
+            return Err(invalid(
+                "AUTHLOG_ADVERTISE_URL",
+                "",
+                "required with a PostgreSQL store when listening on every address: the URL the other replicas reach this one at",
+            ));
+        }
         Ok(Config {
             store,
             advertise_url,
@@ -356,6 +375,9 @@ impl Config {
                 1_048_576,
             )? << 20,
             clock_skew_seconds: raw.clock_skew_seconds.unwrap_or(0),
+            replica_apply_delay: std::time::Duration::from_millis(
+                raw.replica_apply_delay_ms.unwrap_or(0).min(60_000),
+            ),
             server_key: raw.server_key,
             audit_key: raw.audit_key,
             bootstrap_admin_secret: match raw.bootstrap_admin_secret {

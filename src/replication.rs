@@ -31,6 +31,10 @@ use crate::state::AppState;
 pub const TRY_LEAD_EVERY: Duration = Duration::from_millis(250);
 /// Longest a local read waits for the projections to reach the head.
 pub const CATCH_UP_LIMIT: Duration = Duration::from_secs(5);
+/// How often the leader checks its session.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// How long the session may take to answer a heartbeat.
+const HEARTBEAT_LIMIT: Duration = Duration::from_secs(2);
 /// Records folded per write lock while tailing.
 const TAIL_PAGE: usize = 1_000;
 
@@ -48,6 +52,8 @@ pub struct Replica {
     applied: watch::Sender<u64>,
     /// Head reads shared by the local reads waiting at once.
     heads: HeadReads,
+    /// A wait before folding what was read (tests only).
+    apply_delay: Duration,
 }
 
 /// One head read serves every local read that arrived before it started
@@ -78,7 +84,7 @@ pub struct ReplicaView {
 
 impl Replica {
     /// A follower of `store` until it takes the lock.
-    pub fn new(store: Arc<PgStore>) -> Arc<Self> {
+    pub fn new(store: Arc<PgStore>, apply_delay: Duration) -> Arc<Self> {
         Arc::new(Replica {
             store,
             leading: AtomicBool::new(false),
@@ -87,6 +93,7 @@ impl Replica {
             head_seen: AtomicU64::new(0),
             applied: watch::Sender::new(0),
             heads: HeadReads::default(),
+            apply_delay,
         })
     }
 
@@ -133,18 +140,23 @@ impl Replica {
         if self.is_leader() {
             return true;
         }
-        let Some(head) = self.fresh_head().await else {
-            return false;
+        let caught_up = async {
+            let Some(head) = self.fresh_head().await else {
+                return false;
+            };
+            self.head_seen.fetch_max(head, Ordering::Relaxed);
+            let mut applied = self.applied.subscribe();
+            if *applied.borrow() >= head {
+                return true;
+            }
+            self.store.announce(head);
+            let reached = applied.wait_for(|a| *a >= head).await.is_ok();
+            reached
         };
-        self.head_seen.fetch_max(head, Ordering::Relaxed);
-        let mut applied = self.applied.subscribe();
-        if *applied.borrow() >= head {
-            return true;
-        }
-        self.store.announce(head);
-        tokio::time::timeout(CATCH_UP_LIMIT, applied.wait_for(|a| *a >= head))
+        // The head read counts too: a database that does not answer is 503.
+        tokio::time::timeout(CATCH_UP_LIMIT, caught_up)
             .await
-            .is_ok_and(|r| r.is_ok())
+            .unwrap_or(false)
     }
 
     /// The database's head position, read after this call began (shared
@@ -178,6 +190,9 @@ impl Replica {
                 .applied_position
                 + 1;
             let records = state.log.read_all(from, TAIL_PAGE)?;
+            if !records.is_empty() && !self.apply_delay.is_zero() {
+                std::thread::sleep(self.apply_delay);
+            }
             let mut projections = state.projections.write().unwrap_or_else(|e| e.into_inner());
             for record in &records {
                 projections.apply(record);
@@ -192,10 +207,18 @@ impl Replica {
         }
     }
 
-    /// Follows until this replica takes the lock, then leads: starts the
-    /// writer (`lead`) and watches the session. Runs on its own thread for
-    /// the life of the process.
-    pub fn run(self: Arc<Self>, state: Arc<AppState>, lead: impl FnOnce() -> Result<(), String>) {
+    /// Follows until this replica takes the lock, then leads: `start`
+    /// starts the writer, after which this replica serves writes itself;
+    /// `provision` then makes what a first start makes. While it leads, it
+    /// checks its session every `HEARTBEAT_EVERY` and its writer; when
+    /// either fails it exits (status 3). Runs on its own thread for the
+    /// life of the process.
+    pub fn run(
+        self: Arc<Self>,
+        state: Arc<AppState>,
+        start: impl FnOnce(),
+        provision: impl FnOnce() -> Result<(), String>,
+    ) {
         let mut last_try = Instant::now() - TRY_LEAD_EVERY;
         loop {
             let applied = match self.tail(&state) {
@@ -221,38 +244,61 @@ impl Replica {
         // The lock is ours: nobody else can append, so this reads the log
         // to its real head before the writer decides anything.
         if let Err(e) = self.tail(&state) {
-            tracing::error!(error = %crate::error_report::Report(&e), "cannot read the log after taking the leader lock");
-            std::process::exit(3);
+            stop(&format!(
+                "cannot read the log after taking the leader lock: {}",
+                crate::error_report::Report(&e)
+            ));
         }
-        if let Err(e) = lead() {
-            tracing::error!(error = %e, "cannot start leading");
-            std::process::exit(3);
-        }
+        start();
         self.leading.store(true, Ordering::SeqCst);
-        let own = self
+        if let Err(e) = provision() {
+            stop(&format!("cannot provision: {e}"));
+        }
+        self.advertise();
+        loop {
+            std::thread::sleep(HEARTBEAT_EVERY);
+            if !self.store.heartbeat(HEARTBEAT_LIMIT) {
+                // Another replica may lead already: nothing more may be
+                // written, or read as current, from here.
+                self.leading.store(false, Ordering::SeqCst);
+                stop("lost the leader lock (the database session ended or stopped answering)");
+            }
+            if let Some(failure) = state.writer().and_then(|w| w.status().failure()) {
+                self.leading.store(false, Ordering::SeqCst);
+                self.store.resign();
+                stop(&format!(
+                    "the writer failed ({failure}); giving the lead up"
+                ));
+            }
+        }
+    }
+
+    /// Publishes this replica's URL as the leader's; a leader the others
+    /// cannot find is no leader, so it gives up after a few tries.
+    fn advertise(&self) {
+        let Some(url) = self
             .own_url
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if let Some(url) = own {
+            .clone()
+        else {
+            return;
+        };
+        for attempt in 1..=5 {
             match self.store.advertise(&url) {
                 Ok(()) => {
                     *self.leader_url.write().unwrap_or_else(|e| e.into_inner()) = Some(url.clone());
                     tracing::info!(%url, "leading: this replica takes the writes");
+                    return;
                 }
                 Err(e) => {
-                    tracing::error!(error = %crate::error_report::Report(&e), "cannot advertise the leader URL")
+                    tracing::warn!(attempt, error = %crate::error_report::Report(&e), "cannot advertise the leader URL")
                 }
             }
+            std::thread::sleep(HEARTBEAT_EVERY);
         }
-        while self.store.is_leading() {
-            std::thread::sleep(TRY_LEAD_EVERY / 5);
-        }
-        // The session holding the lock is gone: another replica may lead
-        // already, so nothing more may be written from here.
-        self.leading.store(false, Ordering::SeqCst);
-        tracing::error!("lost the leader lock (the database session ended); exiting so a restart rejoins as a follower");
-        std::process::exit(3);
+        self.store.resign();
+        stop("cannot advertise the leader URL");
     }
 
     fn refresh_leader(&self) {
@@ -263,4 +309,11 @@ impl Replica {
             }
         }
     }
+}
+
+/// Leaves the process (status 3): a replica that may no longer lead must
+/// not serve, and its supervisor restarts it as a follower.
+fn stop(why: &str) -> ! {
+    tracing::error!(why, "exiting so that a restart rejoins as a follower");
+    std::process::exit(3);
 }

@@ -289,7 +289,10 @@ fn open_store(config: &Config) -> Result<OpenedStore, ServeError> {
         ),
         StoreLocation::Postgres(url) => {
             let store = Arc::new(PgStore::open(url)?);
-            (store.clone(), Some(Replica::new(store)))
+            (
+                store.clone(),
+                Some(Replica::new(store, config.replica_apply_delay)),
+            )
         }
     })
 }
@@ -310,16 +313,23 @@ fn start_replica(
     std::thread::Builder::new()
         .name("authlog-replica".into())
         .spawn(move || {
-            replica.run(shared, move || {
-                let (writer, thread) = writer::spawn(
-                    store,
-                    leading.projections.clone(),
-                    leading.sources(),
-                    writer_config,
-                );
-                leading.set_writer(writer, thread);
-                bootstrap::provision(&leading, &leading.key).map_err(|e| Report(&e).to_string())
-            })
+            let provisioning = leading.clone();
+            replica.run(
+                shared,
+                move || {
+                    let (writer, thread) = writer::spawn(
+                        store,
+                        leading.projections.clone(),
+                        leading.sources(),
+                        writer_config,
+                    );
+                    leading.set_writer(writer, thread);
+                },
+                move || {
+                    bootstrap::provision(&provisioning, &provisioning.key)
+                        .map_err(|e| Report(&e).to_string())
+                },
+            )
         })
         .map_err(|source| ServeError::DataDir {
             path: "the replica thread".into(),

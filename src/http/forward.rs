@@ -7,8 +7,10 @@
 //! read-only `POST`s of introspection and userinfo. Everything else is
 //! forwarded to the leader's advertised URL, body and headers as they came,
 //! with the client's address in `X-Authlog-Forwarded-For` and a proof that
-//! a replica sent it (`X-Authlog-Replica`: an HMAC under the server key the
-//! replicas share); the leader believes the address only with the proof,
+//! a replica sent it (`X-Authlog-Replica`: the time and an HMAC under the
+//! server key the replicas share over the time, method, path and query and
+//! that address, good for 30 s); the leader believes the address only with
+//! the proof,
 //! and never forwards a forwarded request again. When no leader is known
 //! or it cannot be reached (it died; a follower is taking over), the answer
 //! is 503 with `Retry-After`, never a guess.
@@ -23,7 +25,7 @@ use std::time::Duration;
 use actix_web::body::BoxBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{self, HeaderName};
-use actix_web::http::Method;
+use actix_web::http::{Method, Uri};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 
 use super::error::{ApiError, OAuthError};
@@ -63,26 +65,51 @@ enum Plan {
     Refuse,
 }
 
-/// The proof a replica adds to what it forwards.
-pub fn proof(state: &AppState) -> String {
-    hex::encode(state.key.digest("authlog replica forwarding").0)
+/// How old (or how far ahead) a forwarding proof may be, in seconds.
+const PROOF_LIFETIME: i64 = 30;
+
+/// The proof for one forwarded request: the time, and an HMAC under the
+/// server key over that time, the method, the path and query, and the
+/// client address it vouches for, so it cannot be moved to another request
+/// or address, nor replayed after `PROOF_LIFETIME`.
+fn proof_at(state: &AppState, seconds: i64, method: &str, target: &str, client: &str) -> String {
+    let mac = state.key.digest(&format!(
+        "authlog replica forwarding v1\n{seconds}\n{method}\n{target}\n{client}"
+    ));
+    format!("{seconds}.{}", hex::encode(mac.0))
 }
 
-/// Whether a replica forwarded the request (it carries a valid proof).
-fn from_replica(state: &AppState, headers: &header::HeaderMap) -> bool {
-    headers.get(REPLICA).is_some_and(|sent| {
-        bool::from(subtle::ConstantTimeEq::ct_eq(
-            sent.as_bytes(),
-            proof(state).as_bytes(),
-        ))
-    })
+/// Whether a replica forwarded this request (it carries a valid proof).
+fn from_replica(state: &AppState, method: &Method, uri: &Uri, headers: &header::HeaderMap) -> bool {
+    let Some(sent) = headers.get(REPLICA).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some(seconds) = sent
+        .split_once('.')
+        .and_then(|(s, _)| s.parse::<i64>().ok())
+    else {
+        return false;
+    };
+    if (state.clock.now().unix_seconds() - seconds).abs() > PROOF_LIFETIME {
+        return false;
+    }
+    let client = headers
+        .get(FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let expected = proof_at(state, seconds, method.as_str(), target, client);
+    bool::from(subtle::ConstantTimeEq::ct_eq(
+        sent.as_bytes(),
+        expected.as_bytes(),
+    ))
 }
 
 /// The client address a forwarding replica vouched for, if the request
 /// carries a valid proof.
 pub fn forwarded_for(req: &HttpRequest) -> Option<IpAddr> {
     let state = req.app_data::<web::Data<AppState>>()?;
-    if !from_replica(state, req.headers()) {
+    if !from_replica(state, req.method(), req.uri(), req.headers()) {
         return None;
     }
     req.headers()
@@ -122,14 +149,16 @@ fn plan(req: &ServiceRequest) -> Plan {
     let Some(replica) = state.replica.as_ref().filter(|r| !r.is_leader()) else {
         return Plan::Serve;
     };
-    let path = req.path();
+    // Routing matches the decoded path, so the decision does too.
+    let decoded = percent_encoding::percent_decode_str(req.path()).decode_utf8_lossy();
+    let path = decoded.as_ref();
     if is_local(req.method(), path) {
         if is_static(path) {
             Plan::Serve
         } else {
             Plan::CatchUpThenServe(replica.clone())
         }
-    } else if from_replica(state, req.headers()) {
+    } else if from_replica(state, req.method(), req.uri(), req.headers()) {
         Plan::Refuse
     } else {
         Plan::Forward(replica.clone())
@@ -151,6 +180,7 @@ fn client() -> &'static reqwest::Client {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(FORWARD_TIMEOUT)
+            .connect_timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .expect("a plain HTTP client builds")
@@ -189,16 +219,25 @@ async fn forward(req: ServiceRequest, replica: Arc<Replica>) -> ServiceResponse<
             outgoing.append(name, value);
         }
     }
-    let state = http.app_data::<web::Data<AppState>>().cloned();
-    if let Some(state) = &state {
-        if let Ok(value) = reqwest::header::HeaderValue::from_str(&proof(state)) {
+    let client_ip = http
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    if let Some(state) = http.app_data::<web::Data<AppState>>() {
+        let target = http.uri().path_and_query().map_or("/", |p| p.as_str());
+        let proof = proof_at(
+            state,
+            state.clock.now().unix_seconds(),
+            http.method().as_str(),
+            target,
+            &client_ip,
+        );
+        if let Ok(value) = reqwest::header::HeaderValue::from_str(&proof) {
             outgoing.insert("x-authlog-replica", value);
         }
     }
-    if let Some(ip) = http.peer_addr().map(|a| a.ip()) {
-        if let Ok(value) = reqwest::header::HeaderValue::from_str(&ip.to_string()) {
-            outgoing.insert("x-authlog-forwarded-for", value);
-        }
+    if let Ok(value) = reqwest::header::HeaderValue::from_str(&client_ip) {
+        outgoing.insert("x-authlog-forwarded-for", value);
     }
     let sent = client()
         .request(method, target)
@@ -209,7 +248,8 @@ async fn forward(req: ServiceRequest, replica: Arc<Replica>) -> ServiceResponse<
     let answer = match sent {
         Ok(answer) => answer,
         Err(e) => {
-            tracing::warn!(error = %e, %leader, "the leader did not answer a forwarded request");
+            // Without the URL: its query may hold a hint or a code.
+            tracing::warn!(error = %e.without_url(), %leader, "the leader did not answer a forwarded request");
             let res = unavailable(&path, "the leader cannot be reached; retry shortly");
             return ServiceResponse::new(http, res);
         }
@@ -232,7 +272,7 @@ async fn forward(req: ServiceRequest, replica: Arc<Replica>) -> ServiceResponse<
     let res = match answer.bytes().await {
         Ok(bytes) => res.body(bytes),
         Err(e) => {
-            tracing::warn!(error = %e, %leader, "the leader's answer broke off");
+            tracing::warn!(error = %e.without_url(), %leader, "the leader's answer broke off");
             unavailable(&path, "the leader's answer broke off; retry shortly")
         }
     };

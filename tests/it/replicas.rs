@@ -130,6 +130,44 @@ fn what_any_replica_acknowledges_every_replica_answers() {
 }
 
 #[test]
+fn a_follower_behind_the_log_waits_for_the_head_before_it_answers() {
+    let Some(db) = TestDb::create("a_follower_behind_the_log_waits") else {
+        return;
+    };
+    // Both fold what they read only after 400 ms: without the wait for
+    // the head, the follower would answer from before the write.
+    let slow = |db: &TestDb| {
+        Server::start_with(&[
+            ("AUTHLOG_STORE", &db.url),
+            ("AUTHLOG_SERVER_KEY", SERVER_KEY),
+            ("AUTHLOG_AUDIT_KEY", AUDIT_KEY),
+            ("AUTHLOG_REPLICA_APPLY_DELAY_MS", "400"),
+        ])
+    };
+    let servers = [slow(&db), slow(&db)];
+    let lead = leader_of(&servers.iter().collect::<Vec<_>>());
+    let (leader, follower) = (&servers[lead], &servers[1 - lead]);
+    let admin = leader.admin_token(None);
+    let (id, secret) = leader.service_client(&admin, "lagging", "clients:read");
+    for _ in 0..3 {
+        let r = leader.token_basic(&id, &secret, None);
+        let token = r.json::<Value>().unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(follower.introspect(&id, &secret, &token)["active"], true);
+        let r = leader
+            .post("/oauth/revoke")
+            .basic_auth(&id, Some(&secret))
+            .form(&[("token", token.as_str())])
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(follower.introspect(&id, &secret, &token)["active"], false);
+    }
+}
+
+#[test]
 fn a_killed_leader_is_replaced_and_nothing_acknowledged_is_lost() {
     let Some(db) = TestDb::create("a_killed_leader_is_replaced") else {
         return;
@@ -146,10 +184,16 @@ fn a_killed_leader_is_replaced_and_nothing_acknowledged_is_lost() {
     let stop = Arc::new(AtomicBool::new(false));
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
     let refused = Arc::new(Mutex::new(Vec::<(u16, Option<String>)>::new()));
+    // Transport errors, by the replica asked.
+    let unanswered = Arc::new(Mutex::new(Vec::<usize>::new()));
     let workers: Vec<_> = (0..3)
         .map(|w| {
-            let (stop, acknowledged, refused) =
-                (stop.clone(), acknowledged.clone(), refused.clone());
+            let (stop, acknowledged, refused, unanswered) = (
+                stop.clone(),
+                acknowledged.clone(),
+                refused.clone(),
+                unanswered.clone(),
+            );
             let (bases, id, secret) = (bases.clone(), id.clone(), secret.clone());
             std::thread::spawn(move || {
                 let http = reqwest::blocking::Client::builder()
@@ -177,8 +221,10 @@ fn a_killed_leader_is_replaced_and_nothing_acknowledged_is_lost() {
                                 .map(|v| v.to_str().unwrap().to_owned());
                             refused.lock().unwrap().push((r.status().as_u16(), retry));
                         }
-                        // The killed replica's own connections.
-                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                        Err(_) => {
+                            unanswered.lock().unwrap().push(n % bases.len());
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
                     }
                 }
             })
@@ -214,6 +260,10 @@ fn a_killed_leader_is_replaced_and_nothing_acknowledged_is_lost() {
     for (status, retry) in refused.lock().unwrap().iter() {
         assert_eq!(*status, 503, "a request failed with {status}");
         assert!(retry.is_some(), "a 503 without Retry-After");
+    }
+    // Only the killed replica left requests unanswered.
+    for asked in unanswered.lock().unwrap().iter() {
+        assert_eq!(*asked, lead, "a surviving replica did not answer");
     }
     // Every acknowledged token is there, on every survivor.
     for token in &acknowledged {
@@ -357,13 +407,26 @@ fn the_schema_is_migrated_by_its_own_command_and_a_wrong_store_is_refused() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to migrate"));
+    // A store that is not PostgreSQL is refused, without echoing the URL
+    // and its password.
     let wrong = std::process::Command::new(binary())
-        .args(["serve", "--store", "mysql://x@y/z"])
+        .args(["serve", "--store", "mysql://admin:hunter2@y/z"])
         .env("AUTHLOG_DATA", tempfile::tempdir().unwrap().path())
         .output()
         .unwrap();
     assert_eq!(wrong.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&wrong.stderr).contains("AUTHLOG_STORE"));
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(said.contains("AUTHLOG_STORE"), "{said}");
+    assert!(!said.contains("hunter2"), "{said}");
+    // Listening on every address, a replica must be told what URL the
+    // others reach it at.
+    let everywhere = std::process::Command::new(binary())
+        .args(["serve", "--store", &db.url, "--listen", "0.0.0.0:0"])
+        .env("AUTHLOG_DATA", tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert_eq!(everywhere.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&everywhere.stderr).contains("AUTHLOG_ADVERTISE_URL"));
 }
 
 #[test]
