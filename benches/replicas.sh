@@ -42,7 +42,7 @@ SCHEMAS=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  for s in "${SCHEMAS[@]:-}"; do [ -n "$s" ] && psql "$PG" -qc "DROP SCHEMA IF EXISTS $s CASCADE" >/dev/null 2>&1 || true; done
+  for s in "${SCHEMAS[@]:-}"; do [ -n "$s" ] && { psql "$PG" -qc "DROP SCHEMA IF EXISTS $s CASCADE" >/dev/null 2>&1 || true; }; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -52,11 +52,11 @@ export AUTHLOG_SERVER_KEY="YmVuY2gtc2VydmVyLWtleS0wMTIzNDU2Nzg5MDEyMzQ"
 export AUTHLOG_AUDIT_KEY="YmVuY2gtYXVkaXQta2V5LTAxMjM0NTY3ODkwMTIzNDU"
 export AUTHLOG_BOOTSTRAP_ADMIN_SECRET="$SECRET" AUTHLOG_LOG=warn
 
-new_schema() { # name -> URL with that schema first on the search path
-  psql "$PG" -qc "DROP SCHEMA IF EXISTS $1 CASCADE; CREATE SCHEMA $1" >/dev/null
+new_schema() { # name; sets STORE to a URL with that schema first on the search path
+  psql "$PG" -qc "DROP SCHEMA IF EXISTS $1 CASCADE; CREATE SCHEMA $1" >/dev/null 2>&1
   SCHEMAS+=("$1")
   local sep='?'; [[ "$PG" == *\?* ]] && sep='&'
-  echo "$PG${sep}options=-c%20search_path%3D$1"
+  STORE="$PG${sep}options=-c%20search_path%3D$1"
 }
 
 start() { # index [store-url]; prints the pid
@@ -108,7 +108,7 @@ kill "$PID"; wait "$PID" 2>/dev/null || true
 # --- PostgreSQL, 1..3 replicas ---
 LAG=""
 for n in 1 2 3; do
-  STORE=$(new_schema "authlog_bench_$n")
+  new_schema "authlog_bench_$n"
   pids=()
   for i in $(seq 0 $((n - 1))); do
     p=$(start "$i" "$STORE"); pids+=("$p"); PIDS+=("$p")
@@ -191,11 +191,10 @@ PY
 )
 
 # --- what one durable commit costs this PostgreSQL (one connection, one row) ---
-COMMIT_SCHEMA=$(new_schema authlog_bench_commit)
+new_schema authlog_bench_commit
 psql "$PG" -qc "CREATE TABLE authlog_bench_commit.t (id bigserial PRIMARY KEY, v bytea)" >/dev/null
 echo "INSERT INTO authlog_bench_commit.t (v) VALUES (NULL);" >"$WORK/commit.sql"
 COMMIT_LATENCY=$(pgbench -n -c1 -T5 -f "$WORK/commit.sql" "$PG" 2>/dev/null | awk '/latency average/{print $4" "$5}')
-: "$COMMIT_SCHEMA"
 
 # --- oidc-provider ---
 PORT="$PEER_PORT" taskset -c "$SERVER_CORE" bash "$PEERS/oidc-provider/start.sh" >"$WORK/peer.out" 2>"$WORK/peer.err" &

@@ -22,7 +22,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use authlog_events::pg_store::Role;
-use authlog_events::{EventLog, PgStore, StoreError};
+use authlog_events::{PgStore, StoreError};
 use tokio::sync::watch;
 
 use crate::state::AppState;
@@ -170,10 +170,9 @@ impl Replica {
             return Some(head);
         }
         let number = self.heads.started.fetch_add(1, Ordering::SeqCst) + 1;
-        let store = self.store.clone();
-        let head = match tokio::task::spawn_blocking(move || store.head()).await {
-            Ok(Ok(head)) => head.map_or(0, |h| h.position),
-            _ => return None,
+        let head = match self.store.head_async().await {
+            Ok(head) => head.map_or(0, |h| h.position),
+            Err(_) => return None,
         };
         *self.heads.last.lock().unwrap_or_else(|e| e.into_inner()) = (number, head);
         Some(head)

@@ -641,6 +641,32 @@ impl PgStore {
         })
     }
 
+    /// The head, for a caller on another runtime that must not block: the
+    /// query runs on the store's runtime and the answer comes back through
+    /// a channel (no thread is parked waiting for it).
+    pub fn head_async(
+        &self,
+    ) -> impl Future<Output = Result<Option<Head>, StoreError>> + Send + 'static {
+        let reader = self.reader();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.runtime().spawn(async move {
+            let head = tokio::time::timeout(CALL_LIMIT, async {
+                read_head(&*reader.await?, false).await
+            })
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Storage(
+                    "PostgreSQL did not answer in time".into(),
+                ))
+            });
+            let _ = tx.send(head);
+        });
+        async move {
+            rx.await
+                .map_err(|_| StoreError::Storage("the PostgreSQL task stopped".into()))?
+        }
+    }
+
     /// Wakes `wait_for_append` as if an append up to `position` had been
     /// announced (a reader that saw that head wants it applied now).
     pub fn announce(&self, position: u64) {
