@@ -575,17 +575,23 @@ impl PgStore {
         let writer = self.writer.clone();
         let leading = self.leading.clone();
         let alive = self.run(async move {
-            let mut slot = writer.lock().await;
-            let answered = match slot.as_ref() {
-                Some(client) => matches!(
-                    tokio::time::timeout(within, client.simple_query("SELECT 1")).await,
-                    Ok(Ok(_))
-                ),
-                None => false,
-            };
+            // The wait for the session counts: an append that holds it
+            // longer than `within` is a session in trouble too.
+            let answered = tokio::time::timeout(within, async {
+                let mut slot = writer.lock().await;
+                let answered = match slot.as_ref() {
+                    Some(client) => client.simple_query("SELECT 1").await.is_ok(),
+                    None => false,
+                };
+                if !answered {
+                    slot.take();
+                }
+                answered
+            })
+            .await
+            .unwrap_or(false);
             if !answered {
                 leading.store(false, Ordering::SeqCst);
-                slot.take();
             }
             Ok(answered)
         });
