@@ -149,11 +149,12 @@ kills, base, secret, binary, store, work, core = int(sys.argv[1]), int(sys.argv[
 pids = [int(p) for p in sys.argv[8:]]
 urls = [f"http://127.0.0.1:{base + i}" for i in range(3)]
 auth = "Basic " + base64.b64encode(f"authlog-admin:{secret}".encode()).decode()
-def role(u):
+def view(u):
     try:
-        return json.load(urllib.request.urlopen(u + "/readyz", timeout=1))["replication"]["role"]
+        r = json.load(urllib.request.urlopen(u + "/readyz", timeout=1))["replication"]
+        return (r["role"], r["leader"])
     except Exception:
-        return None
+        return (None, None)
 def token(u):
     req = urllib.request.Request(u + "/oauth/token", data=b"grant_type=client_credentials", headers={"Authorization": auth})
     try:
@@ -164,8 +165,10 @@ times = []
 for k in range(kills):
     deadline = time.time() + 20
     while True:
-        leaders = [i for i, u in enumerate(urls) if role(u) == "leader"]
-        if len(leaders) == 1 and all(role(u) for u in urls):
+        views = [view(u) for u in urls]
+        leaders = [i for i, v in enumerate(views) if v[0] == "leader"]
+        # One leader, and every replica forwards to it.
+        if len(leaders) == 1 and all(v[1] == urls[leaders[0]] for v in views):
             break
         assert time.time() < deadline, "no stable leader"
         time.sleep(0.05)
