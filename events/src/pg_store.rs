@@ -163,8 +163,7 @@ fn hash_of(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
 /// `verify-ca` / `verify-full`, which mean the same here): the server's
 /// certificate is always verified, against the PEM file `sslrootcert=`
 /// names (only it, as with libpq) or else the Mozilla roots, and its name
-/// must match the host. Any other
-/// `sslmode` (and none) connects without TLS.
+/// must match the host. Any other `sslmode` (and none) connects without TLS.
 #[derive(Clone)]
 struct Database {
     config: Config,
@@ -360,15 +359,7 @@ impl PgStore {
         &self,
         work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
     ) -> Result<T, StoreError> {
-        block(self.runtime(), async move {
-            tokio::time::timeout(CALL_LIMIT, work)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(StoreError::Storage(
-                        "PostgreSQL did not answer in time".into(),
-                    ))
-                })
-        })
+        block(self.runtime(), limited(work))
     }
 
     /// The shared read connection, reopened if it closed.
@@ -656,21 +647,10 @@ impl PgStore {
         let reader = self.reader();
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.runtime().spawn(async move {
-            let head = tokio::time::timeout(CALL_LIMIT, async {
-                read_head(&*reader.await?, false).await
-            })
-            .await
-            .unwrap_or_else(|_| {
-                Err(StoreError::Storage(
-                    "PostgreSQL did not answer in time".into(),
-                ))
-            });
+            let head = limited(async { read_head(&*reader.await?, false).await }).await;
             let _ = tx.send(head);
         });
-        async move {
-            rx.await
-                .map_err(|_| StoreError::Storage("the PostgreSQL task stopped".into()))?
-        }
+        async move { rx.await.map_err(|_| stopped())? }
     }
 
     /// Wakes `wait_for_append` as if an append up to `position` had been
@@ -692,6 +672,21 @@ fn not_leading() -> StoreError {
     StoreError::Storage("this replica does not hold the leader lock".into())
 }
 
+/// `work`, or an error once the database has taken `CALL_LIMIT`.
+async fn limited<T>(work: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    tokio::time::timeout(CALL_LIMIT, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Storage(
+                "PostgreSQL did not answer in time".into(),
+            ))
+        })
+}
+
+fn stopped() -> StoreError {
+    StoreError::Storage("the PostgreSQL task stopped".into())
+}
+
 /// Runs `work` on `runtime` and waits for it on this thread (which may be
 /// any thread, even one driving another runtime).
 fn block<T: Send + 'static>(
@@ -702,8 +697,7 @@ fn block<T: Send + 'static>(
     runtime.spawn(async move {
         let _ = tx.send(work.await);
     });
-    rx.recv()
-        .map_err(|_| StoreError::Storage("the PostgreSQL task stopped".into()))?
+    rx.recv().map_err(|_| stopped())?
 }
 
 fn wake(notified: &(Mutex<u64>, Condvar), position: u64) {
@@ -831,11 +825,41 @@ impl Stored for Prefetched {
     }
 }
 
+/// A `LIMIT` of `limit` records.
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
 /// Decodes `(position, record)` rows.
 fn decode_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<RecordedEvent>, StoreError> {
     rows.iter()
         .map(|row| decode_stored(position_of(row.get(0)), row.get(1)))
         .collect()
+}
+
+impl PgStore {
+    /// Up to `limit` stored records from position `from` on, undecoded.
+    fn stored_page(&self, from: u64, limit: i64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let reader = self.reader();
+        self.run(async move {
+            let rows = reader
+                .await?
+                .query_typed(
+                    "SELECT position, record FROM authlog_events
+                     WHERE position >= $1 ORDER BY position LIMIT $2",
+                    &[(&(from as i64), Type::INT8), (&limit, Type::INT8)],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(rows
+                .iter()
+                .map(|row| (position_of(row.get(0)), row.get::<_, Vec<u8>>(1)))
+                .collect())
+        })
+    }
 }
 
 impl EventStore for PgStore {
@@ -956,25 +980,10 @@ impl EventLog for PgStore {
     }
 
     fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let reader = self.reader();
-        self.run(async move {
-            let rows = reader
-                .await?
-                .query_typed(
-                    "SELECT position, record FROM authlog_events
-                     WHERE position >= $1 ORDER BY position LIMIT $2",
-                    &[
-                        (&(from as i64), Type::INT8),
-                        (&(limit.min(i64::MAX as usize) as i64), Type::INT8),
-                    ],
-                )
-                .await
-                .map_err(pg)?;
-            decode_rows(&rows)
-        })
+        self.stored_page(from, sql_limit(limit))?
+            .iter()
+            .map(|(position, bytes)| decode_stored(*position, bytes))
+            .collect()
     }
 
     fn for_each_stored(
@@ -984,22 +993,7 @@ impl EventLog for PgStore {
     ) -> Result<(), StoreError> {
         let mut next = from.max(1);
         loop {
-            let reader = self.reader();
-            let page: Vec<(u64, Vec<u8>)> = self.run(async move {
-                let rows = reader
-                    .await?
-                    .query_typed(
-                        "SELECT position, record FROM authlog_events
-                         WHERE position >= $1 ORDER BY position LIMIT $2",
-                        &[(&(next as i64), Type::INT8), (&PAGE, Type::INT8)],
-                    )
-                    .await
-                    .map_err(pg)?;
-                Ok(rows
-                    .iter()
-                    .map(|row| (position_of(row.get(0)), row.get::<_, Vec<u8>>(1)))
-                    .collect())
-            })?;
+            let page = self.stored_page(next, PAGE)?;
             let Some(&(last, _)) = page.last() else {
                 return Ok(());
             };
@@ -1036,7 +1030,7 @@ impl EventLog for PgStore {
                     &[
                         (&stream, Type::BYTEA),
                         (&(from_version as i64), Type::INT8),
-                        (&(limit.min(i64::MAX as usize) as i64), Type::INT8),
+                        (&sql_limit(limit), Type::INT8),
                     ],
                 )
                 .await
@@ -1084,7 +1078,7 @@ impl EventLog for PgStore {
                     &[
                         (&client_id, Type::BYTEA),
                         (&before, Type::INT8),
-                        (&(limit.min(i64::MAX as usize) as i64), Type::INT8),
+                        (&sql_limit(limit), Type::INT8),
                     ],
                 )
                 .await
