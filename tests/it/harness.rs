@@ -244,12 +244,28 @@ impl Server {
 
     /// An access token of `authlog-admin` with `scope` (all admin scopes when `None`).
     pub fn admin_token(&self, scope: Option<&str>) -> String {
-        let r = self.token_basic("authlog-admin", ADMIN_SECRET, scope);
+        self.access_token("authlog-admin", ADMIN_SECRET, scope)
+    }
+
+    /// A client_credentials access token (the request must succeed).
+    pub fn access_token(&self, client_id: &str, secret: &str, scope: Option<&str>) -> String {
+        let r = self.token_basic(client_id, secret, scope);
         assert_eq!(r.status(), 200);
         r.json::<Value>().unwrap()["access_token"]
             .as_str()
             .unwrap()
             .to_owned()
+    }
+
+    /// Revokes `token` as `client_id` (RFC 7009, Basic); the status.
+    pub fn revoke(&self, client_id: &str, secret: &str, token: &str) -> u16 {
+        self.post("/oauth/revoke")
+            .basic_auth(enc(client_id), Some(enc(secret)))
+            .form(&[("token", token)])
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
     }
 
     /// Creates a client through the admin API; returns the response body.

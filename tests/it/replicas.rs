@@ -19,12 +19,17 @@ use crate::pg::TestDb;
 const SERVER_KEY: &str = "c2VydmVyLWtleS1mb3ItcmVwbGljYS10ZXN0cy0wMDA";
 const AUDIT_KEY: &str = "YXVkaXQta2V5LWZvci1yZXBsaWNhLXRlc3RzLTAwMDA";
 
-fn replica(db: &TestDb) -> Server {
-    Server::start_with(&[
+/// What every replica on `db` starts with.
+fn replica_env(db: &TestDb) -> [(&str, &str); 3] {
+    [
         ("AUTHLOG_STORE", &db.url),
         ("AUTHLOG_SERVER_KEY", SERVER_KEY),
         ("AUTHLOG_AUDIT_KEY", AUDIT_KEY),
-    ])
+    ]
+}
+
+fn replica(db: &TestDb) -> Server {
+    Server::start_with(&replica_env(db))
 }
 
 fn replication(server: &Server) -> Value {
@@ -73,12 +78,7 @@ fn what_any_replica_acknowledges_every_replica_answers() {
     let admin = follower.admin_token(None);
     let (id, secret) = follower.service_client(&admin, "svc", "clients:read");
     for issuer in &servers {
-        let r = issuer.token_basic(&id, &secret, None);
-        assert_eq!(r.status(), 200);
-        let token = r.json::<Value>().unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = issuer.access_token(&id, &secret, None);
         // Issued anywhere, active everywhere, at once.
         for reader in &servers {
             let seen = reader.introspect(&id, &secret, &token);
@@ -86,25 +86,13 @@ fn what_any_replica_acknowledges_every_replica_answers() {
         }
         // Revoked through one replica, inactive at every one.
         let revoker = &servers[(lead + 2) % 3];
-        let r = revoker
-            .post("/oauth/revoke")
-            .basic_auth(&id, Some(&secret))
-            .form(&[("token", token.as_str())])
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        assert_eq!(revoker.revoke(&id, &secret, &token), 200);
         for reader in &servers {
             assert_eq!(reader.introspect(&id, &secret, &token)["active"], false);
         }
     }
     // A pause acknowledged by a follower: no replica answers active.
-    let token = servers[lead]
-        .token_basic(&id, &secret, None)
-        .json::<Value>()
-        .unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = servers[lead].access_token(&id, &secret, None);
     let r = follower
         .post(&format!("/api/admin/oauth-clients/{id}/pause"))
         .bearer_auth(&admin)
@@ -137,12 +125,9 @@ fn a_follower_behind_the_log_waits_for_the_head_before_it_answers() {
     // Both fold what they read only after 400 ms: without the wait for
     // the head, the follower would answer from before the write.
     let slow = |db: &TestDb| {
-        Server::start_with(&[
-            ("AUTHLOG_STORE", &db.url),
-            ("AUTHLOG_SERVER_KEY", SERVER_KEY),
-            ("AUTHLOG_AUDIT_KEY", AUDIT_KEY),
-            ("AUTHLOG_REPLICA_APPLY_DELAY_MS", "400"),
-        ])
+        let mut env = replica_env(db).to_vec();
+        env.push(("AUTHLOG_REPLICA_APPLY_DELAY_MS", "400"));
+        Server::start_with(&env)
     };
     let servers = [slow(&db), slow(&db)];
     let lead = leader_of(&servers.iter().collect::<Vec<_>>());
@@ -150,19 +135,9 @@ fn a_follower_behind_the_log_waits_for_the_head_before_it_answers() {
     let admin = leader.admin_token(None);
     let (id, secret) = leader.service_client(&admin, "lagging", "clients:read");
     for _ in 0..3 {
-        let r = leader.token_basic(&id, &secret, None);
-        let token = r.json::<Value>().unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = leader.access_token(&id, &secret, None);
         assert_eq!(follower.introspect(&id, &secret, &token)["active"], true);
-        let r = leader
-            .post("/oauth/revoke")
-            .basic_auth(&id, Some(&secret))
-            .form(&[("token", token.as_str())])
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        assert_eq!(leader.revoke(&id, &secret, &token), 200);
         assert_eq!(follower.introspect(&id, &secret, &token)["active"], false);
     }
 }
@@ -280,14 +255,7 @@ fn a_killed_leader_is_replaced_and_nothing_acknowledged_is_lost() {
         .unwrap();
     assert_eq!(verify["intact"], true, "{verify}");
     // The old leader, restarted, follows.
-    let mut back = Server::start_on(
-        &dead_data,
-        &[
-            ("AUTHLOG_STORE", &db.url),
-            ("AUTHLOG_SERVER_KEY", SERVER_KEY),
-            ("AUTHLOG_AUDIT_KEY", AUDIT_KEY),
-        ],
-    );
+    let mut back = Server::start_on(&dead_data, &replica_env(&db));
     back.hold(dead_dir);
     assert_eq!(replication(&back)["role"], "follower");
     let last = acknowledged.last().unwrap();
@@ -309,12 +277,7 @@ fn a_leader_cut_off_from_the_database_stops_and_another_takes_over() {
     db.end_leader_session();
     assert_eq!(servers[lead].exit_code(Duration::from_secs(10)), Some(3));
     assert_eq!(leader_of(&[&servers[other]]), 0);
-    let r = servers[other].token_basic(&id, &secret, None);
-    assert_eq!(r.status(), 200);
-    let token = r.json::<Value>().unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = servers[other].access_token(&id, &secret, None);
     assert_eq!(
         servers[other].introspect(&id, &secret, &token)["active"],
         true
@@ -362,12 +325,8 @@ fn a_log_moves_between_the_embedded_store_and_postgres_record_for_record() {
     let server = replica(&db);
     // It leads once the copying session's lock is gone.
     leader_of(&[&server]);
-    let fresh = server
-        .token_basic(&id, &secret, None)
-        .json::<Value>()
-        .unwrap();
-    let fresh = fresh["access_token"].as_str().unwrap();
-    assert_eq!(server.introspect(&id, &secret, fresh)["active"], true);
+    let fresh = server.access_token(&id, &secret, None);
+    assert_eq!(server.introspect(&id, &secret, &fresh)["active"], true);
     let r = server
         .get("/api/admin/oauth-clients/moved")
         .bearer_auth(&token)
