@@ -120,26 +120,40 @@ pub fn forwarded_for(req: &HttpRequest) -> Option<IpAddr> {
         .ok()
 }
 
-fn is_local(method: &Method, path: &str) -> bool {
-    match *method {
+/// How a follower serves a request it may serve itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Local {
+    /// It does not depend on the log.
+    AsIs,
+    /// Once the projections have reached the head.
+    AfterCatchingUp,
+}
+
+/// How a follower serves `method` on `raw_path` (as sent, percent-encoded:
+/// routing matches the decoded path, so this decides on it too); `None`
+/// when the request may write and is the leader's.
+fn served_here(method: &Method, raw_path: &str) -> Option<Local> {
+    let decoded = percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy();
+    let path = decoded.as_ref();
+    let read = match *method {
         Method::GET | Method::HEAD | Method::OPTIONS => {
             !matches!(path, "/oauth/authorize" | "/oauth/device" | "/oauth/logout")
         }
         Method::POST => matches!(path, "/oauth/introspect" | "/oauth/userinfo"),
         _ => false,
-    }
-}
-
-/// Reads that need no catching up: they do not depend on the log (the
-/// console's page and assets are files; its data comes from the APIs).
-fn is_static(path: &str) -> bool {
-    matches!(
+    };
+    // The console's page and assets are files; its data comes from the APIs.
+    let fixed = matches!(
         path,
-        "/" | "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/favicon.ico"
-    ) || path.starts_with("/.well-known/")
-        || path.starts_with("/assets/")
-        || path == "/console"
-        || path.starts_with("/console/")
+        "/" | "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/favicon.ico" | "/console"
+    ) || ["/.well-known/", "/assets/", "/console/"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix));
+    read.then_some(if fixed {
+        Local::AsIs
+    } else {
+        Local::AfterCatchingUp
+    })
 }
 
 fn plan(req: &ServiceRequest) -> Plan {
@@ -149,19 +163,11 @@ fn plan(req: &ServiceRequest) -> Plan {
     let Some(replica) = state.replica.as_ref().filter(|r| !r.is_leader()) else {
         return Plan::Serve;
     };
-    // Routing matches the decoded path, so the decision does too.
-    let decoded = percent_encoding::percent_decode_str(req.path()).decode_utf8_lossy();
-    let path = decoded.as_ref();
-    if is_local(req.method(), path) {
-        if is_static(path) {
-            Plan::Serve
-        } else {
-            Plan::CatchUpThenServe(replica.clone())
-        }
-    } else if from_replica(state, req.method(), req.uri(), req.headers()) {
-        Plan::Refuse
-    } else {
-        Plan::Forward(replica.clone())
+    match served_here(req.method(), req.path()) {
+        Some(Local::AsIs) => Plan::Serve,
+        Some(Local::AfterCatchingUp) => Plan::CatchUpThenServe(replica.clone()),
+        None if from_replica(state, req.method(), req.uri(), req.headers()) => Plan::Refuse,
+        None => Plan::Forward(replica.clone()),
     }
 }
 
@@ -335,5 +341,49 @@ where
                 Ok(req.into_response(res))
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_follower_serves_reads_and_sends_every_possible_write_to_the_leader() {
+        let get = Method::GET;
+        let post = Method::POST;
+        assert_eq!(served_here(&get, "/healthz"), Some(Local::AsIs));
+        assert_eq!(served_here(&get, "/console/clients"), Some(Local::AsIs));
+        assert_eq!(
+            served_here(&get, "/api/admin/oauth-clients"),
+            Some(Local::AfterCatchingUp)
+        );
+        assert_eq!(
+            served_here(&get, "/oauth/jwks"),
+            Some(Local::AfterCatchingUp)
+        );
+        assert_eq!(
+            served_here(&post, "/oauth/introspect"),
+            Some(Local::AfterCatchingUp)
+        );
+        // Pages that may record a grant or end a session, and writes.
+        for (method, path) in [
+            (&get, "/oauth/authorize"),
+            (&get, "/oauth/logout"),
+            (&get, "/oauth/device"),
+            (&post, "/oauth/token"),
+            (&post, "/oauth/revoke"),
+            (&post, "/api/admin/oauth-clients"),
+            (&Method::PATCH, "/api/admin/users/x"),
+            (&Method::DELETE, "/api/admin/tokens/x"),
+        ] {
+            assert_eq!(served_here(method, path), None, "{method} {path}");
+        }
+        // Decided on the path as routing decodes it.
+        assert_eq!(served_here(&get, "/oauth/%61uthorize"), None);
+        assert_eq!(
+            served_here(&post, "/oauth/introspec%74"),
+            Some(Local::AfterCatchingUp)
+        );
     }
 }
