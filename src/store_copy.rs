@@ -10,8 +10,7 @@ use std::path::PathBuf;
 
 use authlog_events::pg_store::Role;
 use authlog_events::{
-    decode_stored, AppendBatch, EventLog, EventStore, NewEvent, PgStore, RecordedEvent, RedbStore,
-    StoreError,
+    AppendBatch, EventLog, EventStore, NewEvent, PgStore, RecordedEvent, RedbStore, StoreError,
 };
 use thiserror::Error;
 
@@ -148,56 +147,30 @@ pub fn copy(
     let source = open_source(from)?;
     let total = source.head()?.map_or(0, |h| h.position);
     let destination = open_destination(to)?;
-    let mut batch: Vec<RecordedEvent> = Vec::with_capacity(BATCH);
     let mut copied = 0u64;
-    let mut failure: Option<CopyError> = None;
-    let mut flush = |batch: &mut Vec<RecordedEvent>, copied: &mut u64| -> Result<(), CopyError> {
+    loop {
+        let batch = source.read_all(copied + 1, BATCH)?;
         if batch.is_empty() {
-            return Ok(());
+            break;
         }
         let unit = AppendBatch::new(batch.iter().map(proposed).collect());
-        let stored = destination
-            .append(vec![unit])?
-            .pop()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        for (original, copy) in batch.iter().zip(&stored) {
-            if original.position != copy.position || original.hash != copy.hash {
-                return Err(CopyError::Diverged {
-                    position: original.position,
-                });
-            }
-        }
-        if stored.len() != batch.len() {
+        let stored = match destination.append(vec![unit])?.pop() {
+            Some(Ok(stored)) => stored,
+            _ => Vec::new(),
+        };
+        let diverged = batch.iter().enumerate().find(|(i, original)| {
+            stored
+                .get(*i)
+                .is_none_or(|copy| (copy.position, copy.hash) != (original.position, original.hash))
+        });
+        if let Some((_, original)) = diverged {
             return Err(CopyError::Diverged {
-                position: batch[stored.len().min(batch.len() - 1)].position,
+                position: original.position,
             });
         }
-        *copied += batch.len() as u64;
-        batch.clear();
-        progress(*copied, total);
-        Ok(())
-    };
-    source.for_each_stored(1, &mut |position, bytes| {
-        match decode_stored(position, bytes) {
-            Ok(record) => batch.push(record),
-            Err(e) => {
-                failure = Some(e.into());
-                return false;
-            }
-        }
-        if batch.len() >= BATCH {
-            if let Err(e) = flush(&mut batch, &mut copied) {
-                failure = Some(e);
-                return false;
-            }
-        }
-        true
-    })?;
-    if let Some(e) = failure {
-        return Err(e);
+        copied += batch.len() as u64;
+        progress(copied, total);
     }
-    flush(&mut batch, &mut copied)?;
     let report = destination.verify()?;
     if let Some(broken) = report.broken {
         return Err(CopyError::Broken(format!(
