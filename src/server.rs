@@ -316,15 +316,7 @@ fn start_replica(
             let provisioning = leading.clone();
             replica.run(
                 shared,
-                move || {
-                    let (writer, thread) = writer::spawn(
-                        store,
-                        leading.projections.clone(),
-                        leading.sources(),
-                        writer_config,
-                    );
-                    leading.set_writer(writer, thread);
-                },
+                move || start_writer(&leading, store, writer_config),
                 move || {
                     bootstrap::provision(&provisioning, &provisioning.key)
                         .map_err(|e| Report(&e).to_string())
@@ -347,17 +339,17 @@ fn start_write_side(
     writer_config: WriterConfig,
 ) -> Result<u64, ServeError> {
     let restored_at = replay_into(state)?;
-    let (writer, thread) = writer::spawn(
-        store,
-        state.projections.clone(),
-        state.sources(),
-        writer_config,
-    );
-    state.set_writer(writer, thread);
+    start_writer(state, store, writer_config);
     bootstrap::provision(state, &state.key)?;
     state.set_ready();
     tracing::info!("ready");
     Ok(restored_at)
+}
+
+/// Starts the writer on the replayed projections and hands it to `state`.
+fn start_writer(state: &AppState, store: Arc<dyn EventStore>, config: WriterConfig) {
+    let (writer, thread) = writer::spawn(store, state.projections.clone(), state.sources(), config);
+    state.set_writer(writer, thread);
 }
 
 /// Restores the snapshot and replays the log after it; returns the
