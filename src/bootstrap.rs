@@ -59,6 +59,9 @@ pub enum BootstrapError {
     /// The read models are unavailable.
     #[error(transparent)]
     Unreadable(#[from] crate::state::Unreadable),
+    /// Data keys no connection uses could not be destroyed.
+    #[error("cannot sweep the vault's key store")]
+    Vault(#[source] crate::vault::VaultError),
 }
 
 /// The settings a default client starts from: the admin API's defaults,
@@ -92,7 +95,7 @@ fn given_or_generated(
 
 /// Provisions what was never provisioned: the `authlog-admin` client, the
 /// `admin` user, `authlog-cli`, `authlog-console`, and an active and a next
-/// signing key.
+/// signing key; then sweeps the vault's key store.
 pub fn provision(state: &AppState, key: &ServerKey) -> Result<(), BootstrapError> {
     let user_scopes = || -> Vec<String> {
         let mut s: Vec<String> = API_SCOPES.iter().map(|s| s.to_string()).collect();
@@ -188,6 +191,22 @@ pub fn provision(state: &AppState, key: &ServerKey) -> Result<(), BootstrapError
             ctx: EventContext::system(),
         })
         .map_err(BootstrapError::Keys)?;
+    sweep_vault(state)
+}
+
+/// Destroys the data keys no connection uses: keys whose connection's end
+/// committed before they could be deleted, and keys stored for a
+/// connection that never committed. Runs on the replica that just took
+/// the writer, before it takes writes.
+fn sweep_vault(state: &AppState) -> Result<(), BootstrapError> {
+    let projections = state.read()?;
+    let swept = state
+        .vault
+        .sweep(|id| projections.upstream.key_in_use(id))
+        .map_err(BootstrapError::Vault)?;
+    if swept > 0 {
+        tracing::info!(swept, "destroyed data keys no connection uses");
+    }
     Ok(())
 }
 

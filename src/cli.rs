@@ -113,6 +113,13 @@ struct ServeArgs {
     /// Seconds between "last used" summaries appended to the log.
     #[arg(long, env = "AUTHLOG_USAGE_FLUSH_SECONDS", value_name = "SECONDS")]
     usage_flush_seconds: Option<u64>,
+    /// Seconds between scans for upstream tokens to refresh.
+    #[arg(
+        long,
+        env = "AUTHLOG_UPSTREAM_REFRESH_INTERVAL_SECONDS",
+        value_name = "SECONDS"
+    )]
+    upstream_refresh_interval_seconds: Option<u64>,
     /// Dynamic registration: open, initial_access_token or disabled.
     #[arg(long, env = "AUTHLOG_REGISTRATION_POLICY", value_name = "POLICY")]
     registration_policy: Option<String>,
@@ -281,6 +288,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         // that `ps` would show.
         server_key: std::env::var("AUTHLOG_SERVER_KEY").ok(),
         audit_key: std::env::var("AUTHLOG_AUDIT_KEY").ok(),
+        vault_key: std::env::var("AUTHLOG_VAULT_KEY").ok(),
+        upstream_refresh_interval_seconds: args.upstream_refresh_interval_seconds,
         bootstrap_admin_secret: std::env::var("AUTHLOG_BOOTSTRAP_ADMIN_SECRET").ok(),
         bootstrap_admin_password: std::env::var("AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD").ok(),
         usage_flush_seconds: args.usage_flush_seconds,

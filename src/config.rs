@@ -76,6 +76,12 @@ pub struct RawConfig {
     /// Checkpoint-signing key, 32 bytes base64url (`AUTHLOG_AUDIT_KEY`);
     /// default: `<data>/audit-key`. Separate from the server key.
     pub audit_key: Option<String>,
+    /// The token vault's key, 32 bytes base64url (`AUTHLOG_VAULT_KEY`);
+    /// default: `<data>/vault-key`.
+    pub vault_key: Option<String>,
+    /// Seconds between scans for upstream tokens to refresh
+    /// (`AUTHLOG_UPSTREAM_REFRESH_INTERVAL_SECONDS`, default 30).
+    pub upstream_refresh_interval_seconds: Option<u64>,
     /// Secret of `authlog-admin` at first start (`AUTHLOG_BOOTSTRAP_ADMIN_SECRET`).
     pub bootstrap_admin_secret: Option<String>,
     /// Password of the `admin` user at first start (`AUTHLOG_BOOTSTRAP_ADMIN_PASSWORD`).
@@ -152,6 +158,10 @@ impl RawConfig {
             clock_skew_seconds: self.clock_skew_seconds.or(lower.clock_skew_seconds),
             replica_apply_delay_ms: self.replica_apply_delay_ms.or(lower.replica_apply_delay_ms),
             server_key: self.server_key.or(lower.server_key),
+            vault_key: self.vault_key.or(lower.vault_key),
+            upstream_refresh_interval_seconds: self
+                .upstream_refresh_interval_seconds
+                .or(lower.upstream_refresh_interval_seconds),
             audit_key: self.audit_key.or(lower.audit_key),
             bootstrap_admin_secret: self.bootstrap_admin_secret.or(lower.bootstrap_admin_secret),
             bootstrap_admin_password: self
@@ -233,6 +243,10 @@ pub struct Config {
     pub server_key: Option<String>,
     /// Configured checkpoint-signing key (base64url), if any.
     pub audit_key: Option<String>,
+    /// Configured vault key (base64url), if any.
+    pub vault_key: Option<String>,
+    /// Seconds between scans for upstream tokens to refresh.
+    pub upstream_refresh_interval_seconds: u64,
     /// Configured first-start admin secret, if any.
     pub bootstrap_admin_secret: Option<String>,
     /// Configured first-start admin password, if any.
@@ -465,6 +479,13 @@ impl Config {
                 1,
                 10_000_000,
             )?,
+            vault_key: raw.vault_key,
+            upstream_refresh_interval_seconds: bounded(
+                "AUTHLOG_UPSTREAM_REFRESH_INTERVAL_SECONDS",
+                raw.upstream_refresh_interval_seconds.unwrap_or(30) as usize,
+                1,
+                3600,
+            )? as u64,
             usage_flush_seconds: bounded(
                 "AUTHLOG_USAGE_FLUSH_SECONDS",
                 raw.usage_flush_seconds.unwrap_or(60) as usize,

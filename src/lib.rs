@@ -37,5 +37,7 @@ pub mod telemetry;
 pub mod throttle;
 #[cfg(test)]
 mod tidy;
+pub mod upstream;
 pub mod usage;
+pub mod vault;
 pub mod writer;

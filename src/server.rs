@@ -28,6 +28,8 @@ use crate::replication::Replica;
 use crate::secrets::{KeyError, ServerKey};
 use crate::snapshot::{self, SnapshotError};
 use crate::state::AppState;
+use crate::vault::key_store::{KeyStore, PgKeyStore, RedbKeyStore};
+use crate::vault::Vault;
 use crate::writer::{self, WriterConfig};
 
 /// Why the server could not start or stopped abnormally.
@@ -50,6 +52,9 @@ pub enum ServeError {
     /// First-start provisioning failed.
     #[error(transparent)]
     Bootstrap(#[from] BootstrapError),
+    /// The token vault could not be opened.
+    #[error(transparent)]
+    Vault(#[from] crate::vault::VaultError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -107,6 +112,13 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     };
     let documents = DocumentFetcher::new(config.cimd_allow_hosts.clone(), ca.as_deref())
         .map_err(|e| ServeError::Http(std::io::Error::other(e)))?;
+    let key_store: Arc<dyn KeyStore> = match &replica {
+        Some(replica) => Arc::new(PgKeyStore(replica.store.clone())),
+        None => {
+            Arc::new(RedbKeyStore::open(&config.data_dir).map_err(crate::vault::VaultError::Store)?)
+        }
+    };
+    let vault = Vault::open(&config.data_dir, config.vault_key.as_deref(), key_store)?;
     let mut state = AppState::new(
         config.clone(),
         clock,
@@ -115,6 +127,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         audit_key,
         store.clone(),
         documents,
+        vault,
     );
     if let Some(replica) = &replica {
         state = state.with_replica(replica.clone());
@@ -257,6 +270,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                 rotate_keys_when_due(&rotating).await;
             }
         });
+        actix_web::rt::spawn(crate::upstream::refresh::run(state.clone().into_inner()));
         let result = served
             .await
             .map_err(|e| ServeError::Http(std::io::Error::other(e.to_string())))?

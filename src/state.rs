@@ -80,6 +80,10 @@ pub struct AppState {
     pub documents: DocumentFetcher,
     /// Signs ID tokens (opened signing keys, in memory only).
     pub signer: crate::signing::Signer,
+    /// Upstream tokens and client secrets, sealed.
+    pub vault: crate::vault::Vault,
+    /// Refreshes upstream tokens, one at a time per connection.
+    pub upstream_refresher: crate::upstream::refresh::Refresher,
     /// How far the startup replay has got.
     pub replay_progress: Arc<crate::replay::progress::ReplayProgress>,
     /// Set once replay is done.
@@ -100,6 +104,7 @@ impl AppState {
         audit_key: AuditKey,
         log: Arc<dyn EventLog>,
         documents: DocumentFetcher,
+        vault: crate::vault::Vault,
     ) -> Self {
         let registration_rate_limit = config.registration_rate_limit;
         let anonymous_writes = AnonymousWrites::new(config.anonymous_writes_per_minute);
@@ -126,6 +131,8 @@ impl AppState {
             password_slots,
             documents,
             signer: crate::signing::Signer::default(),
+            vault,
+            upstream_refresher: Default::default(),
             replay_progress: Arc::default(),
             replica: None,
             writer: OnceLock::new(),

@@ -261,6 +261,68 @@ pub enum FailedSubject {
     UnknownUsernames,
 }
 
+/// An OAuth provider authlog is itself a client of (GitHub, Google, a
+/// company's own authorization server), stored whole in each registration
+/// and edit. Its client secret is not here: events carry it sealed beside.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamProvider {
+    /// Display name (shown at consent: "let X use your {name} account").
+    pub name: String,
+    /// The issuer it was discovered from, if it was.
+    pub issuer: Option<String>,
+    /// Its authorization endpoint.
+    pub authorization_url: String,
+    /// Its token endpoint.
+    pub token_url: String,
+    /// Its RFC 7009 revocation endpoint.
+    pub revocation_url: Option<String>,
+    /// Its userinfo endpoint.
+    pub userinfo_url: Option<String>,
+    /// authlog's client id there.
+    pub client_id: String,
+    /// Scopes authlog asks it for.
+    pub scopes: Vec<String>,
+    /// Whether authlog sends a PKCE S256 challenge.
+    pub pkce: bool,
+    /// How authlog authenticates at its token endpoint.
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// Extra authorization request parameters, in order.
+    pub authorization_params: Vec<(String, String)>,
+    /// authlog clients that may exchange a user's token for this
+    /// provider's (RFC 8693).
+    pub allowed_clients: Vec<String>,
+}
+
+/// Why a user's connection to a provider ended. Every end destroys the
+/// connection's data key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DisconnectReason {
+    /// The user disconnected it.
+    ByUser,
+    /// An admin disconnected it.
+    ByAdmin,
+    /// The user connected again; this connection was replaced.
+    Reconnected,
+    /// The user was deleted.
+    UserDeleted,
+    /// The provider was deleted.
+    ProviderDeleted,
+}
+
+/// Which step with a provider failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UpstreamStage {
+    /// The authorization redirect came back with an error, or the code
+    /// exchange failed.
+    Connect,
+    /// A refresh failed.
+    Refresh,
+    /// A token exchange found no usable connection.
+    HandOff,
+    /// Revoking the tokens at the provider on disconnect failed.
+    Revoke,
+}
+
 /// Every event in the log (catalogue v1).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
@@ -628,6 +690,109 @@ pub enum Event {
         /// From now on.
         settings: OidcSettings,
     },
+    /// An upstream provider was registered.
+    UpstreamProviderRegistered {
+        /// Its id (in `/connect/{id}` and the scope `upstream:{id}`).
+        provider_id: String,
+        /// Its configuration.
+        provider: Box<UpstreamProvider>,
+        /// authlog's client secret there, sealed with XChaCha20-Poly1305
+        /// under the vault key (nonce ‖ ciphertext, the provider id as
+        /// associated data); none for a public client.
+        sealed_client_secret: Option<Vec<u8>>,
+    },
+    /// An upstream provider changed (the whole new configuration).
+    UpstreamProviderUpdated {
+        /// Its id.
+        provider_id: String,
+        /// Its configuration.
+        provider: Box<UpstreamProvider>,
+        /// The client secret from now on, sealed as at registration.
+        sealed_client_secret: Option<Vec<u8>>,
+    },
+    /// An upstream provider was deleted (its connections end in the same
+    /// commit, each with its own `UpstreamDisconnected`).
+    UpstreamProviderDeleted {
+        /// Its id.
+        provider_id: String,
+    },
+    /// A user connected a provider: its tokens, sealed under a new data
+    /// key of the user's that lives only in the vault's key store.
+    UpstreamConnected {
+        /// The user.
+        user_id: Uuid,
+        /// The provider.
+        provider_id: String,
+        /// The data key (in the key store, wrapped by the vault key).
+        key_id: Uuid,
+        /// The token response, sealed under the data key.
+        #[serde(with = "serde_bytes")]
+        sealed_tokens: Vec<u8>,
+        /// When the upstream access token expires, if it said.
+        expires_at: Option<Timestamp>,
+        /// The scopes the provider granted.
+        scopes: Vec<String>,
+    },
+    /// A connection's tokens were refreshed (sealed under the same data key).
+    UpstreamTokensRefreshed {
+        /// The user.
+        user_id: Uuid,
+        /// The provider.
+        provider_id: String,
+        /// The data key.
+        key_id: Uuid,
+        /// The new token response, sealed under the data key.
+        #[serde(with = "serde_bytes")]
+        sealed_tokens: Vec<u8>,
+        /// When the new access token expires, if it said.
+        expires_at: Option<Timestamp>,
+        /// The scopes the provider granted.
+        scopes: Vec<String>,
+    },
+    /// A step with a provider failed; a refresh the provider refused
+    /// leaves the connection needing a reconnect.
+    UpstreamFailed {
+        /// The user.
+        user_id: Uuid,
+        /// The provider.
+        provider_id: String,
+        /// Which step.
+        stage: UpstreamStage,
+        /// What went wrong (the provider's error code and description, or
+        /// why it could not be reached); never a token.
+        reason: String,
+        /// The connection must be made again.
+        needs_reconnect: bool,
+    },
+    /// A client got a user's upstream access token by token exchange.
+    UpstreamTokenHandedOff {
+        /// The user.
+        user_id: Uuid,
+        /// The provider.
+        provider_id: String,
+        /// The client that got it.
+        client_id: String,
+        /// When the token handed out expires, if known.
+        expires_at: Option<Timestamp>,
+    },
+    /// A connection ended and its data key was destroyed: every token
+    /// sealed under it, in this log, is unreadable from now on.
+    UpstreamDisconnected {
+        /// The user.
+        user_id: Uuid,
+        /// The provider.
+        provider_id: String,
+        /// The destroyed data key.
+        key_id: Uuid,
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// A user was deleted (after a `UserDisabled` in the same commit that
+    /// revoked their tokens, and the end of each of their connections).
+    UserDeleted {
+        /// The user.
+        user_id: Uuid,
+    },
 }
 
 impl Event {
@@ -665,11 +830,20 @@ impl Event {
             Event::UserLoggedOut { .. } => "UserLoggedOut",
             Event::ClientAccessTokenFormatSet { .. } => "ClientAccessTokenFormatSet",
             Event::ClientOidcSettingsSet { .. } => "ClientOidcSettingsSet",
+            Event::UpstreamProviderRegistered { .. } => "UpstreamProviderRegistered",
+            Event::UpstreamProviderUpdated { .. } => "UpstreamProviderUpdated",
+            Event::UpstreamProviderDeleted { .. } => "UpstreamProviderDeleted",
+            Event::UpstreamConnected { .. } => "UpstreamConnected",
+            Event::UpstreamTokensRefreshed { .. } => "UpstreamTokensRefreshed",
+            Event::UpstreamFailed { .. } => "UpstreamFailed",
+            Event::UpstreamTokenHandedOff { .. } => "UpstreamTokenHandedOff",
+            Event::UpstreamDisconnected { .. } => "UpstreamDisconnected",
+            Event::UserDeleted { .. } => "UserDeleted",
         }
     }
 
     /// Every variant name in catalogue order.
-    pub const TYPE_NAMES: [&'static str; 31] = [
+    pub const TYPE_NAMES: [&'static str; 40] = [
         "ClientRegistered",
         "ClientUpdated",
         "ClientSecretRotated",
@@ -701,5 +875,14 @@ impl Event {
         "UserLoggedOut",
         "ClientAccessTokenFormatSet",
         "ClientOidcSettingsSet",
+        "UpstreamProviderRegistered",
+        "UpstreamProviderUpdated",
+        "UpstreamProviderDeleted",
+        "UpstreamConnected",
+        "UpstreamTokensRefreshed",
+        "UpstreamFailed",
+        "UpstreamTokenHandedOff",
+        "UpstreamDisconnected",
+        "UserDeleted",
     ];
 }

@@ -82,6 +82,14 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
              since timestamptz NOT NULL DEFAULT now()
          );",
     ),
+    (
+        3,
+        "the vault's data keys, wrapped: deletable, unlike the log",
+        "CREATE TABLE authlog_vault_keys (
+             key_id uuid PRIMARY KEY,
+             wrapped bytea NOT NULL
+         );",
+    ),
 ];
 
 /// Longest a connection may take to open.
@@ -635,6 +643,69 @@ impl PgStore {
                 .await
                 .map_err(pg)?;
             Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    /// Stores a wrapped vault data key (`authlog_vault_keys`), durably.
+    pub fn vault_key_put(&self, key_id: Uuid, wrapped: &[u8]) -> Result<(), StoreError> {
+        let reader = self.reader();
+        let wrapped = wrapped.to_vec();
+        self.run(async move {
+            reader
+                .await?
+                .execute(
+                    "INSERT INTO authlog_vault_keys (key_id, wrapped) VALUES ($1, $2)
+                     ON CONFLICT (key_id) DO UPDATE SET wrapped = excluded.wrapped",
+                    &[&key_id, &wrapped],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(())
+        })
+    }
+
+    /// A wrapped vault data key.
+    pub fn vault_key_get(&self, key_id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        let reader = self.reader();
+        self.run(async move {
+            let row = reader
+                .await?
+                .query_opt(
+                    "SELECT wrapped FROM authlog_vault_keys WHERE key_id = $1",
+                    &[&key_id],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    /// Deletes a vault data key (absent is fine).
+    pub fn vault_key_delete(&self, key_id: Uuid) -> Result<(), StoreError> {
+        let reader = self.reader();
+        self.run(async move {
+            reader
+                .await?
+                .execute(
+                    "DELETE FROM authlog_vault_keys WHERE key_id = $1",
+                    &[&key_id],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(())
+        })
+    }
+
+    /// Every stored vault data key's id.
+    pub fn vault_key_ids(&self) -> Result<Vec<Uuid>, StoreError> {
+        let reader = self.reader();
+        self.run(async move {
+            let rows = reader
+                .await?
+                .query("SELECT key_id FROM authlog_vault_keys", &[])
+                .await
+                .map_err(pg)?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
         })
     }
 

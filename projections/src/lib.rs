@@ -12,6 +12,7 @@ pub mod registry;
 pub mod sharded;
 pub mod signing_keys;
 pub mod tokens;
+pub mod upstream;
 pub mod users;
 
 use authlog_events::RecordedEvent;
@@ -30,6 +31,7 @@ pub use log_stats::LogStats;
 pub use registry::{ClientRecord, ClientStatus, Registry};
 pub use signing_keys::{SigningKey, SigningKeys};
 pub use tokens::{TokenIndex, TokenRecord};
+pub use upstream::{Connection, ConnectionStatus, ProviderRecord, Upstream};
 pub use users::{Consent, UserRecord, Users};
 
 /// A read model folded from the log.
@@ -58,6 +60,8 @@ pub struct Projections {
     pub audit: AuditIndex,
     /// ID token and JWT signing keys.
     pub signing_keys: SigningKeys,
+    /// Upstream providers and users' connections to them.
+    pub upstream: Upstream,
 }
 
 impl Projections {
@@ -87,6 +91,7 @@ impl Projections {
                 grants: &mut self.grants,
                 audit: &mut self.audit,
                 signing_keys: &mut self.signing_keys,
+                upstream: &mut self.upstream,
             },
         )
     }
@@ -101,6 +106,7 @@ pub struct OtherProjections<'a> {
     grants: &'a mut Grants,
     audit: &'a mut AuditIndex,
     signing_keys: &'a mut SigningKeys,
+    upstream: &'a mut Upstream,
 }
 
 impl OtherProjections<'_> {
@@ -112,5 +118,6 @@ impl OtherProjections<'_> {
         self.grants.apply(event);
         self.audit.apply(event);
         self.signing_keys.apply(event);
+        self.upstream.apply(event);
     }
 }

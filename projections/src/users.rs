@@ -163,6 +163,12 @@ impl Projection for Users {
                     u.version = event.stream_version;
                 }
             }
+            Event::UserDeleted { user_id } => {
+                if let Some(u) = self.by_id.remove(user_id) {
+                    self.by_username.remove(&username_key(&u.username));
+                }
+                self.consents.retain(|(u, _), _| u != user_id);
+            }
             Event::ConsentGranted {
                 user_id,
                 client_id,

@@ -5,8 +5,8 @@
 //! someone decides it is safe to show.
 
 use authlog_events::{
-    AccessPreset, AuthFailure, ClientMetadata, Event, FailedSubject, RevocationReason,
-    RevocationTarget, TokenKind,
+    AccessPreset, AuthFailure, ClientMetadata, DisconnectReason, Event, FailedSubject,
+    RevocationReason, RevocationTarget, TokenKind,
 };
 use serde_json::{json, Value};
 
@@ -300,6 +300,95 @@ pub fn summarize(event: &Event) -> Value {
             "backchannel_logout_uri": settings.backchannel_logout_uri,
             "backchannel_logout_session_required": settings.backchannel_logout_session_required,
         }),
+        Event::UpstreamProviderRegistered {
+            provider_id,
+            provider,
+            sealed_client_secret,
+        }
+        | Event::UpstreamProviderUpdated {
+            provider_id,
+            provider,
+            sealed_client_secret,
+        } => json!({
+            "provider_id": provider_id,
+            "name": provider.name,
+            "issuer": provider.issuer,
+            "authorization_url": provider.authorization_url,
+            "token_url": provider.token_url,
+            "revocation_url": provider.revocation_url,
+            "client_id": provider.client_id,
+            "client_secret_set": sealed_client_secret.is_some(),
+            "scopes": provider.scopes,
+            "pkce": provider.pkce,
+            "token_endpoint_auth_method": auth_method_name(provider.token_endpoint_auth_method),
+            "allowed_clients": provider.allowed_clients,
+        }),
+        Event::UpstreamProviderDeleted { provider_id } => json!({ "provider_id": provider_id }),
+        Event::UpstreamConnected {
+            user_id,
+            provider_id,
+            key_id,
+            sealed_tokens: _,
+            expires_at,
+            scopes,
+        }
+        | Event::UpstreamTokensRefreshed {
+            user_id,
+            provider_id,
+            key_id,
+            sealed_tokens: _,
+            expires_at,
+            scopes,
+        } => json!({
+            "user_id": user_id,
+            "provider_id": provider_id,
+            "key_id": key_id,
+            "expires_at": expires_at.map(|t| t.to_rfc3339()),
+            "scopes": scopes,
+        }),
+        Event::UpstreamFailed {
+            user_id,
+            provider_id,
+            stage,
+            reason,
+            needs_reconnect,
+        } => json!({
+            "user_id": user_id,
+            "provider_id": provider_id,
+            "stage": authlog_projections::upstream::stage_name(*stage),
+            "reason": reason,
+            "needs_reconnect": needs_reconnect,
+        }),
+        Event::UpstreamTokenHandedOff {
+            user_id,
+            provider_id,
+            client_id,
+            expires_at,
+        } => json!({
+            "user_id": user_id,
+            "provider_id": provider_id,
+            "client_id": client_id,
+            "expires_at": expires_at.map(|t| t.to_rfc3339()),
+        }),
+        Event::UpstreamDisconnected {
+            user_id,
+            provider_id,
+            key_id,
+            reason,
+        } => json!({
+            "user_id": user_id,
+            "provider_id": provider_id,
+            "key_id": key_id,
+            "reason": match reason {
+                DisconnectReason::ByUser => "by_user",
+                DisconnectReason::ByAdmin => "by_admin",
+                DisconnectReason::Reconnected => "reconnected",
+                DisconnectReason::UserDeleted => "user_deleted",
+                DisconnectReason::ProviderDeleted => "provider_deleted",
+            },
+            "data_key_destroyed": true,
+        }),
+        Event::UserDeleted { user_id } => json!({ "user_id": user_id }),
         Event::UserLoggedOut {
             user_id,
             session_id,

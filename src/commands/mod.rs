@@ -14,6 +14,7 @@ pub mod keys;
 pub mod raw_append;
 pub mod rules;
 pub mod tokens;
+pub mod upstream;
 pub mod users;
 
 #[cfg(test)]

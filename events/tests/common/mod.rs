@@ -235,7 +235,78 @@ pub fn every_variant() -> Vec<Event> {
                 backchannel_logout_session_required: true,
             },
         },
+        Event::UpstreamProviderRegistered {
+            provider_id: "github".into(),
+            provider: Box::new(upstream_provider()),
+            sealed_client_secret: Some(vec![7; 56]),
+        },
+        Event::UpstreamProviderUpdated {
+            provider_id: "github".into(),
+            provider: Box::new(UpstreamProvider {
+                pkce: false,
+                ..upstream_provider()
+            }),
+            sealed_client_secret: None,
+        },
+        Event::UpstreamProviderDeleted {
+            provider_id: "github".into(),
+        },
+        Event::UpstreamConnected {
+            user_id: uuid(0x10),
+            provider_id: "github".into(),
+            key_id: uuid(0x40),
+            sealed_tokens: vec![9; 80],
+            expires_at: Some(Timestamp::from_unix_seconds(1_700_000_600)),
+            scopes: vec!["repo".into()],
+        },
+        Event::UpstreamTokensRefreshed {
+            user_id: uuid(0x10),
+            provider_id: "github".into(),
+            key_id: uuid(0x40),
+            sealed_tokens: vec![8; 80],
+            expires_at: None,
+            scopes: vec!["repo".into()],
+        },
+        Event::UpstreamFailed {
+            user_id: uuid(0x10),
+            provider_id: "github".into(),
+            stage: UpstreamStage::Refresh,
+            reason: "invalid_grant: the refresh token was revoked".into(),
+            needs_reconnect: true,
+        },
+        Event::UpstreamTokenHandedOff {
+            user_id: uuid(0x10),
+            provider_id: "github".into(),
+            client_id: "mcp".into(),
+            expires_at: Some(Timestamp::from_unix_seconds(1_700_000_600)),
+        },
+        Event::UpstreamDisconnected {
+            user_id: uuid(0x10),
+            provider_id: "github".into(),
+            key_id: uuid(0x40),
+            reason: DisconnectReason::ByUser,
+        },
+        Event::UserDeleted {
+            user_id: uuid(0x10),
+        },
     ]
+}
+
+pub fn upstream_provider() -> UpstreamProvider {
+    UpstreamProvider {
+        name: "GitHub".into(),
+        issuer: None,
+        authorization_url: "https://github.com/login/oauth/authorize".into(),
+        token_url: "https://github.com/login/oauth/access_token".into(),
+        revocation_url: None,
+        userinfo_url: Some("https://api.github.com/user".into()),
+        client_id: "Iv1.abc".into(),
+        scopes: vec!["repo".into(), "read:user".into()],
+        pkce: true,
+        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
+        authorization_params: vec![("allow_signup".into(), "false".into())],
+        allowed_clients: vec!["mcp".into()],
+    }
 }
 
 pub fn actor() -> Actor {
