@@ -7,6 +7,7 @@
 //! vault (`crate::vault`); every step is an event (`commands/upstream.rs`).
 
 pub mod connect_state;
+pub mod disconnect;
 pub mod oauth;
 pub mod provider;
 pub mod refresh;

@@ -1,9 +1,9 @@
-//! `/api/admin/users`: create, list, read, edit (with `If-Match`) and
-//! disable users. Passwords are accepted here and stored only as argon2id
+//! `/api/admin/users`: create, list, read, edit (with `If-Match`),
+//! disable and delete users. Passwords are accepted here and stored only as argon2id
 //! digests; no response ever carries one.
 
 use actix_web::http::header;
-use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use authlog_events::{Role, Timestamp};
 use authlog_projections::{Projections, UserRecord};
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::bearer::authorize;
 use super::error::ApiError;
 use super::json_body::{parse_query, present, read_json};
+use crate::commands::upstream::DeleteUser;
 use crate::commands::users::{CreateUser, DisableUser, Profile, UpdateUser};
 use crate::commands::DomainError;
 use crate::passwords;
@@ -369,11 +370,38 @@ pub(crate) async fn disable(
     respond(&state, &id, actix_web::http::StatusCode::OK)
 }
 
+#[utoipa::path(
+    operation_id = "users_delete",
+    tag = "users",
+    summary = "Delete a user: their tokens are revoked, their upstream connections end and the data keys of their vault are destroyed",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    responses((status = 204, description = "Deleted"), crate::http::openapi::Problems),
+    security(("bearer" = []))
+)]
+#[delete("/api/admin/users/{id}")]
+pub(crate) async fn remove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state, USERS_WRITE)?;
+    let id = user_id(&id)?;
+    let keys = writer(&state)?
+        .submit(DeleteUser {
+            user_id: id,
+            ctx: caller.context(),
+        })
+        .await?;
+    crate::upstream::disconnect::destroy_keys(&state, keys).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// Registers the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(create)
         .service(list)
         .service(read)
         .service(edit)
-        .service(disable);
+        .service(disable)
+        .service(remove);
 }

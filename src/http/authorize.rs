@@ -470,11 +470,48 @@ fn show_consent(
         csrf: &csrf,
         error,
         username: &user.username,
+        upstream: upstream_names(state, &scopes),
     };
     with_cookie(
         consent_page(&view, &origin_of(&request.redirect_uri)),
         cookie,
     )
+}
+
+/// The display names of the providers `upstream:{id}` scopes name.
+pub fn upstream_names(state: &AppState, scopes: &[String]) -> Vec<String> {
+    let Ok(p) = state.read() else {
+        return Vec::new();
+    };
+    scopes
+        .iter()
+        .filter_map(|s| crate::upstream::provider::provider_of_scope(s))
+        .map(|id| {
+            p.upstream
+                .provider(id)
+                .map_or_else(|| id.to_owned(), |r| r.provider.name.clone())
+        })
+        .collect()
+}
+
+/// The first provider an approved `upstream:{id}` scope names that the
+/// user has no usable connection to.
+fn unconnected_provider(
+    state: &AppState,
+    user: &UserRecord,
+    scopes: &[String],
+) -> Option<authlog_projections::ProviderRecord> {
+    let p = state.read().ok()?;
+    scopes
+        .iter()
+        .filter_map(|s| crate::upstream::provider::provider_of_scope(s))
+        .filter_map(|id| p.upstream.provider(id))
+        .find(|record| {
+            !p.upstream
+                .connection(&user.user_id, &record.provider_id)
+                .is_some_and(|c| c.status == authlog_projections::ConnectionStatus::Active)
+        })
+        .cloned()
 }
 
 /// The login page, returning to `return_to` afterwards.
@@ -561,6 +598,11 @@ async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
                 covers,
                 choose_teams(&consent.teams, &eligible, &request.client),
             ) {
+                let needed = unconnected_provider(&state, &user, &scopes);
+                if let Some(provider) = needed.filter(|_| !request.prompt.none) {
+                    let back = format!("/oauth/authorize?{}", request.query);
+                    return super::connect::begin(&state, &provider, user.user_id, Some(back));
+                }
                 let facts = RequestFacts::of(&req);
                 let approval = Approval {
                     scopes,
@@ -668,6 +710,12 @@ async fn decide(req: HttpRequest, state: web::Data<AppState>, body: web::Payload
         Err(message) => return show_consent(&req, &state, &request, &user, Some(&message)),
     };
     let scopes = grantable_scopes(&request.scopes, &user);
+    if let Some(provider) = unconnected_provider(&state, &user, &scopes) {
+        // Connect first, then come back to this request: an authorization
+        // code would expire while the user is at the provider.
+        let back = format!("/oauth/authorize?{}", request.query);
+        return super::connect::begin(&state, &provider, user.user_id, Some(back));
+    }
     let facts = RequestFacts::of(&req);
     let approval = Approval {
         scopes,

@@ -183,6 +183,7 @@ fn device_consent(
         csrf: &csrf,
         error,
         username: &user.username,
+        upstream: super::authorize::upstream_names(state, &scopes),
     };
     let mut response = consent_page(&view, &[]);
     if let Some(c) = cookie {

@@ -263,6 +263,22 @@ impl From<BodyError> for OAuthError {
     }
 }
 
+impl From<crate::upstream::refresh::TokenError> for ApiError {
+    fn from(e: crate::upstream::refresh::TokenError) -> Self {
+        use crate::upstream::refresh::TokenError;
+        match e {
+            TokenError::Write(w) => w.into(),
+            TokenError::Unreadable(u) => u.into(),
+            TokenError::NotConnected => ApiError::NotFound("connection".into()),
+            TokenError::NotReady => ApiError::starting(),
+            other => {
+                tracing::error!(error = %crate::error_report::Report(&other), "the token vault failed");
+                ApiError::Unavailable("the token vault is unavailable".into())
+            }
+        }
+    }
+}
+
 impl From<Unreadable> for ApiError {
     fn from(e: Unreadable) -> Self {
         ApiError::Unavailable(e.to_string())
@@ -349,6 +365,9 @@ pub struct OAuthError {
     pub retry_after: Option<i64>,
     /// The `WWW-Authenticate` challenge, if any.
     pub challenge: Challenge,
+    /// Where to send the user to connect the provider a token exchange
+    /// needs (the extra `connect_uri` member).
+    pub connect_uri: Option<String>,
 }
 
 /// Which `WWW-Authenticate` challenge an `OAuthError` carries.
@@ -376,6 +395,7 @@ impl OAuthError {
             description: description.into(),
             status,
             retry_after: None,
+            connect_uri: None,
             challenge: Challenge::None,
         }
     }
@@ -553,7 +573,11 @@ impl ResponseError for OAuthError {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         let description = cited(self.status, rfc6749_text(&self.description));
-        response.json(json!({ "error": self.code, "error_description": description }))
+        let mut body = json!({ "error": self.code, "error_description": description });
+        if let Some(uri) = &self.connect_uri {
+            body["connect_uri"] = json!(uri);
+        }
+        response.json(body)
     }
 }
 

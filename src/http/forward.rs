@@ -138,6 +138,7 @@ fn served_here(method: &Method, raw_path: &str) -> Option<Local> {
     let read = match *method {
         Method::GET | Method::HEAD | Method::OPTIONS => {
             !matches!(path, "/oauth/authorize" | "/oauth/device" | "/oauth/logout")
+                && !path.starts_with("/connect/")
         }
         Method::POST => matches!(path, "/oauth/introspect" | "/oauth/userinfo"),
         _ => false,

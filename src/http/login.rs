@@ -21,7 +21,10 @@ use crate::state::AppState;
 pub fn safe_return_to(return_to: &str) -> bool {
     let ours = return_to.starts_with("/oauth/authorize?")
         || return_to == "/oauth/device"
-        || return_to.starts_with("/oauth/device?");
+        || return_to.starts_with("/oauth/device?")
+        || return_to
+            .strip_prefix("/connect/")
+            .is_some_and(crate::upstream::provider::valid_id);
     ours && !return_to.contains(['\r', '\n', '\\']) && !return_to.starts_with("//")
 }
 

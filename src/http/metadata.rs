@@ -28,7 +28,11 @@ fn document(state: &AppState) -> Value {
         "jwks_uri": format!("{issuer}/oauth/jwks"),
         "end_session_endpoint": format!("{issuer}/oauth/logout"),
         "registration_endpoint": format!("{issuer}/oauth/register"),
-        "grant_types_supported": GRANT_TYPES.map(grant_type_name),
+        "grant_types_supported": GRANT_TYPES
+            .map(grant_type_name)
+            .into_iter()
+            .chain([super::token_exchange::GRANT_TYPE])
+            .collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],

@@ -12,6 +12,7 @@ pub mod body;
 pub mod client_auth;
 pub mod client_export;
 pub mod client_json;
+pub mod connect;
 pub mod connections;
 pub mod console;
 pub mod context;
@@ -42,8 +43,11 @@ pub mod revocation;
 pub mod session;
 pub mod sessions;
 pub mod token_endpoint;
+pub mod token_exchange;
 pub mod token_json;
 pub mod transport_security;
+pub mod upstream_connections;
+pub mod upstream_providers;
 pub mod userinfo;
 
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -71,6 +75,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     pages::routes(cfg);
     registration::routes(cfg);
     console::routes(cfg);
+    connect::routes(cfg);
+    upstream_providers::routes(cfg);
+    upstream_connections::routes(cfg);
     for path in [
         "/.well-known/oauth-authorization-server",
         "/oauth/token",

@@ -18,7 +18,10 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::error::PROBLEM_JSON;
-use super::{admin_clients, admin_tokens, admin_users, audit, keys, registration, sessions};
+use super::{
+    admin_clients, admin_tokens, admin_users, audit, keys, registration, sessions,
+    upstream_connections, upstream_providers,
+};
 
 /// The document.
 #[derive(OpenApi)]
@@ -62,6 +65,17 @@ use super::{admin_clients, admin_tokens, admin_users, audit, keys, registration,
         registration::read,
         registration::update,
         registration::remove,
+        upstream_providers::create,
+        upstream_providers::list,
+        upstream_providers::read,
+        upstream_providers::edit,
+        upstream_providers::remove,
+        upstream_providers::connections,
+        upstream_connections::mine,
+        upstream_connections::disconnect_mine,
+        upstream_connections::of_user,
+        upstream_connections::disconnect_user,
+        admin_users::remove,
     ),
     components(schemas(schemas::Problem, schemas::OAuthErrorBody)),
     modifiers(&BearerAuth),
@@ -72,6 +86,7 @@ use super::{admin_clients, admin_tokens, admin_users, audit, keys, registration,
         (name = "audit", description = "The event log (audit:read)"),
         (name = "sessions", description = "Active tokens by client; a user's own connected apps"),
         (name = "registration", description = "RFC 7591 / RFC 7592 dynamic client registration"),
+        (name = "upstream", description = "Upstream OAuth providers and users' connections to them (tokens are never shown)"),
     ),
 )]
 pub struct ApiDoc;

@@ -182,6 +182,8 @@ pub struct ConsentView<'a> {
     pub error: Option<&'a str>,
     /// Who is signed in.
     pub username: &'a str,
+    /// Names of the upstream providers the client asks to use for the user.
+    pub upstream: Vec<String>,
 }
 
 /// The consent page.
@@ -204,6 +206,9 @@ pub fn consent_page(view: &ConsentView<'_>, form_targets: &[String]) -> HttpResp
             }
             @if !view.scopes.is_empty() {
                 ul.scopes { @for s in view.scopes { li { code { (s) } } } }
+            }
+            @for name in &view.upstream {
+                p.notice { "Let " strong { (view.client_name) } " use your " strong { (name) } " account on your behalf." }
             }
             form method="post" action=(view.action) {
                 input type="hidden" name="csrf" value=(view.csrf);

@@ -1,7 +1,8 @@
 //! `POST /oauth/token` (RFC 6749 §3.2, §5): every grant authlog supports,
 //! dispatched by `grant_type`: `client_credentials` (§4.4),
 //! `authorization_code` with PKCE (§4.1.3, RFC 7636), `refresh_token` with
-//! rotation (§6, OAuth 2.1 §4.3.1) and the device code (RFC 8628 §3.4).
+//! rotation (§6, OAuth 2.1 §4.3.1), the device code (RFC 8628 §3.4) and
+//! token exchange for a user's upstream token (RFC 8693, `token_exchange.rs`).
 //! Responses carry `Cache-Control: no-store`.
 
 use actix_web::http::header;
@@ -110,6 +111,11 @@ async fn token(
     let grant_type = form.require("grant_type")?;
     let auth = authenticate_request(&req, &state, &form).await?;
     let client = &auth.client;
+    if grant_type == super::token_exchange::GRANT_TYPE {
+        not_paused(client)?;
+        let facts = RequestFacts::of(&req);
+        return super::token_exchange::exchange(&state, &form, client, facts).await;
+    }
     let grant = parse_grant_type(grant_type).ok_or_else(|| {
         OAuthError::unsupported_grant_type(format!("grant_type {grant_type} is not supported"))
     })?;

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -403,4 +405,121 @@ pub struct ClientInformation {
     pub client_secret: Option<String>,
     #[schema(required = false)]
     pub client_secret_expires_at: Option<i64>,
+}
+
+/// Register or edit an upstream provider. Unknown fields are refused;
+/// an edit keeps the fields it does not send.
+#[derive(Serialize, ToSchema)]
+pub struct ProviderInput {
+    /// Required on create: 1-64 of `a-z 0-9 - _`; immutable.
+    pub id: Option<String>,
+    pub name: Option<String>,
+    /// Discover the endpoints not given from this issuer (RFC 8414, then
+    /// OpenID Connect Discovery).
+    pub issuer: Option<String>,
+    pub authorization_url: Option<String>,
+    pub token_url: Option<String>,
+    pub revocation_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    /// authlog's client id at the provider.
+    pub client_id: Option<String>,
+    /// Write-only: stored sealed under the vault key, never returned.
+    pub client_secret: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    /// Send PKCE S256 (default true).
+    pub pkce: Option<bool>,
+    /// `client_secret_basic` (default with a secret), `client_secret_post` or `none`.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Extra authorization request parameters (string values).
+    pub authorization_params: Option<BTreeMap<String, String>>,
+    /// Clients that may exchange users' tokens for this provider's (RFC 8693).
+    pub allowed_clients: Option<Vec<String>>,
+}
+
+/// A provider's connection counts.
+#[derive(Serialize, ToSchema)]
+pub struct ProviderConnections {
+    pub active: u64,
+    pub needs_reconnect: u64,
+}
+
+/// What happened with a provider.
+#[derive(Serialize, ToSchema)]
+pub struct ProviderActivity {
+    pub connects: u64,
+    pub refreshes: u64,
+    pub handoffs: u64,
+    /// Failures by step: `connect`, `refresh`, `hand_off`, `revoke`.
+    pub failures: BTreeMap<String, u64>,
+    pub disconnects: u64,
+    pub last_activity: Option<String>,
+}
+
+/// An upstream provider (never its client secret).
+#[derive(Serialize, ToSchema)]
+pub struct ProviderView {
+    pub id: String,
+    pub name: String,
+    pub issuer: Option<String>,
+    pub authorization_url: String,
+    pub token_url: String,
+    pub revocation_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub client_id: String,
+    pub client_secret_set: bool,
+    pub scopes: Vec<String>,
+    pub pkce: bool,
+    pub token_endpoint_auth_method: String,
+    pub authorization_params: BTreeMap<String, String>,
+    pub allowed_clients: Vec<String>,
+    /// Register this redirect URI at the provider.
+    pub callback_url: String,
+    /// The scope a user grants a client to let it use this provider.
+    pub scope: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+    pub connections: ProviderConnections,
+    pub activity: ProviderActivity,
+}
+
+/// Upstream providers.
+#[derive(Serialize, ToSchema)]
+pub struct ProviderList {
+    pub items: Vec<ProviderView>,
+}
+
+/// The last hand-off of a connection's token.
+#[derive(Serialize, ToSchema)]
+pub struct HandOffView {
+    pub client_id: String,
+    pub at: String,
+}
+
+/// A user's connection to a provider (never a token).
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionView {
+    /// The provider id.
+    pub id: String,
+    pub provider_id: String,
+    pub provider_name: Option<String>,
+    pub user_id: String,
+    pub username: Option<String>,
+    /// `active` or `needs_reconnect`.
+    pub status: String,
+    /// Why it needs a reconnect.
+    pub reason: Option<String>,
+    pub scopes: Vec<String>,
+    pub connected_at: String,
+    pub refreshed_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub last_handoff: Option<HandOffView>,
+    /// Where to send the user to connect (again).
+    pub connect_url: String,
+}
+
+/// Connections.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionList {
+    pub items: Vec<ConnectionView>,
 }
