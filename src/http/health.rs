@@ -123,6 +123,10 @@ mod tests {
             crate::audit::AuditKey::from_bytes([2; 32]),
             store.clone(),
             crate::cimd::DocumentFetcher::new(vec![], None).unwrap(),
+            crate::vault::Vault::with_key(
+                &[3; 32],
+                Arc::new(crate::vault::key_store::MemoryKeyStore::default()),
+            ),
         ));
         (state, store)
     }

@@ -189,6 +189,31 @@ impl Server {
         server
     }
 
+    /// Stops the server, runs `between` on its data directory, and starts
+    /// it again on the same data directory, address and issuer (for a
+    /// server started with `start_as_issuer`) with extra environment.
+    pub fn restart_in_place_after<T>(
+        self,
+        env: &[(&str, &str)],
+        between: impl FnOnce(&Path) -> T,
+    ) -> (Server, T) {
+        let data = self.data.clone();
+        let base = self.base.clone();
+        let listen = base.strip_prefix("http://").unwrap().to_owned();
+        let dir = self.stop();
+        let result = between(&data);
+        let mut env = env.to_vec();
+        env.push(("AUTHLOG_ISSUER", &base));
+        let mut server = Server::spawn(&data, &listen, &env);
+        server.dir = dir;
+        (server, result)
+    }
+
+    /// `restart_in_place_after` with nothing in between.
+    pub fn restart_in_place(self, env: &[(&str, &str)]) -> Server {
+        self.restart_in_place_after(env, |_| ()).0
+    }
+
     /// A GET.
     pub fn get(&self, path: &str) -> RequestBuilder {
         self.http.get(self.url(path))

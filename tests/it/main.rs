@@ -26,6 +26,7 @@ mod replay_equality;
 mod replicas;
 mod secrets_at_rest;
 mod shapes;
+mod upstream;
 mod user_flows;
 mod verify_cli;
 mod webdriver;

@@ -1,0 +1,471 @@
+//! Upstream providers end to end, with a second authlog as the provider
+//! (real HTTP on loopback, real code + PKCE, real refresh tokens): an
+//! authorization request that needs the provider connects it first;
+//! token exchange (RFC 8693) hands the user's upstream token to an
+//! allowed client, and the provider's introspection says it is active;
+//! expiry brings a background refresh; a revocation at the provider
+//! leaves the connection `needs_reconnect`; a disconnect revokes at the
+//! provider; deleting the user shreds the vault (no key the server has
+//! opens their old events); no upstream token or secret is ever in the
+//! data directory or the debug logs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use authlog::vault::key_store::RedbKeyStore;
+use authlog::vault::Vault;
+use authlog_events::{Event, EventLog, RedbStore};
+use oauth2::PkceCodeChallenge;
+use serde_json::{json, Value};
+
+use crate::browser::{Browser, Page};
+use crate::harness::{enc, Server};
+
+const PASSWORD: &str = "a-long-password-123";
+const APP_CALLBACK: &str = "http://127.0.0.1:9/cb";
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+fn create_user(s: &Server, admin: &str, username: &str) -> String {
+    let r = s
+        .post("/api/admin/users")
+        .bearer_auth(admin)
+        .json(&json!({"username": username, "password": PASSWORD}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Signs in on a login page (if shown) and approves the consent page (if
+/// shown); returns the redirect that ends it.
+fn through_login_and_consent(browser: &Browser, url: &str, username: &str) -> Page {
+    let mut page = browser.get(url);
+    if page.status == 200 && page.body.contains("Sign in") {
+        let back = browser.login(&page, username, PASSWORD);
+        assert_eq!(back.status, 303, "{}", back.body);
+        page = browser.get(back.location.as_deref().unwrap());
+    }
+    if page.status != 200 {
+        return page;
+    }
+    assert!(page.body.contains("Allow"), "{}", page.body);
+    let (csrf, request) = (page.hidden("csrf"), page.hidden("request"));
+    browser.post(
+        "/oauth/authorize",
+        &[
+            ("csrf", csrf.as_str()),
+            ("request", request.as_str()),
+            ("decision", "approve"),
+        ],
+    )
+}
+
+/// The provider's side of a connection: from the redirect to the
+/// provider to the redirect back to authlog's callback.
+fn at_provider(up: &Browser, to_provider: &Page) -> String {
+    assert_eq!(to_provider.status, 303, "{}", to_provider.body);
+    let back = through_login_and_consent(up, to_provider.location.as_deref().unwrap(), "carol");
+    let location = back.location.unwrap_or_else(|| panic!("{}", back.body));
+    assert!(location.contains("/connect/up/callback?"), "{location}");
+    location
+}
+
+fn exchange(s: &Server, client: (&str, &str), subject: &str) -> reqwest::blocking::Response {
+    s.post("/oauth/token")
+        .basic_auth(enc(client.0), Some(enc(client.1)))
+        .form(&[
+            ("grant_type", EXCHANGE),
+            ("subject_token", subject),
+            ("subject_token_type", ACCESS_TOKEN_TYPE),
+            ("requested_token_type", ACCESS_TOKEN_TYPE),
+            ("audience", "up"),
+        ])
+        .send()
+        .unwrap()
+}
+
+fn exchanged(s: &Server, client: (&str, &str), subject: &str) -> Value {
+    let r = exchange(s, client, subject);
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().unwrap();
+    assert_eq!(body["issued_token_type"], ACCESS_TOKEN_TYPE);
+    assert_eq!(body["token_type"], "Bearer");
+    body
+}
+
+fn refused(r: reqwest::blocking::Response) -> Value {
+    assert_eq!(r.status(), 400);
+    r.json().unwrap()
+}
+
+fn events_of_type(s: &Server, admin: &str, kind: &str) -> Vec<Value> {
+    let page: Value = s
+        .get(&format!("/api/audit/events?type={kind}&limit=100"))
+        .bearer_auth(admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{page}"))
+        .clone()
+}
+
+/// Every upstream token the vault holds for the user, opened with the
+/// server's keys (the server must be stopped: the key store is locked).
+fn open_vault_events(data: &std::path::Path, user: &str) -> (usize, Vec<String>) {
+    let vault = Vault::open(
+        data,
+        None,
+        Arc::new(RedbKeyStore::open(data).unwrap()),
+    )
+    .unwrap();
+    let log = RedbStore::open_read_only(data.join("authlog.redb")).unwrap();
+    let user: uuid::Uuid = user.parse().unwrap();
+    let mut sealed = 0;
+    let mut opened = Vec::new();
+    for record in log.read_all(0, usize::MAX).unwrap() {
+        if let Event::UpstreamConnected {
+            user_id,
+            provider_id,
+            key_id,
+            sealed_tokens,
+            ..
+        }
+        | Event::UpstreamTokensRefreshed {
+            user_id,
+            provider_id,
+            key_id,
+            sealed_tokens,
+            ..
+        } = &record.payload
+        {
+            if *user_id != user {
+                continue;
+            }
+            sealed += 1;
+            if let Ok(tokens) =
+                vault.open_connection(*key_id, user_id, provider_id, sealed_tokens)
+            {
+                opened.push(tokens.access_token);
+                opened.extend(tokens.refresh_token);
+            }
+        }
+    }
+    (sealed, opened)
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
+    // The provider: another authlog, with carol and a client for authlog.
+    let up = Server::start_as_issuer(&[]);
+    let up_admin = up.admin_token(None);
+    create_user(&up, &up_admin, "carol");
+    let s = Server::start_as_issuer(&[("AUTHLOG_LOG", "debug")]);
+    let admin = s.admin_token(None);
+    let registered = up.create_client(
+        &up_admin,
+        json!({
+            "client_id": "authlog-main", "client_name": "authlog",
+            "redirect_uris": [s.url("/connect/up/callback")],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scope": "profile", "refresh_token_enabled": true,
+        }),
+    );
+    let upstream_secret = registered["client_secret"].as_str().unwrap().to_owned();
+    let (_, up_rs_secret) = up.service_client(&up_admin, "up-rs", "profile");
+    up.patch("/api/admin/oauth-clients/up-rs")
+        .bearer_auth(&up_admin)
+        .json(&json!({"introspection_allowed": true}))
+        .send()
+        .unwrap();
+    let active_upstream =
+        |token: &str| up.introspect("up-rs", &up_rs_secret, token)["active"] == json!(true);
+
+    // The provider, discovered from its issuer; the secret never comes back.
+    let r = s
+        .post("/api/admin/upstream-providers")
+        .bearer_auth(&admin)
+        .json(&json!({
+            "id": "up", "name": "Upstream", "issuer": up.base,
+            "client_id": "authlog-main", "client_secret": upstream_secret,
+            "scopes": ["profile"], "allowed_clients": ["mcp"],
+        }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let text = r.text().unwrap();
+    assert!(!text.contains(&upstream_secret), "{text}");
+    let provider: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(provider["token_url"], up.url("/oauth/token"));
+    assert_eq!(provider["revocation_url"], up.url("/oauth/revoke"));
+    assert_eq!(provider["callback_url"], s.url("/connect/up/callback"));
+    assert_eq!(provider["client_secret_set"], true);
+    assert_eq!(provider["token_endpoint_auth_method"], "client_secret_basic");
+
+    // dave, an app that asks for the provider, the MCP server allowed to
+    // exchange, and a confidential client that is not.
+    let dave = create_user(&s, &admin, "dave");
+    s.create_client(
+        &admin,
+        json!({
+            "client_id": "app", "client_name": "The App", "token_endpoint_auth_method": "none",
+            "redirect_uris": [APP_CALLBACK], "grant_types": ["authorization_code"],
+            "scope": "profile upstream:up", "access_token_ttl_seconds": 86400,
+        }),
+    );
+    let (_, mcp_secret) = s.service_client(&admin, "mcp", "profile");
+    let mcp = ("mcp", mcp_secret.as_str());
+    let (_, other_secret) = s.service_client(&admin, "other", "profile");
+
+    // dave authorizes the app for the provider: authlog sends him to
+    // connect it first, then back to the same request.
+    let (browser, up_browser) = (Browser::new(&s), Browser::new(&up));
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let authorize = |scope: &str| {
+        format!(
+            "/oauth/authorize?response_type=code&client_id=app&redirect_uri={}&scope={}&state=xyz&code_challenge={}&code_challenge_method=S256",
+            enc(APP_CALLBACK),
+            enc(scope),
+            challenge.as_str()
+        )
+    };
+    let to_provider = through_login_and_consent(&browser, &authorize("profile upstream:up"), "dave");
+    assert!(
+        to_provider
+            .location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(&up.url("/oauth/authorize?"))),
+        "{:?}",
+        to_provider.location
+    );
+    let consent = browser.get(&authorize("profile upstream:up"));
+    assert!(
+        consent.body.contains("use your <strong>Upstream</strong> account"),
+        "{}",
+        consent.body
+    );
+    let callback = at_provider(&up_browser, &to_provider);
+    let back = browser.get(&callback);
+    assert_eq!(back.status, 303, "{}", back.body);
+    let done = through_login_and_consent(&browser, back.location.as_deref().unwrap(), "dave");
+    let code = done.location_param("code").unwrap_or_else(|| panic!("{:?}", done.location));
+    let token = |code: &str| -> String {
+        let r: Value = s
+            .post("/oauth/token")
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", APP_CALLBACK),
+                ("client_id", "app"),
+                ("code_verifier", verifier.secret().as_str()),
+            ])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        r["access_token"].as_str().unwrap_or_else(|| panic!("{r}")).to_owned()
+    };
+    let subject = token(&code);
+
+    // dave's connections, and the admin's view: no token in either.
+    let mine: Value = s
+        .get("/api/me/connections")
+        .bearer_auth(&subject)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(mine["items"][0]["provider_id"], "up");
+    assert_eq!(mine["items"][0]["status"], "active");
+    assert_eq!(mine["items"][0]["scopes"], json!(["profile"]));
+
+    // The hand-off: the upstream token works at the provider.
+    let first = exchanged(&s, mcp, &subject);
+    let first_token = first["access_token"].as_str().unwrap().to_owned();
+    assert!(active_upstream(&first_token));
+    assert!(first["expires_in"].as_i64().unwrap() > 3000);
+    let handoffs = events_of_type(&s, &admin, "UpstreamTokenHandedOff");
+    assert_eq!(handoffs[0]["client_id"], "mcp");
+    assert_eq!(handoffs[0]["summary"]["user_id"], json!(dave));
+
+    // Refusals: a client not allowed, a subject token without the scope,
+    // a public client, a token that is not a token.
+    let body = refused(exchange(&s, ("other", &other_secret), &subject));
+    assert_eq!(body["error"], "unauthorized_client");
+    let narrow_code = {
+        let page = browser.get(&authorize("profile"));
+        let page = if page.status == 200 {
+            through_login_and_consent(&browser, &authorize("profile"), "dave")
+        } else {
+            page
+        };
+        page.location_param("code").unwrap()
+    };
+    let narrow = token(&narrow_code);
+    let body = refused(exchange(&s, mcp, &narrow));
+    assert_eq!(body["error"], "invalid_request");
+    assert!(body["error_description"].as_str().unwrap().contains("upstream:up"));
+    assert_eq!(refused(exchange(&s, mcp, "alat_not-a-token"))["error"], "invalid_request");
+    let admin_view: Value = s
+        .get(&format!("/api/admin/users/{dave}/connections"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(admin_view["items"][0]["last_handoff"]["client_id"], "mcp");
+    let per_provider: Value = s
+        .get("/api/admin/upstream-providers/up")
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(per_provider["activity"]["handoffs"], 1);
+    assert_eq!(per_provider["connections"]["active"], 1);
+
+    // Near expiry, the background refresh gets a new token.
+    let s = s.restart_in_place(&[
+        ("AUTHLOG_LOG", "debug"),
+        ("AUTHLOG_CLOCK_SKEW_SECONDS", "3500"),
+        ("AUTHLOG_UPSTREAM_REFRESH_INTERVAL_SECONDS", "1"),
+    ]);
+    wait_for("a background refresh", || {
+        !events_of_type(&s, &admin, "UpstreamTokensRefreshed").is_empty()
+    });
+    let refreshed = events_of_type(&s, &admin, "UpstreamTokensRefreshed");
+    assert_eq!(refreshed[0]["actor"]["principal"], "system", "{}", refreshed[0]);
+    let second = exchanged(&s, mcp, &subject);
+    let second_token = second["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(second_token, first_token);
+    assert!(active_upstream(&second_token));
+
+    // The server's keys open what the vault holds (so the shredding check
+    // below can fail): the refreshed token is in there.
+    let later = [("AUTHLOG_LOG", "debug"), ("AUTHLOG_CLOCK_SKEW_SECONDS", "7200")];
+    let (s, (sealed, mut upstream_values)) =
+        s.restart_in_place_after(&later, |data| open_vault_events(data, &dave));
+    assert!(sealed >= 2, "{sealed} sealed events");
+    assert!(upstream_values.contains(&second_token), "the vault opens with the server's keys");
+
+    // The provider revokes everything it gave authlog: the next refresh
+    // is refused and the connection needs a reconnect.
+    let r = up
+        .post("/api/admin/oauth-clients/authlog-main/tokens/revoke-all")
+        .bearer_auth(&up_admin)
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert!(!active_upstream(&second_token));
+    let body = refused(exchange(&s, mcp, &subject));
+    assert_eq!(body["error"], "invalid_target");
+    assert_eq!(body["connect_uri"], s.url("/connect/up"));
+    assert!(body["error_description"].as_str().unwrap().contains("invalid_grant"), "{body}");
+    let mine: Value = s
+        .get("/api/me/connections")
+        .bearer_auth(&subject)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(mine["items"][0]["status"], "needs_reconnect");
+    assert!(mine["items"][0]["reason"].as_str().unwrap().contains("invalid_grant"));
+
+    // Reconnecting (at /connect/up) makes it work again.
+    let to_provider = browser.get("/connect/up");
+    let callback = at_provider(&up_browser, &to_provider);
+    let connected = browser.get(&callback);
+    assert_eq!(connected.status, 200, "{}", connected.body);
+    assert!(connected.body.contains("connected"), "{}", connected.body);
+    let third = exchanged(&s, mcp, &subject);
+    let third_token = third["access_token"].as_str().unwrap().to_owned();
+    assert!(active_upstream(&third_token));
+
+    // Disconnecting revokes at the provider; then the exchange says where
+    // to send the user.
+    let r = s
+        .delete("/api/me/connections/up")
+        .bearer_auth(&subject)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(!active_upstream(&third_token));
+    let body = refused(exchange(&s, mcp, &subject));
+    assert_eq!(body["error"], "invalid_target");
+    assert_eq!(body["connect_uri"], s.url("/connect/up"));
+    // (The admin token from before the clock moved on has expired.)
+    let admin = s.admin_token(None);
+    let disconnects = events_of_type(&s, &admin, "UpstreamDisconnected");
+    assert_eq!(disconnects[0]["summary"]["reason"], "by_user");
+
+    // Connect once more, then delete dave: the vault is shredded.
+    let to_provider = browser.get("/connect/up");
+    let callback = at_provider(&up_browser, &to_provider);
+    assert_eq!(browser.get(&callback).status, 200);
+    let fourth = exchanged(&s, mcp, &subject);
+    let fourth_token = fourth["access_token"].as_str().unwrap().to_owned();
+    let (s, (_, opened)) = s.restart_in_place_after(&later, |data| open_vault_events(data, &dave));
+    assert!(opened.contains(&fourth_token), "the live connection opens before deletion");
+    upstream_values.extend(opened);
+    let r = s
+        .delete(&format!("/api/admin/users/{dave}"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        s.get(&format!("/api/admin/users/{dave}"))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+    let data = s.data.clone();
+    let logs_path = data.with_extension("stderr.log");
+    let _dir = s.stop();
+    let (sealed, opened) = open_vault_events(&data, &dave);
+    assert!(sealed >= 4, "{sealed} sealed events of dave in the log");
+    assert!(opened.is_empty(), "a deleted user's vault events still open");
+
+    // No upstream token, refresh token or client secret anywhere on disk
+    // or in the debug logs.
+    upstream_values.extend([
+        upstream_secret.clone(),
+        first_token,
+        second_token,
+        third_token,
+        fourth_token,
+    ]);
+    let mut haystacks = vec![("logs".to_owned(), std::fs::read(&logs_path).unwrap())];
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n != "vault-key") {
+            haystacks.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+    assert!(haystacks.iter().any(|(n, _)| n.ends_with("projections.snapshot")));
+    for value in &upstream_values {
+        let body = &value.as_bytes()[value.len() / 2..];
+        for (name, haystack) in &haystacks {
+            assert!(
+                !haystack.windows(body.len()).any(|w| w == body),
+                "{name} contains an upstream token or secret"
+            );
+        }
+    }
+}
