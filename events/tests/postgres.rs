@@ -14,6 +14,7 @@ use authlog_events::pg_store::Role;
 use authlog_events::*;
 use common::pg::TestDb;
 use common::*;
+use uuid::Uuid;
 
 fn append_one(store: &PgStore, event: NewEvent) -> Result<u64, StoreError> {
     let out = store.append(vec![AppendBatch::new(vec![event])])?;
@@ -223,7 +224,7 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
         return;
     };
     let store = PgStore::open(&db.url).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     assert_eq!(store.migrate().unwrap(), Vec::<i32>::new());
     drop(store);
     db.execute(
@@ -231,6 +232,26 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
     );
     let refused = PgStore::open(&db.url).unwrap_err();
     assert!(refused.to_string().contains("999"), "{refused}");
+}
+
+#[test]
+fn vault_keys_are_stored_read_listed_and_forgotten() {
+    let Some(db) = TestDb::create("vault_keys") else {
+        return;
+    };
+    let store = PgStore::open(&db.url).unwrap();
+    let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    store.vault_key_put(a, b"wrapped-a").unwrap();
+    store.vault_key_put(b, b"wrapped-b").unwrap();
+    assert_eq!(store.vault_key_get(a).unwrap().as_deref(), Some(&b"wrapped-a"[..]));
+    store.vault_key_delete(b).unwrap();
+    store.vault_key_delete(Uuid::from_u128(3)).unwrap();
+    assert_eq!(store.vault_key_get(b).unwrap(), None);
+    assert_eq!(store.vault_key_ids().unwrap(), vec![a]);
+    // Gone from the table, not only hidden: a fresh session sees none of b.
+    drop(store);
+    let again = PgStore::open(&db.url).unwrap();
+    assert_eq!(again.vault_key_ids().unwrap(), vec![a]);
 }
 
 /// The error and its sources, as one line.

@@ -209,11 +209,8 @@ async fn callback(
             return failed(&state, ctx, &pending, StatusCode::BAD_REQUEST, reason).await;
         }
     }
-    if let Some(error) = query.get("error") {
-        let mut reason = format!("{} refused: {error}", provider.name);
-        if let Some(d) = query.get("error_description") {
-            reason.push_str(&format!(" ({})", d.chars().take(200).collect::<String>()));
-        }
+    if let Some(error) = super::error::redirect_error(&query) {
+        let reason = format!("{} refused: {error}", provider.name);
         return failed(&state, ctx, &pending, StatusCode::BAD_REQUEST, reason).await;
     }
     let Some(code) = query.get("code") else {

@@ -581,6 +581,17 @@ impl ResponseError for OAuthError {
     }
 }
 
+/// The error another authorization server sent back in a redirect
+/// (RFC 6749 §4.1.2.1): its code and, bounded, its description.
+pub fn redirect_error(query: &super::form::OAuthForm) -> Option<String> {
+    let code = query.get("error")?;
+    let mut text = code.chars().take(100).collect::<String>();
+    if let Some(d) = query.get("error_description") {
+        text.push_str(&format!(" ({})", d.chars().take(200).collect::<String>()));
+    }
+    Some(text)
+}
+
 impl From<GrantError> for OAuthError {
     fn from(g: GrantError) -> Self {
         let code = match &g {

@@ -135,8 +135,8 @@ mod tests {
     fn the_challenge_is_rfc_7636_s256() {
         // RFC 7636 Appendix B.
         assert_eq!(
-            challenge("dBjftJeZ4CVP-mJ92K9TXJRlgN_CG8VrQqBHTBF_Wqs"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t3URj8OAtUYnV-Wc"
+            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 }
