@@ -243,7 +243,10 @@ fn vault_keys_are_stored_read_listed_and_forgotten() {
     let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
     store.vault_key_put(a, b"wrapped-a").unwrap();
     store.vault_key_put(b, b"wrapped-b").unwrap();
-    assert_eq!(store.vault_key_get(a).unwrap().as_deref(), Some(&b"wrapped-a"[..]));
+    assert_eq!(
+        store.vault_key_get(a).unwrap().as_deref(),
+        Some(&b"wrapped-a"[..])
+    );
     store.vault_key_delete(b).unwrap();
     store.vault_key_delete(Uuid::from_u128(3)).unwrap();
     assert_eq!(store.vault_key_get(b).unwrap(), None);

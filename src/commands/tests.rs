@@ -930,3 +930,272 @@ fn the_loser_of_an_approve_and_deny_race_learns_what_won() {
         );
     }
 }
+
+// --- upstream providers and connections ---
+
+mod upstream_rules {
+    use authlog_events::{DisconnectReason, UpstreamProvider, UpstreamStage};
+    use authlog_projections::ConnectionStatus;
+
+    use super::super::upstream::*;
+    use super::*;
+
+    fn provider(allowed: &[&str]) -> UpstreamProvider {
+        UpstreamProvider {
+            name: "Up".into(),
+            issuer: None,
+            authorization_url: "https://up.example/authorize".into(),
+            token_url: "https://up.example/token".into(),
+            revocation_url: None,
+            userinfo_url: None,
+            client_id: "authlog".into(),
+            scopes: vec!["repo".into()],
+            pkce: true,
+            token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+            authorization_params: vec![],
+            allowed_clients: allowed.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    fn register(g: &mut Given, id: &str, allowed: &[&str]) {
+        g.when(RegisterProvider {
+            provider_id: id.into(),
+            provider: provider(allowed),
+            sealed_client_secret: Some(vec![1, 2, 3]),
+            ctx: ctx(),
+        })
+        .unwrap();
+    }
+
+    fn connect(g: &mut Given, user: Uuid, provider_id: &str, key: u128) -> Then<Option<Uuid>> {
+        g.when(Connect {
+            user_id: user,
+            provider_id: provider_id.into(),
+            key_id: Uuid::from_u128(key),
+            sealed_tokens: vec![key as u8; 40],
+            expires_at: Some(g.now.plus_seconds(3600)),
+            scopes: vec!["repo".into()],
+            ctx: ctx(),
+        })
+    }
+
+    fn hand_off(user: Uuid, key: u128, client: &str) -> HandOff {
+        HandOff {
+            user_id: user,
+            provider_id: "up".into(),
+            key_id: Uuid::from_u128(key),
+            client_id: client.into(),
+            expires_at: None,
+            ctx: ctx(),
+        }
+    }
+
+    #[test]
+    fn a_provider_id_is_taken_for_good() {
+        let mut g = Given::new();
+        register(&mut g, "up", &[]);
+        let again = g.when(RegisterProvider {
+            provider_id: "up".into(),
+            provider: provider(&[]),
+            sealed_client_secret: None,
+            ctx: ctx(),
+        });
+        assert!(matches!(again, Err(DomainError::Conflict(_))));
+        g.when(DeleteProvider {
+            provider_id: "up".into(),
+            expected_version: None,
+            ctx: ctx(),
+        })
+        .unwrap();
+        let reused = g.when(RegisterProvider {
+            provider_id: "up".into(),
+            provider: provider(&[]),
+            sealed_client_secret: None,
+            ctx: ctx(),
+        });
+        assert!(matches!(reused, Err(DomainError::Conflict(m)) if m.contains("not reused")));
+    }
+
+    #[test]
+    fn reconnecting_ends_the_old_connection_and_hands_back_its_key() {
+        let mut g = Given::new();
+        register(&mut g, "up", &[]);
+        let user = g.user("alice", vec![Role::Member]);
+        let (replaced, events) = connect(&mut g, user, "up", 1).unwrap();
+        assert_eq!((replaced, events.len()), (None, 1));
+        let (replaced, events) = connect(&mut g, user, "up", 2).unwrap();
+        assert_eq!(replaced, Some(Uuid::from_u128(1)));
+        assert!(matches!(
+            &events[0],
+            Event::UpstreamDisconnected { key_id, reason: DisconnectReason::Reconnected, .. }
+                if *key_id == Uuid::from_u128(1)
+        ));
+        assert_eq!(
+            g.state.upstream.connection(&user, "up").unwrap().key_id,
+            Uuid::from_u128(2)
+        );
+        // Nobody connects a provider that does not exist.
+        assert!(matches!(
+            connect(&mut g, user, "nope", 3),
+            Err(DomainError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn a_hand_off_needs_an_allowed_live_client_and_the_same_usable_connection() {
+        let mut g = Given::new();
+        g.client("mcp", service());
+        g.client("other", service());
+        register(&mut g, "up", &["mcp"]);
+        let user = g.user("alice", vec![Role::Member]);
+        connect(&mut g, user, "up", 1).unwrap();
+        let refused = g.when(hand_off(user, 1, "other"));
+        assert!(matches!(
+            grant_error(refused),
+            GrantError::UnauthorizedClient(_)
+        ));
+        // The connection was replaced since the token was read.
+        let stale = g.when(hand_off(user, 9, "mcp"));
+        assert!(matches!(grant_error(stale), GrantError::InvalidGrant(_)));
+        let (_, events) = g.when(hand_off(user, 1, "mcp")).unwrap();
+        assert!(matches!(
+            &events[0],
+            Event::UpstreamTokenHandedOff { client_id, .. } if client_id == "mcp"
+        ));
+        // A refused refresh of this key marks it; the hand-off then stops.
+        g.when(RecordUpstreamFailure {
+            user_id: user,
+            provider_id: "up".into(),
+            key_id: Some(Uuid::from_u128(1)),
+            stage: UpstreamStage::Refresh,
+            reason: "invalid_grant".into(),
+            needs_reconnect: true,
+            client_id: None,
+            ctx: ctx(),
+        })
+        .unwrap();
+        assert!(matches!(
+            g.state.upstream.connection(&user, "up").unwrap().status,
+            ConnectionStatus::NeedsReconnect { .. }
+        ));
+        assert!(matches!(
+            grant_error(g.when(hand_off(user, 1, "mcp"))),
+            GrantError::InvalidGrant(_)
+        ));
+    }
+
+    #[test]
+    fn a_refresh_or_failure_of_a_replaced_connection_leaves_the_new_one_alone() {
+        let mut g = Given::new();
+        register(&mut g, "up", &[]);
+        let user = g.user("alice", vec![Role::Member]);
+        connect(&mut g, user, "up", 1).unwrap();
+        connect(&mut g, user, "up", 2).unwrap();
+        let (applied, events) = g
+            .when(RecordRefresh {
+                user_id: user,
+                provider_id: "up".into(),
+                key_id: Uuid::from_u128(1),
+                sealed_tokens: vec![7; 40],
+                expires_at: None,
+                scopes: vec![],
+                ctx: ctx(),
+            })
+            .unwrap();
+        assert!(!applied && events.is_empty());
+        let (_, events) = g
+            .when(RecordUpstreamFailure {
+                user_id: user,
+                provider_id: "up".into(),
+                key_id: Some(Uuid::from_u128(1)),
+                stage: UpstreamStage::Refresh,
+                reason: "invalid_grant".into(),
+                needs_reconnect: true,
+                client_id: None,
+                ctx: ctx(),
+            })
+            .unwrap();
+        assert!(matches!(
+            &events[0],
+            Event::UpstreamFailed {
+                needs_reconnect: false,
+                ..
+            }
+        ));
+        assert_eq!(
+            g.state.upstream.connection(&user, "up").unwrap().status,
+            ConnectionStatus::Active
+        );
+    }
+
+    #[test]
+    fn deleting_a_user_revokes_their_tokens_ends_their_connections_and_frees_the_name() {
+        let mut g = Given::new();
+        register(&mut g, "up", &[]);
+        register(&mut g, "down", &[]);
+        let (user, issued) = signed_in(&mut g, vec![Role::Member], &["profile"]);
+        connect(&mut g, user, "up", 1).unwrap();
+        connect(&mut g, user, "down", 2).unwrap();
+        let (mut keys, events) = g
+            .when(DeleteUser {
+                user_id: user,
+                ctx: ctx(),
+            })
+            .unwrap();
+        keys.sort();
+        assert_eq!(keys, vec![Uuid::from_u128(1), Uuid::from_u128(2)]);
+        assert!(matches!(
+            events[0],
+            Event::UserDisabled {
+                tokens_revoked: 2,
+                ..
+            }
+        ));
+        assert!(matches!(events.last(), Some(Event::UserDeleted { .. })));
+        assert!(!active(&g, &issued.access_token));
+        assert!(g.state.upstream.connections_of_user(&user).next().is_none());
+        assert!(g.state.users.get(&user).is_none());
+        g.user("alice", vec![Role::Member]);
+        assert!(matches!(
+            g.when(DeleteUser {
+                user_id: user,
+                ctx: ctx(),
+            }),
+            Err(DomainError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn the_last_admin_cannot_be_deleted() {
+        let mut g = Given::new();
+        let admin = g.user("root", vec![Role::Admin]);
+        assert!(matches!(
+            g.when(DeleteUser {
+                user_id: admin,
+                ctx: ctx(),
+            }),
+            Err(DomainError::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn deleting_a_provider_ends_every_connection_to_it() {
+        let mut g = Given::new();
+        register(&mut g, "up", &[]);
+        let alice = g.user("alice", vec![Role::Member]);
+        let bob = g.user("bob", vec![Role::Member]);
+        connect(&mut g, alice, "up", 1).unwrap();
+        connect(&mut g, bob, "up", 2).unwrap();
+        let (keys, events) = g
+            .when(DeleteProvider {
+                provider_id: "up".into(),
+                expected_version: Some(1),
+                ctx: ctx(),
+            })
+            .unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(events.len(), 3);
+        assert!(g.state.upstream.connections().next().is_none());
+        assert!(!g.state.upstream.key_in_use(&Uuid::from_u128(1)));
+    }
+}

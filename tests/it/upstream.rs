@@ -119,12 +119,7 @@ fn events_of_type(s: &Server, admin: &str, kind: &str) -> Vec<Value> {
 /// Every upstream token the vault holds for the user, opened with the
 /// server's keys (the server must be stopped: the key store is locked).
 fn open_vault_events(data: &std::path::Path, user: &str) -> (usize, Vec<String>) {
-    let vault = Vault::open(
-        data,
-        None,
-        Arc::new(RedbKeyStore::open(data).unwrap()),
-    )
-    .unwrap();
+    let vault = Vault::open(data, None, Arc::new(RedbKeyStore::open(data).unwrap())).unwrap();
     let log = RedbStore::open_read_only(data.join("authlog.redb")).unwrap();
     let user: uuid::Uuid = user.parse().unwrap();
     let mut sealed = 0;
@@ -149,8 +144,7 @@ fn open_vault_events(data: &std::path::Path, user: &str) -> (usize, Vec<String>)
                 continue;
             }
             sealed += 1;
-            if let Ok(tokens) =
-                vault.open_connection(*key_id, user_id, provider_id, sealed_tokens)
+            if let Ok(tokens) = vault.open_connection(*key_id, user_id, provider_id, sealed_tokens)
             {
                 opened.push(tokens.access_token);
                 opened.extend(tokens.refresh_token);
@@ -214,7 +208,10 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
     assert_eq!(provider["revocation_url"], up.url("/oauth/revoke"));
     assert_eq!(provider["callback_url"], s.url("/connect/up/callback"));
     assert_eq!(provider["client_secret_set"], true);
-    assert_eq!(provider["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(
+        provider["token_endpoint_auth_method"],
+        "client_secret_basic"
+    );
 
     // dave, an app that asks for the provider, the MCP server allowed to
     // exchange, and a confidential client that is not.
@@ -243,7 +240,8 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
             challenge.as_str()
         )
     };
-    let to_provider = through_login_and_consent(&browser, &authorize("profile upstream:up"), "dave");
+    let to_provider =
+        through_login_and_consent(&browser, &authorize("profile upstream:up"), "dave");
     assert!(
         to_provider
             .location
@@ -254,7 +252,9 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
     );
     let consent = browser.get(&authorize("profile upstream:up"));
     assert!(
-        consent.body.contains("use your <strong>Upstream</strong> account"),
+        consent
+            .body
+            .contains("use your <strong>Upstream</strong> account"),
         "{}",
         consent.body
     );
@@ -262,7 +262,9 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
     let back = browser.get(&callback);
     assert_eq!(back.status, 303, "{}", back.body);
     let done = through_login_and_consent(&browser, back.location.as_deref().unwrap(), "dave");
-    let code = done.location_param("code").unwrap_or_else(|| panic!("{:?}", done.location));
+    let code = done
+        .location_param("code")
+        .unwrap_or_else(|| panic!("{:?}", done.location));
     let token = |code: &str| -> String {
         let r: Value = s
             .post("/oauth/token")
@@ -277,7 +279,10 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
             .unwrap()
             .json()
             .unwrap();
-        r["access_token"].as_str().unwrap_or_else(|| panic!("{r}")).to_owned()
+        r["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{r}"))
+            .to_owned()
     };
     let subject = token(&code);
 
@@ -318,8 +323,14 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
     let narrow = token(&narrow_code);
     let body = refused(exchange(&s, mcp, &narrow));
     assert_eq!(body["error"], "invalid_request");
-    assert!(body["error_description"].as_str().unwrap().contains("upstream:up"));
-    assert_eq!(refused(exchange(&s, mcp, "alat_not-a-token"))["error"], "invalid_request");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("upstream:up"));
+    assert_eq!(
+        refused(exchange(&s, mcp, "alat_not-a-token"))["error"],
+        "invalid_request"
+    );
     let admin_view: Value = s
         .get(&format!("/api/admin/users/{dave}/connections"))
         .bearer_auth(&admin)
@@ -348,7 +359,11 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
         !events_of_type(&s, &admin, "UpstreamTokensRefreshed").is_empty()
     });
     let refreshed = events_of_type(&s, &admin, "UpstreamTokensRefreshed");
-    assert_eq!(refreshed[0]["actor"]["principal"], "system", "{}", refreshed[0]);
+    assert_eq!(
+        refreshed[0]["actor"]["principal"], "system",
+        "{}",
+        refreshed[0]
+    );
     let second = exchanged(&s, mcp, &subject);
     let second_token = second["access_token"].as_str().unwrap().to_owned();
     assert_ne!(second_token, first_token);
@@ -356,11 +371,17 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
 
     // The server's keys open what the vault holds (so the shredding check
     // below can fail): the refreshed token is in there.
-    let later = [("AUTHLOG_LOG", "debug"), ("AUTHLOG_CLOCK_SKEW_SECONDS", "7200")];
+    let later = [
+        ("AUTHLOG_LOG", "debug"),
+        ("AUTHLOG_CLOCK_SKEW_SECONDS", "7200"),
+    ];
     let (s, (sealed, mut upstream_values)) =
         s.restart_in_place_after(&later, |data| open_vault_events(data, &dave));
     assert!(sealed >= 2, "{sealed} sealed events");
-    assert!(upstream_values.contains(&second_token), "the vault opens with the server's keys");
+    assert!(
+        upstream_values.contains(&second_token),
+        "the vault opens with the server's keys"
+    );
 
     // The provider revokes everything it gave authlog: the next refresh
     // is refused and the connection needs a reconnect.
@@ -374,7 +395,13 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
     let body = refused(exchange(&s, mcp, &subject));
     assert_eq!(body["error"], "invalid_target");
     assert_eq!(body["connect_uri"], s.url("/connect/up"));
-    assert!(body["error_description"].as_str().unwrap().contains("invalid_grant"), "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_grant"),
+        "{body}"
+    );
     let mine: Value = s
         .get("/api/me/connections")
         .bearer_auth(&subject)
@@ -383,7 +410,10 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
         .json()
         .unwrap();
     assert_eq!(mine["items"][0]["status"], "needs_reconnect");
-    assert!(mine["items"][0]["reason"].as_str().unwrap().contains("invalid_grant"));
+    assert!(mine["items"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("invalid_grant"));
 
     // Reconnecting (at /connect/up) makes it work again.
     let to_provider = browser.get("/connect/up");
@@ -419,7 +449,10 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
     let fourth = exchanged(&s, mcp, &subject);
     let fourth_token = fourth["access_token"].as_str().unwrap().to_owned();
     let (s, (_, opened)) = s.restart_in_place_after(&later, |data| open_vault_events(data, &dave));
-    assert!(opened.contains(&fourth_token), "the live connection opens before deletion");
+    assert!(
+        opened.contains(&fourth_token),
+        "the live connection opens before deletion"
+    );
     upstream_values.extend(opened);
     let r = s
         .delete(&format!("/api/admin/users/{dave}"))
@@ -440,7 +473,10 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
     let _dir = s.stop();
     let (sealed, opened) = open_vault_events(&data, &dave);
     assert!(sealed >= 4, "{sealed} sealed events of dave in the log");
-    assert!(opened.is_empty(), "a deleted user's vault events still open");
+    assert!(
+        opened.is_empty(),
+        "a deleted user's vault events still open"
+    );
 
     // No upstream token, refresh token or client secret anywhere on disk
     // or in the debug logs.
@@ -458,7 +494,9 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
             haystacks.push((path.display().to_string(), std::fs::read(&path).unwrap()));
         }
     }
-    assert!(haystacks.iter().any(|(n, _)| n.ends_with("projections.snapshot")));
+    assert!(haystacks
+        .iter()
+        .any(|(n, _)| n.ends_with("projections.snapshot")));
     for value in &upstream_values {
         let body = &value.as_bytes()[value.len() / 2..];
         for (name, haystack) in &haystacks {
