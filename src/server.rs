@@ -27,7 +27,7 @@ use crate::replay::replay_counting;
 use crate::replication::Replica;
 use crate::secrets::{KeyError, ServerKey};
 use crate::snapshot::{self, SnapshotError};
-use crate::state::AppState;
+use crate::state::{AppState, Keys};
 use crate::vault::key_store::{KeyStore, PgKeyStore, RedbKeyStore};
 use crate::vault::Vault;
 use crate::writer::{self, WriterConfig};
@@ -123,11 +123,13 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         config.clone(),
         clock,
         Arc::new(SystemEntropy),
-        key,
-        audit_key,
+        Keys {
+            server: key,
+            audit: audit_key,
+            vault,
+        },
         store.clone(),
         documents,
-        vault,
     );
     if let Some(replica) = &replica {
         state = state.with_replica(replica.clone());

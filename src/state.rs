@@ -94,18 +94,32 @@ pub struct AppState {
     ready: AtomicBool,
 }
 
+/// The keys a server holds: the digest key, the checkpoint key and the
+/// token vault.
+pub struct Keys {
+    /// The HMAC key of every digest.
+    pub server: ServerKey,
+    /// The key that signs audit checkpoints.
+    pub audit: AuditKey,
+    /// Upstream tokens and client secrets, sealed.
+    pub vault: crate::vault::Vault,
+}
+
 impl AppState {
     /// State for a server whose replay has not finished yet.
     pub fn new(
         config: Config,
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
-        key: ServerKey,
-        audit_key: AuditKey,
+        keys: Keys,
         log: Arc<dyn EventLog>,
         documents: DocumentFetcher,
-        vault: crate::vault::Vault,
     ) -> Self {
+        let Keys {
+            server: key,
+            audit: audit_key,
+            vault,
+        } = keys;
         let registration_rate_limit = config.registration_rate_limit;
         let anonymous_writes = AnonymousWrites::new(config.anonymous_writes_per_minute);
         let password_slots = HashingSlots::new(config.password_hashing_slots);

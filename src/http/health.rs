@@ -119,14 +119,16 @@ mod tests {
             config,
             Arc::new(crate::clock::ManualClock::new(Timestamp(0))),
             Arc::new(SequentialEntropy::default()),
-            crate::secrets::ServerKey::from_bytes([1; 32]),
-            crate::audit::AuditKey::from_bytes([2; 32]),
+            crate::state::Keys {
+                server: crate::secrets::ServerKey::from_bytes([1; 32]),
+                audit: crate::audit::AuditKey::from_bytes([2; 32]),
+                vault: crate::vault::Vault::with_key(
+                    &[3; 32],
+                    Arc::new(crate::vault::key_store::MemoryKeyStore::default()),
+                ),
+            },
             store.clone(),
             crate::cimd::DocumentFetcher::new(vec![], None).unwrap(),
-            crate::vault::Vault::with_key(
-                &[3; 32],
-                Arc::new(crate::vault::key_store::MemoryKeyStore::default()),
-            ),
         ));
         (state, store)
     }

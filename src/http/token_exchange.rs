@@ -120,7 +120,7 @@ pub async fn exchange(
             ));
         }
         let wanted = scope_of(&provider_id);
-        (user, token.scopes.iter().any(|s| *s == wanted))
+        (user, token.scopes.contains(&wanted))
     };
     if !scope_covered {
         return Err(OAuthError::invalid_request(format!(

@@ -75,11 +75,14 @@ pub struct Current {
     pub expires_at: Option<Timestamp>,
 }
 
+/// A connection: its user and provider.
+type ConnectionKey = (Uuid, String);
+
 /// Per-connection locks and the background backoff.
 #[derive(Default)]
 pub struct Refresher {
-    locks: Mutex<HashMap<(Uuid, String), Arc<tokio::sync::Mutex<()>>>>,
-    backoff: Mutex<HashMap<(Uuid, String), Timestamp>>,
+    locks: Mutex<HashMap<ConnectionKey, Arc<tokio::sync::Mutex<()>>>>,
+    backoff: Mutex<HashMap<ConnectionKey, Timestamp>>,
 }
 
 impl std::fmt::Debug for Refresher {
@@ -116,7 +119,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Refresher {
-    fn lock_for(&self, key: (Uuid, String)) -> Arc<tokio::sync::Mutex<()>> {
+    fn lock_for(&self, key: ConnectionKey) -> Arc<tokio::sync::Mutex<()>> {
         self.locks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
