@@ -11,8 +11,8 @@ use super::error::OAuthError;
 pub const FORM_LIMIT: usize = 16 * 1024;
 
 /// Parameters that may appear more than once: RFC 8707 §2 `resource`,
-/// and the consent form's `team` checkboxes.
-const REPEATABLE: [&str; 2] = ["resource", "team"];
+/// RFC 8693 §2.1 `audience`, and the consent form's `team` checkboxes.
+const REPEATABLE: [&str; 3] = ["resource", "audience", "team"];
 
 /// A parsed form.
 #[derive(Debug, Clone, Default)]

@@ -191,6 +191,42 @@ fn cases() -> Vec<Case> {
         case("users: bad role", M::GET, format!("{users}?role=root"), Admin, None, "", 422, Problem("validation")),
     ]);
 
+    // Token exchange (RFC 8693) and upstream providers
+    let exchange = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange";
+    let access = "urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token";
+    let providers = "/api/admin/upstream-providers";
+    let provider = |extra: Value| {
+        let mut v = json!({"id": "up", "name": "Up", "authorization_url": "https://up.example.com/a", "token_url": "https://up.example.com/t", "client_id": "c", "client_secret": "s"});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v.to_string()
+    };
+    all.extend([
+        case("exchange: no subject_token", M::POST, "/oauth/token", Service, FORM, format!("{exchange}&subject_token_type={access}&audience=up"), 400, OAuth("invalid_request")),
+        case("exchange: an id token type", M::POST, "/oauth/token", Service, FORM, format!("{exchange}&subject_token=x&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aid_token&audience=up"), 400, OAuth("invalid_request")),
+        case("exchange: a refresh token asked for", M::POST, "/oauth/token", Service, FORM, format!("{exchange}&subject_token=x&subject_token_type={access}&requested_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Arefresh_token&audience=up"), 400, OAuth("invalid_request")),
+        case("exchange: an actor token", M::POST, "/oauth/token", Service, FORM, format!("{exchange}&subject_token=x&subject_token_type={access}&actor_token=y&audience=up"), 400, OAuth("invalid_request")),
+        case("exchange: no target", M::POST, "/oauth/token", Service, FORM, format!("{exchange}&subject_token=x&subject_token_type={access}"), 400, OAuth("invalid_target")),
+        case("exchange: two targets", M::POST, "/oauth/token", Service, FORM, format!("{exchange}&subject_token=x&subject_token_type={access}&audience=up&audience=down"), 400, OAuth("invalid_target")),
+        case("exchange: unknown provider", M::POST, "/oauth/token", Service, FORM, format!("{exchange}&subject_token=x&subject_token_type={access}&audience=..%2fetc"), 400, OAuth("invalid_target")),
+        case("providers: no id", M::POST, providers, Admin, JSON, r#"{"name":"x"}"#, 422, Problem("validation")),
+        case("providers: traversal id", M::POST, providers, Admin, JSON, provider(json!({"id": "../etc"})), 422, Problem("validation")),
+        case("providers: http endpoint", M::POST, providers, Admin, JSON, provider(json!({"token_url": "http://up.example.com/t"})), 422, Problem("validation")),
+        case("providers: javascript endpoint", M::POST, providers, Admin, JSON, provider(json!({"authorization_url": "javascript:alert(1)"})), 422, Problem("validation")),
+        case("providers: unknown field", M::POST, providers, Admin, JSON, provider(json!({"client_secret_digest": "00"})), 422, Problem("validation")),
+        case("providers: reserved parameter", M::POST, providers, Admin, JSON, provider(json!({"authorization_params": {"redirect_uri": "https://evil.example.com"}})), 422, Problem("validation")),
+        case("providers: secret with auth none", M::POST, providers, Admin, JSON, provider(json!({"token_endpoint_auth_method": "none"})), 422, Problem("validation")),
+        case("providers: scope with CR/LF", M::POST, providers, Admin, JSON, provider(json!({"scopes": ["a\r\nb"]})), 422, Problem("validation")),
+        case("providers: undiscoverable issuer", M::POST, providers, Admin, JSON, provider(json!({"issuer": "https://127.0.0.1:1"})), 422, Problem("validation")),
+        case("providers: no token", M::POST, providers, Anon, JSON, provider(json!({})), 401, Problem("unauthenticated")),
+        case("providers: read unknown", M::GET, format!("{providers}/nope"), Admin, None, "", 404, Problem("not-found")),
+        case("providers: edit unknown", M::PATCH, format!("{providers}/nope"), Admin, JSON, r#"{"name":"y"}"#, 404, Problem("not-found")),
+        case("connections: not a user's token", M::GET, "/api/me/connections", Admin, None, "", 403, Problem("insufficient-scope")),
+        case("connections: bad user id", M::GET, "/api/admin/users/..%2f/connections", Admin, None, "", 404, Problem("not-found")),
+        case("users: delete a bad id", M::DELETE, format!("{users}/not-a-uuid"), Admin, None, "", 404, Problem("not-found")),
+    ]);
+
     // /api/audit/events
     let events = "/api/audit/events";
     all.extend([
