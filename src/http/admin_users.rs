@@ -13,7 +13,6 @@ use uuid::Uuid;
 use super::bearer::authorize;
 use super::error::ApiError;
 use super::json_body::{parse_query, present, read_json};
-use crate::commands::upstream::DeleteUser;
 use crate::commands::users::{CreateUser, DisableUser, Profile, UpdateUser};
 use crate::commands::DomainError;
 use crate::passwords;
@@ -373,7 +372,7 @@ pub(crate) async fn disable(
 #[utoipa::path(
     operation_id = "users_delete",
     tag = "users",
-    summary = "Delete a user: their tokens are revoked, their upstream connections end and the data keys of their vault are destroyed",
+    summary = "Delete a user: their tokens are revoked, their upstream connections end (revoked at the providers) and the data keys of their vault are destroyed",
     params(("id" = String, Path, description = "User id (UUID)")),
     responses((status = 204, description = "Deleted"), crate::http::openapi::Problems),
     security(("bearer" = []))
@@ -386,13 +385,10 @@ pub(crate) async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state, USERS_WRITE)?;
     let id = user_id(&id)?;
-    let keys = writer(&state)?
-        .submit(DeleteUser {
-            user_id: id,
-            ctx: caller.context(),
-        })
-        .await?;
-    crate::upstream::disconnect::destroy_keys(&state, keys).await;
+    if state.read()?.users.get(&id).is_none() {
+        return Err(ApiError::NotFound(format!("user {id}")));
+    }
+    crate::upstream::disconnect::delete_user(&state, id, caller.context()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,16 +1,20 @@
-//! Ending a connection: its tokens are revoked at the provider when it
-//! has a revocation endpoint (RFC 7009, the refresh token and the access
-//! token; a failure is recorded, not fatal), then `UpstreamDisconnected`
-//! is appended, then the data key is deleted from the key store.
+//! Ending connections. A disconnect revokes the connection's tokens at the
+//! provider when it has a revocation endpoint (RFC 7009: the refresh token
+//! and the access token; a failure is recorded, not fatal), then appends
+//! `UpstreamDisconnected`, then deletes the data key. Deleting a user
+//! opens their connections' tokens first, commits the deletion, deletes
+//! the keys, and then revokes what it opened.
 
-use authlog_events::DisconnectReason;
+use authlog_events::{DisconnectReason, UpstreamProvider, UpstreamStage};
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use super::oauth;
 use super::refresh::TokenError;
-use crate::commands::upstream::Disconnect;
+use crate::commands::upstream::{DeleteUser, Disconnect, RecordUpstreamFailure};
 use crate::commands::EventContext;
 use crate::state::AppState;
+use crate::vault::{UpstreamTokens, VaultError};
 
 /// Deletes data keys whose end has committed. A failure is logged, not
 /// returned: the committed end stands, and the next start's sweep
@@ -31,19 +35,37 @@ pub async fn destroy_keys(state: &AppState, keys: Vec<Uuid>) {
     }
 }
 
-/// Revokes a connection's tokens at the provider; `Some(why)` on failure.
-async fn revoke_upstream(state: &AppState, user: Uuid, provider_id: &str) -> Option<String> {
-    let (connection, provider) = {
-        let p = state.read().ok()?;
-        (
+/// What revoking a connection at its provider needs, opened.
+struct Revocable {
+    provider_id: String,
+    provider: UpstreamProvider,
+    url: String,
+    tokens: UpstreamTokens,
+    secret: Option<Zeroizing<String>>,
+}
+
+/// Opens a connection's tokens and its provider's secret, when the
+/// provider has a revocation endpoint: `Ok(None)` when it has none.
+async fn open(
+    state: &AppState,
+    user: Uuid,
+    provider_id: &str,
+) -> Result<Option<Revocable>, String> {
+    let found = state.read().ok().and_then(|p| {
+        Some((
             p.upstream.connection(&user, provider_id).cloned()?,
             p.upstream.provider(provider_id).cloned()?,
-        )
+        ))
+    });
+    let Some((connection, record)) = found else {
+        return Ok(None);
     };
-    let url = provider.provider.revocation_url.clone()?;
+    let Some(url) = record.provider.revocation_url.clone() else {
+        return Ok(None);
+    };
     let vault = state.vault.clone();
-    let sealed_secret = provider.sealed_client_secret.clone();
     let id = provider_id.to_owned();
+    let sealed_secret = record.sealed_client_secret.clone();
     let opened = tokio::task::spawn_blocking(move || {
         let tokens = vault.open_connection(
             connection.key_id,
@@ -54,32 +76,33 @@ async fn revoke_upstream(state: &AppState, user: Uuid, provider_id: &str) -> Opt
         let secret = sealed_secret
             .map(|s| vault.open_client_secret(&id, &s))
             .transpose()?;
-        Ok::<_, crate::vault::VaultError>((tokens, secret))
+        Ok::<_, VaultError>((tokens, secret))
     })
     .await;
-    let (tokens, secret) = match opened {
-        Ok(Ok(opened)) => opened,
-        Ok(Err(e)) => return Some(format!("the tokens could not be opened: {e}")),
-        Err(_) => return Some("the tokens could not be opened".into()),
-    };
-    let secret = secret.as_deref().map(|s| s.as_str());
+    match opened {
+        Ok(Ok((tokens, secret))) => Ok(Some(Revocable {
+            provider_id: provider_id.to_owned(),
+            provider: record.provider,
+            url,
+            tokens,
+            secret,
+        })),
+        Ok(Err(e)) => Err(format!("the tokens could not be opened: {e}")),
+        Err(_) => Err("the tokens could not be opened".into()),
+    }
+}
+
+/// Revokes at the provider; `Some(why)` on failure.
+async fn revoke(r: &Revocable) -> Option<String> {
+    let secret = r.secret.as_deref().map(|s| s.as_str());
     let mut failures = Vec::new();
-    if let Some(refresh) = &tokens.refresh_token {
-        if let Err(e) =
-            oauth::revoke(&provider.provider, secret, &url, refresh, "refresh_token").await
-        {
+    if let Some(refresh) = &r.tokens.refresh_token {
+        if let Err(e) = oauth::revoke(&r.provider, secret, &r.url, refresh, "refresh_token").await {
             failures.push(format!("refresh token: {}", e.reason()));
         }
     }
-    if let Err(e) = oauth::revoke(
-        &provider.provider,
-        secret,
-        &url,
-        &tokens.access_token,
-        "access_token",
-    )
-    .await
-    {
+    let access = &r.tokens.access_token;
+    if let Err(e) = oauth::revoke(&r.provider, secret, &r.url, access, "access_token").await {
         failures.push(format!("access token: {}", e.reason()));
     }
     (!failures.is_empty()).then(|| failures.join("; "))
@@ -101,7 +124,11 @@ pub async fn disconnect(
         .map(|c| c.key_id)
         .ok_or(TokenError::NotConnected)?;
     let writer = state.ready_writer().ok_or(TokenError::NotReady)?;
-    let revoke_failure = revoke_upstream(state, user, provider_id).await;
+    let revoke_failure = match open(state, user, provider_id).await {
+        Ok(Some(revocable)) => revoke(&revocable).await,
+        Ok(None) => None,
+        Err(why) => Some(why),
+    };
     let destroyed = writer
         .submit(Disconnect {
             user_id: user,
@@ -113,5 +140,55 @@ pub async fn disconnect(
         })
         .await?;
     destroy_keys(state, vec![destroyed]).await;
+    Ok(())
+}
+
+/// Deletes a user (`DeleteUser`), destroys their data keys, and revokes
+/// their connections' tokens at the providers, recording failures.
+pub async fn delete_user(
+    state: &AppState,
+    user: Uuid,
+    ctx: EventContext,
+) -> Result<(), TokenError> {
+    let writer = state.ready_writer().ok_or(TokenError::NotReady)?;
+    let providers: Vec<String> = state
+        .read()?
+        .upstream
+        .connections_of_user(&user)
+        .map(|c| c.provider_id.clone())
+        .collect();
+    let mut revocable = Vec::new();
+    for provider_id in &providers {
+        // A connection whose tokens cannot be opened is shredded anyway.
+        if let Ok(Some(r)) = open(state, user, provider_id).await {
+            revocable.push(r);
+        }
+    }
+    let keys = writer
+        .submit(DeleteUser {
+            user_id: user,
+            ctx: ctx.clone(),
+        })
+        .await?;
+    destroy_keys(state, keys).await;
+    for r in revocable {
+        if let Some(reason) = revoke(&r).await {
+            let recorded = writer
+                .submit(RecordUpstreamFailure {
+                    user_id: user,
+                    provider_id: r.provider_id.clone(),
+                    key_id: None,
+                    stage: UpstreamStage::Revoke,
+                    reason,
+                    needs_reconnect: false,
+                    client_id: None,
+                    ctx: ctx.clone(),
+                })
+                .await;
+            if let Err(e) = recorded {
+                tracing::warn!(error = %crate::error_report::Report(&e), "a failed revocation could not be recorded");
+            }
+        }
+    }
     Ok(())
 }

@@ -460,6 +460,7 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 204);
+    assert!(!active_upstream(&fourth_token), "revoked at the provider");
     assert_eq!(
         s.get(&format!("/api/admin/users/{dave}"))
             .bearer_auth(&admin)
