@@ -54,8 +54,13 @@ token_id = call("GET", "/api/admin/oauth-clients/st-client/tokens", auth=bearer)
 user = call("POST", "/api/admin/users",
             {"username": "st-user", "display_name": "Schemathesis",
              "password": "correct horse battery staple 42"}, bearer)
+call("POST", "/api/admin/upstream-providers",
+     {"id": "st-up", "name": "schemathesis upstream",
+      "authorization_url": "https://upstream.example.com/authorize",
+      "token_url": "https://upstream.example.com/token",
+      "client_id": "authlog", "client_secret": "upstream-secret"}, bearer)
 print(f"token={admin}")
-print(f"export ST_CLIENT_ID=st-client ST_TOKEN_ID={token_id} ST_USER_ID={user['user_id']}")
+print(f"export ST_CLIENT_ID=st-client ST_TOKEN_ID={token_id} ST_USER_ID={user['user_id']} ST_PROVIDER_ID=st-up")
 PY
 )"
 # schemathesis's CLI through the interpreter pip installed it for (a

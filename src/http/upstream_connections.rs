@@ -116,7 +116,7 @@ fn user_id(text: &str) -> Result<Uuid, ApiError> {
 
 #[utoipa::path(
     operation_id = "connections_of_user",
-    tag = "upstream",
+    tag = "users",
     summary = "A user's connected providers (never a token)",
     params(("id" = String, Path, description = "User id (UUID)")),
     responses((status = 200, description = "The connections", body = crate::http::openapi::schemas::ConnectionList), crate::http::openapi::Problems),
@@ -138,7 +138,7 @@ pub(crate) async fn of_user(
 
 #[utoipa::path(
     operation_id = "connections_disconnect_user",
-    tag = "upstream",
+    tag = "users",
     summary = "Disconnect a user from a provider",
     params(("id" = String, Path, description = "User id (UUID)"), ("provider" = String, Path, description = "Provider id")),
     responses((status = 204, description = "Disconnected"), crate::http::openapi::Problems),

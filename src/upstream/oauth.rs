@@ -17,6 +17,9 @@ use crate::vault::UpstreamTokens;
 
 /// Longest a call to a provider may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a discovery document may take (an admin waits for it, twice
+/// at most).
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(3);
 /// Largest answer read.
 const MAX_BODY: usize = 64 * 1024;
 
@@ -284,6 +287,7 @@ pub async fn fetch_json(url: &str) -> Result<serde_json::Value, UpstreamError> {
     let response = client()
         .get(url)
         .header(reqwest::header::ACCEPT, "application/json")
+        .timeout(DISCOVERY_TIMEOUT)
         .send()
         .await
         .map_err(UpstreamError::Unreachable)?;

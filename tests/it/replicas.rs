@@ -360,7 +360,7 @@ fn the_schema_is_migrated_by_its_own_command_and_a_wrong_store_is_refused() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("schema version 2"), "{text}");
+    assert!(text.contains("schema version 3"), "{text}");
     let again = std::process::Command::new(binary())
         .args(["migrate", "--store", &db.url])
         .output()
