@@ -74,6 +74,89 @@ fn at_provider(up: &Browser, to_provider: &Page) -> String {
     location
 }
 
+/// Connects the signed-in (or now signing-in) user at `/connect/up`;
+/// returns the page the callback ends on.
+fn connect_directly(browser: &Browser, up_browser: &Browser, username: &str) -> Page {
+    let mut page = browser.get("/connect/up");
+    if page.status == 200 && page.body.contains("Sign in") {
+        let back = browser.login(&page, username, PASSWORD);
+        assert_eq!(back.status, 303, "{}", back.body);
+        page = browser.get(back.location.as_deref().unwrap());
+    }
+    let callback = at_provider(up_browser, &page);
+    let done = browser.get(&callback);
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("connected"), "{}", done.body);
+    done
+}
+
+/// The `app` client's authorization request for `scope`.
+fn app_authorize_url(challenge: &PkceCodeChallenge, scope: &str) -> String {
+    format!(
+        "/oauth/authorize?response_type=code&client_id=app&redirect_uri={}&scope={}&state=xyz&code_challenge={}&code_challenge_method=S256",
+        enc(APP_CALLBACK),
+        enc(scope),
+        challenge.as_str()
+    )
+}
+
+/// Redeems an `app` code.
+fn app_token(s: &Server, code: &str, verifier: &oauth2::PkceCodeVerifier) -> String {
+    let r: Value = s
+        .post("/oauth/token")
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", APP_CALLBACK),
+            ("client_id", "app"),
+            ("code_verifier", verifier.secret().as_str()),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    r["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_owned()
+}
+
+/// The app client asking for the provider, on `s`.
+fn app_client(s: &Server, admin: &str) {
+    s.create_client(
+        admin,
+        json!({
+            "client_id": "app", "client_name": "The App", "token_endpoint_auth_method": "none",
+            "redirect_uris": [APP_CALLBACK], "grant_types": ["authorization_code"],
+            "scope": "profile upstream:up", "access_token_ttl_seconds": 86400,
+        }),
+    );
+}
+
+/// The provider's client for authlog at `callback`, and an introspecting
+/// resource server: (client secret, resource server secret).
+fn provider_clients(up: &Server, up_admin: &str, callback: &str) -> (String, String) {
+    let registered = up.create_client(
+        up_admin,
+        json!({
+            "client_id": "authlog-main", "client_name": "authlog",
+            "redirect_uris": [callback],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scope": "profile", "refresh_token_enabled": true,
+        }),
+    );
+    let (_, rs_secret) = up.service_client(up_admin, "up-rs", "profile");
+    up.patch("/api/admin/oauth-clients/up-rs")
+        .bearer_auth(up_admin)
+        .json(&json!({"introspection_allowed": true}))
+        .send()
+        .unwrap();
+    (
+        registered["client_secret"].as_str().unwrap().to_owned(),
+        rs_secret,
+    )
+}
+
 fn exchange(s: &Server, client: (&str, &str), subject: &str) -> reqwest::blocking::Response {
     s.post("/oauth/token")
         .basic_auth(enc(client.0), Some(enc(client.1)))
@@ -170,22 +253,8 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
     create_user(&up, &up_admin, "carol");
     let s = Server::start_as_issuer(&[("AUTHLOG_LOG", "debug")]);
     let admin = s.admin_token(None);
-    let registered = up.create_client(
-        &up_admin,
-        json!({
-            "client_id": "authlog-main", "client_name": "authlog",
-            "redirect_uris": [s.url("/connect/up/callback")],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "scope": "profile", "refresh_token_enabled": true,
-        }),
-    );
-    let upstream_secret = registered["client_secret"].as_str().unwrap().to_owned();
-    let (_, up_rs_secret) = up.service_client(&up_admin, "up-rs", "profile");
-    up.patch("/api/admin/oauth-clients/up-rs")
-        .bearer_auth(&up_admin)
-        .json(&json!({"introspection_allowed": true}))
-        .send()
-        .unwrap();
+    let (upstream_secret, up_rs_secret) =
+        provider_clients(&up, &up_admin, &s.url("/connect/up/callback"));
     let active_upstream =
         |token: &str| up.introspect("up-rs", &up_rs_secret, token)["active"] == json!(true);
 
@@ -216,14 +285,7 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
     // dave, an app that asks for the provider, the MCP server allowed to
     // exchange, and a confidential client that is not.
     let dave = create_user(&s, &admin, "dave");
-    s.create_client(
-        &admin,
-        json!({
-            "client_id": "app", "client_name": "The App", "token_endpoint_auth_method": "none",
-            "redirect_uris": [APP_CALLBACK], "grant_types": ["authorization_code"],
-            "scope": "profile upstream:up", "access_token_ttl_seconds": 86400,
-        }),
-    );
+    app_client(&s, &admin);
     let (_, mcp_secret) = s.service_client(&admin, "mcp", "profile");
     let mcp = ("mcp", mcp_secret.as_str());
     let (_, other_secret) = s.service_client(&admin, "other", "profile");
@@ -232,14 +294,7 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
     // connect it first, then back to the same request.
     let (browser, up_browser) = (Browser::new(&s), Browser::new(&up));
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let authorize = |scope: &str| {
-        format!(
-            "/oauth/authorize?response_type=code&client_id=app&redirect_uri={}&scope={}&state=xyz&code_challenge={}&code_challenge_method=S256",
-            enc(APP_CALLBACK),
-            enc(scope),
-            challenge.as_str()
-        )
-    };
+    let authorize = |scope: &str| app_authorize_url(&challenge, scope);
     let to_provider =
         through_login_and_consent(&browser, &authorize("profile upstream:up"), "dave");
     assert!(
@@ -265,25 +320,7 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
     let code = done
         .location_param("code")
         .unwrap_or_else(|| panic!("{:?}", done.location));
-    let token = |code: &str| -> String {
-        let r: Value = s
-            .post("/oauth/token")
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", APP_CALLBACK),
-                ("client_id", "app"),
-                ("code_verifier", verifier.secret().as_str()),
-            ])
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        r["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{r}"))
-            .to_owned()
-    };
+    let token = |code: &str| app_token(&s, code, &verifier);
     let subject = token(&code);
 
     // dave's connections, and the admin's view: no token in either.
@@ -416,11 +453,7 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
         .contains("invalid_grant"));
 
     // Reconnecting (at /connect/up) makes it work again.
-    let to_provider = browser.get("/connect/up");
-    let callback = at_provider(&up_browser, &to_provider);
-    let connected = browser.get(&callback);
-    assert_eq!(connected.status, 200, "{}", connected.body);
-    assert!(connected.body.contains("connected"), "{}", connected.body);
+    connect_directly(&browser, &up_browser, "dave");
     let third = exchanged(&s, mcp, &subject);
     let third_token = third["access_token"].as_str().unwrap().to_owned();
     assert!(active_upstream(&third_token));
@@ -443,9 +476,7 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
     assert_eq!(disconnects[0]["summary"]["reason"], "by_user");
 
     // Connect once more, then delete dave: the vault is shredded.
-    let to_provider = browser.get("/connect/up");
-    let callback = at_provider(&up_browser, &to_provider);
-    assert_eq!(browser.get(&callback).status, 200);
+    connect_directly(&browser, &up_browser, "dave");
     let fourth = exchanged(&s, mcp, &subject);
     let fourth_token = fourth["access_token"].as_str().unwrap().to_owned();
     let (s, (_, opened)) = s.restart_in_place_after(&later, |data| open_vault_events(data, &dave));
@@ -507,4 +538,120 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
             );
         }
     }
+}
+
+/// Keys every replica shares.
+const SERVER_KEY: &str = "c2VydmVyLWtleS1mb3ItdXBzdHJlYW0tdGVzdHMtMDA";
+const AUDIT_KEY: &str = "YXVkaXQta2V5LWZvci11cHN0cmVhbS10ZXN0cy0wMDA";
+const VAULT_KEY: &str = "dmF1bHQta2V5LWZvci11cHN0cmVhbS10ZXN0cy0wMDA";
+
+fn role(s: &Server) -> Value {
+    let ready: Value = s.get("/readyz").send().unwrap().json().unwrap();
+    ready["replication"]["role"].clone()
+}
+
+#[test]
+fn on_postgresql_any_replica_connects_and_the_next_leader_opens_the_vault() {
+    let Some(db) = crate::pg::TestDb::create("upstream_on_replicas") else {
+        return;
+    };
+    let up = Server::start_as_issuer(&[]);
+    let up_admin = up.admin_token(None);
+    create_user(&up, &up_admin, "carol");
+    let shared = [
+        ("AUTHLOG_STORE", db.url.as_str()),
+        ("AUTHLOG_SERVER_KEY", SERVER_KEY),
+        ("AUTHLOG_AUDIT_KEY", AUDIT_KEY),
+        ("AUTHLOG_VAULT_KEY", VAULT_KEY),
+    ];
+    // a is the issuer's address; b answers as the same issuer.
+    let a = Server::start_as_issuer(&shared);
+    let mut with_issuer = shared.to_vec();
+    with_issuer.push(("AUTHLOG_ISSUER", &a.base));
+    let b = Server::start_with(&with_issuer);
+    let (upstream_secret, up_rs_secret) =
+        provider_clients(&up, &up_admin, &a.url("/connect/up/callback"));
+    wait_for("one replica to lead and the other to know it", || {
+        let leads = [role(&a), role(&b)];
+        leads.contains(&json!("leader")) && leads.contains(&json!("follower")) && {
+            let ready: Value = b.get("/readyz").send().unwrap().json().unwrap();
+            ready["replication"]["leader"].is_string()
+        }
+    });
+    let admin = b.admin_token(None);
+    let r = b
+        .post("/api/admin/upstream-providers")
+        .bearer_auth(&admin)
+        .json(&json!({
+            "id": "up", "name": "Upstream", "issuer": up.base,
+            "client_id": "authlog-main", "client_secret": upstream_secret,
+            "scopes": ["profile"], "allowed_clients": ["mcp"],
+        }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    create_user(&b, &admin, "dave");
+    app_client(&b, &admin);
+    let (_, mcp_secret) = b.service_client(&admin, "mcp", "profile");
+    let mcp = ("mcp", mcp_secret.as_str());
+
+    // dave connects through a, whichever replica leads, and gets a token
+    // for the app.
+    let (browser, up_browser) = (Browser::new(&a), Browser::new(&up));
+    connect_directly(&browser, &up_browser, "dave");
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let done = through_login_and_consent(
+        &browser,
+        &app_authorize_url(&challenge, "profile upstream:up"),
+        "dave",
+    );
+    let code = done
+        .location_param("code")
+        .unwrap_or_else(|| panic!("{:?} {}", done.location, done.body));
+    let subject = app_token(&a, &code, &verifier);
+    let first = exchanged(&b, mcp, &subject);
+    assert_eq!(
+        up.introspect(
+            "up-rs",
+            &up_rs_secret,
+            first["access_token"].as_str().unwrap()
+        )["active"],
+        true
+    );
+
+    // The leader dies; the other replica leads and opens the same vault.
+    let (survivor, dead) = if role(&a) == "leader" { (b, a) } else { (a, b) };
+    let _ = dead.kill9();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while role(&survivor) != "leader" {
+        assert!(Instant::now() < deadline, "no new leader");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let again = exchanged(&survivor, mcp, &subject);
+    assert_eq!(again["access_token"], first["access_token"]);
+
+    // A disconnect there revokes at the provider and deletes the data key
+    // from the shared key table.
+    let keys = || {
+        authlog_events::PgStore::open_existing(&db.url)
+            .unwrap()
+            .vault_key_ids()
+            .unwrap()
+    };
+    assert_eq!(keys().len(), 1);
+    let r = survivor
+        .delete("/api/me/connections/up")
+        .bearer_auth(&subject)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        up.introspect(
+            "up-rs",
+            &up_rs_secret,
+            first["access_token"].as_str().unwrap()
+        )["active"],
+        false
+    );
+    assert!(keys().is_empty());
 }
