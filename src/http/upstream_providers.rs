@@ -14,7 +14,7 @@ use super::edit::{edit_request, if_match};
 use super::error::ApiError;
 use super::json_body::read_json;
 use super::upstream_connections::connection_view;
-use crate::commands::upstream::{DeleteProvider, RegisterProvider, UpdateProvider};
+use crate::commands::upstream::{RegisterProvider, UpdateProvider};
 use crate::commands::DomainError;
 use crate::scopes::{CLIENTS_READ, CLIENTS_WRITE};
 use crate::state::AppState;
@@ -207,7 +207,7 @@ fn merge(current: ProviderInput, patch: &ProviderInput) -> ProviderInput {
 #[utoipa::path(
     operation_id = "upstream_providers_delete",
     tag = "upstream",
-    summary = "Delete an upstream provider; every connection to it ends and its data key is destroyed",
+    summary = "Delete an upstream provider; every connection to it ends (revoked at the provider) and its data key is destroyed",
     params(("id" = String, Path, description = "Provider id"), ("If-Match" = Option<String>, Header, description = "The version read, quoted")),
     responses((status = 204, description = "Deleted"), crate::http::openapi::Problems),
     security(("bearer" = []))
@@ -220,14 +220,11 @@ pub(crate) async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state, CLIENTS_WRITE)?;
     let expected_version = if_match(&req)?;
-    let keys = writer(&state)?
-        .submit(DeleteProvider {
-            provider_id: id.into_inner(),
-            expected_version,
-            ctx: caller.context(),
-        })
+    if state.read()?.upstream.provider(&id).is_none() {
+        return Err(not_found(&id));
+    }
+    crate::upstream::disconnect::delete_provider(&state, &id, expected_version, caller.context())
         .await?;
-    crate::upstream::disconnect::destroy_keys(&state, keys).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,9 +1,9 @@
 //! Ending connections. A disconnect revokes the connection's tokens at the
 //! provider when it has a revocation endpoint (RFC 7009: the refresh token
 //! and the access token; a failure is recorded, not fatal), then appends
-//! `UpstreamDisconnected`, then deletes the data key. Deleting a user
-//! opens their connections' tokens first, commits the deletion, deletes
-//! the keys, and then revokes what it opened.
+//! `UpstreamDisconnected`, then deletes the data key. Deleting a user or
+//! a provider opens the connections' tokens first, commits the deletion,
+//! deletes the keys, and then revokes what it opened.
 
 use authlog_events::{DisconnectReason, UpstreamProvider, UpstreamStage};
 use uuid::Uuid;
@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::oauth;
 use super::refresh::TokenError;
-use crate::commands::upstream::{DeleteUser, Disconnect, RecordUpstreamFailure};
+use crate::commands::upstream::{DeleteProvider, DeleteUser, Disconnect, RecordUpstreamFailure};
 use crate::commands::EventContext;
 use crate::state::AppState;
 use crate::vault::{UpstreamTokens, VaultError};
@@ -37,6 +37,7 @@ pub async fn destroy_keys(state: &AppState, keys: Vec<Uuid>) {
 
 /// What revoking a connection at its provider needs, opened.
 struct Revocable {
+    user_id: Uuid,
     provider_id: String,
     provider: UpstreamProvider,
     url: String,
@@ -81,6 +82,7 @@ async fn open(
     .await;
     match opened {
         Ok(Ok((tokens, secret))) => Ok(Some(Revocable {
+            user_id: user,
             provider_id: provider_id.to_owned(),
             provider: record.provider,
             url,
@@ -143,6 +145,46 @@ pub async fn disconnect(
     Ok(())
 }
 
+/// Opens the tokens of `connections` (user, provider) that can be
+/// revoked; a connection whose tokens cannot be opened is shredded anyway.
+async fn open_all(state: &AppState, connections: Vec<(Uuid, String)>) -> Vec<Revocable> {
+    let mut revocable = Vec::new();
+    for (user, provider_id) in connections {
+        if let Ok(Some(r)) = open(state, user, &provider_id).await {
+            revocable.push(r);
+        }
+    }
+    revocable
+}
+
+/// Revokes what was opened before its connections ended, recording each
+/// failure.
+async fn revoke_ended(state: &AppState, revocable: Vec<Revocable>, ctx: &EventContext) {
+    let Some(writer) = state.ready_writer() else {
+        return;
+    };
+    for r in revocable {
+        let Some(reason) = revoke(&r).await else {
+            continue;
+        };
+        let recorded = writer
+            .submit(RecordUpstreamFailure {
+                user_id: r.user_id,
+                provider_id: r.provider_id.clone(),
+                key_id: None,
+                stage: UpstreamStage::Revoke,
+                reason,
+                needs_reconnect: false,
+                client_id: None,
+                ctx: ctx.clone(),
+            })
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!(error = %crate::error_report::Report(&e), "a failed revocation could not be recorded");
+        }
+    }
+}
+
 /// Deletes a user (`DeleteUser`), destroys their data keys, and revokes
 /// their connections' tokens at the providers, recording failures.
 pub async fn delete_user(
@@ -151,19 +193,13 @@ pub async fn delete_user(
     ctx: EventContext,
 ) -> Result<(), TokenError> {
     let writer = state.ready_writer().ok_or(TokenError::NotReady)?;
-    let providers: Vec<String> = state
+    let connections: Vec<(Uuid, String)> = state
         .read()?
         .upstream
         .connections_of_user(&user)
-        .map(|c| c.provider_id.clone())
+        .map(|c| (user, c.provider_id.clone()))
         .collect();
-    let mut revocable = Vec::new();
-    for provider_id in &providers {
-        // A connection whose tokens cannot be opened is shredded anyway.
-        if let Ok(Some(r)) = open(state, user, provider_id).await {
-            revocable.push(r);
-        }
-    }
+    let revocable = open_all(state, connections).await;
     let keys = writer
         .submit(DeleteUser {
             user_id: user,
@@ -171,24 +207,34 @@ pub async fn delete_user(
         })
         .await?;
     destroy_keys(state, keys).await;
-    for r in revocable {
-        if let Some(reason) = revoke(&r).await {
-            let recorded = writer
-                .submit(RecordUpstreamFailure {
-                    user_id: user,
-                    provider_id: r.provider_id.clone(),
-                    key_id: None,
-                    stage: UpstreamStage::Revoke,
-                    reason,
-                    needs_reconnect: false,
-                    client_id: None,
-                    ctx: ctx.clone(),
-                })
-                .await;
-            if let Err(e) = recorded {
-                tracing::warn!(error = %crate::error_report::Report(&e), "a failed revocation could not be recorded");
-            }
-        }
-    }
+    revoke_ended(state, revocable, &ctx).await;
+    Ok(())
+}
+
+/// Deletes a provider (`DeleteProvider`), destroys its connections' data
+/// keys, and revokes their tokens at the provider, recording failures.
+pub async fn delete_provider(
+    state: &AppState,
+    provider_id: &str,
+    expected_version: Option<u64>,
+    ctx: EventContext,
+) -> Result<(), TokenError> {
+    let writer = state.ready_writer().ok_or(TokenError::NotReady)?;
+    let connections: Vec<(Uuid, String)> = state
+        .read()?
+        .upstream
+        .connections_of_provider(provider_id)
+        .map(|c| (c.user_id, provider_id.to_owned()))
+        .collect();
+    let revocable = open_all(state, connections).await;
+    let keys = writer
+        .submit(DeleteProvider {
+            provider_id: provider_id.to_owned(),
+            expected_version,
+            ctx: ctx.clone(),
+        })
+        .await?;
+    destroy_keys(state, keys).await;
+    revoke_ended(state, revocable, &ctx).await;
     Ok(())
 }

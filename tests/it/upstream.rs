@@ -83,8 +83,10 @@ fn connect_directly(browser: &Browser, up_browser: &Browser, username: &str) -> 
         assert_eq!(back.status, 303, "{}", back.body);
         page = browser.get(back.location.as_deref().unwrap());
     }
-    let callback = at_provider(up_browser, &page);
-    let done = browser.get(&callback);
+    // Back at whichever replica this browser talks to (the issuer's
+    // address may be another replica behind the same name).
+    let callback = url::Url::parse(&at_provider(up_browser, &page)).unwrap();
+    let done = browser.get(&format!("{}?{}", callback.path(), callback.query().unwrap()));
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(done.body.contains("connected"), "{}", done.body);
     done
@@ -654,4 +656,22 @@ fn on_postgresql_any_replica_connects_and_the_next_leader_opens_the_vault() {
         false
     );
     assert!(keys().is_empty());
+
+    // Deleting the provider ends a new connection the same way.
+    let browser = Browser::new(&survivor);
+    connect_directly(&browser, &up_browser, "dave");
+    let last = exchanged(&survivor, mcp, &subject);
+    let last = last["access_token"].as_str().unwrap();
+    assert_eq!(keys().len(), 1);
+    let admin = survivor.admin_token(None);
+    let r = survivor
+        .delete("/api/admin/upstream-providers/up")
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(up.introspect("up-rs", &up_rs_secret, last)["active"], false);
+    assert!(keys().is_empty());
+    let body = refused(exchange(&survivor, mcp, &subject));
+    assert_eq!(body["error"], "invalid_target");
 }
