@@ -86,7 +86,11 @@ fn connect_directly(browser: &Browser, up_browser: &Browser, username: &str) -> 
     // Back at whichever replica this browser talks to (the issuer's
     // address may be another replica behind the same name).
     let callback = url::Url::parse(&at_provider(up_browser, &page)).unwrap();
-    let done = browser.get(&format!("{}?{}", callback.path(), callback.query().unwrap()));
+    let done = browser.get(&format!(
+        "{}?{}",
+        callback.path(),
+        callback.query().unwrap()
+    ));
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(done.body.contains("connected"), "{}", done.body);
     done
