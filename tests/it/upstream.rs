@@ -163,6 +163,25 @@ fn provider_clients(up: &Server, up_admin: &str, callback: &str) -> (String, Str
     )
 }
 
+/// Registers `up` as provider `up`, discovered from its issuer, with
+/// `mcp` allowed to exchange.
+fn register_provider(
+    s: &Server,
+    admin: &str,
+    up: &Server,
+    secret: &str,
+) -> reqwest::blocking::Response {
+    s.post("/api/admin/upstream-providers")
+        .bearer_auth(admin)
+        .json(&json!({
+            "id": "up", "name": "Upstream", "issuer": up.base,
+            "client_id": "authlog-main", "client_secret": secret,
+            "scopes": ["profile"], "allowed_clients": ["mcp"],
+        }))
+        .send()
+        .unwrap()
+}
+
 fn exchange(s: &Server, client: (&str, &str), subject: &str) -> reqwest::blocking::Response {
     s.post("/oauth/token")
         .basic_auth(enc(client.0), Some(enc(client.1)))
@@ -265,16 +284,7 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
         |token: &str| up.introspect("up-rs", &up_rs_secret, token)["active"] == json!(true);
 
     // The provider, discovered from its issuer; the secret never comes back.
-    let r = s
-        .post("/api/admin/upstream-providers")
-        .bearer_auth(&admin)
-        .json(&json!({
-            "id": "up", "name": "Upstream", "issuer": up.base,
-            "client_id": "authlog-main", "client_secret": upstream_secret,
-            "scopes": ["profile"], "allowed_clients": ["mcp"],
-        }))
-        .send()
-        .unwrap();
+    let r = register_provider(&s, &admin, &up, &upstream_secret);
     assert_eq!(r.status(), 201);
     let text = r.text().unwrap();
     assert!(!text.contains(&upstream_secret), "{text}");
@@ -585,16 +595,7 @@ fn on_postgresql_any_replica_connects_and_the_next_leader_opens_the_vault() {
         }
     });
     let admin = b.admin_token(None);
-    let r = b
-        .post("/api/admin/upstream-providers")
-        .bearer_auth(&admin)
-        .json(&json!({
-            "id": "up", "name": "Upstream", "issuer": up.base,
-            "client_id": "authlog-main", "client_secret": upstream_secret,
-            "scopes": ["profile"], "allowed_clients": ["mcp"],
-        }))
-        .send()
-        .unwrap();
+    let r = register_provider(&b, &admin, &up, &upstream_secret);
     assert_eq!(r.status(), 201);
     create_user(&b, &admin, "dave");
     app_client(&b, &admin);
