@@ -27,6 +27,7 @@ pub mod registry_at;
 pub mod replay;
 pub mod replication;
 pub mod scopes;
+pub mod sealed;
 pub mod secrets;
 pub mod server;
 pub mod signing;

@@ -19,14 +19,13 @@ use std::sync::Mutex;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::pkcs8::EncodePrivateKey;
 use serde::Serialize;
 use serde_json::json;
 
 use crate::commands::Env;
+use crate::sealed::Sealer;
 use crate::secrets::ServerKey;
 
 /// ECDSA P-256 with SHA-256: the default for every token.
@@ -80,10 +79,6 @@ pub struct NewKey {
     pub public_jwk: String,
     /// Sealed PKCS#8.
     pub sealed_private_key: Vec<u8>,
-}
-
-fn seal_key(digest: [u8; 32]) -> XChaCha20Poly1305 {
-    XChaCha20Poly1305::new(&digest.into())
 }
 
 /// Makes an ES256 key from `env`'s entropy and seals it.
@@ -143,23 +138,9 @@ fn rsa_pkcs1<'a>(kid: &str, pkcs8: &'a [u8]) -> Result<&'a [u8], SigningError> {
         .map_err(|_| SigningError::Malformed(kid.to_owned()))
 }
 
-/// Seals a private key: a fresh 24-byte nonce, then the ciphertext, with
-/// the `kid` as associated data.
+/// Seals a private key, with the `kid` as associated data.
 fn seal(env: &Env, kid: &str, pkcs8: &[u8]) -> Vec<u8> {
-    let nonce_bytes = env.bytes();
-    let nonce = XNonce::from_slice(&nonce_bytes[..24]);
-    let ciphertext = seal_key(env.digest(SEAL_CONTEXT).0)
-        .encrypt(
-            nonce,
-            Payload {
-                msg: pkcs8,
-                aad: kid.as_bytes(),
-            },
-        )
-        .expect("XChaCha20-Poly1305 seals any message that fits in memory");
-    let mut sealed = nonce.to_vec();
-    sealed.extend_from_slice(&ciphertext);
-    sealed
+    Sealer::new(&env.digest(SEAL_CONTEXT).0).seal(env.bytes(), kid.as_bytes(), pkcs8)
 }
 
 /// A new key of `alg` (one of `ALGORITHMS`).
@@ -173,19 +154,10 @@ pub fn new_key(env: &Env, alg: &str) -> NewKey {
 
 /// Opens a sealed private key (PKCS#8 DER).
 pub fn open(key: &ServerKey, kid: &str, sealed: &[u8]) -> Result<Vec<u8>, SigningError> {
-    if sealed.len() < 24 {
-        return Err(SigningError::Unseal(kid.to_owned()));
-    }
-    let (nonce, ciphertext) = sealed.split_at(24);
-    seal_key(key.digest(SEAL_CONTEXT).0)
-        .decrypt(
-            XNonce::from_slice(nonce),
-            Payload {
-                msg: ciphertext,
-                aad: kid.as_bytes(),
-            },
-        )
-        .map_err(|_| SigningError::Unseal(kid.to_owned()))
+    Sealer::new(&key.digest(SEAL_CONTEXT).0)
+        .open(kid.as_bytes(), sealed)
+        .map(|plain| plain.to_vec())
+        .ok_or_else(|| SigningError::Unseal(kid.to_owned()))
 }
 
 /// A compact JWS of `claims` under `key` (`typ` as given), opening the key

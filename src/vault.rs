@@ -19,22 +19,21 @@
 //! blocks or backups of the key store until overwritten, so backups of
 //! the key store must be kept no longer than a deletion should take.
 //!
-//! Every sealed value is `nonce (24 random bytes) ‖ ciphertext`, with
-//! associated data naming what it belongs to, so a ciphertext moved to
-//! another user, provider or key does not open.
+//! Every value is sealed by `crate::sealed`, with associated data naming
+//! the user, provider and key it belongs to, so a ciphertext moved
+//! elsewhere does not open.
 
 pub mod key_store;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::entropy::Entropy;
+use crate::sealed::Sealer;
 use crate::secrets::{load_or_create_key, KeyError};
 pub use key_store::{KeyStore, KeyStoreError};
 
@@ -93,44 +92,10 @@ fn tokens_context(user: &Uuid, provider_id: &str, key_id: &Uuid) -> String {
     format!("authlog:vault:tokens:v1|{user}|{key_id}|{provider_id}")
 }
 
-fn seal(cipher: &XChaCha20Poly1305, entropy: &dyn Entropy, aad: &[u8], plain: &[u8]) -> Vec<u8> {
-    let nonce_bytes = entropy.bytes();
-    let nonce = XNonce::from_slice(&nonce_bytes[..24]);
-    let ciphertext = cipher
-        .encrypt(nonce, Payload { msg: plain, aad })
-        .expect("XChaCha20-Poly1305 seals any length a log record holds");
-    let mut out = Vec::with_capacity(24 + ciphertext.len());
-    out.extend_from_slice(&nonce_bytes[..24]);
-    out.extend_from_slice(&ciphertext);
-    out
-}
-
-fn open(
-    cipher: &XChaCha20Poly1305,
-    aad: &[u8],
-    sealed: &[u8],
-    what: &'static str,
-) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-    if sealed.len() < 24 {
-        return Err(VaultError::Unseal(what));
-    }
-    let (nonce, ciphertext) = sealed.split_at(24);
-    cipher
-        .decrypt(
-            XNonce::from_slice(nonce),
-            Payload {
-                msg: ciphertext,
-                aad,
-            },
-        )
-        .map(Zeroizing::new)
-        .map_err(|_| VaultError::Unseal(what))
-}
-
 /// The vault: the vault key and the key store.
 #[derive(Clone)]
 pub struct Vault {
-    cipher: XChaCha20Poly1305,
+    sealer: Sealer,
     store: Arc<dyn KeyStore>,
 }
 
@@ -160,7 +125,7 @@ impl Vault {
     /// A vault over `store` with the vault key `key`.
     pub fn with_key(key: &[u8; 32], store: Arc<dyn KeyStore>) -> Self {
         Vault {
-            cipher: XChaCha20Poly1305::new(key.into()),
+            sealer: Sealer::new(key),
             store,
         }
     }
@@ -173,7 +138,8 @@ impl Vault {
         secret: &str,
     ) -> Vec<u8> {
         let aad = format!("authlog:vault:client-secret:v1|{provider_id}");
-        seal(&self.cipher, entropy, aad.as_bytes(), secret.as_bytes())
+        self.sealer
+            .seal(entropy.bytes(), aad.as_bytes(), secret.as_bytes())
     }
 
     /// Opens a provider's sealed client secret.
@@ -183,7 +149,10 @@ impl Vault {
         sealed: &[u8],
     ) -> Result<Zeroizing<String>, VaultError> {
         let aad = format!("authlog:vault:client-secret:v1|{provider_id}");
-        let plain = open(&self.cipher, aad.as_bytes(), sealed, "client secret")?;
+        let plain = self
+            .sealer
+            .open(aad.as_bytes(), sealed)
+            .ok_or(VaultError::Unseal("client secret"))?;
         String::from_utf8(plain.to_vec())
             .map(Zeroizing::new)
             .map_err(|_| VaultError::Unseal("client secret"))
@@ -196,12 +165,9 @@ impl Vault {
             id: entropy.id(),
             bytes: Zeroizing::new(entropy.bytes()),
         };
-        let wrapped = seal(
-            &self.cipher,
-            entropy,
-            &wrap_context(&key.id),
-            &key.bytes[..],
-        );
+        let wrapped = self
+            .sealer
+            .seal(entropy.bytes(), &wrap_context(&key.id), &key.bytes[..]);
         self.store.put(key.id, &wrapped)?;
         Ok(key)
     }
@@ -209,7 +175,10 @@ impl Vault {
     /// A stored data key.
     pub fn data_key(&self, id: Uuid) -> Result<DataKey, VaultError> {
         let wrapped = self.store.get(id)?.ok_or(VaultError::MissingKey(id))?;
-        let plain = open(&self.cipher, &wrap_context(&id), &wrapped, "data key")?;
+        let plain = self
+            .sealer
+            .open(&wrap_context(&id), &wrapped)
+            .ok_or(VaultError::Unseal("data key"))?;
         let bytes: [u8; 32] = plain[..]
             .try_into()
             .map_err(|_| VaultError::Unseal("data key"))?;
@@ -251,9 +220,8 @@ impl Vault {
         tokens: &UpstreamTokens,
     ) -> Vec<u8> {
         let plain = Zeroizing::new(serde_json::to_vec(tokens).expect("tokens serialize"));
-        let cipher = XChaCha20Poly1305::new((&*key.bytes).into());
         let aad = tokens_context(user, provider_id, &key.id);
-        seal(&cipher, entropy, aad.as_bytes(), &plain)
+        Sealer::new(&key.bytes).seal(entropy.bytes(), aad.as_bytes(), &plain)
     }
 
     /// Opens a connection's sealed token response.
@@ -264,9 +232,10 @@ impl Vault {
         provider_id: &str,
         sealed: &[u8],
     ) -> Result<UpstreamTokens, VaultError> {
-        let cipher = XChaCha20Poly1305::new((&*key.bytes).into());
         let aad = tokens_context(user, provider_id, &key.id);
-        let plain = open(&cipher, aad.as_bytes(), sealed, "token response")?;
+        let plain = Sealer::new(&key.bytes)
+            .open(aad.as_bytes(), sealed)
+            .ok_or(VaultError::Unseal("token response"))?;
         serde_json::from_slice(&plain).map_err(|_| VaultError::Unseal("token response"))
     }
 

@@ -139,14 +139,20 @@ pub fn refresh_enabled(client: &ClientRecord) -> bool {
             .contains(&GrantType::RefreshToken)
 }
 
-/// RFC 7636 §4.6: BASE64URL(SHA256(ASCII(verifier))) == challenge, and the
-/// verifier is 43–128 unreserved characters.
+/// RFC 7636 §4.2: the S256 challenge of a verifier,
+/// BASE64URL(SHA256(ASCII(verifier))).
+pub fn pkce_s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// RFC 7636 §4.6: `pkce_s256(verifier)` == challenge, and the verifier is
+/// 43–128 unreserved characters.
 pub fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
     let well_formed = (43..=128).contains(&verifier.len())
         && verifier
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let computed = pkce_s256(verifier);
     let equal: bool = computed.as_bytes().ct_eq(challenge.as_bytes()).into();
     well_formed && equal
 }

@@ -11,9 +11,6 @@ use authlog_events::{
     RegistrationType, RevocationReason, RevocationTarget, Role, Timestamp, TokenEndpointAuthMethod,
 };
 use authlog_projections::{ClientStatus, Projections};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use super::clients::*;
@@ -179,7 +176,7 @@ fn app() -> ClientMetadata {
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
 fn challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+    super::rules::pkce_s256(verifier)
 }
 
 /// The code `user` asks `app` for, with PKCE and `scopes`.

@@ -20,10 +20,11 @@ use super::context::RequestFacts;
 use super::form::OAuthForm;
 use super::pages::{error_page, message_page};
 use super::session::current_user;
+use crate::commands::rules::pkce_s256;
 use crate::commands::upstream::{Connect, RecordUpstreamFailure};
 use crate::commands::EventContext;
 use crate::state::AppState;
-use crate::upstream::connect_state::{challenge, random_value, PendingConnect, LIFETIME_SECONDS};
+use crate::upstream::connect_state::{random_value, PendingConnect, LIFETIME_SECONDS};
 use crate::upstream::oauth;
 use crate::upstream::provider::{callback_url, valid_id};
 
@@ -103,7 +104,7 @@ pub fn begin(
         }
         if let Some(v) = &verifier {
             query
-                .append_pair("code_challenge", &challenge(v))
+                .append_pair("code_challenge", &pkce_s256(v))
                 .append_pair("code_challenge_method", "S256");
         }
         for (k, v) in &p.authorization_params {

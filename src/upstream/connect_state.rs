@@ -6,13 +6,11 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use crate::entropy::Entropy;
+use crate::sealed::Sealer;
 use crate::secrets::ServerKey;
 
 /// How long a user has at the provider.
@@ -50,51 +48,22 @@ pub fn random_value(entropy: &dyn Entropy) -> String {
     URL_SAFE_NO_PAD.encode(entropy.bytes())
 }
 
-/// The S256 challenge of a verifier (RFC 7636 §4.2).
-pub fn challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
-fn cipher(key: &ServerKey) -> XChaCha20Poly1305 {
-    XChaCha20Poly1305::new(&key.digest("authlog:connect-state-seal:v1").0.into())
+fn sealer(key: &ServerKey) -> Sealer {
+    Sealer::new(&key.digest("authlog:connect-state-seal:v1").0)
 }
 
 impl PendingConnect {
     /// Sealed, as a cookie value.
     pub fn seal(&self, key: &ServerKey, entropy: &dyn Entropy) -> String {
-        let nonce = entropy.bytes();
         let plain = serde_json::to_vec(self).expect("the pending connection serializes");
-        let sealed = cipher(key)
-            .encrypt(
-                XNonce::from_slice(&nonce[..24]),
-                Payload {
-                    msg: &plain,
-                    aad: CONTEXT,
-                },
-            )
-            .expect("sealing a short value cannot fail");
-        let mut out = nonce[..24].to_vec();
-        out.extend_from_slice(&sealed);
-        URL_SAFE_NO_PAD.encode(out)
+        URL_SAFE_NO_PAD.encode(sealer(key).seal(entropy.bytes(), CONTEXT, &plain))
     }
 
     /// Opens a cookie value; `None` when it is not one of ours or has
     /// expired at `now` (unix seconds).
     pub fn open(key: &ServerKey, value: &str, now: i64) -> Option<PendingConnect> {
-        let bytes = URL_SAFE_NO_PAD.decode(value).ok()?;
-        if bytes.len() < 24 {
-            return None;
-        }
-        let (nonce, sealed) = bytes.split_at(24);
-        let plain = cipher(key)
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: CONTEXT,
-                },
-            )
-            .ok()?;
+        let sealed = URL_SAFE_NO_PAD.decode(value).ok()?;
+        let plain = sealer(key).open(CONTEXT, &sealed)?;
         let pending: PendingConnect = serde_json::from_slice(&plain).ok()?;
         (now < pending.expires).then_some(pending)
     }
@@ -128,15 +97,6 @@ mod tests {
         assert_eq!(
             PendingConnect::open(&key, &URL_SAFE_NO_PAD.encode(tampered), 0),
             None
-        );
-    }
-
-    #[test]
-    fn the_challenge_is_rfc_7636_s256() {
-        // RFC 7636 Appendix B.
-        assert_eq!(
-            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 }
