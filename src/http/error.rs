@@ -279,6 +279,27 @@ impl From<crate::upstream::refresh::TokenError> for ApiError {
     }
 }
 
+impl From<crate::upstream::refresh::TokenError> for OAuthError {
+    fn from(e: crate::upstream::refresh::TokenError) -> Self {
+        use crate::upstream::refresh::TokenError;
+        match e {
+            TokenError::Write(w) => w.into(),
+            TokenError::Unreadable(u) => u.into(),
+            TokenError::NotReady => OAuthError::starting(),
+            TokenError::Unreachable(why) => OAuthError::unavailable(format!(
+                "the provider could not be reached and the user's token has expired: {why}"
+            )),
+            TokenError::NotConnected | TokenError::NeedsReconnect(_) => {
+                OAuthError::invalid_target(e.to_string())
+            }
+            TokenError::Vault(_) => {
+                tracing::error!(error = %crate::error_report::Report(&e), "the token vault failed");
+                OAuthError::unavailable("the token vault is unavailable")
+            }
+        }
+    }
+}
+
 impl From<Unreadable> for ApiError {
     fn from(e: Unreadable) -> Self {
         ApiError::Unavailable(e.to_string())

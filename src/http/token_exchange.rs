@@ -161,17 +161,7 @@ pub async fn exchange(
             error.connect_uri = Some(connect_uri);
             return Err(error);
         }
-        Err(TokenError::Unreachable(why)) => {
-            return Err(OAuthError::unavailable(format!(
-                "the provider could not be reached and the user's token has expired: {why}"
-            )))
-        }
-        Err(TokenError::Write(w)) => return Err(w.into()),
-        Err(TokenError::Unreadable(u)) => return Err(u.into()),
-        Err(other) => {
-            tracing::error!(error = %crate::error_report::Report(&other), "a hand-off failed");
-            return Err(OAuthError::unavailable("the token vault is unavailable"));
-        }
+        Err(e) => return Err(e.into()),
     };
     writer
         .submit(HandOff {
@@ -183,12 +173,6 @@ pub async fn exchange(
             ctx,
         })
         .await?;
-    let scopes = state
-        .read()?
-        .upstream
-        .connection(&user, &provider_id)
-        .map(|c| c.scopes.join(" "))
-        .unwrap_or_default();
     let token_type = if current.tokens.token_type.eq_ignore_ascii_case("bearer") {
         "Bearer".to_owned()
     } else {
@@ -203,8 +187,8 @@ pub async fn exchange(
         body["expires_in"] =
             json!((expires.unix_seconds() - state.clock.now().unix_seconds()).max(0));
     }
-    if !scopes.is_empty() {
-        body["scope"] = json!(scopes);
+    if !current.scopes.is_empty() {
+        body["scope"] = json!(current.scopes.join(" "));
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

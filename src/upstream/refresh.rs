@@ -59,7 +59,8 @@ pub enum TokenError {
     /// The read models are unavailable.
     #[error(transparent)]
     Unreadable(#[from] Unreadable),
-    /// authlog is starting or stopping.
+    /// authlog is starting or stopping (or a blocking task was cancelled
+    /// by the shutdown).
     #[error("authlog is not ready")]
     NotReady,
 }
@@ -73,6 +74,8 @@ pub struct Current {
     pub key_id: Uuid,
     /// When the access token expires.
     pub expires_at: Option<Timestamp>,
+    /// The scopes the provider granted.
+    pub scopes: Vec<String>,
 }
 
 /// A connection: its user and provider.
@@ -224,7 +227,7 @@ impl Refresher {
 /// Opens a connection's current tokens.
 async fn open(state: &AppState, c: Connection) -> Result<Current, TokenError> {
     let vault = state.vault.clone();
-    let (key_id, expires_at) = (c.key_id, c.expires_at);
+    let (key_id, expires_at, scopes) = (c.key_id, c.expires_at, c.scopes.clone());
     let tokens = blocking(move || {
         vault.open_connection(c.key_id, &c.user_id, &c.provider_id, &c.sealed_tokens)
     })
@@ -233,6 +236,7 @@ async fn open(state: &AppState, c: Connection) -> Result<Current, TokenError> {
         tokens,
         key_id,
         expires_at,
+        scopes,
     })
 }
 
@@ -276,6 +280,7 @@ async fn refresh(state: &AppState, c: Connection) -> Result<Current, TokenError>
                 tokens,
                 key_id,
                 expires_at: c.expires_at,
+                scopes: c.scopes,
             });
         }
         let reason = "the access token expired and the provider gave no refresh token".to_owned();
@@ -302,7 +307,7 @@ async fn refresh(state: &AppState, c: Connection) -> Result<Current, TokenError>
                     key_id,
                     sealed_tokens: sealed,
                     expires_at,
-                    scopes,
+                    scopes: scopes.clone(),
                     ctx: EventContext::system(),
                 })
                 .await?;
@@ -310,6 +315,7 @@ async fn refresh(state: &AppState, c: Connection) -> Result<Current, TokenError>
                 tokens: granted.tokens,
                 key_id,
                 expires_at,
+                scopes,
             })
         }
         Err(e) if e.grant_refused() => {
@@ -323,6 +329,7 @@ async fn refresh(state: &AppState, c: Connection) -> Result<Current, TokenError>
                 tokens,
                 key_id,
                 expires_at: c.expires_at,
+                scopes: c.scopes,
             })
         }
         Err(e) => Err(TokenError::Unreachable(e.reason())),
@@ -337,5 +344,48 @@ pub async fn run(state: Arc<AppState>) {
         let jitter = 0.8 + 0.4 * (state.entropy.bytes()[0] as f64 / 255.0);
         tokio::time::sleep(Duration::from_secs_f64(interval * jitter)).await;
         state.upstream_refresher.round(&state).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection(life: i64, key: u128) -> Connection {
+        let obtained_at = Timestamp::from_unix_seconds(1_000);
+        Connection {
+            user_id: Uuid::nil(),
+            provider_id: "up".into(),
+            key_id: Uuid::from_u128(key),
+            sealed_tokens: Vec::new(),
+            expires_at: Some(obtained_at.plus_seconds(life)),
+            obtained_at,
+            scopes: Vec::new(),
+            status: ConnectionStatus::Active,
+            connected_at: obtained_at,
+            refreshed_at: None,
+            last_handoff: None,
+        }
+    }
+
+    #[test]
+    fn the_lead_is_a_third_of_the_life_at_most_five_minutes_stretched_by_up_to_a_fifth() {
+        assert_eq!(lead_seconds(&connection(60, 0)), 20);
+        assert_eq!(lead_seconds(&connection(60, 20)), 24);
+        assert_eq!(lead_seconds(&connection(3600, 0)), MAX_LEAD_SECONDS);
+        assert_eq!(lead_seconds(&connection(3600, 10)), 330);
+        let never = Connection {
+            expires_at: None,
+            ..connection(60, 0)
+        };
+        assert_eq!(lead_seconds(&never), 0);
+        assert!(!expires_within(
+            &never,
+            Timestamp::from_unix_seconds(i64::MAX / 2_000_000),
+            30
+        ));
+        let c = connection(60, 0);
+        assert!(!expires_within(&c, Timestamp::from_unix_seconds(1_029), 30));
+        assert!(expires_within(&c, Timestamp::from_unix_seconds(1_030), 30));
     }
 }

@@ -14,17 +14,19 @@ use serde_json::Value;
 use crate::harness::{binary, Server};
 use crate::pg::TestDb;
 
-/// Keys every replica must share (the digests of secrets and the
-/// checkpoint signatures must agree).
+/// Keys every replica must share (the digests of secrets, the checkpoint
+/// signatures and the token vault must agree).
 const SERVER_KEY: &str = "c2VydmVyLWtleS1mb3ItcmVwbGljYS10ZXN0cy0wMDA";
 const AUDIT_KEY: &str = "YXVkaXQta2V5LWZvci1yZXBsaWNhLXRlc3RzLTAwMDA";
+const VAULT_KEY: &str = "dmF1bHQta2V5LWZvci1yZXBsaWNhLXRlc3RzLTAwMDA";
 
 /// What every replica on `db` starts with.
-fn replica_env(db: &TestDb) -> [(&str, &str); 3] {
+pub(crate) fn replica_env(db: &TestDb) -> [(&str, &str); 4] {
     [
         ("AUTHLOG_STORE", &db.url),
         ("AUTHLOG_SERVER_KEY", SERVER_KEY),
         ("AUTHLOG_AUDIT_KEY", AUDIT_KEY),
+        ("AUTHLOG_VAULT_KEY", VAULT_KEY),
     ]
 }
 
@@ -50,7 +52,7 @@ fn eventually<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) 
 
 /// The index of the leader among `servers`, once exactly one leads and
 /// every one names it.
-fn leader_of(servers: &[&Server]) -> usize {
+pub(crate) fn leader_of(servers: &[&Server]) -> usize {
     eventually("one replica leads", Duration::from_secs(15), || {
         let views: Vec<Value> = servers.iter().map(|s| replication(s)).collect();
         let leaders: Vec<usize> = (0..views.len())

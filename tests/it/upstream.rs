@@ -364,6 +364,18 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
     // a public client, a token that is not a token.
     let body = refused(exchange(&s, ("other", &other_secret), &subject));
     assert_eq!(body["error"], "unauthorized_client");
+    let public = s
+        .post("/oauth/token")
+        .form(&[
+            ("client_id", "app"),
+            ("grant_type", EXCHANGE),
+            ("subject_token", subject.as_str()),
+            ("subject_token_type", ACCESS_TOKEN_TYPE),
+            ("audience", "up"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(refused(public)["error"], "unauthorized_client");
     let narrow_code = {
         let page = browser.get(&authorize("profile"));
         let page = if page.status == 200 {
@@ -556,11 +568,6 @@ fn users_connect_providers_and_allowed_clients_get_their_tokens_by_exchange() {
     }
 }
 
-/// Keys every replica shares.
-const SERVER_KEY: &str = "c2VydmVyLWtleS1mb3ItdXBzdHJlYW0tdGVzdHMtMDA";
-const AUDIT_KEY: &str = "YXVkaXQta2V5LWZvci11cHN0cmVhbS10ZXN0cy0wMDA";
-const VAULT_KEY: &str = "dmF1bHQta2V5LWZvci11cHN0cmVhbS10ZXN0cy0wMDA";
-
 fn role(s: &Server) -> Value {
     let ready: Value = s.get("/readyz").send().unwrap().json().unwrap();
     ready["replication"]["role"].clone()
@@ -574,12 +581,7 @@ fn on_postgresql_any_replica_connects_and_the_next_leader_opens_the_vault() {
     let up = Server::start_as_issuer(&[]);
     let up_admin = up.admin_token(None);
     create_user(&up, &up_admin, "carol");
-    let shared = [
-        ("AUTHLOG_STORE", db.url.as_str()),
-        ("AUTHLOG_SERVER_KEY", SERVER_KEY),
-        ("AUTHLOG_AUDIT_KEY", AUDIT_KEY),
-        ("AUTHLOG_VAULT_KEY", VAULT_KEY),
-    ];
+    let shared = crate::replicas::replica_env(&db);
     // a is the issuer's address; b answers as the same issuer.
     let a = Server::start_as_issuer(&shared);
     let mut with_issuer = shared.to_vec();
@@ -587,13 +589,7 @@ fn on_postgresql_any_replica_connects_and_the_next_leader_opens_the_vault() {
     let b = Server::start_with(&with_issuer);
     let (upstream_secret, up_rs_secret) =
         provider_clients(&up, &up_admin, &a.url("/connect/up/callback"));
-    wait_for("one replica to lead and the other to know it", || {
-        let leads = [role(&a), role(&b)];
-        leads.contains(&json!("leader")) && leads.contains(&json!("follower")) && {
-            let ready: Value = b.get("/readyz").send().unwrap().json().unwrap();
-            ready["replication"]["leader"].is_string()
-        }
-    });
+    crate::replicas::leader_of(&[&a, &b]);
     let admin = b.admin_token(None);
     let r = register_provider(&b, &admin, &up, &upstream_secret);
     assert_eq!(r.status(), 201);
@@ -679,4 +675,111 @@ fn on_postgresql_any_replica_connects_and_the_next_leader_opens_the_vault() {
     assert!(keys().is_empty());
     let body = refused(exchange(&survivor, mcp, &subject));
     assert_eq!(body["error"], "invalid_target");
+}
+
+#[test]
+fn providers_are_edited_under_if_match_and_a_callback_is_checked_before_anything_is_stored() {
+    let s = Server::start_as_issuer(&[]);
+    let admin = s.admin_token(None);
+    let r = s
+        .post("/api/admin/upstream-providers")
+        .bearer_auth(&admin)
+        .json(&json!({
+            "id": "up", "name": "Upstream",
+            "authorization_url": "https://up.example.com/authorize",
+            "token_url": "https://up.example.com/token",
+            "client_id": "authlog", "client_secret": "upstream-secret",
+            "scopes": ["repo"], "authorization_params": {"prompt": "consent"},
+        }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let edit = |if_match: &str, body: Value| {
+        s.patch("/api/admin/upstream-providers/up")
+            .bearer_auth(&admin)
+            .header("If-Match", if_match)
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    // An edit keeps what it does not send, the secret included.
+    let r = edit(
+        &etag,
+        json!({"name": "Renamed", "allowed_clients": ["mcp"]}),
+    );
+    assert_eq!(r.status(), 200);
+    let edited: Value = r.json().unwrap();
+    assert_eq!(edited["name"], "Renamed");
+    assert_eq!(edited["scopes"], json!(["repo"]));
+    assert_eq!(edited["authorization_params"], json!({"prompt": "consent"}));
+    assert_eq!(edited["client_secret_set"], true);
+    assert_eq!(edited["allowed_clients"], json!(["mcp"]));
+    // A stale version is refused and changes nothing.
+    assert_eq!(edit(&etag, json!({"name": "Stale"})).status(), 412);
+    // Switching to a public client drops the secret.
+    let etag = format!("\"{}\"", edited["version"]);
+    let public: Value = edit(&etag, json!({"token_endpoint_auth_method": "none"}))
+        .json()
+        .unwrap();
+    assert_eq!(public["client_secret_set"], false);
+    assert_eq!(public["name"], "Renamed");
+
+    // The callback: an unknown state stores nothing; an error from the
+    // provider is recorded; the attempt cannot be finished twice.
+    let erin = create_user(&s, &admin, "erin");
+    let browser = Browser::new(&s);
+    let login = browser.get("/connect/up");
+    let back = browser.login(&login, "erin", PASSWORD);
+    let to_provider = browser.get(back.location.as_deref().unwrap());
+    assert_eq!(to_provider.status, 303);
+    assert!(to_provider
+        .location
+        .as_deref()
+        .unwrap()
+        .starts_with("https://up.example.com/authorize?"));
+    assert_eq!(
+        to_provider.location_param("prompt").as_deref(),
+        Some("consent")
+    );
+    assert_eq!(
+        to_provider
+            .location_param("code_challenge_method")
+            .as_deref(),
+        Some("S256")
+    );
+    let state = to_provider.location_param("state").unwrap();
+    let failures = || events_of_type(&s, &admin, "UpstreamFailed").len();
+    let wrong = browser.get("/connect/up/callback?state=forged&code=x");
+    assert_eq!(wrong.status, 400);
+    assert_eq!(failures(), 0);
+    let denied = browser.get(&format!(
+        "/connect/up/callback?state={}&error=access_denied",
+        enc(&state)
+    ));
+    assert_eq!(denied.status, 400);
+    assert!(denied.body.contains("access_denied"), "{}", denied.body);
+    let recorded = events_of_type(&s, &admin, "UpstreamFailed");
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["summary"]["stage"], "connect");
+    assert_eq!(recorded[0]["summary"]["user_id"], json!(erin));
+    let again = browser.get(&format!(
+        "/connect/up/callback?state={}&code=x",
+        enc(&state)
+    ));
+    assert_eq!(again.status, 400);
+    assert!(
+        again.body.contains("unknown or has expired"),
+        "{}",
+        again.body
+    );
+    assert_eq!(failures(), 1);
+    let mine: Value = s
+        .get(&format!("/api/admin/users/{erin}/connections"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(mine["items"], json!([]));
 }
