@@ -494,24 +494,36 @@ pub fn upstream_names(state: &AppState, scopes: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The first provider an approved `upstream:{id}` scope names that the
-/// user has no usable connection to.
-fn unconnected_provider(
+/// When an approved `upstream:{id}` scope names a provider the user has
+/// no usable connection to: the redirect that connects it first and then
+/// comes back to this request (an authorization code would expire while
+/// the user is at the provider).
+fn connect_first(
     state: &AppState,
+    request: &AuthRequest,
     user: &UserRecord,
     scopes: &[String],
-) -> Option<authlog_projections::ProviderRecord> {
-    let p = state.read().ok()?;
-    scopes
-        .iter()
-        .filter_map(|s| crate::upstream::provider::provider_of_scope(s))
-        .filter_map(|id| p.upstream.provider(id))
-        .find(|record| {
-            !p.upstream
-                .connection(&user.user_id, &record.provider_id)
-                .is_some_and(|c| c.status == authlog_projections::ConnectionStatus::Active)
-        })
-        .cloned()
+) -> Option<HttpResponse> {
+    let provider = {
+        let p = state.read().ok()?;
+        scopes
+            .iter()
+            .filter_map(|s| crate::upstream::provider::provider_of_scope(s))
+            .filter_map(|id| p.upstream.provider(id))
+            .find(|record| {
+                !p.upstream
+                    .connection(&user.user_id, &record.provider_id)
+                    .is_some_and(|c| c.status == authlog_projections::ConnectionStatus::Active)
+            })
+            .cloned()?
+    };
+    let back = format!("/oauth/authorize?{}", request.query);
+    Some(super::connect::begin(
+        state,
+        &provider,
+        user.user_id,
+        Some(back),
+    ))
 }
 
 /// The login page, returning to `return_to` afterwards.
@@ -598,10 +610,10 @@ async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
                 covers,
                 choose_teams(&consent.teams, &eligible, &request.client),
             ) {
-                let needed = unconnected_provider(&state, &user, &scopes);
-                if let Some(provider) = needed.filter(|_| !request.prompt.none) {
-                    let back = format!("/oauth/authorize?{}", request.query);
-                    return super::connect::begin(&state, &provider, user.user_id, Some(back));
+                if !request.prompt.none {
+                    if let Some(connect) = connect_first(&state, &request, &user, &scopes) {
+                        return connect;
+                    }
                 }
                 let facts = RequestFacts::of(&req);
                 let approval = Approval {
@@ -710,11 +722,8 @@ async fn decide(req: HttpRequest, state: web::Data<AppState>, body: web::Payload
         Err(message) => return show_consent(&req, &state, &request, &user, Some(&message)),
     };
     let scopes = grantable_scopes(&request.scopes, &user);
-    if let Some(provider) = unconnected_provider(&state, &user, &scopes) {
-        // Connect first, then come back to this request: an authorization
-        // code would expire while the user is at the provider.
-        let back = format!("/oauth/authorize?{}", request.query);
-        return super::connect::begin(&state, &provider, user.user_id, Some(back));
+    if let Some(connect) = connect_first(&state, &request, &user, &scopes) {
+        return connect;
     }
     let facts = RequestFacts::of(&req);
     let approval = Approval {
